@@ -1,0 +1,221 @@
+/**
+ * Lease-table I/O. Every write is conditional; a failed condition comes back as `false` ("lease lost" or
+ * "someone else got there first"), never as an exception.
+ */
+import {
+  type AttributeValue,
+  CreateTableCommand,
+  DeleteItemCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  ScanCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import type { Clock } from '../clock.js';
+import { errorName, isConditionalCheckFailure, ResourceError } from '../errors.js';
+import type { Lease } from './lease.js';
+
+export interface LeaseRefresher {
+  readonly tableName: string;
+  createLeaseTableIfNotExists(): Promise<void>;
+  listLeases(): Promise<Lease[]>;
+  getLease(leaseKey: string): Promise<Lease | undefined>;
+  createLeaseIfNotExists(lease: Omit<Lease, 'leaseOwner' | 'leaseCounter' | 'ownerSwitchesSinceCheckpoint'>): Promise<boolean>;
+  /** Bumps the counter if `owner` still holds the lease at `counter`; returns the new counter or undefined. */
+  renewLease(leaseKey: string, owner: string, counter: number): Promise<number | undefined>;
+  /** Takes (or steals) a lease seen at `expected`; returns the lease as now held, or undefined. */
+  takeLease(expected: Lease, newOwner: string): Promise<Lease | undefined>;
+  /** Gives a held lease up so another worker can take it at once. */
+  evictLease(leaseKey: string, owner: string): Promise<boolean>;
+  checkpoint(leaseKey: string, owner: string, checkpoint: string): Promise<boolean>;
+  addChildShard(parentKey: string, childKey: string): Promise<void>;
+  deleteLease(leaseKey: string): Promise<void>;
+}
+
+const S = (value: string): AttributeValue => ({ S: value });
+const N = (value: number): AttributeValue => ({ N: String(value) });
+
+export function leaseFromItem(item: Record<string, AttributeValue>): Lease {
+  const str = (name: string) => item[name]?.S;
+  const num = (name: string) => Number(item[name]?.N ?? '0');
+  const set = (name: string) => item[name]?.SS ?? [];
+  return {
+    leaseKey: str('leaseKey') ?? '',
+    leaseOwner: str('leaseOwner'),
+    leaseCounter: num('leaseCounter'),
+    checkpoint: str('checkpoint') ?? 'TRIM_HORIZON',
+    ownerSwitchesSinceCheckpoint: num('ownerSwitchesSinceCheckpoint'),
+    parentShardIds: set('parentShardId'),
+    childShardIds: set('childShardIds'),
+  };
+}
+
+export class DynamoDBLeaseRefresher implements LeaseRefresher {
+  constructor(
+    private readonly client: DynamoDBClient,
+    readonly tableName: string,
+    private readonly clock: Clock,
+  ) {}
+
+  async createLeaseTableIfNotExists(): Promise<void> {
+    try {
+      await this.client.send(
+        new CreateTableCommand({
+          TableName: this.tableName,
+          AttributeDefinitions: [{ AttributeName: 'leaseKey', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'leaseKey', KeyType: 'HASH' }],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+    } catch (error) {
+      // Another worker created it first: fine.
+      if (errorName(error) !== 'ResourceInUseException') throw error;
+    }
+    const deadline = this.clock.now() + 120_000;
+    for (;;) {
+      const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
+      if (Table?.TableStatus === 'ACTIVE') return;
+      if (this.clock.now() > deadline) {
+        throw new ResourceError(`Lease table ${this.tableName} did not become ACTIVE within 120 s (status ${Table?.TableStatus}).`);
+      }
+      await this.clock.sleep(1_000);
+    }
+  }
+
+  async listLeases(): Promise<Lease[]> {
+    const leases: Lease[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(
+        new ScanCommand({ TableName: this.tableName, ConsistentRead: true, ExclusiveStartKey: start }),
+      );
+      for (const item of page.Items ?? []) leases.push(leaseFromItem(item));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return leases;
+  }
+
+  async getLease(leaseKey: string): Promise<Lease | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: { leaseKey: S(leaseKey) }, ConsistentRead: true }),
+    );
+    return Item ? leaseFromItem(Item) : undefined;
+  }
+
+  async createLeaseIfNotExists(lease: Omit<Lease, 'leaseOwner' | 'leaseCounter' | 'ownerSwitchesSinceCheckpoint'>): Promise<boolean> {
+    const item: Record<string, AttributeValue> = {
+      leaseKey: S(lease.leaseKey),
+      leaseCounter: N(0),
+      checkpoint: S(lease.checkpoint),
+      checkpointSubSequenceNumber: N(0),
+      ownerSwitchesSinceCheckpoint: N(0),
+    };
+    if (lease.parentShardIds.length > 0) item.parentShardId = { SS: [...lease.parentShardIds] };
+    if (lease.childShardIds.length > 0) item.childShardIds = { SS: [...lease.childShardIds] };
+    return this.conditional(
+      new PutItemCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(leaseKey)' }),
+    );
+  }
+
+  async renewLease(leaseKey: string, owner: string, counter: number): Promise<number | undefined> {
+    const ok = await this.conditional(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { leaseKey: S(leaseKey) },
+        UpdateExpression: 'SET leaseCounter = :next',
+        ConditionExpression: 'leaseOwner = :owner AND leaseCounter = :counter',
+        ExpressionAttributeValues: { ':owner': S(owner), ':counter': N(counter), ':next': N(counter + 1) },
+      }),
+    );
+    return ok ? counter + 1 : undefined;
+  }
+
+  async takeLease(expected: Lease, newOwner: string): Promise<Lease | undefined> {
+    const values: Record<string, AttributeValue> = {
+      ':owner': S(newOwner),
+      ':counter': N(expected.leaseCounter),
+      ':next': N(expected.leaseCounter + 1),
+      ':one': N(1),
+    };
+    let condition = 'leaseCounter = :counter AND ';
+    if (expected.leaseOwner === undefined) {
+      condition += 'attribute_not_exists(leaseOwner)';
+    } else {
+      condition += 'leaseOwner = :previous';
+      values[':previous'] = S(expected.leaseOwner);
+    }
+    const switched = expected.leaseOwner !== newOwner;
+    if (!switched) delete values[':one'];
+    const ok = await this.conditional(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { leaseKey: S(expected.leaseKey) },
+        UpdateExpression: switched
+          ? 'SET leaseOwner = :owner, leaseCounter = :next ADD ownerSwitchesSinceCheckpoint :one'
+          : 'SET leaseOwner = :owner, leaseCounter = :next',
+        ConditionExpression: condition,
+        ExpressionAttributeValues: values,
+      }),
+    );
+    if (!ok) return undefined;
+    return {
+      ...expected,
+      leaseOwner: newOwner,
+      leaseCounter: expected.leaseCounter + 1,
+      ownerSwitchesSinceCheckpoint: expected.ownerSwitchesSinceCheckpoint + (switched ? 1 : 0),
+    };
+  }
+
+  async evictLease(leaseKey: string, owner: string): Promise<boolean> {
+    return this.conditional(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { leaseKey: S(leaseKey) },
+        UpdateExpression: 'REMOVE leaseOwner ADD leaseCounter :one',
+        ConditionExpression: 'leaseOwner = :owner',
+        ExpressionAttributeValues: { ':owner': S(owner), ':one': N(1) },
+      }),
+    );
+  }
+
+  async checkpoint(leaseKey: string, owner: string, checkpoint: string): Promise<boolean> {
+    return this.conditional(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { leaseKey: S(leaseKey) },
+        UpdateExpression: 'SET checkpoint = :checkpoint, checkpointSubSequenceNumber = :zero, ownerSwitchesSinceCheckpoint = :zero',
+        ConditionExpression: 'leaseOwner = :owner',
+        ExpressionAttributeValues: { ':owner': S(owner), ':checkpoint': S(checkpoint), ':zero': N(0) },
+      }),
+    );
+  }
+
+  async addChildShard(parentKey: string, childKey: string): Promise<void> {
+    await this.conditional(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { leaseKey: S(parentKey) },
+        UpdateExpression: 'ADD childShardIds :child',
+        ConditionExpression: 'attribute_exists(leaseKey)',
+        ExpressionAttributeValues: { ':child': { SS: [childKey] } },
+      }),
+    );
+  }
+
+  async deleteLease(leaseKey: string): Promise<void> {
+    await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: { leaseKey: S(leaseKey) } }));
+  }
+
+  private async conditional(command: PutItemCommand | UpdateItemCommand): Promise<boolean> {
+    try {
+      // biome-ignore lint/suspicious/noExplicitAny: the SDK's send overloads do not accept a union of commands.
+      await this.client.send(command as any);
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return false;
+      throw error;
+    }
+  }
+}

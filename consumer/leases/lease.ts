@@ -1,0 +1,34 @@
+/**
+ * A lease: the right of one worker to read one shard. Field names follow the Kinesis Client Library so the
+ * lease table reads like KCL's to an operator who scans it.
+ */
+import { Sentinel } from '../sequence.js';
+
+export interface Lease {
+  /** The shard id. */
+  leaseKey: string;
+  /** The worker holding the lease; absent when nobody does. */
+  leaseOwner: string | undefined;
+  /** Bumped by every renewal, take and release; an unchanged counter is how expiry is seen. */
+  leaseCounter: number;
+  /** A sequence number, or TRIM_HORIZON / LATEST / SHARD_END. */
+  checkpoint: string;
+  ownerSwitchesSinceCheckpoint: number;
+  parentShardIds: readonly string[];
+  childShardIds: readonly string[];
+}
+
+export function isFinished(lease: Pick<Lease, 'checkpoint'>): boolean {
+  return lease.checkpoint === Sentinel.SHARD_END;
+}
+
+/**
+ * A shard may be read once every parent is done: its lease reached SHARD_END, or it has no lease at all
+ * (cleaned up after finishing, or never leased because it was closed before the application started at LATEST).
+ */
+export function parentsDone(lease: Pick<Lease, 'parentShardIds'>, leasesByKey: ReadonlyMap<string, Lease>): boolean {
+  return lease.parentShardIds.every((parent) => {
+    const parentLease = leasesByKey.get(parent);
+    return parentLease === undefined || isFinished(parentLease);
+  });
+}

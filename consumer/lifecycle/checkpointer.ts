@@ -1,0 +1,41 @@
+/**
+ * Conditional checkpoint writes: only the lease owner can move a shard's checkpoint. Retries what AWS says
+ * is retriable while the lease is still held; a failed condition is "lease lost", returned as a value.
+ */
+import type { Clock } from '../clock.js';
+import { isRetriableAwsError } from '../errors.js';
+import type { LeaseRefresher } from '../leases/lease-refresher.js';
+import type { Logger } from '../observability/logger.js';
+import type { WorkerMetrics } from '../observability/metrics.js';
+import { backoffDelay, type RetryPolicy } from '../retry.js';
+
+const CHECKPOINT_BACKOFF: RetryPolicy = { baseDelayMs: 50, maxDelayMs: 2_000, maxAttempts: Number.POSITIVE_INFINITY };
+
+export type CheckpointResult = 'checkpointed' | 'lease-lost';
+
+export class Checkpointer {
+  constructor(
+    private readonly refresher: LeaseRefresher,
+    private readonly owner: string,
+    private readonly clock: Clock,
+    private readonly metrics: WorkerMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  async checkpoint(shardId: string, checkpoint: string, isHeld: () => boolean): Promise<CheckpointResult> {
+    for (let attempt = 0; ; attempt++) {
+      if (!isHeld()) return 'lease-lost';
+      try {
+        const ok = await this.refresher.checkpoint(shardId, this.owner, checkpoint);
+        if (!ok) return 'lease-lost';
+        this.metrics.checkpoints.inc();
+        return 'checkpointed';
+      } catch (error) {
+        if (!isRetriableAwsError(error)) throw error;
+        const delay = backoffDelay(attempt, CHECKPOINT_BACKOFF);
+        this.log.warn({ shardId, checkpoint, err: error, delayMs: delay }, 'checkpoint failed; retrying');
+        await this.clock.sleep(delay);
+      }
+    }
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Reads one shard: shard iterator, GetRecords loop with one batch fetched ahead while the previous one is
+ * processed, idle time after empty reads, backoff with jitter on throttling, and recovery from expired
+ * iterators (re-acquired after the last record read) and trimmed data (resumed at the oldest record, loudly).
+ */
+import {
+  type DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type _Record as StreamRecord,
+} from '@aws-sdk/client-dynamodb-streams';
+import type { Clock } from '../clock.js';
+import { errorName, isRetriableAwsError, isThrottlingError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { WorkerMetrics } from '../observability/metrics.js';
+import { backoffDelay, type RetryPolicy } from '../retry.js';
+import { isSequenceNumber, Sentinel } from '../sequence.js';
+
+export type { StreamRecord };
+
+export interface FetchedBatch {
+  records: StreamRecord[];
+  /** The shard is closed and every record has been returned. */
+  shardEnded: boolean;
+}
+
+export interface DataFetcherOptions {
+  streamArn: string;
+  shardId: string;
+  maxRecords: number;
+  idleTimeBetweenReadsMs: number;
+}
+
+const READ_BACKOFF: RetryPolicy = { baseDelayMs: 100, maxDelayMs: 10_000, maxAttempts: Number.POSITIVE_INFINITY };
+
+export class DataFetcher {
+  private iterator: string | undefined;
+  /** Where reading resumes if the iterator has to be acquired again. */
+  private position: string = Sentinel.TRIM_HORIZON;
+  private ahead: Promise<FetchedBatch> | undefined;
+  private lastWasEmpty = false;
+  private ended = false;
+
+  constructor(
+    private readonly client: DynamoDBStreamsClient,
+    private readonly options: DataFetcherOptions,
+    private readonly clock: Clock,
+    private readonly metrics: WorkerMetrics,
+    private readonly log: Logger,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** Positions the reader after `checkpoint` (a sequence number) or at TRIM_HORIZON / LATEST. */
+  async initialize(checkpoint: string): Promise<void> {
+    this.position = checkpoint;
+    this.iterator = await this.acquireIterator();
+  }
+
+  /** The next batch; the one after it is requested at once, in the background. */
+  async next(): Promise<FetchedBatch> {
+    const batch = await (this.ahead ?? this.fetch());
+    this.ahead = undefined;
+    if (!batch.shardEnded && !this.signal.aborted) {
+      this.ahead = this.fetch();
+      this.ahead.catch(() => undefined); // surfaced by the next call to next()
+    }
+    return batch;
+  }
+
+  private async fetch(): Promise<FetchedBatch> {
+    if (this.ended) return { records: [], shardEnded: true };
+    if (this.lastWasEmpty) await this.clock.sleep(this.options.idleTimeBetweenReadsMs, this.signal);
+    for (let attempt = 0; ; attempt++) {
+      if (this.signal.aborted) return { records: [], shardEnded: false };
+      try {
+        if (this.iterator === undefined) {
+          this.iterator = await this.acquireIterator();
+          if (this.iterator === undefined) return { records: [], shardEnded: true };
+        }
+        const started = this.clock.now();
+        const result = await this.client.send(
+          new GetRecordsCommand({ ShardIterator: this.iterator, Limit: this.options.maxRecords }),
+          { abortSignal: this.signal },
+        );
+        this.metrics.getRecordsLatency.observe((this.clock.now() - started) / 1000);
+        const records = result.Records ?? [];
+        const last = records.at(-1)?.dynamodb?.SequenceNumber;
+        if (last) this.position = last;
+        this.iterator = result.NextShardIterator;
+        this.lastWasEmpty = records.length === 0;
+        if (this.iterator === undefined) this.ended = true;
+        return { records, shardEnded: this.ended };
+      } catch (error) {
+        if (this.signal.aborted) return { records: [], shardEnded: false };
+        await this.recover(error, attempt);
+      }
+    }
+  }
+
+  private async recover(error: unknown, attempt: number): Promise<void> {
+    const name = errorName(error);
+    const shardId = this.options.shardId;
+    if (name === 'ExpiredIteratorException') {
+      this.metrics.expiredIterators.inc();
+      this.log.info({ shardId, position: this.position }, 'shard iterator expired; acquiring a new one');
+      this.iterator = undefined;
+      return;
+    }
+    if (name === 'TrimmedDataAccessException') {
+      this.onTrimmed();
+      return;
+    }
+    if (isThrottlingError(error)) this.metrics.throttles.inc({ api: 'GetRecords' });
+    if (!isRetriableAwsError(error)) throw error;
+    const delay = backoffDelay(attempt, READ_BACKOFF);
+    this.log.warn({ shardId, err: error, delayMs: delay }, 'GetRecords failed; backing off');
+    await this.clock.sleep(delay, this.signal);
+  }
+
+  private onTrimmed(): void {
+    this.metrics.trimmedDataEvents.inc();
+    this.log.error(
+      { shardId: this.options.shardId, position: this.position },
+      'TrimmedDataAccessException: records after this position are past the stream retention (24 h) and gone from the stream; resuming at the oldest available record',
+    );
+    this.position = Sentinel.TRIM_HORIZON;
+    this.iterator = undefined;
+  }
+
+  private async acquireIterator(): Promise<string | undefined> {
+    const { streamArn, shardId } = this.options;
+    const position = this.position;
+    const request = isSequenceNumber(position)
+      ? { StreamArn: streamArn, ShardId: shardId, ShardIteratorType: 'AFTER_SEQUENCE_NUMBER' as const, SequenceNumber: position }
+      : {
+          StreamArn: streamArn,
+          ShardId: shardId,
+          ShardIteratorType: position === Sentinel.LATEST ? ('LATEST' as const) : ('TRIM_HORIZON' as const),
+        };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { ShardIterator } = await this.client.send(new GetShardIteratorCommand(request), { abortSignal: this.signal });
+        if (ShardIterator === undefined) this.ended = true;
+        return ShardIterator;
+      } catch (error) {
+        if (errorName(error) === 'TrimmedDataAccessException' && isSequenceNumber(position)) {
+          this.onTrimmed();
+          return this.acquireIterator();
+        }
+        if (isThrottlingError(error)) this.metrics.throttles.inc({ api: 'GetShardIterator' });
+        if (!isRetriableAwsError(error) || this.signal.aborted) throw error;
+        await this.clock.sleep(backoffDelay(attempt, READ_BACKOFF), this.signal);
+      }
+    }
+  }
+}

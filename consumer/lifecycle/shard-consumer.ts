@@ -1,0 +1,214 @@
+/**
+ * One held lease, read to its end: WAITING_ON_PARENT_SHARDS → INITIALIZING → PROCESSING → SHUTTING_DOWN →
+ * SHUTDOWN_COMPLETE. Checkpoints after every batch that was fully written; never before.
+ */
+import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import type { Clock } from '../clock.js';
+import { errorName, PoisonRecordError } from '../errors.js';
+import { isFinished, type Lease, parentsDone } from '../leases/lease.js';
+import type { HeldLease } from '../leases/lease-coordinator.js';
+import type { LeaseRefresher } from '../leases/lease-refresher.js';
+import type { Logger } from '../observability/logger.js';
+import type { LagTracker, WorkerMetrics } from '../observability/metrics.js';
+import type { ShardRecordProcessor } from '../processor/record-processor.js';
+import { backoffDelay, type RetryPolicy } from '../retry.js';
+import { Sentinel } from '../sequence.js';
+import type { Checkpointer } from './checkpointer.js';
+import { DataFetcher, type StreamRecord } from './data-fetcher.js';
+
+export const ShardConsumerState = {
+  WAITING_ON_PARENT_SHARDS: 'WAITING_ON_PARENT_SHARDS',
+  INITIALIZING: 'INITIALIZING',
+  PROCESSING: 'PROCESSING',
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  SHUTDOWN_COMPLETE: 'SHUTDOWN_COMPLETE',
+} as const;
+export type ShardConsumerState = (typeof ShardConsumerState)[keyof typeof ShardConsumerState];
+
+export const ShutdownReason = { SHARD_END: 'SHARD_END', LEASE_LOST: 'LEASE_LOST', REQUESTED: 'REQUESTED' } as const;
+export type ShutdownReason = (typeof ShutdownReason)[keyof typeof ShutdownReason];
+
+export interface ShardConsumerDeps {
+  streamsClient: DynamoDBStreamsClient;
+  streamArn: string;
+  refresher: LeaseRefresher;
+  checkpointer: Checkpointer;
+  processor: ShardRecordProcessor;
+  isHeld: (leaseKey: string) => boolean;
+  /** Latest lease-table snapshot (refreshed by the taker) plus shards this worker finished itself. */
+  leaseView: () => ReadonlyMap<string, Lease>;
+  onShardEnded: (shardId: string) => void;
+  clock: Clock;
+  log: Logger;
+  metrics: WorkerMetrics;
+  lag: LagTracker;
+  maxRecords: number;
+  idleTimeBetweenReadsMs: number;
+}
+
+const FAILURE_BACKOFF: RetryPolicy = { baseDelayMs: 200, maxDelayMs: 30_000, maxAttempts: Number.POSITIVE_INFINITY };
+const POISON_BACKOFF: RetryPolicy = { baseDelayMs: 5_000, maxDelayMs: 60_000, maxAttempts: Number.POSITIVE_INFINITY };
+
+export class ShardConsumer {
+  state: ShardConsumerState = ShardConsumerState.WAITING_ON_PARENT_SHARDS;
+  private readonly reading = new AbortController();
+  private readonly writing = new AbortController();
+  private shutdownRequested = false;
+  private readonly log: Logger;
+
+  constructor(
+    readonly lease: HeldLease,
+    private readonly deps: ShardConsumerDeps,
+  ) {
+    this.log = deps.log.child({ shardId: lease.leaseKey });
+  }
+
+  get shardId(): string {
+    return this.lease.leaseKey;
+  }
+
+  /** Graceful: finish the batch in hand, checkpoint it, stop. */
+  requestShutdown(): void {
+    this.shutdownRequested = true;
+    this.reading.abort();
+  }
+
+  /** The lease is gone: stop reading and writing at once; nothing more is checkpointed. */
+  abandon(): void {
+    this.reading.abort();
+    this.writing.abort();
+  }
+
+  async run(): Promise<ShutdownReason> {
+    let reason: ShutdownReason;
+    try {
+      reason = await this.consume();
+    } catch (error) {
+      if (this.writing.signal.aborted || !this.held()) reason = ShutdownReason.LEASE_LOST;
+      else if (this.shutdownRequested) reason = ShutdownReason.REQUESTED;
+      else throw error;
+    }
+    this.state = ShardConsumerState.SHUTTING_DOWN;
+    this.reading.abort();
+    this.setStalled(false);
+    const { processor, lag } = this.deps;
+    const input = { shardId: this.shardId };
+    if (reason === ShutdownReason.SHARD_END) await processor.shardEnded(input);
+    else if (reason === ShutdownReason.LEASE_LOST) await processor.leaseLost(input);
+    else await processor.shutdownRequested(input);
+    lag.forget(this.shardId);
+    this.state = ShardConsumerState.SHUTDOWN_COMPLETE;
+    this.log.info({ reason }, 'shard consumer stopped');
+    return reason;
+  }
+
+  private held(): boolean {
+    return this.deps.isHeld(this.shardId);
+  }
+
+  private async consume(): Promise<ShutdownReason> {
+    const { clock, refresher } = this.deps;
+    // Block until every parent shard is finished, so an item's older changes are never written after newer ones.
+    while (!parentsDone(this.lease, this.deps.leaseView())) {
+      if (!this.held()) return ShutdownReason.LEASE_LOST;
+      if (this.shutdownRequested) return ShutdownReason.REQUESTED;
+      await clock.sleep(Math.min(250, this.deps.idleTimeBetweenReadsMs || 250), this.reading.signal);
+    }
+
+    this.state = ShardConsumerState.INITIALIZING;
+    // The checkpoint may have moved after the snapshot the lease was taken from: read it fresh.
+    const current = await refresher.getLease(this.shardId);
+    if (!current || !this.held()) return ShutdownReason.LEASE_LOST;
+    if (isFinished(current)) return this.finishShard(false);
+    const fetcher = new DataFetcher(
+      this.deps.streamsClient,
+      {
+        streamArn: this.deps.streamArn,
+        shardId: this.shardId,
+        maxRecords: this.deps.maxRecords,
+        idleTimeBetweenReadsMs: this.deps.idleTimeBetweenReadsMs,
+      },
+      clock,
+      this.deps.metrics,
+      this.log,
+      this.reading.signal,
+    );
+    await fetcher.initialize(current.checkpoint);
+    await this.deps.processor.initialize({ shardId: this.shardId, checkpoint: current.checkpoint });
+    this.log.info({ checkpoint: current.checkpoint }, 'shard consumer initialized');
+
+    this.state = ShardConsumerState.PROCESSING;
+    for (;;) {
+      if (this.shutdownRequested) return ShutdownReason.REQUESTED;
+      if (!this.held()) return ShutdownReason.LEASE_LOST;
+      const batch = await fetcher.next();
+      if (this.shutdownRequested && batch.records.length === 0) return ShutdownReason.REQUESTED;
+      if (batch.records.length > 0) {
+        const outcome = await this.processAndCheckpoint(batch.records);
+        if (outcome !== 'done') return outcome;
+      } else {
+        this.deps.lag.record(this.shardId, 0);
+      }
+      if (batch.shardEnded) return this.finishShard(true);
+    }
+  }
+
+  /** Writes the batch (retrying failures without moving the checkpoint), then checkpoints it. */
+  private async processAndCheckpoint(records: StreamRecord[]): Promise<'done' | ShutdownReason> {
+    const { processor, checkpointer, metrics, clock } = this.deps;
+    const last = records.at(-1)?.dynamodb;
+    for (let attempt = 0; ; attempt++) {
+      if (!this.held()) return ShutdownReason.LEASE_LOST;
+      try {
+        const result = await processor.processRecords({
+          shardId: this.shardId,
+          records,
+          isHeld: () => this.held(),
+          signal: this.writing.signal,
+        });
+        if (result === 'lease-lost') return ShutdownReason.LEASE_LOST;
+        this.setStalled(false);
+        break;
+      } catch (error) {
+        if (this.writing.signal.aborted) return ShutdownReason.LEASE_LOST;
+        const poison = error instanceof PoisonRecordError;
+        if (poison) this.setStalled(true);
+        metrics.processingErrors.inc({ error: errorName(error) });
+        const delay = backoffDelay(Math.min(attempt, 10), poison ? POISON_BACKOFF : FAILURE_BACKOFF);
+        this.log.error({ err: error, delayMs: delay, firstSequenceNumber: records[0]?.dynamodb?.SequenceNumber }, 'batch failed; it will be retried and the checkpoint stays before it');
+        // A graceful stop does not wait out a failing batch: it is left unprocessed and uncheckpointed.
+        if (this.shutdownRequested) return ShutdownReason.REQUESTED;
+        await clock.sleep(delay, this.reading.signal);
+        if (this.shutdownRequested) return ShutdownReason.REQUESTED;
+      }
+    }
+    const sequenceNumber = last?.SequenceNumber;
+    if (sequenceNumber) {
+      const result = await checkpointer.checkpoint(this.shardId, sequenceNumber, () => this.held());
+      if (result === 'lease-lost') return ShutdownReason.LEASE_LOST;
+    }
+    const created = last?.ApproximateCreationDateTime;
+    if (created) this.deps.lag.record(this.shardId, clock.now() - created.getTime());
+    return 'done';
+  }
+
+  private stalled = false;
+
+  private setStalled(stalled: boolean): void {
+    if (stalled === this.stalled) return;
+    this.stalled = stalled;
+    if (stalled) this.deps.metrics.shardsStalled.inc();
+    else this.deps.metrics.shardsStalled.dec();
+  }
+
+  private async finishShard(writeCheckpoint: boolean): Promise<ShutdownReason> {
+    if (writeCheckpoint) {
+      const result = await this.deps.checkpointer.checkpoint(this.shardId, Sentinel.SHARD_END, () => this.held());
+      if (result === 'lease-lost') return ShutdownReason.LEASE_LOST;
+      this.deps.metrics.shardsCompleted.inc();
+      this.log.info('shard finished (SHARD_END checkpointed)');
+    }
+    this.deps.onShardEnded(this.shardId);
+    return ShutdownReason.SHARD_END;
+  }
+}

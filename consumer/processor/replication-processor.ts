@@ -1,0 +1,59 @@
+/**
+ * Replicates a batch into the target table: coalesce per item, write order-safely, then deal with records
+ * the target refuses for good according to the poison-record policy.
+ */
+import { PoisonPolicy } from '../config.js';
+import { PoisonRecordError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { WorkerMetrics } from '../observability/metrics.js';
+import { coalesce } from './change.js';
+import type { DeadLetterTable } from './dead-letter.js';
+import type { ProcessRecordsInput, ProcessResult, ShardRecordProcessor } from './record-processor.js';
+import type { ReplicaWriter } from './replica-writer.js';
+
+export interface ReplicationProcessorOptions {
+  writer: ReplicaWriter;
+  poisonPolicy: PoisonPolicy;
+  deadLetter: DeadLetterTable | undefined;
+  instanceName: string;
+  targetTableName: string;
+  metrics: WorkerMetrics;
+  log: Logger;
+}
+
+export class ReplicationProcessor implements ShardRecordProcessor {
+  constructor(private readonly options: ReplicationProcessorOptions) {}
+
+  async initialize(): Promise<void> {}
+
+  async processRecords(input: ProcessRecordsInput): Promise<ProcessResult> {
+    const { writer, metrics, log } = this.options;
+    const changes = coalesce(input.records);
+    const outcome = await writer.write(changes, { shardId: input.shardId, isHeld: input.isHeld, signal: input.signal });
+    if (outcome.status === 'lease-lost') return 'lease-lost';
+
+    for (const poison of outcome.poison) {
+      metrics.poisonRecords.inc();
+      log.error(
+        { shardId: input.shardId, sequenceNumber: poison.change.sequenceNumber, keys: poison.change.keys, reason: poison.reason },
+        'poison record: the target table refuses this change',
+      );
+      if (this.options.poisonPolicy === PoisonPolicy.DEAD_LETTER && this.options.deadLetter) {
+        await this.options.deadLetter.record(input.shardId, poison, this.options.instanceName, this.options.targetTableName);
+        metrics.deadLettered.inc();
+      } else {
+        throw new PoisonRecordError(input.shardId, poison.change.sequenceNumber, poison.reason);
+      }
+    }
+    for (const record of input.records) metrics.recordsProcessed.inc({ event_name: record.eventName ?? 'UNKNOWN' });
+    log.debug(
+      { shardId: input.shardId, records: input.records.length, items: changes.length, applied: outcome.applied, stale: outcome.stale },
+      'batch replicated',
+    );
+    return 'processed';
+  }
+
+  async leaseLost(): Promise<void> {}
+  async shardEnded(): Promise<void> {}
+  async shutdownRequested(): Promise<void> {}
+}

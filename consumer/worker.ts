@@ -1,0 +1,134 @@
+/**
+ * Assembles one worker from its configuration: AWS clients, lease table, stream, processor, scheduler,
+ * health server. Checks at start-up what a misconfiguration would otherwise turn into a silent stall.
+ */
+import type { Server } from 'node:http';
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { type Clock, systemClock } from './clock.js';
+import { PoisonPolicy, type WorkerConfig, WriteMode } from './config.js';
+import { errorName, ResourceError } from './errors.js';
+import { LeaseCoordinator } from './leases/lease-coordinator.js';
+import { DynamoDBLeaseRefresher } from './leases/lease-refresher.js';
+import type { Logger } from './observability/logger.js';
+import { LagTracker, WorkerMetrics } from './observability/metrics.js';
+import { startHealthServer } from './observability/server.js';
+import { DeadLetterTable } from './processor/dead-letter.js';
+import { ReplicationProcessor } from './processor/replication-processor.js';
+import { ConditionalReplicaWriter, FencedReplicaWriter, type ReplicaWriterOptions } from './processor/replica-writer.js';
+import { Scheduler } from './scheduler.js';
+import { DynamoDBStreamsShardDetector } from './shards/shard-detector.js';
+import { ShardSyncer } from './shards/shard-syncer.js';
+
+export interface Worker {
+  readonly scheduler: Scheduler;
+  readonly metrics: WorkerMetrics;
+  readonly server: Server;
+  shutdown(): Promise<void>;
+}
+
+const CLIENT_OPTIONS = {
+  maxAttempts: 3,
+  requestHandler: { connectionTimeout: 3_000, requestTimeout: 15_000 },
+} as const;
+
+export async function startWorker(config: WorkerConfig, log: Logger, clock: Clock = systemClock): Promise<Worker> {
+  const dynamodb = new DynamoDBClient({ region: config.region, ...CLIENT_OPTIONS });
+  const streams = new DynamoDBStreamsClient({ region: config.region, ...CLIENT_OPTIONS });
+  const metrics = new WorkerMetrics();
+
+  const detector = new DynamoDBStreamsShardDetector(streams, config.streamArn);
+  const description = await detector.describe();
+  if (description.viewType !== 'NEW_AND_OLD_IMAGES' && description.viewType !== 'NEW_IMAGE') {
+    throw new ResourceError(
+      `Stream ${config.streamArn} has view type ${description.viewType}; replication needs the new image. ` +
+        'Set the table stream to NEW_AND_OLD_IMAGES (aws dynamodb update-table --stream-specification ...).',
+    );
+  }
+  await assertTableExists(dynamodb, config.targetTableName, 'TARGET_TABLE_NAME');
+
+  const refresher = new DynamoDBLeaseRefresher(dynamodb, config.applicationName, clock);
+  await refresher.createLeaseTableIfNotExists();
+  let deadLetter: DeadLetterTable | undefined;
+  if (config.poisonPolicy === PoisonPolicy.DEAD_LETTER && config.deadLetterTableName) {
+    deadLetter = new DeadLetterTable(dynamodb, config.deadLetterTableName, clock);
+    await deadLetter.ensureExists();
+  }
+
+  const writerOptions: ReplicaWriterOptions = {
+    client: dynamodb,
+    targetTableName: config.targetTableName,
+    leaseTableName: config.applicationName,
+    instanceName: config.instanceName,
+    concurrency: config.writeConcurrency,
+    clock,
+    metrics,
+    log,
+  };
+  const writer =
+    config.writeMode === WriteMode.FENCED ? new FencedReplicaWriter(writerOptions) : new ConditionalReplicaWriter(writerOptions);
+  const processor = new ReplicationProcessor({
+    writer,
+    poisonPolicy: config.poisonPolicy,
+    deadLetter,
+    instanceName: config.instanceName,
+    targetTableName: config.targetTableName,
+    metrics,
+    log,
+  });
+  const coordinator = new LeaseCoordinator(
+    refresher,
+    {
+      workerId: config.instanceName,
+      leaseDurationMs: config.leaseDurationMs,
+      renewIntervalMs: config.leaseRenewIntervalMs,
+      takerIntervalMs: config.leaseTakerIntervalMs,
+      maxLeasesPerWorker: config.maxLeasesPerWorker,
+      maxLeasesToStealAtOnce: config.maxLeasesToStealAtOnce,
+    },
+    clock,
+    log,
+    metrics,
+  );
+  const syncer = new ShardSyncer(detector, refresher, config.initialPosition, log);
+  const scheduler = new Scheduler({
+    config,
+    coordinator,
+    refresher,
+    syncer,
+    processor,
+    streamsClient: streams,
+    clock,
+    log,
+    metrics,
+    lag: new LagTracker(metrics.replicationLagMs),
+  });
+  const server = await startHealthServer(config.port, scheduler, metrics.registry);
+  await scheduler.start();
+
+  return {
+    scheduler,
+    metrics,
+    server,
+    async shutdown() {
+      await scheduler.shutdown();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      dynamodb.destroy();
+      streams.destroy();
+    },
+  };
+}
+
+async function assertTableExists(client: DynamoDBClient, tableName: string, variable: string): Promise<void> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: tableName }));
+  } catch (error) {
+    if (errorName(error) === 'ResourceNotFoundException') {
+      throw new ResourceError(`Table ${tableName} (${variable}) does not exist. Create it with the source table's key schema first.`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
