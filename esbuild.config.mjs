@@ -1,6 +1,7 @@
 // One bundler for every deployable: the consumer container runs dist/consumer.js, Lambda runs dist/functions/*.
+
+import { existsSync, readdirSync } from 'node:fs';
 import { build } from 'esbuild';
-import { readdirSync, existsSync } from 'node:fs';
 
 const shared = {
   bundle: true,
@@ -11,13 +12,16 @@ const shared = {
   legalComments: 'none',
   logLevel: 'warning',
   // Some CommonJS dependencies call require(); give ESM bundles a require of their own.
-  banner: { js: "import { createRequire as __sfCreateRequire } from 'node:module'; const require = __sfCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __sfCreateRequire } from 'node:module'; const require = __sfCreateRequire(import.meta.url);",
+  },
 };
 
 const entries = [{ in: 'consumer/main.ts', out: 'consumer' }];
 if (existsSync('functions')) {
   for (const file of readdirSync('functions')) {
-    if (file.endsWith('.ts') && !file.endsWith('.d.ts')) entries.push({ in: `functions/${file}`, out: `functions/${file.slice(0, -3)}` });
+    if (file.endsWith('.ts') && !file.endsWith('.d.ts'))
+      entries.push({ in: `functions/${file}`, out: `functions/${file.slice(0, -3)}` });
   }
 }
 

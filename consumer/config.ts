@@ -92,10 +92,17 @@ function required(env: Env, name: keyof typeof CONFIG_VARIABLES, hint: string): 
   return value;
 }
 
-function integer(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: number, min: number, max: number): number {
+function integer(
+  env: Env,
+  name: keyof typeof CONFIG_VARIABLES,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const raw = text(env, name);
   if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw)) throw new ConfigurationError(name, `expected a whole number from ${min} to ${max}, got "${raw}".`);
+  if (!/^\d+$/.test(raw))
+    throw new ConfigurationError(name, `expected a whole number from ${min} to ${max}, got "${raw}".`);
   const value = Number(raw);
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new ConfigurationError(name, `expected a whole number from ${min} to ${max}, got "${raw}".`);
@@ -103,7 +110,12 @@ function integer(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: number
   return value;
 }
 
-function oneOf<T extends string>(env: Env, name: keyof typeof CONFIG_VARIABLES, values: readonly T[], fallback: T): T {
+function oneOf<T extends string>(
+  env: Env,
+  name: keyof typeof CONFIG_VARIABLES,
+  values: readonly T[],
+  fallback: T,
+): T {
   const raw = text(env, name);
   if (raw === undefined) return fallback;
   const match = values.find((v) => v.toLowerCase() === raw.toLowerCase());
@@ -114,7 +126,10 @@ function oneOf<T extends string>(env: Env, name: keyof typeof CONFIG_VARIABLES, 
 function tableName(env: Env, name: keyof typeof CONFIG_VARIABLES, what: string): string {
   const value = required(env, name, what);
   if (!TABLE_NAME.test(value)) {
-    throw new ConfigurationError(name, `"${value}" is not a valid DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -).`);
+    throw new ConfigurationError(
+      name,
+      `"${value}" is not a valid DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -).`,
+    );
   }
   return value;
 }
@@ -122,12 +137,23 @@ function tableName(env: Env, name: keyof typeof CONFIG_VARIABLES, what: string):
 export function parseStreamArn(arn: string): StreamArnParts | undefined {
   const m = STREAM_ARN.exec(arn);
   if (!m) return undefined;
-  const [, partition, region, accountId, tableName, label] = m as unknown as [string, string, string, string, string, string];
+  const [, partition, region, accountId, tableName, label] = m as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   return { partition, region, accountId, tableName, label };
 }
 
 export function parseConfig(env: Env, hostname: string): WorkerConfig {
-  const streamArn = required(env, 'SOURCE_TABLE_STREAM_ARN', 'the ARN of the source table stream (aws dynamodb describe-table --query Table.LatestStreamArn)');
+  const streamArn = required(
+    env,
+    'SOURCE_TABLE_STREAM_ARN',
+    'the ARN of the source table stream (aws dynamodb describe-table --query Table.LatestStreamArn)',
+  );
   const stream = parseStreamArn(streamArn);
   if (!stream) {
     throw new ConfigurationError(
@@ -135,33 +161,61 @@ export function parseConfig(env: Env, hostname: string): WorkerConfig {
       `"${streamArn}" is not a DynamoDB stream ARN; expected arn:aws:dynamodb:REGION:ACCOUNT:table/TABLE/stream/LABEL.`,
     );
   }
-  const targetTableName = tableName(env, 'TARGET_TABLE_NAME', 'the table to replicate into, e.g. users_replica');
-  const applicationName = tableName(env, 'APPLICATION_NAME', 'a name for this consumer application; it names the lease table');
+  const targetTableName = tableName(
+    env,
+    'TARGET_TABLE_NAME',
+    'the table to replicate into, e.g. users_replica',
+  );
+  const applicationName = tableName(
+    env,
+    'APPLICATION_NAME',
+    'a name for this consumer application; it names the lease table',
+  );
   if (applicationName === targetTableName || applicationName === stream.tableName) {
-    throw new ConfigurationError('APPLICATION_NAME', `"${applicationName}" names the lease table and must differ from the source and target tables.`);
+    throw new ConfigurationError(
+      'APPLICATION_NAME',
+      `"${applicationName}" names the lease table and must differ from the source and target tables.`,
+    );
   }
   const region = required(env, 'AWS_REGION', 'the AWS region of the tables, e.g. us-east-1');
-  if (!REGION.test(region)) throw new ConfigurationError('AWS_REGION', `"${region}" is not an AWS region name such as us-east-1.`);
+  if (!REGION.test(region))
+    throw new ConfigurationError('AWS_REGION', `"${region}" is not an AWS region name such as us-east-1.`);
 
   const instanceName = text(env, 'INSTANCE_NAME') ?? hostname;
   if (!/^[\w.:@/-]{1,128}$/.test(instanceName)) {
-    throw new ConfigurationError('INSTANCE_NAME', `"${instanceName}" must be 1-128 characters of letters, digits and . _ - : @ /.`);
+    throw new ConfigurationError(
+      'INSTANCE_NAME',
+      `"${instanceName}" must be 1-128 characters of letters, digits and . _ - : @ /.`,
+    );
   }
 
   const leaseDurationMs = integer(env, 'LEASE_DURATION_MS', 10_000, 1_000, 600_000);
-  const leaseRenewIntervalMs = integer(env, 'LEASE_RENEW_INTERVAL_MS', Math.floor(leaseDurationMs / 3), 100, 600_000);
+  const leaseRenewIntervalMs = integer(
+    env,
+    'LEASE_RENEW_INTERVAL_MS',
+    Math.floor(leaseDurationMs / 3),
+    100,
+    600_000,
+  );
   if (leaseRenewIntervalMs * 2 > leaseDurationMs) {
-    throw new ConfigurationError('LEASE_RENEW_INTERVAL_MS', `must be at most half of LEASE_DURATION_MS (${leaseDurationMs}) so a lease survives one missed renewal.`);
+    throw new ConfigurationError(
+      'LEASE_RENEW_INTERVAL_MS',
+      `must be at most half of LEASE_DURATION_MS (${leaseDurationMs}) so a lease survives one missed renewal.`,
+    );
   }
   const poisonPolicy = oneOf(env, 'POISON_RECORD_POLICY', Object.values(PoisonPolicy), PoisonPolicy.STOP);
   const deadLetterTableName = text(env, 'DEAD_LETTER_TABLE_NAME');
   if (poisonPolicy === PoisonPolicy.DEAD_LETTER && deadLetterTableName === undefined) {
-    throw new ConfigurationError('DEAD_LETTER_TABLE_NAME', 'is required when POISON_RECORD_POLICY=dead-letter.');
+    throw new ConfigurationError(
+      'DEAD_LETTER_TABLE_NAME',
+      'is required when POISON_RECORD_POLICY=dead-letter.',
+    );
   }
   if (deadLetterTableName !== undefined) tableName(env, 'DEAD_LETTER_TABLE_NAME', 'the dead-letter table');
 
   const logLevel = (text(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigurationError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}".`);
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ConfigurationError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}".`);
 
   return {
     streamArn,
@@ -179,7 +233,12 @@ export function parseConfig(env: Env, hostname: string): WorkerConfig {
     shardSyncIntervalMs: integer(env, 'SHARD_SYNC_INTERVAL_MS', 60_000, 1_000, 86_400_000),
     idleTimeBetweenReadsMs: integer(env, 'IDLE_TIME_BETWEEN_READS_MS', 500, 0, 60_000),
     maxRecords: integer(env, 'MAX_RECORDS', 1_000, 1, 1_000),
-    initialPosition: oneOf(env, 'INITIAL_POSITION', Object.values(InitialPosition), InitialPosition.TRIM_HORIZON),
+    initialPosition: oneOf(
+      env,
+      'INITIAL_POSITION',
+      Object.values(InitialPosition),
+      InitialPosition.TRIM_HORIZON,
+    ),
     writeMode: oneOf(env, 'REPLICATION_WRITE_MODE', Object.values(WriteMode), WriteMode.FENCED),
     writeConcurrency: integer(env, 'WRITE_CONCURRENCY', 4, 1, 64),
     poisonPolicy,

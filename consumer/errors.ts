@@ -87,7 +87,8 @@ interface AwsLikeError {
 }
 
 export function errorName(error: unknown): string {
-  if (error && typeof error === 'object' && 'name' in error && typeof error.name === 'string') return error.name;
+  if (error && typeof error === 'object' && 'name' in error && typeof error.name === 'string')
+    return error.name;
   return 'Error';
 }
 

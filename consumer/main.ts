@@ -51,7 +51,12 @@ async function main(): Promise<void> {
 
   try {
     log.info(
-      { streamArn: config.streamArn, targetTable: config.targetTableName, leaseTable: config.applicationName, writeMode: config.writeMode },
+      {
+        streamArn: config.streamArn,
+        targetTable: config.targetTableName,
+        leaseTable: config.applicationName,
+        writeMode: config.writeMode,
+      },
       'starting worker',
     );
     worker = await startWorker(config, log);
@@ -63,4 +68,6 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => fail(1, 'fatal', error instanceof Error ? (error.stack ?? error.message) : String(error)));
+main().catch((error: unknown) =>
+  fail(1, 'fatal', error instanceof Error ? (error.stack ?? error.message) : String(error)),
+);

@@ -12,7 +12,11 @@ export interface RetryPolicy {
 export const defaultRetryPolicy: RetryPolicy = { baseDelayMs: 100, maxDelayMs: 5_000, maxAttempts: 8 };
 
 /** "Full jitter" backoff: a uniform draw in [0, min(max, base·2^attempt)]. */
-export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  policy: RetryPolicy,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(attempt, 30));
   return Math.floor(random() * ceiling);
 }
@@ -27,7 +31,10 @@ export interface RetryOptions {
 }
 
 /** Runs `operation`, retrying what is retriable with backoff and jitter; rethrows anything else at once. */
-export async function retry<T>(operation: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+export async function retry<T>(
+  operation: (attempt: number) => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
   const policy = options.policy ?? defaultRetryPolicy;
   const isRetriable = options.isRetriable ?? isRetriableAwsError;
   for (let attempt = 0; ; attempt++) {

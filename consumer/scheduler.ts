@@ -43,7 +43,13 @@ export class Scheduler {
   private shuttingDown = false;
 
   constructor(private readonly deps: SchedulerDeps) {
-    this.checkpointer = new Checkpointer(deps.refresher, deps.config.instanceName, deps.clock, deps.metrics, deps.log);
+    this.checkpointer = new Checkpointer(
+      deps.refresher,
+      deps.config.instanceName,
+      deps.clock,
+      deps.metrics,
+      deps.log,
+    );
   }
 
   isReady(): boolean {
@@ -98,7 +104,9 @@ export class Scheduler {
   }
 
   private leaseView(): ReadonlyMap<string, Lease> {
-    const view = new Map(this.deps.coordinator.latestSnapshot().leases.map((lease) => [lease.leaseKey, lease]));
+    const view = new Map(
+      this.deps.coordinator.latestSnapshot().leases.map((lease) => [lease.leaseKey, lease]),
+    );
     for (const key of this.finishedHere) {
       const lease = view.get(key);
       if (lease) view.set(key, { ...lease, checkpoint: Sentinel.SHARD_END });
@@ -120,7 +128,8 @@ export class Scheduler {
     }
     if (this.shuttingDown) return;
     for (const lease of coordinator.heldLeases()) {
-      if (!this.consumers.has(lease.leaseKey) && !this.finishedHere.has(lease.leaseKey)) this.startConsumer(lease);
+      if (!this.consumers.has(lease.leaseKey) && !this.finishedHere.has(lease.leaseKey))
+        this.startConsumer(lease);
     }
   }
 
@@ -144,11 +153,15 @@ export class Scheduler {
     });
     const done = consumer.run().then(
       (reason) => {
-        if (reason === ShutdownReason.LEASE_LOST) deps.log.info({ shardId: lease.leaseKey }, 'stopped reading: lease lost');
+        if (reason === ShutdownReason.LEASE_LOST)
+          deps.log.info({ shardId: lease.leaseKey }, 'stopped reading: lease lost');
         this.consumers.delete(lease.leaseKey);
       },
       async (error: unknown) => {
-        deps.log.error({ shardId: lease.leaseKey, err: error }, 'shard consumer failed; restarting it shortly');
+        deps.log.error(
+          { shardId: lease.leaseKey, err: error },
+          'shard consumer failed; restarting it shortly',
+        );
         await deps.clock.sleep(RESTART_DELAY_AFTER_FAILURE_MS, this.stopController.signal);
         this.consumers.delete(lease.leaseKey);
       },
@@ -160,6 +173,8 @@ export class Scheduler {
     this.finishedHere.add(shardId);
     this.deps.coordinator.markFinished(shardId);
     // Children are created as soon as the parent ends, not at the next periodic sync.
-    this.deps.syncer.sync().catch((error: unknown) => this.deps.log.warn({ err: error }, 'shard sync after shard end failed'));
+    this.deps.syncer
+      .sync()
+      .catch((error: unknown) => this.deps.log.warn({ err: error }, 'shard sync after shard end failed'));
   }
 }

@@ -39,6 +39,7 @@ export const ORDERED_SEQUENCE_WIDTH = 48;
 export function toOrderedSequence(sequenceNumber: string): string {
   if (!isSequenceNumber(sequenceNumber)) throw new TypeError(`Not a sequence number: ${sequenceNumber}`);
   const trimmed = sequenceNumber.replace(/^0+(?=\d)/, '');
-  if (trimmed.length > ORDERED_SEQUENCE_WIDTH) throw new RangeError(`Sequence number too long: ${sequenceNumber}`);
+  if (trimmed.length > ORDERED_SEQUENCE_WIDTH)
+    throw new RangeError(`Sequence number too long: ${sequenceNumber}`);
   return trimmed.padStart(ORDERED_SEQUENCE_WIDTH, '0');
 }

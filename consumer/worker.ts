@@ -14,8 +14,12 @@ import type { Logger } from './observability/logger.js';
 import { LagTracker, WorkerMetrics } from './observability/metrics.js';
 import { startHealthServer } from './observability/server.js';
 import { DeadLetterTable } from './processor/dead-letter.js';
+import {
+  ConditionalReplicaWriter,
+  FencedReplicaWriter,
+  type ReplicaWriterOptions,
+} from './processor/replica-writer.js';
 import { ReplicationProcessor } from './processor/replication-processor.js';
-import { ConditionalReplicaWriter, FencedReplicaWriter, type ReplicaWriterOptions } from './processor/replica-writer.js';
 import { Scheduler } from './scheduler.js';
 import { DynamoDBStreamsShardDetector } from './shards/shard-detector.js';
 import { ShardSyncer } from './shards/shard-syncer.js';
@@ -32,7 +36,11 @@ const CLIENT_OPTIONS = {
   requestHandler: { connectionTimeout: 3_000, requestTimeout: 15_000 },
 } as const;
 
-export async function startWorker(config: WorkerConfig, log: Logger, clock: Clock = systemClock): Promise<Worker> {
+export async function startWorker(
+  config: WorkerConfig,
+  log: Logger,
+  clock: Clock = systemClock,
+): Promise<Worker> {
   const dynamodb = new DynamoDBClient({ region: config.region, ...CLIENT_OPTIONS });
   const streams = new DynamoDBStreamsClient({ region: config.region, ...CLIENT_OPTIONS });
   const metrics = new WorkerMetrics();
@@ -66,7 +74,9 @@ export async function startWorker(config: WorkerConfig, log: Logger, clock: Cloc
     log,
   };
   const writer =
-    config.writeMode === WriteMode.FENCED ? new FencedReplicaWriter(writerOptions) : new ConditionalReplicaWriter(writerOptions);
+    config.writeMode === WriteMode.FENCED
+      ? new FencedReplicaWriter(writerOptions)
+      : new ConditionalReplicaWriter(writerOptions);
   const processor = new ReplicationProcessor({
     writer,
     poisonPolicy: config.poisonPolicy,
@@ -125,9 +135,12 @@ async function assertTableExists(client: DynamoDBClient, tableName: string, vari
     await client.send(new DescribeTableCommand({ TableName: tableName }));
   } catch (error) {
     if (errorName(error) === 'ResourceNotFoundException') {
-      throw new ResourceError(`Table ${tableName} (${variable}) does not exist. Create it with the source table's key schema first.`, {
-        cause: error,
-      });
+      throw new ResourceError(
+        `Table ${tableName} (${variable}) does not exist. Create it with the source table's key schema first.`,
+        {
+          cause: error,
+        },
+      );
     }
     throw error;
   }

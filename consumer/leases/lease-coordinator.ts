@@ -82,7 +82,10 @@ export class LeaseCoordinator {
 
   /** Whether the lease table answered recently (readiness). */
   tableReachable(): boolean {
-    return this.clock.now() - this.lastTableContactAt < Math.max(this.options.leaseDurationMs, 3 * this.options.takerIntervalMs);
+    return (
+      this.clock.now() - this.lastTableContactAt <
+      Math.max(this.options.leaseDurationMs, 3 * this.options.takerIntervalMs)
+    );
   }
 
   /** A shard reached SHARD_END: stop renewing; the finished lease stays for cleanup. */
@@ -102,7 +105,10 @@ export class LeaseCoordinator {
           const released = await this.refresher.evictLease(lease.leaseKey, this.options.workerId);
           this.log.info({ shardId: lease.leaseKey, released }, 'lease released');
         } catch (error) {
-          this.log.warn({ shardId: lease.leaseKey, err: error }, 'could not release lease; it will expire instead');
+          this.log.warn(
+            { shardId: lease.leaseKey, err: error },
+            'could not release lease; it will expire instead',
+          );
         }
       }),
     );
@@ -123,7 +129,8 @@ export class LeaseCoordinator {
     for (const key of [...this.held.keys()]) {
       const lease = inTable.get(key);
       if (!lease) this.lose(key, 'lease item no longer in the lease table');
-      else if (lease.leaseOwner !== this.options.workerId) this.lose(key, `now owned by ${lease.leaseOwner ?? 'nobody'}`);
+      else if (lease.leaseOwner !== this.options.workerId)
+        this.lose(key, `now owned by ${lease.leaseOwner ?? 'nobody'}`);
     }
     if (!this.taking) return;
 
@@ -154,7 +161,12 @@ export class LeaseCoordinator {
     });
     (steal ? this.metrics.leaseSteals : this.metrics.leaseTakes).inc();
     this.log.info(
-      { shardId: taken.leaseKey, previousOwner: lease.leaseOwner ?? null, checkpoint: taken.checkpoint, steal },
+      {
+        shardId: taken.leaseKey,
+        previousOwner: lease.leaseOwner ?? null,
+        checkpoint: taken.checkpoint,
+        steal,
+      },
       steal ? 'lease stolen to balance' : 'lease taken',
     );
     this.updateGauge();

@@ -22,7 +22,11 @@ export class LeaseExpiryTracker {
       present.add(lease.leaseKey);
       const seen = this.observations.get(lease.leaseKey);
       if (!seen || seen.counter !== lease.leaseCounter || seen.owner !== lease.leaseOwner) {
-        this.observations.set(lease.leaseKey, { counter: lease.leaseCounter, owner: lease.leaseOwner, since: now });
+        this.observations.set(lease.leaseKey, {
+          counter: lease.leaseCounter,
+          owner: lease.leaseOwner,
+          since: now,
+        });
       }
     }
     for (const key of this.observations.keys()) if (!present.has(key)) this.observations.delete(key);

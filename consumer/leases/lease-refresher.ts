@@ -22,7 +22,9 @@ export interface LeaseRefresher {
   createLeaseTableIfNotExists(): Promise<void>;
   listLeases(): Promise<Lease[]>;
   getLease(leaseKey: string): Promise<Lease | undefined>;
-  createLeaseIfNotExists(lease: Omit<Lease, 'leaseOwner' | 'leaseCounter' | 'ownerSwitchesSinceCheckpoint'>): Promise<boolean>;
+  createLeaseIfNotExists(
+    lease: Omit<Lease, 'leaseOwner' | 'leaseCounter' | 'ownerSwitchesSinceCheckpoint'>,
+  ): Promise<boolean>;
   /** Bumps the counter if `owner` still holds the lease at `counter`; returns the new counter or undefined. */
   renewLease(leaseKey: string, owner: string, counter: number): Promise<number | undefined>;
   /** Takes (or steals) a lease seen at `expected`; returns the lease as now held, or undefined. */
@@ -78,7 +80,9 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
       const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
       if (Table?.TableStatus === 'ACTIVE') return;
       if (this.clock.now() > deadline) {
-        throw new ResourceError(`Lease table ${this.tableName} did not become ACTIVE within 120 s (status ${Table?.TableStatus}).`);
+        throw new ResourceError(
+          `Lease table ${this.tableName} did not become ACTIVE within 120 s (status ${Table?.TableStatus}).`,
+        );
       }
       await this.clock.sleep(1_000);
     }
@@ -104,7 +108,9 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     return Item ? leaseFromItem(Item) : undefined;
   }
 
-  async createLeaseIfNotExists(lease: Omit<Lease, 'leaseOwner' | 'leaseCounter' | 'ownerSwitchesSinceCheckpoint'>): Promise<boolean> {
+  async createLeaseIfNotExists(
+    lease: Omit<Lease, 'leaseOwner' | 'leaseCounter' | 'ownerSwitchesSinceCheckpoint'>,
+  ): Promise<boolean> {
     const item: Record<string, AttributeValue> = {
       leaseKey: S(lease.leaseKey),
       leaseCounter: N(0),
@@ -115,7 +121,11 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     if (lease.parentShardIds.length > 0) item.parentShardId = { SS: [...lease.parentShardIds] };
     if (lease.childShardIds.length > 0) item.childShardIds = { SS: [...lease.childShardIds] };
     return this.conditional(
-      new PutItemCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(leaseKey)' }),
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: item,
+        ConditionExpression: 'attribute_not_exists(leaseKey)',
+      }),
     );
   }
 
@@ -185,7 +195,8 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: { leaseKey: S(leaseKey) },
-        UpdateExpression: 'SET checkpoint = :checkpoint, checkpointSubSequenceNumber = :zero, ownerSwitchesSinceCheckpoint = :zero',
+        UpdateExpression:
+          'SET checkpoint = :checkpoint, checkpointSubSequenceNumber = :zero, ownerSwitchesSinceCheckpoint = :zero',
         ConditionExpression: 'leaseOwner = :owner',
         ExpressionAttributeValues: { ':owner': S(owner), ':checkpoint': S(checkpoint), ':zero': N(0) },
       }),
@@ -205,7 +216,9 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
   }
 
   async deleteLease(leaseKey: string): Promise<void> {
-    await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: { leaseKey: S(leaseKey) } }));
+    await this.client.send(
+      new DeleteItemCommand({ TableName: this.tableName, Key: { leaseKey: S(leaseKey) } }),
+    );
   }
 
   private async conditional(command: PutItemCommand | UpdateItemCommand): Promise<boolean> {

@@ -26,7 +26,10 @@ export function isFinished(lease: Pick<Lease, 'checkpoint'>): boolean {
  * A shard may be read once every parent is done: its lease reached SHARD_END, or it has no lease at all
  * (cleaned up after finishing, or never leased because it was closed before the application started at LATEST).
  */
-export function parentsDone(lease: Pick<Lease, 'parentShardIds'>, leasesByKey: ReadonlyMap<string, Lease>): boolean {
+export function parentsDone(
+  lease: Pick<Lease, 'parentShardIds'>,
+  leasesByKey: ReadonlyMap<string, Lease>,
+): boolean {
   return lease.parentShardIds.every((parent) => {
     const parentLease = leasesByKey.get(parent);
     return parentLease === undefined || isFinished(parentLease);

@@ -9,7 +9,11 @@ import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { backoffDelay, type RetryPolicy } from '../retry.js';
 
-const CHECKPOINT_BACKOFF: RetryPolicy = { baseDelayMs: 50, maxDelayMs: 2_000, maxAttempts: Number.POSITIVE_INFINITY };
+const CHECKPOINT_BACKOFF: RetryPolicy = {
+  baseDelayMs: 50,
+  maxDelayMs: 2_000,
+  maxAttempts: Number.POSITIVE_INFINITY,
+};
 
 export type CheckpointResult = 'checkpointed' | 'lease-lost';
 

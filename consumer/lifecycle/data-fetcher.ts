@@ -31,7 +31,11 @@ export interface DataFetcherOptions {
   idleTimeBetweenReadsMs: number;
 }
 
-const READ_BACKOFF: RetryPolicy = { baseDelayMs: 100, maxDelayMs: 10_000, maxAttempts: Number.POSITIVE_INFINITY };
+const READ_BACKOFF: RetryPolicy = {
+  baseDelayMs: 100,
+  maxDelayMs: 10_000,
+  maxAttempts: Number.POSITIVE_INFINITY,
+};
 
 export class DataFetcher {
   private iterator: string | undefined;
@@ -131,7 +135,12 @@ export class DataFetcher {
     const { streamArn, shardId } = this.options;
     const position = this.position;
     const request = isSequenceNumber(position)
-      ? { StreamArn: streamArn, ShardId: shardId, ShardIteratorType: 'AFTER_SEQUENCE_NUMBER' as const, SequenceNumber: position }
+      ? {
+          StreamArn: streamArn,
+          ShardId: shardId,
+          ShardIteratorType: 'AFTER_SEQUENCE_NUMBER' as const,
+          SequenceNumber: position,
+        }
       : {
           StreamArn: streamArn,
           ShardId: shardId,
@@ -139,7 +148,9 @@ export class DataFetcher {
         };
     for (let attempt = 0; ; attempt++) {
       try {
-        const { ShardIterator } = await this.client.send(new GetShardIteratorCommand(request), { abortSignal: this.signal });
+        const { ShardIterator } = await this.client.send(new GetShardIteratorCommand(request), {
+          abortSignal: this.signal,
+        });
         if (ShardIterator === undefined) this.ended = true;
         return ShardIterator;
       } catch (error) {

@@ -25,7 +25,11 @@ export const ShardConsumerState = {
 } as const;
 export type ShardConsumerState = (typeof ShardConsumerState)[keyof typeof ShardConsumerState];
 
-export const ShutdownReason = { SHARD_END: 'SHARD_END', LEASE_LOST: 'LEASE_LOST', REQUESTED: 'REQUESTED' } as const;
+export const ShutdownReason = {
+  SHARD_END: 'SHARD_END',
+  LEASE_LOST: 'LEASE_LOST',
+  REQUESTED: 'REQUESTED',
+} as const;
 export type ShutdownReason = (typeof ShutdownReason)[keyof typeof ShutdownReason];
 
 export interface ShardConsumerDeps {
@@ -46,8 +50,16 @@ export interface ShardConsumerDeps {
   idleTimeBetweenReadsMs: number;
 }
 
-const FAILURE_BACKOFF: RetryPolicy = { baseDelayMs: 200, maxDelayMs: 30_000, maxAttempts: Number.POSITIVE_INFINITY };
-const POISON_BACKOFF: RetryPolicy = { baseDelayMs: 5_000, maxDelayMs: 60_000, maxAttempts: Number.POSITIVE_INFINITY };
+const FAILURE_BACKOFF: RetryPolicy = {
+  baseDelayMs: 200,
+  maxDelayMs: 30_000,
+  maxAttempts: Number.POSITIVE_INFINITY,
+};
+const POISON_BACKOFF: RetryPolicy = {
+  baseDelayMs: 5_000,
+  maxDelayMs: 60_000,
+  maxAttempts: Number.POSITIVE_INFINITY,
+};
 
 export class ShardConsumer {
   state: ShardConsumerState = ShardConsumerState.WAITING_ON_PARENT_SHARDS;
@@ -175,7 +187,10 @@ export class ShardConsumer {
         if (poison) this.setStalled(true);
         metrics.processingErrors.inc({ error: errorName(error) });
         const delay = backoffDelay(Math.min(attempt, 10), poison ? POISON_BACKOFF : FAILURE_BACKOFF);
-        this.log.error({ err: error, delayMs: delay, firstSequenceNumber: records[0]?.dynamodb?.SequenceNumber }, 'batch failed; it will be retried and the checkpoint stays before it');
+        this.log.error(
+          { err: error, delayMs: delay, firstSequenceNumber: records[0]?.dynamodb?.SequenceNumber },
+          'batch failed; it will be retried and the checkpoint stays before it',
+        );
         // A graceful stop does not wait out a failing batch: it is left unprocessed and uncheckpointed.
         if (this.shutdownRequested) return ShutdownReason.REQUESTED;
         await clock.sleep(delay, this.reading.signal);
@@ -203,7 +218,9 @@ export class ShardConsumer {
 
   private async finishShard(writeCheckpoint: boolean): Promise<ShutdownReason> {
     if (writeCheckpoint) {
-      const result = await this.deps.checkpointer.checkpoint(this.shardId, Sentinel.SHARD_END, () => this.held());
+      const result = await this.deps.checkpointer.checkpoint(this.shardId, Sentinel.SHARD_END, () =>
+        this.held(),
+      );
       if (result === 'lease-lost') return ShutdownReason.LEASE_LOST;
       this.deps.metrics.shardsCompleted.inc();
       this.log.info('shard finished (SHARD_END checkpointed)');

@@ -1,5 +1,5 @@
 /** Structured JSON logs (pino) that always carry the worker's name. */
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

@@ -46,16 +46,33 @@ export function toChange(record: StreamRecord): ItemChange {
   const data = record.dynamodb;
   const sequenceNumber = data?.SequenceNumber;
   const keys = data?.Keys;
-  if (!data || !sequenceNumber || !keys) throw new MalformedRecordError(`Stream record ${record.eventID} has no keys or sequence number.`);
+  if (!data || !sequenceNumber || !keys)
+    throw new MalformedRecordError(`Stream record ${record.eventID} has no keys or sequence number.`);
   if (record.eventName === 'REMOVE') {
-    return { id: canonicalKey(keys), keys, kind: 'delete', newImage: undefined, sequenceNumber, eventName: 'REMOVE', records: 1 };
+    return {
+      id: canonicalKey(keys),
+      keys,
+      kind: 'delete',
+      newImage: undefined,
+      sequenceNumber,
+      eventName: 'REMOVE',
+      records: 1,
+    };
   }
   if (!data.NewImage) {
     throw new MalformedRecordError(
       `Stream record ${sequenceNumber} (${record.eventName}) has no NewImage: the stream view type must be NEW_IMAGE or NEW_AND_OLD_IMAGES.`,
     );
   }
-  return { id: canonicalKey(keys), keys, kind: 'put', newImage: data.NewImage, sequenceNumber, eventName: record.eventName ?? 'MODIFY', records: 1 };
+  return {
+    id: canonicalKey(keys),
+    keys,
+    kind: 'put',
+    newImage: data.NewImage,
+    sequenceNumber,
+    eventName: record.eventName ?? 'MODIFY',
+    records: 1,
+  };
 }
 
 /** One change per item, the latest by sequence number; the result keeps first-seen order. */
@@ -79,7 +96,8 @@ export function coalesce(records: readonly StreamRecord[]): ItemChange[] {
 export function approximateItemSize(image: Image | undefined): number {
   if (!image) return 100;
   let size = 0;
-  for (const [name, value] of Object.entries(image)) size += Buffer.byteLength(name) + approximateValueSize(value);
+  for (const [name, value] of Object.entries(image))
+    size += Buffer.byteLength(name) + approximateValueSize(value);
   return size;
 }
 
@@ -91,6 +109,10 @@ function approximateValueSize(value: AttributeValue): number {
   if (value.NS) return value.NS.reduce((n, s) => n + s.length, 0);
   if (value.BS) return value.BS.reduce((n, b) => n + b.byteLength, 0);
   if (value.L) return 3 + value.L.reduce((n, v) => n + 1 + approximateValueSize(v), 0);
-  if (value.M) return 3 + Object.entries(value.M).reduce((n, [k, v]) => n + Buffer.byteLength(k) + 1 + approximateValueSize(v), 0);
+  if (value.M)
+    return (
+      3 +
+      Object.entries(value.M).reduce((n, [k, v]) => n + Buffer.byteLength(k) + 1 + approximateValueSize(v), 0)
+    );
   return 1;
 }

@@ -2,7 +2,12 @@
  * The optional dead-letter table (POISON_RECORD_POLICY=dead-letter): one item per record the target refused,
  * keyed by shard and sequence number, with the item's keys and the reason, so an operator can replay or fix it.
  */
-import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import type { Clock } from '../clock.js';
 import { errorName } from '../errors.js';
 import type { PoisonChange } from './replica-writer.js';

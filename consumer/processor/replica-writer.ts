@@ -19,8 +19,8 @@ import {
   DeleteItemCommand,
   type DynamoDBClient,
   PutItemCommand,
-  TransactWriteItemsCommand,
   type TransactWriteItem,
+  TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { Clock } from '../clock.js';
 import { errorName, isConditionalCheckFailure, isRetriableAwsError, isThrottlingError } from '../errors.js';
@@ -36,7 +36,11 @@ export const PROCESSED_BY_ATTRIBUTE = 'processed_by';
 const GUARD = 'attribute_not_exists(#seq) OR #seq < :seq';
 const MAX_TRANSACTION_ITEMS = 99; // plus the lease ConditionCheck = DynamoDB's limit of 100
 const MAX_TRANSACTION_BYTES = 3_500_000; // DynamoDB's limit is 4 MB per transaction
-const WRITE_BACKOFF: RetryPolicy = { baseDelayMs: 50, maxDelayMs: 5_000, maxAttempts: Number.POSITIVE_INFINITY };
+const WRITE_BACKOFF: RetryPolicy = {
+  baseDelayMs: 50,
+  maxDelayMs: 5_000,
+  maxAttempts: Number.POSITIVE_INFINITY,
+};
 
 export interface WriteContext {
   shardId: string;
@@ -87,7 +91,11 @@ function guardValues(change: ItemChange) {
 }
 
 /** Splits changes into transactions within DynamoDB's item-count and size limits. */
-export function chunkForTransactions(changes: readonly ItemChange[], maxItems = MAX_TRANSACTION_ITEMS, maxBytes = MAX_TRANSACTION_BYTES): ItemChange[][] {
+export function chunkForTransactions(
+  changes: readonly ItemChange[],
+  maxItems = MAX_TRANSACTION_ITEMS,
+  maxBytes = MAX_TRANSACTION_BYTES,
+): ItemChange[][] {
   const chunks: ItemChange[][] = [];
   let current: ItemChange[] = [];
   let bytes = 0;
@@ -106,7 +114,12 @@ export function chunkForTransactions(changes: readonly ItemChange[], maxItems = 
 }
 
 /** Runs `work` over `items` with at most `limit` in flight; stops starting new ones once `stop()` is true. */
-async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>, stop: () => boolean): Promise<void> {
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+  stop: () => boolean,
+): Promise<void> {
   let next = 0;
   const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length && !stop()) {
@@ -122,22 +135,35 @@ abstract class GuardedWriter implements ReplicaWriter {
 
   abstract write(changes: readonly ItemChange[], context: WriteContext): Promise<WriteOutcome>;
 
-  protected async backoff(error: unknown, attempt: number, context: WriteContext, api: string): Promise<void> {
+  protected async backoff(
+    error: unknown,
+    attempt: number,
+    context: WriteContext,
+    api: string,
+  ): Promise<void> {
     if (isThrottlingError(error)) this.options.metrics.throttles.inc({ api });
     if (!isRetriableAwsError(error) || context.signal.aborted) throw error;
     const delay = backoffDelay(attempt, WRITE_BACKOFF);
-    this.options.log.warn({ shardId: context.shardId, err: error, delayMs: delay }, `${api} failed; backing off`);
+    this.options.log.warn(
+      { shardId: context.shardId, err: error, delayMs: delay },
+      `${api} failed; backing off`,
+    );
     await this.options.clock.sleep(delay, context.signal);
   }
 
   protected async pause(attempt: number, context: WriteContext, api: string, reason: string): Promise<void> {
     const delay = backoffDelay(attempt, WRITE_BACKOFF);
-    this.options.log.debug({ shardId: context.shardId, reason, delayMs: delay }, `${api} cancelled; retrying`);
+    this.options.log.debug(
+      { shardId: context.shardId, reason, delayMs: delay },
+      `${api} cancelled; retrying`,
+    );
     await this.options.clock.sleep(delay, context.signal);
   }
 
   protected putOrDelete(change: ItemChange): { put: Image } | { delete: Image } {
-    return change.kind === 'put' ? { put: replicaItem(change, this.options.instanceName) } : { delete: change.keys };
+    return change.kind === 'put'
+      ? { put: replicaItem(change, this.options.instanceName) }
+      : { delete: change.keys };
   }
 }
 
@@ -190,16 +216,23 @@ export class FencedReplicaWriter extends GuardedWriter {
         },
       };
       try {
-        await client.send(new TransactWriteItemsCommand({ TransactItems: [fence, ...pending.map((c) => this.transactItem(c))] }), {
-          abortSignal: context.signal,
-        });
+        await client.send(
+          new TransactWriteItemsCommand({
+            TransactItems: [fence, ...pending.map((c) => this.transactItem(c))],
+          }),
+          {
+            abortSignal: context.signal,
+          },
+        );
         applied += pending.length;
         metrics.replicaWrites.inc({ outcome: 'applied' }, pending.length);
         pending = [];
       } catch (error) {
         const name = errorName(error);
         if (name === 'TransactionCanceledException') {
-          const reasons = (error as { CancellationReasons?: { Code?: string; Message?: string }[] }).CancellationReasons ?? [];
+          const reasons =
+            (error as { CancellationReasons?: { Code?: string; Message?: string }[] }).CancellationReasons ??
+            [];
           if (reasons[0]?.Code === 'ConditionalCheckFailed') return { status: 'lease-lost' };
           const keep: ItemChange[] = [];
           pending.forEach((change, i) => {
@@ -218,10 +251,19 @@ export class FencedReplicaWriter extends GuardedWriter {
           const progressed = keep.length < pending.length;
           pending = keep;
           if (!progressed && pending.length > 0) {
-            if (reasons.some((r) => r.Code?.startsWith('Throttling') || r.Code === 'ProvisionedThroughputExceeded')) {
+            if (
+              reasons.some(
+                (r) => r.Code?.startsWith('Throttling') || r.Code === 'ProvisionedThroughputExceeded',
+              )
+            ) {
               metrics.throttles.inc({ api: 'TransactWriteItems' });
             }
-            await this.pause(attempt, context, 'TransactWriteItems', reasons.map((r) => r.Code ?? 'None').join(','));
+            await this.pause(
+              attempt,
+              context,
+              'TransactWriteItems',
+              reasons.map((r) => r.Code ?? 'None').join(','),
+            );
           }
           continue;
         }
@@ -270,7 +312,10 @@ export class ConditionalReplicaWriter extends GuardedWriter {
     return leaseLost ? { status: 'lease-lost' } : { status: 'ok', applied, stale, poison };
   }
 
-  private async writeOne(change: ItemChange, context: WriteContext): Promise<'applied' | 'stale' | 'lease-lost' | PoisonChange> {
+  private async writeOne(
+    change: ItemChange,
+    context: WriteContext,
+  ): Promise<'applied' | 'stale' | 'lease-lost' | PoisonChange> {
     const { client, metrics, targetTableName } = this.options;
     const target = this.putOrDelete(change);
     for (let attempt = 0; ; attempt++) {
@@ -279,7 +324,11 @@ export class ConditionalReplicaWriter extends GuardedWriter {
         const command =
           'put' in target
             ? new PutItemCommand({ TableName: targetTableName, Item: target.put, ...guardValues(change) })
-            : new DeleteItemCommand({ TableName: targetTableName, Key: target.delete as Record<string, AttributeValue>, ...guardValues(change) });
+            : new DeleteItemCommand({
+                TableName: targetTableName,
+                Key: target.delete as Record<string, AttributeValue>,
+                ...guardValues(change),
+              });
         // biome-ignore lint/suspicious/noExplicitAny: the SDK's send overloads do not accept a union of commands.
         await client.send(command as any, { abortSignal: context.signal });
         metrics.replicaWrites.inc({ outcome: 'applied' });

@@ -29,25 +29,46 @@ export class ReplicationProcessor implements ShardRecordProcessor {
   async processRecords(input: ProcessRecordsInput): Promise<ProcessResult> {
     const { writer, metrics, log } = this.options;
     const changes = coalesce(input.records);
-    const outcome = await writer.write(changes, { shardId: input.shardId, isHeld: input.isHeld, signal: input.signal });
+    const outcome = await writer.write(changes, {
+      shardId: input.shardId,
+      isHeld: input.isHeld,
+      signal: input.signal,
+    });
     if (outcome.status === 'lease-lost') return 'lease-lost';
 
     for (const poison of outcome.poison) {
       metrics.poisonRecords.inc();
       log.error(
-        { shardId: input.shardId, sequenceNumber: poison.change.sequenceNumber, keys: poison.change.keys, reason: poison.reason },
+        {
+          shardId: input.shardId,
+          sequenceNumber: poison.change.sequenceNumber,
+          keys: poison.change.keys,
+          reason: poison.reason,
+        },
         'poison record: the target table refuses this change',
       );
       if (this.options.poisonPolicy === PoisonPolicy.DEAD_LETTER && this.options.deadLetter) {
-        await this.options.deadLetter.record(input.shardId, poison, this.options.instanceName, this.options.targetTableName);
+        await this.options.deadLetter.record(
+          input.shardId,
+          poison,
+          this.options.instanceName,
+          this.options.targetTableName,
+        );
         metrics.deadLettered.inc();
       } else {
         throw new PoisonRecordError(input.shardId, poison.change.sequenceNumber, poison.reason);
       }
     }
-    for (const record of input.records) metrics.recordsProcessed.inc({ event_name: record.eventName ?? 'UNKNOWN' });
+    for (const record of input.records)
+      metrics.recordsProcessed.inc({ event_name: record.eventName ?? 'UNKNOWN' });
     log.debug(
-      { shardId: input.shardId, records: input.records.length, items: changes.length, applied: outcome.applied, stale: outcome.stale },
+      {
+        shardId: input.shardId,
+        records: input.records.length,
+        items: changes.length,
+        applied: outcome.applied,
+        stale: outcome.stale,
+      },
       'batch replicated',
     );
     return 'processed';

@@ -62,7 +62,8 @@ export function planNewLeases(input: {
     const parentShardIds = shard.parentShardId ? [shard.parentShardId] : [];
     if (firstSync) {
       if (input.initialPosition === 'LATEST') {
-        if (isOpen(shard)) planned.push({ leaseKey: shard.shardId, checkpoint: Sentinel.LATEST, parentShardIds });
+        if (isOpen(shard))
+          planned.push({ leaseKey: shard.shardId, checkpoint: Sentinel.LATEST, parentShardIds });
       } else {
         planned.push({ leaseKey: shard.shardId, checkpoint: Sentinel.TRIM_HORIZON, parentShardIds });
       }

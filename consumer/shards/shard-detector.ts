@@ -22,7 +22,9 @@ export class DynamoDBStreamsShardDetector implements ShardDetector {
   /** Fails with a ResourceError that says what to check when the stream does not exist. */
   async describe(): Promise<StreamDescription> {
     try {
-      const { StreamDescription: d } = await this.client.send(new DescribeStreamCommand({ StreamArn: this.streamArn, Limit: 1 }));
+      const { StreamDescription: d } = await this.client.send(
+        new DescribeStreamCommand({ StreamArn: this.streamArn, Limit: 1 }),
+      );
       return { status: d?.StreamStatus, tableName: d?.TableName, viewType: d?.StreamViewType };
     } catch (error) {
       if (errorName(error) === 'ResourceNotFoundException') {
@@ -42,7 +44,11 @@ export class DynamoDBStreamsShardDetector implements ShardDetector {
     let exclusiveStartShardId: string | undefined;
     do {
       const { StreamDescription: d } = await this.client.send(
-        new DescribeStreamCommand({ StreamArn: this.streamArn, ExclusiveStartShardId: exclusiveStartShardId, Limit: 100 }),
+        new DescribeStreamCommand({
+          StreamArn: this.streamArn,
+          ExclusiveStartShardId: exclusiveStartShardId,
+          Limit: 100,
+        }),
       );
       for (const s of d?.Shards ?? []) {
         if (!s.ShardId) continue;

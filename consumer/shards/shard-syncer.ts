@@ -57,11 +57,16 @@ export class ShardSyncer {
     });
     const created: string[] = [];
     for (const lease of plan) {
-      if (await this.refresher.createLeaseIfNotExists({ ...lease, childShardIds: [] })) created.push(lease.leaseKey);
+      if (await this.refresher.createLeaseIfNotExists({ ...lease, childShardIds: [] }))
+        created.push(lease.leaseKey);
       for (const parent of lease.parentShardIds) await this.refresher.addChildShard(parent, lease.leaseKey);
     }
     if (created.length > 0) this.log.info({ created, shards: shards.length }, 'shard sync created leases');
-    return { shards: shards.length, openShards: shards.filter((s) => !s.endingSequenceNumber).length, created };
+    return {
+      shards: shards.length,
+      openShards: shards.filter((s) => !s.endingSequenceNumber).length,
+      created,
+    };
   }
 }
 

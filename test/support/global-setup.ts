@@ -5,6 +5,8 @@
 import type { TestProject } from 'vitest/node';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.js';
 
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 let server: DynamoDbLocal | undefined;
 
 export async function setup(project: TestProject): Promise<void> {

@@ -3,7 +3,8 @@ import { parseConfig } from '../../consumer/config.js';
 import { ConfigurationError } from '../../consumer/errors.js';
 
 const valid = {
-  SOURCE_TABLE_STREAM_ARN: 'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-01-01T00:00:00.000',
+  SOURCE_TABLE_STREAM_ARN:
+    'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-01-01T00:00:00.000',
   TARGET_TABLE_NAME: 'users_replica',
   APPLICATION_NAME: 'users-replicator',
   AWS_REGION: 'us-east-1',
@@ -38,13 +39,24 @@ describe('worker configuration', () => {
   });
 
   it('accepts DynamoDB Local stream ARNs', () => {
-    const config = parseConfig({ ...valid, SOURCE_TABLE_STREAM_ARN: 'arn:aws:dynamodb:ddblocal:000000000000:table/users/stream/2026-11-26T15:21:29.228' }, 'h');
+    const config = parseConfig(
+      {
+        ...valid,
+        SOURCE_TABLE_STREAM_ARN:
+          'arn:aws:dynamodb:ddblocal:000000000000:table/users/stream/2026-11-26T15:21:29.228',
+      },
+      'h',
+    );
     expect(config.stream.tableName).toBe('users');
   });
 
   it.each([
     ['SOURCE_TABLE_STREAM_ARN', undefined, /required/],
-    ['SOURCE_TABLE_STREAM_ARN', 'arn:aws:dynamodb:us-east-1:123456789012:table/users', /not a DynamoDB stream ARN/],
+    [
+      'SOURCE_TABLE_STREAM_ARN',
+      'arn:aws:dynamodb:us-east-1:123456789012:table/users',
+      /not a DynamoDB stream ARN/,
+    ],
     ['TARGET_TABLE_NAME', '', /required/],
     ['TARGET_TABLE_NAME', 'no spaces allowed', /not a valid DynamoDB table name/],
     ['APPLICATION_NAME', 'ab', /not a valid DynamoDB table name/],

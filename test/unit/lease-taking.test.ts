@@ -4,16 +4,30 @@ import { LeaseExpiryTracker } from '../../consumer/leases/lease-expiry.js';
 import { planLeaseTaking } from '../../consumer/leases/lease-taker.js';
 
 function lease(key: string, owner: string | undefined, extra: Partial<Lease> = {}): Lease {
-  return { leaseKey: key, leaseOwner: owner, leaseCounter: 1, checkpoint: 'TRIM_HORIZON', ownerSwitchesSinceCheckpoint: 0, parentShardIds: [], childShardIds: [], ...extra };
+  return {
+    leaseKey: key,
+    leaseOwner: owner,
+    leaseCounter: 1,
+    checkpoint: 'TRIM_HORIZON',
+    ownerSwitchesSinceCheckpoint: 0,
+    parentShardIds: [],
+    childShardIds: [],
+    ...extra,
+  };
 }
 
 function fleet(counts: Record<string, number>): Lease[] {
   const leases: Lease[] = [];
-  for (const [owner, n] of Object.entries(counts)) for (let i = 0; i < n; i++) leases.push(lease(`${owner}-${i}`, owner === '-' ? undefined : owner));
+  for (const [owner, n] of Object.entries(counts))
+    for (let i = 0; i < n; i++) leases.push(lease(`${owner}-${i}`, owner === '-' ? undefined : owner));
   return leases;
 }
 
-const plan = (leases: Lease[], me: string, expired: (l: Lease) => boolean = (l) => l.leaseOwner === undefined) =>
+const plan = (
+  leases: Lease[],
+  me: string,
+  expired: (l: Lease) => boolean = (l) => l.leaseOwner === undefined,
+) =>
   planLeaseTaking({
     leases,
     workerId: me,
@@ -79,7 +93,11 @@ describe('taking and stealing to balance', () => {
   });
 
   it('never takes or counts finished shards', () => {
-    const leases = [...fleet({ b: 2 }), lease('done-1', undefined, { checkpoint: 'SHARD_END' }), lease('done-2', 'b', { checkpoint: 'SHARD_END' })];
+    const leases = [
+      ...fleet({ b: 2 }),
+      lease('done-1', undefined, { checkpoint: 'SHARD_END' }),
+      lease('done-2', 'b', { checkpoint: 'SHARD_END' }),
+    ];
     const result = plan(leases, 'a');
     expect(result.take).toHaveLength(0);
     expect(result.target).toBe(1);
@@ -126,7 +144,10 @@ describe('taking and stealing to balance', () => {
         if (!changed) break;
       }
       const counts = names.map((n) => leases.filter((l) => l.leaseOwner === n).length);
-      expect(Math.max(...counts) - Math.min(...counts), `${workers} workers, ${shards} shards: ${counts}`).toBeLessThanOrEqual(1);
+      expect(
+        Math.max(...counts) - Math.min(...counts),
+        `${workers} workers, ${shards} shards: ${counts}`,
+      ).toBeLessThanOrEqual(1);
       expect(passes).toBeLessThan(shards + 5);
     }
   });

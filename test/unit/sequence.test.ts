@@ -6,7 +6,12 @@ describe('sequence numbers', () => {
     expect('9' > '10').toBe(true); // the trap
     expect(compareSequenceNumbers('9', '10')).toBeLessThan(0);
     expect(compareSequenceNumbers('000000000000000000115', '99')).toBeGreaterThan(0);
-    expect(compareSequenceNumbers('49590338271490256608559692538361571095921575989136588898', '49590338271490256608559692538361571095921575989136588899')).toBeLessThan(0);
+    expect(
+      compareSequenceNumbers(
+        '49590338271490256608559692538361571095921575989136588898',
+        '49590338271490256608559692538361571095921575989136588899',
+      ),
+    ).toBeLessThan(0);
     expect(compareSequenceNumbers('0007', '7')).toBe(0);
   });
 

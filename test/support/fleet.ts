@@ -1,0 +1,189 @@
+/**
+ * Helpers for integration tests: tables on the shared DynamoDB Local, and workers run as child processes
+ * of the built bundle (`dist/consumer.js`), exactly as a container runs them.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  type AttributeValue,
+  CreateTableCommand,
+  DynamoDBClient,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
+import { freePort } from '../../local/dynamodb-local.js';
+
+export const BUNDLE = resolve(import.meta.dirname, '../../dist/consumer.js');
+
+export function localClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+}
+
+export interface ReplicationTables {
+  source: string;
+  target: string;
+  app: string;
+  streamArn: string;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export async function createReplicationTables(
+  client: DynamoDBClient,
+  prefix = uniqueName('t'),
+): Promise<ReplicationTables> {
+  const keys = {
+    AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' as const }],
+    KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' as const }],
+    BillingMode: 'PAY_PER_REQUEST' as const,
+  };
+  const source = await client.send(
+    new CreateTableCommand({
+      TableName: `${prefix}-users`,
+      ...keys,
+      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+    }),
+  );
+  await client.send(new CreateTableCommand({ TableName: `${prefix}-users_replica`, ...keys }));
+  const streamArn = source.TableDescription?.LatestStreamArn;
+  if (!streamArn) throw new Error('no stream ARN');
+  return { source: `${prefix}-users`, target: `${prefix}-users_replica`, app: `${prefix}-app`, streamArn };
+}
+
+export async function scanAll(
+  client: DynamoDBClient,
+  table: string,
+): Promise<Record<string, AttributeValue>[]> {
+  const items: Record<string, AttributeValue>[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({ TableName: table, ConsistentRead: true, ExclusiveStartKey: start }),
+    );
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  options: { timeoutMs: number; intervalMs?: number; message: string },
+): Promise<T> {
+  const deadline = Date.now() + options.timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `Timed out after ${options.timeoutMs} ms: ${options.message}${last ? ` (last error: ${String(last)})` : ''}`,
+      );
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 100));
+  }
+}
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export class WorkerProcess {
+  output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(
+    readonly name: string,
+    readonly port: number,
+    readonly child: ChildProcess,
+  ) {
+    running.add(child);
+    const collect = (chunk: Buffer) => {
+      this.output += chunk.toString();
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    this.exited = new Promise((resolveExit) =>
+      child.on('exit', (code, signal) => {
+        running.delete(child);
+        resolveExit({ code, signal });
+      }),
+    );
+  }
+
+  static async start(options: {
+    endpoint: string;
+    tables?: ReplicationTables;
+    name: string;
+    env?: Record<string, string | undefined>;
+    /** Replace the environment instead of building it from the tables (bad-configuration tests). */
+    rawEnv?: Record<string, string>;
+  }): Promise<WorkerProcess> {
+    if (!existsSync(BUNDLE))
+      throw new Error(`${BUNDLE} is missing: run "npm run build" first (npm test does).`);
+    const port = await freePort();
+    const base: Record<string, string | undefined> = options.rawEnv ?? {
+      SOURCE_TABLE_STREAM_ARN: options.tables?.streamArn,
+      TARGET_TABLE_NAME: options.tables?.target,
+      APPLICATION_NAME: options.tables?.app,
+      AWS_REGION: 'us-east-1',
+      INSTANCE_NAME: options.name,
+      PORT: String(port),
+      ...options.env,
+    };
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      AWS_ENDPOINT_URL: options.endpoint,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    for (const [key, value] of Object.entries(base)) if (value !== undefined) env[key] = value;
+    const child = spawn(process.execPath, [BUNDLE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    return new WorkerProcess(options.name, port, child);
+  }
+
+  async waitForLog(pattern: RegExp, timeoutMs = 20_000): Promise<void> {
+    await waitFor(() => pattern.test(this.output), {
+      timeoutMs,
+      message: `${this.name} to log ${pattern}\n--- output ---\n${this.output.slice(-3000)}`,
+    });
+  }
+
+  /** Sum of a Prometheus metric over its labels, from /metrics. */
+  async metric(name: string): Promise<number> {
+    const response = await fetch(`http://127.0.0.1:${this.port}/metrics`);
+    const text = await response.text();
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return sum;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+export async function stopAll(workers: Iterable<WorkerProcess>): Promise<void> {
+  await Promise.all([...workers].map((worker) => worker.stop()));
+}
