@@ -32,6 +32,7 @@ export interface WorkerConfig {
   leaseDurationMs: number;
   leaseRenewIntervalMs: number;
   leaseTakerIntervalMs: number;
+  leaseScanIntervalMs: number;
   maxLeasesPerWorker: number;
   maxLeasesToStealAtOnce: number;
   shardSyncIntervalMs: number;
@@ -56,7 +57,9 @@ export const CONFIG_VARIABLES = {
   PORT: 'port of /healthz, /readyz and /metrics (default 8080)',
   LEASE_DURATION_MS: 'a lease whose counter has not changed for this long is expired (default 10000)',
   LEASE_RENEW_INTERVAL_MS: 'how often held leases are renewed (default lease duration / 3)',
-  LEASE_TAKER_INTERVAL_MS: 'how often the lease table is read to take or steal leases (default 1000)',
+  LEASE_TAKER_INTERVAL_MS: 'how often a worker checks its own leases and its peers (default 1000)',
+  LEASE_SCAN_INTERVAL_MS:
+    'longest time between full reads of the lease table when nothing changes (default 30000)',
   MAX_LEASES_PER_WORKER: 'upper bound on leases one worker holds (default unlimited)',
   MAX_LEASES_TO_STEAL_AT_ONCE: 'leases stolen per taker pass when balancing (default 1)',
   SHARD_SYNC_INTERVAL_MS: 'how often the stream is listed for new shards (default 60000)',
@@ -228,6 +231,7 @@ export function parseConfig(env: Env, hostname: string): WorkerConfig {
     leaseDurationMs,
     leaseRenewIntervalMs,
     leaseTakerIntervalMs: integer(env, 'LEASE_TAKER_INTERVAL_MS', 1_000, 100, 600_000),
+    leaseScanIntervalMs: integer(env, 'LEASE_SCAN_INTERVAL_MS', 30_000, 100, 3_600_000),
     maxLeasesPerWorker: integer(env, 'MAX_LEASES_PER_WORKER', 1_000_000, 1, 1_000_000),
     maxLeasesToStealAtOnce: integer(env, 'MAX_LEASES_TO_STEAL_AT_ONCE', 1, 0, 1_000),
     shardSyncIntervalMs: integer(env, 'SHARD_SYNC_INTERVAL_MS', 60_000, 1_000, 86_400_000),

@@ -80,7 +80,7 @@ export class Scheduler {
     ];
   }
 
-  /** SIGTERM: stop taking, let every consumer finish and checkpoint its batch, release the leases. */
+  /** SIGTERM: stop taking, let every consumer finish and checkpoint its batch, hand the leases to peers. */
   async shutdown(): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
@@ -97,10 +97,10 @@ export class Scheduler {
       log.warn({ shards: this.runningShards() }, 'shutdown timeout: abandoning consumers still running');
       for (const { consumer } of this.consumers.values()) consumer.abandon();
     }
-    await coordinator.releaseAll();
+    await coordinator.handOffAll();
     await coordinator.stop();
     await Promise.allSettled(this.loops);
-    log.info('worker stopped; leases released');
+    log.info('worker stopped; leases handed off');
   }
 
   private leaseView(): ReadonlyMap<string, Lease> {
@@ -172,6 +172,7 @@ export class Scheduler {
   private onShardEnded(shardId: string): void {
     this.finishedHere.add(shardId);
     this.deps.coordinator.markFinished(shardId);
+    this.deps.coordinator.requestScan();
     // Children are created as soon as the parent ends, not at the next periodic sync.
     this.deps.syncer
       .sync()

@@ -55,8 +55,16 @@ export async function startWorker(
   }
   await assertTableExists(dynamodb, config.targetTableName, 'TARGET_TABLE_NAME');
 
-  const refresher = new DynamoDBLeaseRefresher(dynamodb, config.applicationName, clock);
-  await refresher.createLeaseTableIfNotExists();
+  const refresher = new DynamoDBLeaseRefresher(dynamodb, config.applicationName, clock, (operation) =>
+    metrics.leaseTableRequests.inc({ operation }),
+  );
+  const { ownerIndex } = await refresher.createLeaseTableIfNotExists();
+  if (!ownerIndex) {
+    log.warn(
+      { leaseTable: config.applicationName },
+      'lease table has no LeaseOwnerToLeaseKeyIndex: every taker pass scans the whole table (correct, but costlier); recreate the table or add the index',
+    );
+  }
   let deadLetter: DeadLetterTable | undefined;
   if (config.poisonPolicy === PoisonPolicy.DEAD_LETTER && config.deadLetterTableName) {
     deadLetter = new DeadLetterTable(dynamodb, config.deadLetterTableName, clock);
@@ -93,6 +101,8 @@ export async function startWorker(
       leaseDurationMs: config.leaseDurationMs,
       renewIntervalMs: config.leaseRenewIntervalMs,
       takerIntervalMs: config.leaseTakerIntervalMs,
+      scanIntervalMs: config.leaseScanIntervalMs,
+      ownerIndex,
       maxLeasesPerWorker: config.maxLeasesPerWorker,
       maxLeasesToStealAtOnce: config.maxLeasesToStealAtOnce,
     },
@@ -100,7 +110,9 @@ export async function startWorker(
     log,
     metrics,
   );
-  const syncer = new ShardSyncer(detector, refresher, config.initialPosition, log);
+  const syncer = new ShardSyncer(detector, refresher, config.initialPosition, log, () =>
+    coordinator.requestScan(),
+  );
   const scheduler = new Scheduler({
     config,
     coordinator,

@@ -1,7 +1,16 @@
 /**
- * The lease loop of one worker: renews what it holds, and on every taker pass reads the lease table once,
- * notices leases stolen from it, takes expired or unowned ones and steals to balance. The latest snapshot
- * is shared with the rest of the worker (parent checks, shard sync) so they need no reads of their own.
+ * The lease loop of one worker.
+ *
+ * Renewer (every renew interval): one conditional write per held lease, no reads.
+ * Taker (every taker interval), cheap by default so cost per worker stays flat as shards grow:
+ *   1. its own leases from the owner index: adopts leases handed to it, notices leases taken from it;
+ *   2. two sentinel leases of every other worker (one BatchGetItem): a worker whose sentinels stood still
+ *      for the lease duration is dead;
+ *   3. a full, strongly consistent scan only when needed: at start, every LEASE_SCAN_INTERVAL_MS, when a
+ *      worker died, when asked (a shard ended here, new leases were created), while the fleet is still
+ *      converging (the last scan found something to take or steal), or when the table has no owner index.
+ *      Expired and unowned leases are taken and leases are stolen to balance only from a full scan.
+ * The latest full snapshot is shared with the rest of the worker (parent checks) so they need no reads.
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
@@ -10,14 +19,18 @@ import { isFinished, type Lease } from './lease.js';
 import { LeaseExpiryTracker } from './lease-expiry.js';
 import type { LeaseRefresher } from './lease-refresher.js';
 import { planLeaseTaking } from './lease-taker.js';
+import { chooseSentinels, judgeSentinels } from './worker-liveness.js';
 
 export interface LeaseCoordinatorOptions {
   workerId: string;
   leaseDurationMs: number;
   renewIntervalMs: number;
   takerIntervalMs: number;
+  scanIntervalMs: number;
   maxLeasesPerWorker: number;
   maxLeasesToStealAtOnce: number;
+  /** False when the lease table has no owner index: every pass is then a full scan. */
+  ownerIndex: boolean;
 }
 
 export interface HeldLease {
@@ -25,15 +38,24 @@ export interface HeldLease {
   counter: number;
   /** Local time the last successful renewal (or the take) was *sent*: validity is counted from there. */
   renewedAt: number;
+  readonly takenAt: number;
   readonly checkpoint: string;
   readonly parentShardIds: readonly string[];
 }
 
+/** The owner index is eventually consistent: a lease just taken may not be listed under us for a moment. */
+const OWNER_INDEX_GRACE_MS = 3_000;
+
 export class LeaseCoordinator {
   private readonly held = new Map<string, HeldLease>();
+  /** Shards finished here: never adopted again, even if the owner index still lists them unfinished. */
+  private readonly finished = new Set<string>();
   private readonly tracker: LeaseExpiryTracker;
   private snapshot: Lease[] = [];
   private snapshotAt = Number.NEGATIVE_INFINITY;
+  private sentinels = new Map<string, string[]>();
+  private scanWanted = true;
+  private converging = false;
   private taking = true;
   private readonly stopController = new AbortController();
   private loops: Promise<void>[] = [];
@@ -56,7 +78,7 @@ export class LeaseCoordinator {
     ];
   }
 
-  /** Stops both loops (leases stay owned in the table; call releaseAll first for a graceful exit). */
+  /** Stops both loops (leases stay owned in the table; hand them off or release them first). */
   async stop(): Promise<void> {
     this.stopController.abort();
     await Promise.allSettled(this.loops);
@@ -64,6 +86,11 @@ export class LeaseCoordinator {
 
   stopTaking(): void {
     this.taking = false;
+  }
+
+  /** The next taker pass reads the whole table (new leases exist, or a shard ended here). */
+  requestScan(): void {
+    this.scanWanted = true;
   }
 
   /** True while this worker may act on the lease: held, and renewed within the lease duration. */
@@ -90,24 +117,35 @@ export class LeaseCoordinator {
 
   /** A shard reached SHARD_END: stop renewing; the finished lease stays for cleanup. */
   markFinished(leaseKey: string): void {
+    this.finished.add(leaseKey);
     this.held.delete(leaseKey);
     this.updateGauge();
   }
 
-  /** Gives every held lease back so peers take them at their next pass. */
-  async releaseAll(): Promise<void> {
+  /**
+   * Graceful shutdown: hands every held lease to the least loaded live peers, which adopt them within one
+   * taker pass; with no peer known, releases them (unowned) for whoever scans next.
+   */
+  async handOffAll(): Promise<void> {
     const leases = [...this.held.values()];
     this.held.clear();
     this.updateGauge();
+    const peers = this.livePeersByLoad();
     await Promise.all(
-      leases.map(async (lease) => {
+      leases.map(async (lease, i) => {
+        const peer = peers.length > 0 ? peers[i % peers.length] : undefined;
         try {
-          const released = await this.refresher.evictLease(lease.leaseKey, this.options.workerId);
-          this.log.info({ shardId: lease.leaseKey, released }, 'lease released');
+          const done = peer
+            ? await this.refresher.assignLease(lease.leaseKey, this.options.workerId, peer)
+            : await this.refresher.evictLease(lease.leaseKey, this.options.workerId);
+          this.log.info(
+            { shardId: lease.leaseKey, to: peer ?? null, done },
+            peer ? 'lease handed off' : 'lease released',
+          );
         } catch (error) {
           this.log.warn(
             { shardId: lease.leaseKey, err: error },
-            'could not release lease; it will expire instead',
+            'could not hand off lease; it will expire instead',
           );
         }
       }),
@@ -116,14 +154,70 @@ export class LeaseCoordinator {
 
   /** One taker pass; public so start-up and tests can run one at once. */
   async takerPass(): Promise<void> {
+    let deadWorkers = new Set<string>();
+    if (this.options.ownerIndex && this.snapshot.length > 0) {
+      await this.checkOwnLeases();
+      deadWorkers = await this.checkPeers();
+    }
+    const now = this.clock.now();
+    const scanDue =
+      !this.options.ownerIndex ||
+      this.scanWanted ||
+      this.converging ||
+      deadWorkers.size > 0 ||
+      now - this.snapshotAt >= this.options.scanIntervalMs;
+    if (scanDue) await this.scanAndTake(deadWorkers);
+  }
+
+  private async checkOwnLeases(): Promise<void> {
+    const listed = await this.refresher.listOwnedLeases(this.options.workerId);
+    this.touch();
+    const listedKeys = new Set(listed.map((lease) => lease.leaseKey));
+    // Leases a peer handed to us on its way out: take them formally (bumps the counter, checks the owner).
+    for (const lease of listed) {
+      const known = this.held.has(lease.leaseKey) || this.finished.has(lease.leaseKey);
+      if (!known && !isFinished(lease) && this.taking) await this.take(lease, 'adopt');
+    }
+    // Held but no longer listed under us: confirm with a consistent read before letting go.
+    const now = this.clock.now();
+    const missing = [...this.held.values()].filter(
+      (lease) => !listedKeys.has(lease.leaseKey) && now - lease.takenAt > OWNER_INDEX_GRACE_MS,
+    );
+    if (missing.length === 0) return;
+    const current = new Map(
+      (await this.refresher.getLeases(missing.map((lease) => lease.leaseKey))).map((l) => [l.leaseKey, l]),
+    );
+    for (const lease of missing) {
+      const row = current.get(lease.leaseKey);
+      if (!row) this.lose(lease.leaseKey, 'lease item no longer in the lease table');
+      else if (row.leaseOwner !== this.options.workerId)
+        this.lose(lease.leaseKey, `now owned by ${row.leaseOwner ?? 'nobody'}`);
+    }
+  }
+
+  private async checkPeers(): Promise<Set<string>> {
+    const keys = [...this.sentinels.values()].flat();
+    if (keys.length === 0) return new Set();
+    const reads = await this.refresher.getLeases(keys);
+    const now = this.clock.now();
+    this.tracker.observeSome(reads, now);
+    const verdict = judgeSentinels(this.sentinels, reads, this.tracker, now);
+    if (verdict.stale) this.scanWanted = true;
+    if (verdict.dead.size > 0)
+      this.log.info({ workers: [...verdict.dead] }, 'workers stopped renewing; reading the lease table');
+    return verdict.dead;
+  }
+
+  private async scanAndTake(deadWorkers: ReadonlySet<string>): Promise<void> {
     const startedAt = this.clock.now();
     const leases = await this.refresher.listLeases();
-    this.metrics.leaseTableScans.inc({ operation: 'scan' });
     const now = this.clock.now();
-    this.lastTableContactAt = now;
+    this.touch();
     this.snapshot = leases;
     this.snapshotAt = startedAt;
+    this.scanWanted = false;
     this.tracker.observe(leases, now);
+    this.sentinels = chooseSentinels(leases, this.options.workerId);
 
     const inTable = new Map(leases.map((lease) => [lease.leaseKey, lease]));
     for (const key of [...this.held.keys()]) {
@@ -138,38 +232,60 @@ export class LeaseCoordinator {
       leases,
       workerId: this.options.workerId,
       heldKeys: new Set(this.heldLeases().map((lease) => lease.leaseKey)),
-      isExpired: (lease) => this.tracker.isExpired(lease, now),
+      isExpired: (lease) =>
+        this.tracker.isExpired(lease, now) ||
+        (lease.leaseOwner !== undefined && deadWorkers.has(lease.leaseOwner)),
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
       maxLeasesToStealAtOnce: this.options.maxLeasesToStealAtOnce,
     });
-    for (const lease of plan.take) await this.take(lease, false);
-    for (const lease of plan.steal) await this.take(lease, true);
+    this.converging = plan.take.length + plan.steal.length > 0;
+    for (const lease of plan.take) await this.take(lease, 'take');
+    for (const lease of plan.steal) await this.take(lease, 'steal');
   }
 
-  private async take(lease: Lease, steal: boolean): Promise<void> {
-    if (!this.taking || isFinished(lease)) return;
+  private async take(lease: Lease, kind: 'take' | 'steal' | 'adopt'): Promise<void> {
+    if (!this.taking || isFinished(lease) || this.finished.has(lease.leaseKey)) return;
     const sentAt = this.clock.now();
     const taken = await this.refresher.takeLease(lease, this.options.workerId);
-    this.metrics.leaseTableScans.inc({ operation: 'take' });
     if (!taken) return;
     this.held.set(taken.leaseKey, {
       leaseKey: taken.leaseKey,
       counter: taken.leaseCounter,
       renewedAt: sentAt,
+      takenAt: sentAt,
       checkpoint: taken.checkpoint,
       parentShardIds: taken.parentShardIds,
     });
-    (steal ? this.metrics.leaseSteals : this.metrics.leaseTakes).inc();
+    if (kind === 'steal') this.metrics.leaseSteals.inc();
+    else this.metrics.leaseTakes.inc();
+    const message = {
+      take: 'lease taken',
+      steal: 'lease stolen to balance',
+      adopt: 'lease adopted (handed off by a peer)',
+    }[kind];
     this.log.info(
-      {
-        shardId: taken.leaseKey,
-        previousOwner: lease.leaseOwner ?? null,
-        checkpoint: taken.checkpoint,
-        steal,
-      },
-      steal ? 'lease stolen to balance' : 'lease taken',
+      { shardId: taken.leaseKey, previousOwner: lease.leaseOwner ?? null, checkpoint: taken.checkpoint },
+      message,
     );
     this.updateGauge();
+  }
+
+  /** Other workers seen alive in the last snapshot, least loaded first. */
+  private livePeersByLoad(): string[] {
+    const now = this.clock.now();
+    const load = new Map<string, number>();
+    for (const lease of this.snapshot) {
+      const owner = lease.leaseOwner;
+      if (
+        !owner ||
+        owner === this.options.workerId ||
+        isFinished(lease) ||
+        this.tracker.isExpired(lease, now)
+      )
+        continue;
+      load.set(owner, (load.get(owner) ?? 0) + 1);
+    }
+    return [...load.entries()].sort((a, b) => a[1] - b[1]).map(([owner]) => owner);
   }
 
   private async renewAll(): Promise<void> {
@@ -180,9 +296,8 @@ export class LeaseCoordinator {
     const sentAt = this.clock.now();
     try {
       const counter = await this.refresher.renewLease(lease.leaseKey, this.options.workerId, lease.counter);
-      this.metrics.leaseTableScans.inc({ operation: 'renew' });
-      this.lastTableContactAt = this.clock.now();
-      if (this.held.get(lease.leaseKey) !== lease) return; // released or finished meanwhile
+      this.touch();
+      if (this.held.get(lease.leaseKey) !== lease) return; // handed off or finished meanwhile
       if (counter === undefined) {
         this.lose(lease.leaseKey, 'renewal condition failed');
         return;
@@ -202,6 +317,10 @@ export class LeaseCoordinator {
     this.metrics.leaseLosses.inc();
     this.log.warn({ shardId: leaseKey, reason }, 'lease lost');
     this.updateGauge();
+  }
+
+  private touch(): void {
+    this.lastTableContactAt = this.clock.now();
   }
 
   private updateGauge(): void {

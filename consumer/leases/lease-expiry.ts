@@ -15,11 +15,16 @@ export class LeaseExpiryTracker {
 
   constructor(private readonly leaseDurationMs: number) {}
 
-  /** Records a fresh snapshot of the lease table taken at `now` (this worker's clock). */
+  /** Records a full snapshot of the lease table taken at `now` (this worker's clock); forgets deleted leases. */
   observe(leases: readonly Lease[], now: number): void {
-    const present = new Set<string>();
+    this.observeSome(leases, now);
+    const present = new Set(leases.map((lease) => lease.leaseKey));
+    for (const key of this.observations.keys()) if (!present.has(key)) this.observations.delete(key);
+  }
+
+  /** Records fresh reads of some leases (e.g. a few sampled per worker), leaving the others as they were. */
+  observeSome(leases: readonly Lease[], now: number): void {
     for (const lease of leases) {
-      present.add(lease.leaseKey);
       const seen = this.observations.get(lease.leaseKey);
       if (!seen || seen.counter !== lease.leaseCounter || seen.owner !== lease.leaseOwner) {
         this.observations.set(lease.leaseKey, {
@@ -29,7 +34,6 @@ export class LeaseExpiryTracker {
         });
       }
     }
-    for (const key of this.observations.keys()) if (!present.has(key)) this.observations.delete(key);
   }
 
   /** Unowned leases are always available; owned ones once their counter has stood still for the duration. */

@@ -4,12 +4,15 @@
  */
 import {
   type AttributeValue,
+  BatchGetItemCommand,
+  type BatchGetItemCommandOutput,
   CreateTableCommand,
   DeleteItemCommand,
   DescribeTableCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -17,10 +20,19 @@ import type { Clock } from '../clock.js';
 import { errorName, isConditionalCheckFailure, ResourceError } from '../errors.js';
 import type { Lease } from './lease.js';
 
+/** KCL 3's name for the index of leases by owner; lets a worker read its own leases without a scan. */
+export const LEASE_OWNER_INDEX = 'LeaseOwnerToLeaseKeyIndex';
+
 export interface LeaseRefresher {
   readonly tableName: string;
-  createLeaseTableIfNotExists(): Promise<void>;
+  /** Creates the table (with the owner index) if absent; says whether the owner index is there. */
+  createLeaseTableIfNotExists(): Promise<{ ownerIndex: boolean }>;
+  /** Every lease: a strongly consistent scan. */
   listLeases(): Promise<Lease[]>;
+  /** Leases the owner index lists for `owner` (eventually consistent). */
+  listOwnedLeases(owner: string): Promise<Lease[]>;
+  /** The named leases, strongly consistent; absent ones are left out. */
+  getLeases(leaseKeys: readonly string[]): Promise<Lease[]>;
   getLease(leaseKey: string): Promise<Lease | undefined>;
   createLeaseIfNotExists(
     lease: Omit<Lease, 'leaseOwner' | 'leaseCounter' | 'ownerSwitchesSinceCheckpoint'>,
@@ -31,6 +43,8 @@ export interface LeaseRefresher {
   takeLease(expected: Lease, newOwner: string): Promise<Lease | undefined>;
   /** Gives a held lease up so another worker can take it at once. */
   evictLease(leaseKey: string, owner: string): Promise<boolean>;
+  /** Hands a held lease to another worker (graceful shutdown); it finds it through the owner index. */
+  assignLease(leaseKey: string, owner: string, newOwner: string): Promise<boolean>;
   checkpoint(leaseKey: string, owner: string, checkpoint: string): Promise<boolean>;
   addChildShard(parentKey: string, childKey: string): Promise<void>;
   deleteLease(leaseKey: string): Promise<void>;
@@ -59,15 +73,30 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     private readonly client: DynamoDBClient,
     readonly tableName: string,
     private readonly clock: Clock,
+    /** Called once per request sent to the lease table, with the operation name (for metrics). */
+    private readonly onRequest: (operation: string) => void = () => {},
   ) {}
 
-  async createLeaseTableIfNotExists(): Promise<void> {
+  async createLeaseTableIfNotExists(): Promise<{ ownerIndex: boolean }> {
     try {
       await this.client.send(
         new CreateTableCommand({
           TableName: this.tableName,
-          AttributeDefinitions: [{ AttributeName: 'leaseKey', AttributeType: 'S' }],
+          AttributeDefinitions: [
+            { AttributeName: 'leaseKey', AttributeType: 'S' },
+            { AttributeName: 'leaseOwner', AttributeType: 'S' },
+          ],
           KeySchema: [{ AttributeName: 'leaseKey', KeyType: 'HASH' }],
+          GlobalSecondaryIndexes: [
+            {
+              IndexName: LEASE_OWNER_INDEX,
+              KeySchema: [
+                { AttributeName: 'leaseOwner', KeyType: 'HASH' },
+                { AttributeName: 'leaseKey', KeyType: 'RANGE' },
+              ],
+              Projection: { ProjectionType: 'ALL' },
+            },
+          ],
           BillingMode: 'PAY_PER_REQUEST',
         }),
       );
@@ -78,7 +107,9 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     const deadline = this.clock.now() + 120_000;
     for (;;) {
       const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
-      if (Table?.TableStatus === 'ACTIVE') return;
+      const index = Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === LEASE_OWNER_INDEX);
+      if (Table?.TableStatus === 'ACTIVE' && (!index || index.IndexStatus === 'ACTIVE'))
+        return { ownerIndex: index !== undefined };
       if (this.clock.now() > deadline) {
         throw new ResourceError(
           `Lease table ${this.tableName} did not become ACTIVE within 120 s (status ${Table?.TableStatus}).`,
@@ -92,6 +123,7 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     const leases: Lease[] = [];
     let start: Record<string, AttributeValue> | undefined;
     do {
+      this.onRequest('Scan');
       const page = await this.client.send(
         new ScanCommand({ TableName: this.tableName, ConsistentRead: true, ExclusiveStartKey: start }),
       );
@@ -101,7 +133,49 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     return leases;
   }
 
+  async listOwnedLeases(owner: string): Promise<Lease[]> {
+    const leases: Lease[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      this.onRequest('Query');
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: LEASE_OWNER_INDEX,
+          KeyConditionExpression: 'leaseOwner = :owner',
+          ExpressionAttributeValues: { ':owner': S(owner) },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) leases.push(leaseFromItem(item));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return leases;
+  }
+
+  async getLeases(leaseKeys: readonly string[]): Promise<Lease[]> {
+    const leases: Lease[] = [];
+    for (let i = 0; i < leaseKeys.length; i += 100) {
+      let keys: Record<string, AttributeValue>[] | undefined = leaseKeys
+        .slice(i, i + 100)
+        .map((key) => ({ leaseKey: S(key) }));
+      for (let attempt = 0; keys && keys.length > 0; attempt++) {
+        if (attempt > 0) await this.clock.sleep(Math.min(1_000, 50 * 2 ** attempt));
+        this.onRequest('BatchGetItem');
+        const result: BatchGetItemCommandOutput = await this.client.send(
+          new BatchGetItemCommand({
+            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },
+          }),
+        );
+        for (const item of result.Responses?.[this.tableName] ?? []) leases.push(leaseFromItem(item));
+        keys = result.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return leases;
+  }
+
   async getLease(leaseKey: string): Promise<Lease | undefined> {
+    this.onRequest('GetItem');
     const { Item } = await this.client.send(
       new GetItemCommand({ TableName: this.tableName, Key: { leaseKey: S(leaseKey) }, ConsistentRead: true }),
     );
@@ -190,6 +264,18 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     );
   }
 
+  async assignLease(leaseKey: string, owner: string, newOwner: string): Promise<boolean> {
+    return this.conditional(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { leaseKey: S(leaseKey) },
+        UpdateExpression: 'SET leaseOwner = :next ADD leaseCounter :one, ownerSwitchesSinceCheckpoint :one',
+        ConditionExpression: 'leaseOwner = :owner',
+        ExpressionAttributeValues: { ':owner': S(owner), ':next': S(newOwner), ':one': N(1) },
+      }),
+    );
+  }
+
   async checkpoint(leaseKey: string, owner: string, checkpoint: string): Promise<boolean> {
     return this.conditional(
       new UpdateItemCommand({
@@ -216,12 +302,14 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
   }
 
   async deleteLease(leaseKey: string): Promise<void> {
+    this.onRequest('DeleteItem');
     await this.client.send(
       new DeleteItemCommand({ TableName: this.tableName, Key: { leaseKey: S(leaseKey) } }),
     );
   }
 
   private async conditional(command: PutItemCommand | UpdateItemCommand): Promise<boolean> {
+    this.onRequest(command instanceof PutItemCommand ? 'PutItem' : 'UpdateItem');
     try {
       // biome-ignore lint/suspicious/noExplicitAny: the SDK's send overloads do not accept a union of commands.
       await this.client.send(command as any);

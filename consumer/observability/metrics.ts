@@ -94,7 +94,7 @@ export class WorkerMetrics {
     help: 'Shards read to their end (checkpoint SHARD_END).',
     registers: [this.registry],
   });
-  readonly leaseTableScans = new Counter({
+  readonly leaseTableRequests = new Counter({
     name: 'streamfleet_lease_table_requests_total',
     help: 'Requests to the lease table, by operation.',
     labelNames: ['operation'] as const,

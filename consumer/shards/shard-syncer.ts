@@ -24,6 +24,8 @@ export class ShardSyncer {
     private readonly refresher: LeaseRefresher,
     private readonly initialPosition: 'TRIM_HORIZON' | 'LATEST',
     private readonly log: Logger,
+    /** Called when this sync created leases, so the lease loop reads the table at its next pass. */
+    private readonly onLeasesCreated: () => void = () => {},
   ) {}
 
   /** Runs a sync; calls made while one runs are folded into one more run after it. */
@@ -61,7 +63,10 @@ export class ShardSyncer {
         created.push(lease.leaseKey);
       for (const parent of lease.parentShardIds) await this.refresher.addChildShard(parent, lease.leaseKey);
     }
-    if (created.length > 0) this.log.info({ created, shards: shards.length }, 'shard sync created leases');
+    if (created.length > 0) {
+      this.log.info({ created, shards: shards.length }, 'shard sync created leases');
+      this.onLeasesCreated();
+    }
     return {
       shards: shards.length,
       openShards: shards.filter((s) => !s.endingSequenceNumber).length,

@@ -1,0 +1,209 @@
+/** The lease loop against a fake lease table and a fake clock: failover, hand-off, balance, zombies, cost. */
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { LeaseCoordinator, type LeaseCoordinatorOptions } from '../../consumer/leases/lease-coordinator.js';
+import { WorkerMetrics } from '../../consumer/observability/metrics.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { MemoryLeaseRefresher } from '../support/memory-lease-refresher.js';
+
+const silent = pino({ level: 'silent' });
+const LEASE = 10_000;
+
+function coordinator(
+  table: MemoryLeaseRefresher,
+  clock: FakeClock,
+  workerId: string,
+  extra: Partial<LeaseCoordinatorOptions> = {},
+) {
+  return new LeaseCoordinator(
+    table,
+    {
+      workerId,
+      leaseDurationMs: LEASE,
+      renewIntervalMs: 3_333,
+      takerIntervalMs: 1_000,
+      scanIntervalMs: 30_000,
+      maxLeasesPerWorker: 10_000,
+      maxLeasesToStealAtOnce: 1,
+      ownerIndex: true,
+      ...extra,
+    },
+    clock,
+    silent,
+    new WorkerMetrics(),
+  );
+}
+
+function shards(table: MemoryLeaseRefresher, n: number) {
+  for (let i = 0; i < n; i++) table.add(`shard-${String(i).padStart(5, '0')}`);
+}
+
+function spread(table: MemoryLeaseRefresher, workers: string[]): number {
+  const counts = workers.map((w) => table.owners().get(w) ?? 0);
+  return Math.max(...counts) - Math.min(...counts);
+}
+
+describe('lease coordinator', () => {
+  it('one worker takes every unowned lease at its first pass', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 5);
+    const a = coordinator(table, clock, 'a');
+    await a.takerPass();
+    expect(a.heldLeases()).toHaveLength(5);
+    expect(table.owners().get('a')).toBe(5);
+  });
+
+  it('after a worker dies, a peer owns its leases within lease duration + one taker interval', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 6);
+    const a = coordinator(table, clock, 'a');
+    const b = coordinator(table, clock, 'b');
+    a.start();
+    b.start();
+    await clock.advance(20_000);
+    expect(spread(table, ['a', 'b'])).toBe(0);
+
+    await a.stop(); // dies: no more renewals, no hand-off
+    const diedAt = clock.now();
+    while ((table.owners().get('b') ?? 0) < 6 && clock.now() - diedAt < 30_000) await clock.advance(100);
+    expect(table.owners().get('b')).toBe(6);
+    expect(clock.now() - diedAt).toBeLessThanOrEqual(LEASE + 1_000 + 200);
+    await b.stop();
+  });
+
+  it('never declares a live worker dead, however long it runs', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 8);
+    const workers = ['a', 'b', 'c'].map((id) => coordinator(table, clock, id));
+    for (const w of workers) w.start();
+    await clock.advance(30_000);
+    const switches = () => [...table.leases.values()].reduce((n, l) => n + l.ownerSwitchesSinceCheckpoint, 0);
+    const before = switches();
+    await clock.advance(120_000);
+    expect(switches()).toBe(before); // no lease changed hands once balanced
+    expect(spread(table, ['a', 'b', 'c'])).toBeLessThanOrEqual(1);
+    for (const w of workers) await w.stop();
+  });
+
+  it('a graceful hand-off is adopted by the peer at its next pass (well under 2 s)', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 4);
+    const a = coordinator(table, clock, 'a');
+    const b = coordinator(table, clock, 'b');
+    a.start();
+    b.start();
+    await clock.advance(15_000);
+    a.stopTaking();
+    await a.handOffAll();
+    await a.stop();
+    const handedAt = clock.now();
+    await clock.advance(1_000);
+    expect(b.heldLeases()).toHaveLength(4);
+    expect(clock.now() - handedAt).toBeLessThan(2_000);
+    await b.stop();
+  });
+
+  it('a frozen worker stops considering its leases held once the lease duration has passed', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 2);
+    const a = coordinator(table, clock, 'a');
+    await a.takerPass();
+    expect(a.isHeld('shard-00000')).toBe(true);
+    // No loop running: as if the process were stopped. Its own clock still moves.
+    await clock.advance(LEASE + 1);
+    expect(a.isHeld('shard-00000')).toBe(false);
+    expect(a.heldLeases()).toHaveLength(0);
+  });
+
+  it('keeps leases through a short outage of the lease table, and loses them locally after a long one', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 2);
+    const a = coordinator(table, clock, 'a');
+    a.start();
+    await clock.advance(5_000);
+    table.unreachable = true;
+    await clock.advance(5_000);
+    expect(a.heldLeases()).toHaveLength(2);
+    await clock.advance(10_000);
+    expect(a.heldLeases()).toHaveLength(0);
+    table.unreachable = false;
+    await clock.advance(3_000);
+    expect(a.heldLeases()).toHaveLength(2); // nobody else took them: re-taken
+    await a.stop();
+  });
+
+  it('balances 64 shards as workers join and leave (1 → 4 → 2) to max − min ≤ 1', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 64);
+    const all = new Map<string, LeaseCoordinator>();
+    const join = (id: string) => {
+      const c = coordinator(table, clock, id);
+      all.set(id, c);
+      c.start();
+    };
+    join('w1');
+    await clock.advance(2_000);
+    expect(table.owners().get('w1')).toBe(64);
+    for (const id of ['w2', 'w3', 'w4']) join(id);
+    let elapsed = 0;
+    while (spread(table, ['w1', 'w2', 'w3', 'w4']) > 1 && elapsed < 120_000) {
+      await clock.advance(1_000);
+      elapsed += 1_000;
+    }
+    expect(spread(table, ['w1', 'w2', 'w3', 'w4'])).toBeLessThanOrEqual(1);
+    expect(elapsed).toBeLessThanOrEqual(60_000); // 16 steals a joiner, one per pass
+
+    // w3 leaves gracefully, w4 dies.
+    const w3 = all.get('w3');
+    w3?.stopTaking();
+    await w3?.handOffAll();
+    await w3?.stop();
+    await all.get('w4')?.stop();
+    elapsed = 0;
+    while (
+      (spread(table, ['w1', 'w2']) > 1 ||
+        (table.owners().get('w1') ?? 0) + (table.owners().get('w2') ?? 0) < 64) &&
+      elapsed < 120_000
+    ) {
+      await clock.advance(1_000);
+      elapsed += 1_000;
+    }
+    expect((table.owners().get('w1') ?? 0) + (table.owners().get('w2') ?? 0)).toBe(64);
+    expect(spread(table, ['w1', 'w2'])).toBeLessThanOrEqual(1);
+    expect(elapsed).toBeLessThanOrEqual(LEASE + 30_000);
+    for (const id of ['w1', 'w2']) await all.get(id)?.stop();
+  });
+
+  it('reads the whole table rarely once the fleet is stable, whatever the shard count', async () => {
+    const perWorkerReads = async (shardCount: number) => {
+      const clock = new FakeClock();
+      const table = new MemoryLeaseRefresher();
+      shards(table, shardCount);
+      const workers = Array.from({ length: 4 }, (_, i) =>
+        coordinator(table, clock, `w${i}`, { maxLeasesToStealAtOnce: 1_000 }),
+      );
+      for (const w of workers) w.start();
+      await clock.advance(60_000); // converge
+      const scansBefore = table.requests.get('Scan') ?? 0;
+      const readsBefore = (table.requests.get('Query') ?? 0) + (table.requests.get('BatchGetItem') ?? 0);
+      await clock.advance(300_000);
+      const scans = (table.requests.get('Scan') ?? 0) - scansBefore;
+      const reads =
+        (table.requests.get('Query') ?? 0) + (table.requests.get('BatchGetItem') ?? 0) - readsBefore;
+      for (const w of workers) await w.stop();
+      return { scansPerWorkerPerMinute: scans / 4 / 5, smallReadsPerWorkerPerSecond: reads / 4 / 300 };
+    };
+    const small = await perWorkerReads(16);
+    const large = await perWorkerReads(2_000);
+    expect(small.scansPerWorkerPerMinute).toBeLessThanOrEqual(2.5); // one every 30 s, plus jitter of events
+    expect(large.scansPerWorkerPerMinute).toBeLessThanOrEqual(2.5);
+    expect(large.smallReadsPerWorkerPerSecond).toBeCloseTo(small.smallReadsPerWorkerPerSecond, 1);
+  });
+});
