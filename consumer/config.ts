@@ -2,7 +2,7 @@
  * Worker configuration from the environment, validated once at start-up. Every problem names the variable
  * and says what is expected; nothing is written anywhere before this succeeds.
  */
-import { ConfigurationError } from './errors.js';
+import { ConfigurationError } from '../core/errors.js';
 
 export const WriteMode = { FENCED: 'fenced', CONDITIONAL: 'conditional' } as const;
 export type WriteMode = (typeof WriteMode)[keyof typeof WriteMode];

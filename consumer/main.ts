@@ -3,8 +3,8 @@
  * 3 for a missing or unusable stream or table, 1 for anything else.
  */
 import { hostname } from 'node:os';
+import { ConfigurationError, ResourceError } from '../core/errors.js';
 import { parseConfig } from './config.js';
-import { ConfigurationError, ResourceError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 import { startWorker, type Worker } from './worker.js';
 

@@ -1,5 +1,5 @@
+import { isRetriableAwsError } from '../core/errors.js';
 import type { Clock } from './clock.js';
-import { isRetriableAwsError } from './errors.js';
 
 export interface RetryPolicy {
   /** First delay; each retry doubles it up to `maxDelayMs`. */

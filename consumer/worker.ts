@@ -5,9 +5,9 @@
 import type { Server } from 'node:http';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { errorName, ResourceError } from '../core/errors.js';
 import { type Clock, systemClock } from './clock.js';
 import { PoisonPolicy, type WorkerConfig, WriteMode } from './config.js';
-import { errorName, ResourceError } from './errors.js';
 import { LeaseCoordinator } from './leases/lease-coordinator.js';
 import { DynamoDBLeaseRefresher } from './leases/lease-refresher.js';
 import type { Logger } from './observability/logger.js';

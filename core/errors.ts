@@ -8,11 +8,16 @@ export class StreamfleetError extends Error {
   readonly code: string;
   readonly retriable: boolean;
 
-  constructor(message: string, options: { code: string; retriable: boolean; cause?: unknown }) {
+  constructor(message: string, options: { code?: string; retriable?: boolean; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
-    this.code = options.code;
-    this.retriable = options.retriable;
+    this.code =
+      options.code ??
+      new.target.name
+        .replace(/Error$/, '')
+        .replace(/([a-z])([A-Z])/g, '$1_$2')
+        .toUpperCase();
+    this.retriable = options.retriable ?? false;
   }
 }
 
@@ -28,4 +33,107 @@ export class InvalidInputError extends StreamfleetError {
     super(`${field}: ${message}`, { code: 'INVALID_INPUT', retriable: false, cause: options.cause });
     this.field = field;
   }
+}
+
+/** A configuration value is missing or malformed. Fatal at start-up. */
+export class ConfigurationError extends StreamfleetError {
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.variable = variable;
+  }
+}
+
+/** A resource the worker needs (stream, target table) does not exist or cannot be used. Fatal. */
+export class ResourceError extends StreamfleetError {}
+
+/** A record the target refuses for good (e.g. the item would exceed 400 KB with our attributes). */
+export class PoisonRecordError extends StreamfleetError {
+  readonly shardId: string;
+  readonly sequenceNumber: string;
+  readonly reason: string;
+  constructor(shardId: string, sequenceNumber: string, reason: string, cause?: unknown) {
+    super(
+      `Record ${sequenceNumber} of shard ${shardId} cannot be written to the target (${reason}). ` +
+        'The shard is stopped so nothing is skipped silently; set POISON_RECORD_POLICY=dead-letter with ' +
+        'DEAD_LETTER_TABLE_NAME to record such records and move on.',
+      { cause },
+    );
+    this.shardId = shardId;
+    this.sequenceNumber = sequenceNumber;
+    this.reason = reason;
+  }
+}
+
+/** Error names the AWS SDK reports for conditions that clear up by themselves. */
+const RETRIABLE_AWS_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'Throttling',
+  'LimitExceededException',
+  'RequestLimitExceeded',
+  'TransactionConflictException',
+  'InternalServerError',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+]);
+
+const THROTTLING_AWS_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'Throttling',
+  'LimitExceededException',
+  'RequestLimitExceeded',
+]);
+
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+]);
+
+interface AwsLikeError {
+  name?: unknown;
+  code?: unknown;
+  $retryable?: unknown;
+  $metadata?: { httpStatusCode?: number };
+  cause?: unknown;
+}
+
+export function errorName(error: unknown): string {
+  if (error && typeof error === 'object' && 'name' in error && typeof error.name === 'string')
+    return error.name;
+  return 'Error';
+}
+
+/** True when AWS (or the network) says the same call may succeed later. */
+export function isRetriableAwsError(error: unknown): boolean {
+  if (error instanceof StreamfleetError) return error.retriable;
+  if (!error || typeof error !== 'object') return false;
+  const e = error as AwsLikeError;
+  if (typeof e.name === 'string' && RETRIABLE_AWS_ERRORS.has(e.name)) return true;
+  if (e.$retryable) return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (typeof status === 'number' && status >= 500) return true;
+  if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) return true;
+  if (e.cause && e.cause !== error) return isRetriableAwsError(e.cause);
+  return false;
+}
+
+export function isThrottlingError(error: unknown): boolean {
+  return THROTTLING_AWS_ERRORS.has(errorName(error));
+}
+
+export function isConditionalCheckFailure(error: unknown): boolean {
+  return errorName(error) === 'ConditionalCheckFailedException';
 }

@@ -16,8 +16,8 @@ import {
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { errorName, isConditionalCheckFailure, ResourceError } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
-import { errorName, isConditionalCheckFailure, ResourceError } from '../errors.js';
 import type { Lease } from './lease.js';
 
 /** KCL 3's name for the index of leases by owner; lets a worker read its own leases without a scan. */

@@ -2,8 +2,9 @@
  * Conditional checkpoint writes: only the lease owner can move a shard's checkpoint. Retries what AWS says
  * is retriable while the lease is still held; a failed condition is "lease lost", returned as a value.
  */
+
+import { isRetriableAwsError } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
-import { isRetriableAwsError } from '../errors.js';
 import type { LeaseRefresher } from '../leases/lease-refresher.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';

@@ -9,8 +9,8 @@ import {
   GetShardIteratorCommand,
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
+import { errorName, isRetriableAwsError, isThrottlingError } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
-import { errorName, isRetriableAwsError, isThrottlingError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { backoffDelay, type RetryPolicy } from '../retry.js';

@@ -3,8 +3,8 @@
  * SHUTDOWN_COMPLETE. Checkpoints after every batch that was fully written; never before.
  */
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { errorName, PoisonRecordError } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
-import { errorName, PoisonRecordError } from '../errors.js';
 import { isFinished, type Lease, parentsDone } from '../leases/lease.js';
 import type { HeldLease } from '../leases/lease-coordinator.js';
 import type { LeaseRefresher } from '../leases/lease-refresher.js';

@@ -8,8 +8,8 @@ import {
   type DynamoDBClient,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { errorName } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
-import { errorName } from '../errors.js';
 import type { PoisonChange } from './replica-writer.js';
 
 export class DeadLetterTable {

@@ -22,8 +22,13 @@ import {
   type TransactWriteItem,
   TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
+import {
+  errorName,
+  isConditionalCheckFailure,
+  isRetriableAwsError,
+  isThrottlingError,
+} from '../../core/errors.js';
 import type { Clock } from '../clock.js';
-import { errorName, isConditionalCheckFailure, isRetriableAwsError, isThrottlingError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { backoffDelay, type RetryPolicy } from '../retry.js';

@@ -2,8 +2,9 @@
  * Replicates a batch into the target table: coalesce per item, write order-safely, then deal with records
  * the target refuses for good according to the poison-record policy.
  */
+
+import { PoisonRecordError } from '../../core/errors.js';
 import { PoisonPolicy } from '../config.js';
-import { PoisonRecordError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { coalesce } from './change.js';

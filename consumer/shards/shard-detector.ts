@@ -1,6 +1,6 @@
 /** Lists a stream's shards, following DescribeStream's pages (at most 100 shards each). */
 import { DescribeStreamCommand, type DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { errorName, ResourceError } from '../errors.js';
+import { errorName, ResourceError } from '../../core/errors.js';
 import type { Shard } from './shard.js';
 
 export interface ShardDetector {

@@ -35,6 +35,7 @@ export class FakeClock implements Clock {
   /** Moves time forward, waking sleepers in order and letting their continuations run. */
   async advance(ms: number): Promise<void> {
     const end = this.time + ms;
+    await flush(); // work already under way registers its sleeps first
     for (;;) {
       this.sleepers.sort((a, b) => a.until - b.until);
       const next = this.sleepers[0];
