@@ -1,0 +1,215 @@
+/**
+ * The worker against a scripted stream endpoint (a test fixture speaking the DynamoDB Streams protocol):
+ * several shards, trimmed data, throttling, expired iterators and a split, with the real SDK and bundle.
+ */
+import { CreateTableCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import {
+  createReplicationTables,
+  localClient,
+  type ReplicationTables,
+  scanAll,
+  stopAll,
+  uniqueName,
+  WorkerProcess,
+  waitFor,
+} from '../support/fleet.js';
+import { waitForConvergence } from '../support/replica.js';
+import { type ScriptedStream, startScriptedStream } from '../support/scripted-stream.js';
+
+const endpoint = inject('ddbEndpoint');
+const client = localClient(endpoint);
+const workers = new Set<WorkerProcess>();
+const streams = new Set<ScriptedStream>();
+afterAll(async () => {
+  await stopAll(workers);
+  await Promise.all([...streams].map((s) => s.stop()));
+});
+
+async function scripted(shardCount: number) {
+  const prefix = uniqueName('s');
+  const stream = await startScriptedStream({
+    ddbEndpoint: endpoint,
+    tableName: `${prefix}-users`,
+    keySchema: { partitionKey: { name: 'email', type: 'S' } },
+    shardCount,
+  });
+  streams.add(stream);
+  await client.send(
+    new CreateTableCommand({
+      TableName: `${prefix}-users_replica`,
+      AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  const tables = {
+    source: `${prefix}-users`,
+    target: `${prefix}-users_replica`,
+    app: `${prefix}-app`,
+    streamArn: stream.streamArn,
+  };
+  const start = async (name: string, env: Record<string, string> = {}) => {
+    const worker = await WorkerProcess.start({
+      endpoint,
+      tables,
+      name,
+      env: { AWS_ENDPOINT_URL_DYNAMODB_STREAMS: stream.endpoint, IDLE_TIME_BETWEEN_READS_MS: '100', ...env },
+    });
+    workers.add(worker);
+    return worker;
+  };
+  return { stream, tables, start };
+}
+
+describe('worker against a scripted stream', () => {
+  it('reads many shards, and after a split reads the parent before its children', async () => {
+    const { stream, tables, start } = await scripted(8);
+    for (let i = 0; i < 80; i++) await stream.put({ email: `m${i}@x`, v: 1 });
+    const worker = await start('multi');
+    await waitForConvergence(client, tables.source, tables.target);
+    const parent = stream.openShards()[0];
+    if (!parent) throw new Error('no open shard');
+    const children = stream.closeShard(parent.shardId, 2);
+    for (let i = 0; i < 80; i++) await stream.put({ email: `m${i}@x`, v: 2 });
+    await waitForConvergence(client, tables.source, tables.target);
+    const leases = await scanAll(client, tables.app);
+    expect(leases.find((l) => l.leaseKey?.S === parent.shardId)?.checkpoint?.S).toBe('SHARD_END');
+    for (const child of children) {
+      const lease = leases.find((l) => l.leaseKey?.S === child.shardId);
+      expect(lease?.parentShardId?.SS).toEqual([parent.shardId]);
+    }
+    expect(await worker.metric('streamfleet_shards_completed_total')).toBe(1);
+  });
+
+  it('survives throttling and expired iterators, counting both, and loses nothing', async () => {
+    const { stream, tables, start } = await scripted(2);
+    const worker = await start('throttled');
+    await worker.waitForLog(/worker started/);
+    stream.throttle({ forMs: 2_000 }, ['GetRecords']);
+    for (let i = 0; i < 60; i++) await stream.put({ email: `t${i}@x`, v: 1 });
+    await waitForConvergence(client, tables.source, tables.target);
+    expect(await worker.metric('streamfleet_throttles_total')).toBeGreaterThan(0);
+    stream.expireIterators();
+    for (let i = 0; i < 60; i++) await stream.put({ email: `t${i}@x`, v: 2 });
+    await waitForConvergence(client, tables.source, tables.target);
+    expect(await worker.metric('streamfleet_expired_iterators_total')).toBeGreaterThan(0);
+    expect(worker.child.exitCode).toBeNull();
+  });
+
+  it('on trimmed data logs and counts it, resumes at the oldest record, and keeps running', async () => {
+    const { stream, tables, start } = await scripted(1);
+    for (let i = 0; i < 10; i++) await stream.put({ email: `a${i}@x`, v: 1 });
+    const first = await start('trim-1', { LEASE_DURATION_MS: '3000' });
+    await waitForConvergence(client, tables.source, tables.target);
+    first.signal('SIGKILL');
+    await first.exited;
+    // While no worker runs, more changes arrive and the oldest of them pass the retention period.
+    const shard = stream.openShards()[0]?.shardId ?? '';
+    const lost = [];
+    for (let i = 0; i < 5; i++) lost.push(await stream.put({ email: `lost${i}@x`, v: 1 }));
+    stream.trim(shard, lost.at(-1)?.sequenceNumber);
+    for (let i = 0; i < 10; i++) await stream.put({ email: `b${i}@x`, v: 1 });
+
+    const second = await start('trim-2', { LEASE_DURATION_MS: '3000' });
+    await waitFor(async () => (await second.metric('streamfleet_trimmed_data_events_total')) >= 1, {
+      timeoutMs: 15_000,
+      message: 'a trimmed-data event to be counted',
+    });
+    await second.waitForLog(/TrimmedDataAccessException/);
+    await waitFor(
+      async () =>
+        (await scanAll(client, tables.target)).filter((i) => i.email?.S?.startsWith('b')).length === 10,
+      {
+        timeoutMs: 15_000,
+        message: 'records after the trim horizon to be replicated',
+      },
+    );
+    // The trimmed changes never reached any reader: the replica is missing exactly those, and the log says so.
+    const replica = new Set((await scanAll(client, tables.target)).map((i) => i.email?.S));
+    expect([...Array(5).keys()].filter((i) => replica.has(`lost${i}@x`))).toEqual([]);
+    expect(second.child.exitCode).toBeNull();
+  });
+});
+
+describe('poison records (real stream on DynamoDB Local)', () => {
+  it('stops the shard by default with a metric, without checkpointing past the record', async () => {
+    const tables = await createReplicationTables(client);
+    const put = (email: string, size: number) =>
+      client.send(
+        new UpdateItemCommand({
+          TableName: tables.source,
+          Key: { email: { S: email } },
+          UpdateExpression: 'SET v = :v',
+          ExpressionAttributeValues: { ':v': { S: 'x'.repeat(size) } },
+        }),
+      );
+    await put('before@x', 10);
+    await put('huge@x', 409_560); // fits in the source; with processed_by and the sequence it does not
+    await put('after@x', 10);
+    const worker = await start(tables, 'poisoned');
+    await waitFor(async () => (await worker.metric('streamfleet_shards_stalled')) === 1, {
+      timeoutMs: 15_000,
+      message: 'the shard to stall',
+    });
+    expect(await worker.metric('streamfleet_poison_records_total')).toBeGreaterThanOrEqual(1);
+    await worker.waitForLog(/poison record/);
+    const [lease] = await scanAll(client, tables.app);
+    expect(lease?.checkpoint?.S).toBe('TRIM_HORIZON'); // nothing of the batch is checkpointed
+    expect((await scanAll(client, tables.target)).map((i) => i.email?.S).sort()).toEqual([
+      'after@x',
+      'before@x',
+    ]);
+  });
+
+  it('with the dead-letter policy records the refused change and moves on', async () => {
+    const tables = await createReplicationTables(client);
+    const dlq = `${tables.app}-dlq`;
+    await client.send(
+      new UpdateItemCommand({
+        TableName: tables.source,
+        Key: { email: { S: 'huge@x' } },
+        UpdateExpression: 'SET v = :v',
+        ExpressionAttributeValues: { ':v': { S: 'x'.repeat(409_560) } },
+      }),
+    );
+    for (let i = 0; i < 5; i++) {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tables.source,
+          Key: { email: { S: `ok${i}@x` } },
+          UpdateExpression: 'SET v = :v',
+          ExpressionAttributeValues: { ':v': { S: 'v' } },
+        }),
+      );
+    }
+    const worker = await start(tables, 'dead-letterer', {
+      POISON_RECORD_POLICY: 'dead-letter',
+      DEAD_LETTER_TABLE_NAME: dlq,
+    });
+    await waitFor(async () => (await scanAll(client, tables.target)).length === 5, {
+      timeoutMs: 15_000,
+      message: 'the five good items',
+    });
+    const [entry] = await waitFor(
+      async () => {
+        const items = await scanAll(client, dlq);
+        return items.length === 1 ? items : undefined;
+      },
+      { timeoutMs: 10_000, message: 'the dead-letter entry' },
+    );
+    expect(entry?.keys?.M?.email).toEqual({ S: 'huge@x' });
+    expect(entry?.reason?.S).toMatch(/size/i);
+    expect(await worker.metric('streamfleet_dead_lettered_total')).toBe(1);
+    await waitFor(async () => /^\d+$/.test((await scanAll(client, tables.app))[0]?.checkpoint?.S ?? ''), {
+      timeoutMs: 10_000,
+      message: 'the checkpoint to move past the dead-lettered record',
+    });
+  });
+});
+
+async function start(tables: ReplicationTables, name: string, env: Record<string, string> = {}) {
+  const worker = await WorkerProcess.start({ endpoint, tables, name, env });
+  workers.add(worker);
+  return worker;
+}

@@ -1,0 +1,136 @@
+/** The order-safe writers against DynamoDB Local: stale writes skipped, fencing, poison records isolated. */
+import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import type { _Record as StreamRecord } from '@aws-sdk/client-dynamodb-streams';
+import { pino } from 'pino';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { systemClock } from '../../consumer/clock.js';
+import { DynamoDBLeaseRefresher } from '../../consumer/leases/lease-refresher.js';
+import { WorkerMetrics } from '../../consumer/observability/metrics.js';
+import { coalesce } from '../../consumer/processor/change.js';
+import {
+  ConditionalReplicaWriter,
+  FencedReplicaWriter,
+  type ReplicaWriter,
+  type ReplicaWriterOptions,
+} from '../../consumer/processor/replica-writer.js';
+import { localClient, uniqueName } from '../support/fleet.js';
+
+const client = localClient(inject('ddbEndpoint'));
+const SHARD = 'shardId-0001';
+
+function change(seq: string, email: string, v?: string, kind: 'INSERT' | 'REMOVE' = 'INSERT'): StreamRecord {
+  return {
+    eventName: kind,
+    dynamodb: {
+      SequenceNumber: seq,
+      Keys: { email: { S: email } },
+      NewImage: kind === 'REMOVE' ? undefined : { email: { S: email }, v: { S: v ?? seq } },
+    },
+  };
+}
+
+async function setup(mode: 'fenced' | 'conditional') {
+  const prefix = uniqueName('w');
+  const target = `${prefix}-replica`;
+  const leaseTable = `${prefix}-app`;
+  await client.send(
+    new CreateTableCommand({
+      TableName: target,
+      AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  const refresher = new DynamoDBLeaseRefresher(client, leaseTable, systemClock);
+  await refresher.createLeaseTableIfNotExists();
+  await refresher.createLeaseIfNotExists({
+    leaseKey: SHARD,
+    checkpoint: 'TRIM_HORIZON',
+    parentShardIds: [],
+    childShardIds: [],
+  });
+  const lease = await refresher.getLease(SHARD);
+  if (!lease) throw new Error('no lease');
+  await refresher.takeLease(lease, 'me');
+  const options: ReplicaWriterOptions = {
+    client,
+    targetTableName: target,
+    leaseTableName: leaseTable,
+    instanceName: 'me',
+    concurrency: 4,
+    clock: systemClock,
+    metrics: new WorkerMetrics(),
+    log: pino({ level: 'silent' }),
+  };
+  const writer: ReplicaWriter =
+    mode === 'fenced' ? new FencedReplicaWriter(options) : new ConditionalReplicaWriter(options);
+  const write = (records: StreamRecord[], isHeld = () => true) =>
+    writer.write(coalesce(records), { shardId: SHARD, isHeld, signal: new AbortController().signal });
+  const get = async (email: string) =>
+    (
+      await client.send(
+        new GetItemCommand({ TableName: target, Key: { email: { S: email } }, ConsistentRead: true }),
+      )
+    ).Item;
+  return { write, get, refresher };
+}
+
+describe.each(['fenced', 'conditional'] as const)('%s writer', (mode) => {
+  let env: Awaited<ReturnType<typeof setup>>;
+  beforeAll(async () => {
+    env = await setup(mode);
+  });
+
+  it('applies new changes and skips older or equal ones (replays) without touching the newer item', async () => {
+    expect(await env.write([change('10', 'x', 'ten')])).toEqual({
+      status: 'ok',
+      applied: 1,
+      stale: 0,
+      poison: [],
+    });
+    expect(await env.write([change('9', 'x', 'nine')])).toMatchObject({ applied: 0, stale: 1 });
+    expect(await env.write([change('10', 'x', 'ten-again')])).toMatchObject({ applied: 0, stale: 1 });
+    expect(await env.write([change('5', 'x', '', 'REMOVE')])).toMatchObject({ applied: 0, stale: 1 });
+    expect((await env.get('x'))?.v).toEqual({ S: 'ten' });
+    // "100" is newer than "99" although shorter strings sort first.
+    expect(await env.write([change('99', 'y', 'old')])).toMatchObject({ applied: 1 });
+    expect(await env.write([change('100', 'y', 'new')])).toMatchObject({ applied: 1 });
+    expect((await env.get('y'))?.v).toEqual({ S: 'new' });
+    expect(await env.write([change('101', 'y', '', 'REMOVE')])).toMatchObject({ applied: 1 });
+    expect(await env.get('y')).toBeUndefined();
+  });
+
+  it('writes a large batch of different items in parallel, all of them', async () => {
+    const records = Array.from({ length: 450 }, (_, i) => change(String(1_000 + i), `bulk${i}@x`));
+    expect(await env.write(records)).toEqual({ status: 'ok', applied: 450, stale: 0, poison: [] });
+    expect(await env.get('bulk449@x')).toBeDefined();
+  });
+
+  it('isolates an item the target refuses (over 400 KB with our attributes) and writes the rest', async () => {
+    const huge = change('2000', 'huge@x', 'x'.repeat(409_560));
+    const result = await env.write([change('2001', 'ok1@x'), huge, change('2002', 'ok2@x')]);
+    expect(result.status).toBe('ok');
+    if (result.status !== 'ok') return;
+    expect(result.applied).toBe(2);
+    expect(result.poison.map((p) => p.change.sequenceNumber)).toEqual(['2000']);
+    expect(result.poison[0]?.reason).toMatch(/size/i);
+    expect(await env.get('ok2@x')).toBeDefined();
+  });
+
+  it('writes nothing once the worker knows it lost the lease', async () => {
+    expect(await env.write([change('3000', 'late@x')], () => false)).toEqual({ status: 'lease-lost' });
+    expect(await env.get('late@x')).toBeUndefined();
+  });
+});
+
+describe('fencing', () => {
+  it('a worker that lost its lease (and has not noticed) cannot write: not even to re-create a deleted item', async () => {
+    const env = await setup('fenced');
+    expect(await env.write([change('10', 'z', 'v1')])).toMatchObject({ applied: 1 });
+    expect(await env.write([change('12', 'z', '', 'REMOVE')])).toMatchObject({ applied: 1 });
+    // Another worker takes the lease; this one still believes it holds it (isHeld() is true).
+    await env.refresher.assignLease(SHARD, 'me', 'someone-else');
+    expect(await env.write([change('11', 'z', 'stale-v2')])).toEqual({ status: 'lease-lost' });
+    expect(await env.get('z')).toBeUndefined();
+  });
+});
