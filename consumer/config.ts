@@ -67,7 +67,7 @@ export const CONFIG_VARIABLES = {
   MAX_RECORDS: 'records per GetRecords, 1..1000 (default 1000)',
   INITIAL_POSITION: 'TRIM_HORIZON or LATEST for shards without a checkpoint (default TRIM_HORIZON)',
   REPLICATION_WRITE_MODE: 'fenced (transactions fenced by the lease) or conditional (default fenced)',
-  WRITE_CONCURRENCY: 'write requests in flight per shard (default 4)',
+  WRITE_CONCURRENCY: 'write requests in flight per shard (default 4 transactions fenced, 32 puts conditional)',
   POISON_RECORD_POLICY: 'stop or dead-letter (default stop)',
   DEAD_LETTER_TABLE_NAME: 'table for records the target refuses (required with dead-letter)',
   SHUTDOWN_TIMEOUT_MS: 'longest graceful drain on SIGTERM before exiting anyway (default 20000)',
@@ -216,6 +216,7 @@ export function parseConfig(env: Env, hostname: string): WorkerConfig {
   }
   if (deadLetterTableName !== undefined) tableName(env, 'DEAD_LETTER_TABLE_NAME', 'the dead-letter table');
 
+  const writeMode = oneOf(env, 'REPLICATION_WRITE_MODE', Object.values(WriteMode), WriteMode.FENCED);
   const logLevel = (text(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigurationError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}".`);
@@ -243,8 +244,8 @@ export function parseConfig(env: Env, hostname: string): WorkerConfig {
       Object.values(InitialPosition),
       InitialPosition.TRIM_HORIZON,
     ),
-    writeMode: oneOf(env, 'REPLICATION_WRITE_MODE', Object.values(WriteMode), WriteMode.FENCED),
-    writeConcurrency: integer(env, 'WRITE_CONCURRENCY', 4, 1, 64),
+    writeMode,
+    writeConcurrency: integer(env, 'WRITE_CONCURRENCY', writeMode === WriteMode.FENCED ? 4 : 32, 1, 256),
     poisonPolicy,
     deadLetterTableName,
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 20_000, 1_000, 300_000),
