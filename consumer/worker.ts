@@ -12,7 +12,7 @@ import { LeaseCoordinator } from './leases/lease-coordinator.js';
 import { DynamoDBLeaseRefresher } from './leases/lease-refresher.js';
 import type { Logger } from './observability/logger.js';
 import { LagTracker, WorkerMetrics } from './observability/metrics.js';
-import { startHealthServer } from './observability/server.js';
+import { type HealthSource, startHealthServer } from './observability/server.js';
 import { DeadLetterTable } from './processor/dead-letter.js';
 import {
   ConditionalReplicaWriter,
@@ -44,9 +44,23 @@ export async function startWorker(
   const dynamodb = new DynamoDBClient({ region: config.region, ...CLIENT_OPTIONS });
   const streams = new DynamoDBStreamsClient({ region: config.region, ...CLIENT_OPTIONS });
   const metrics = new WorkerMetrics();
+  // Serve /healthz at once (alive while starting); /readyz stays 503 until the scheduler is running.
+  let readiness: HealthSource = { isReady: () => false };
+  const server = await startHealthServer(
+    config.port,
+    { isReady: () => readiness.isReady() },
+    metrics.registry,
+  );
+  const closeServer = async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+  };
 
   const detector = new DynamoDBStreamsShardDetector(streams, config.streamArn);
-  const description = await detector.describe();
+  const description = await detector.describe().catch(async (error: unknown) => {
+    await closeServer();
+    throw error;
+  });
   if (description.viewType !== 'NEW_AND_OLD_IMAGES' && description.viewType !== 'NEW_IMAGE') {
     throw new ResourceError(
       `Stream ${config.streamArn} has view type ${description.viewType}; replication needs the new image. ` +
@@ -54,11 +68,16 @@ export async function startWorker(
     );
   }
   await assertTableExists(dynamodb, config.targetTableName, 'TARGET_TABLE_NAME');
+  log.info(
+    { viewType: description.viewType, targetTable: config.targetTableName },
+    'stream and target table checked',
+  );
 
   const refresher = new DynamoDBLeaseRefresher(dynamodb, config.applicationName, clock, (operation) =>
     metrics.leaseTableRequests.inc({ operation }),
   );
   const { ownerIndex } = await refresher.createLeaseTableIfNotExists();
+  log.info({ leaseTable: config.applicationName, ownerIndex }, 'lease table ready');
   if (!ownerIndex) {
     log.warn(
       { leaseTable: config.applicationName },
@@ -125,7 +144,7 @@ export async function startWorker(
     metrics,
     lag: new LagTracker(metrics.replicationLagMs),
   });
-  const server = await startHealthServer(config.port, scheduler, metrics.registry);
+  readiness = scheduler;
   await scheduler.start();
 
   return {
@@ -134,8 +153,7 @@ export async function startWorker(
     server,
     async shutdown() {
       await scheduler.shutdown();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      await closeServer();
       dynamodb.destroy();
       streams.destroy();
     },

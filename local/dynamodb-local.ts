@@ -232,7 +232,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 1,
   });
-  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
+  const deadline = performance.now() + (options.startTimeoutMs ?? 60_000);
   try {
     for (;;) {
       if (exited) {
@@ -245,7 +245,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
         await client.send(new ListTablesCommand({ Limit: 1 }));
         break;
       } catch (error) {
-        if (Date.now() > deadline)
+        if (performance.now() > deadline)
           throw new Error(
             `DynamoDB Local did not answer on ${endpoint} in time: ${String(error)}\n${output}`,
           );

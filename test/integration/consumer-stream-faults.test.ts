@@ -102,6 +102,11 @@ describe('worker against a scripted stream', () => {
     for (let i = 0; i < 10; i++) await stream.put({ email: `a${i}@x`, v: 1 });
     const first = await start('trim-1', { LEASE_DURATION_MS: '3000' });
     await waitForConvergence(client, tables.source, tables.target);
+    // Killed only once its checkpoint covers what it replicated, so the restart resumes from a sequence number.
+    await waitFor(async () => /^\d+$/.test((await scanAll(client, tables.app))[0]?.checkpoint?.S ?? ''), {
+      timeoutMs: 10_000,
+      message: 'the first worker to checkpoint',
+    });
     first.signal('SIGKILL');
     await first.exited;
     // While no worker runs, more changes arrive and the oldest of them pass the retention period.

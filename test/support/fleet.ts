@@ -2,7 +2,7 @@
  * Helpers for integration tests: tables on the shared DynamoDB Local, and workers run as child processes
  * of the built bundle (`dist/consumer.js`), exactly as a container runs them.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -73,23 +73,32 @@ export async function scanAll(
   return items;
 }
 
+/**
+ * Polls `probe` until it returns a value. Time is measured on the monotonic clock, and at least a few
+ * attempts are made even if the process was descheduled for a while, so a paused VM does not fail a wait.
+ */
 export async function waitFor<T>(
   probe: () => Promise<T | undefined | false> | T | undefined | false,
   options: { timeoutMs: number; intervalMs?: number; message: string },
 ): Promise<T> {
-  const deadline = Date.now() + options.timeoutMs;
+  const started = performance.now();
+  const startedWall = Date.now();
   let last: unknown;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     try {
       const value = await probe();
       if (value !== undefined && value !== false) return value;
+      last = undefined; // the probe answered, just not yet what we wait for
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline)
+    const elapsed = performance.now() - started;
+    if (elapsed > options.timeoutMs && attempt >= 5) {
       throw new Error(
-        `Timed out after ${options.timeoutMs} ms: ${options.message}${last ? ` (last error: ${String(last)})` : ''}`,
+        `Timed out after ${Math.round(elapsed)} ms (wall clock: ${Date.now() - startedWall} ms, ${attempt} attempts): ` +
+          `${options.message}${last ? ` (last error: ${String(last)})` : ''}`,
       );
+    }
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 100));
   }
 }
@@ -101,6 +110,7 @@ process.once('exit', () => {
 
 export class WorkerProcess {
   output = '';
+  readonly spawnedAt = performance.now();
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   private constructor(
@@ -163,7 +173,15 @@ export class WorkerProcess {
 
   /** Sum of a Prometheus metric over its labels, from /metrics. */
   async metric(name: string): Promise<number> {
-    const response = await fetch(`http://127.0.0.1:${this.port}/metrics`);
+    const response = await fetch(`http://127.0.0.1:${this.port}/metrics`).catch((error: unknown) => {
+      const state =
+        this.child.exitCode === null
+          ? `running, ${processState(this.child.pid)}`
+          : `exited with ${this.child.exitCode}`;
+      throw new Error(
+        `${this.name} (${state}, spawned ${Math.round(performance.now() - this.spawnedAt)} ms ago) /metrics unreachable: ${String(error)}\n${this.output.slice(-2000)}`,
+      );
+    });
     const text = await response.text();
     let sum = 0;
     for (const line of text.split('\n')) {
@@ -181,6 +199,19 @@ export class WorkerProcess {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     this.child.kill('SIGKILL');
     await this.exited;
+  }
+}
+
+/** `ps` state of a process (R running, S sleeping, T stopped, ...) and its age, for failure messages. */
+function processState(pid: number | undefined): string {
+  if (pid === undefined) return 'no pid';
+  try {
+    const ps = execFileSync('ps', ['-o', 'stat=,etime=,time=,lstart=,args=', '-p', String(pid)])
+      .toString()
+      .trim();
+    return `ps: ${ps}; now ${new Date().toISOString()}`;
+  } catch {
+    return 'ps: gone';
   }
 }
 
