@@ -67,7 +67,8 @@ export const CONFIG_VARIABLES = {
   MAX_RECORDS: 'records per GetRecords, 1..1000 (default 1000)',
   INITIAL_POSITION: 'TRIM_HORIZON or LATEST for shards without a checkpoint (default TRIM_HORIZON)',
   REPLICATION_WRITE_MODE: 'fenced (transactions fenced by the lease) or conditional (default fenced)',
-  WRITE_CONCURRENCY: 'write requests in flight per shard (default 4 transactions fenced, 32 puts conditional)',
+  WRITE_CONCURRENCY:
+    'write requests in flight per shard (default 4 transactions fenced, 32 puts conditional)',
   POISON_RECORD_POLICY: 'stop or dead-letter (default stop)',
   DEAD_LETTER_TABLE_NAME: 'table for records the target refuses (required with dead-letter)',
   SHUTDOWN_TIMEOUT_MS: 'longest graceful drain on SIGTERM before exiting anyway (default 20000)',

@@ -39,9 +39,17 @@ export interface HeldLease {
   /** Local time the last successful renewal (or the take) was *sent*: validity is counted from there. */
   renewedAt: number;
   readonly takenAt: number;
+  /**
+   * Not read before this local time. A stolen lease waits until its previous owner has certainly tried to
+   * renew it and learnt it is gone, so two workers never read one shard at the same time.
+   */
+  readonly readableAt: number;
   readonly checkpoint: string;
   readonly parentShardIds: readonly string[];
 }
+
+/** Added to the renew interval before a stolen lease is read: covers the victim's in-flight GetRecords. */
+const STOLEN_LEASE_MARGIN_MS = 1_000;
 
 /** The owner index is eventually consistent: a lease just taken may not be listed under us for a moment. */
 const OWNER_INDEX_GRACE_MS = 3_000;
@@ -253,6 +261,7 @@ export class LeaseCoordinator {
       counter: taken.leaseCounter,
       renewedAt: sentAt,
       takenAt: sentAt,
+      readableAt: kind === 'steal' ? sentAt + this.options.renewIntervalMs + STOLEN_LEASE_MARGIN_MS : sentAt,
       checkpoint: taken.checkpoint,
       parentShardIds: taken.parentShardIds,
     });

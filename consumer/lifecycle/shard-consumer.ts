@@ -120,8 +120,9 @@ export class ShardConsumer {
 
   private async consume(): Promise<ShutdownReason> {
     const { clock, refresher } = this.deps;
-    // Block until every parent shard is finished, so an item's older changes are never written after newer ones.
-    while (!parentsDone(this.lease, this.deps.leaseView())) {
+    // Block until every parent shard is finished, so an item's older changes are never written after newer ones,
+    // and, for a stolen lease, until its previous owner has stopped reading it.
+    while (!parentsDone(this.lease, this.deps.leaseView()) || clock.now() < this.lease.readableAt) {
       if (!this.held()) return ShutdownReason.LEASE_LOST;
       if (this.shutdownRequested) return ShutdownReason.REQUESTED;
       await clock.sleep(Math.min(250, this.deps.idleTimeBetweenReadsMs || 250), this.reading.signal);

@@ -88,6 +88,32 @@ describe('lease coordinator', () => {
     for (const w of workers) await w.stop();
   });
 
+  it('a stolen lease is not read before its previous owner has let go of it (one reader per shard)', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 4);
+    const a = coordinator(table, clock, 'a');
+    a.start();
+    await clock.advance(5_000);
+    const b = coordinator(table, clock, 'b');
+    b.start();
+    let checked = 0;
+    for (let t = 0; t < 30_000; t += 50) {
+      await clock.advance(50);
+      for (const lease of b.heldLeases()) {
+        // Whenever the thief may read a lease, the victim no longer believes it holds it.
+        if (clock.now() >= lease.readableAt) {
+          expect(a.isHeld(lease.leaseKey)).toBe(false);
+          checked++;
+        }
+      }
+    }
+    expect(b.heldLeases().length).toBe(2);
+    expect(checked).toBeGreaterThan(0);
+    await a.stop();
+    await b.stop();
+  });
+
   it('a graceful hand-off is adopted by the peer at its next pass (well under 2 s)', async () => {
     const clock = new FakeClock();
     const table = new MemoryLeaseRefresher();
