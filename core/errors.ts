@@ -47,6 +47,67 @@ export class ConfigurationError extends StreamfleetError {
 /** A resource the worker needs (stream, target table) does not exist or cannot be used. Fatal. */
 export class ResourceError extends StreamfleetError {}
 
+/**
+ * A condition that clears up by itself (throttling, a 5xx, a resource still being created): the same call
+ * may succeed later. Control-plane handlers throw it so Step Functions can retry on its name.
+ */
+export class TransientError extends StreamfleetError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { code: 'TRANSIENT', retriable: true, cause: options.cause });
+  }
+}
+
+/**
+ * Something the operation relies on is not in place (KEDA not installed, no such cluster, a table that must
+ * exist). Not retriable: a person has to act; the message says what to do.
+ */
+export class PreconditionError extends StreamfleetError {
+  /** What to do about it, in one or two sentences. Also part of `message`. */
+  readonly remedy: string;
+  constructor(problem: string, remedy: string, options: { cause?: unknown } = {}) {
+    super(`${problem} What to do: ${remedy}`, {
+      code: 'PRECONDITION',
+      retriable: false,
+      cause: options.cause,
+    });
+    this.remedy = remedy;
+  }
+}
+
+/** A `Status` object the API server answered with. */
+export interface KubernetesStatus {
+  kind?: string;
+  status?: string;
+  message?: string;
+  reason?: string;
+  code?: number;
+}
+
+/** The API server refused a request for a reason no retry fixes. `status` is the HTTP status. */
+export class KubernetesApiError extends StreamfleetError {
+  readonly status: number;
+  readonly reason: string | undefined;
+  constructor(method: string, path: string, status: number, body: KubernetesStatus | undefined) {
+    super(
+      `Kubernetes API ${method} ${path} answered ${status}${body?.reason ? ` ${body.reason}` : ''}: ${body?.message ?? 'no message'}`,
+      { code: 'KUBERNETES_API', retriable: false },
+    );
+    this.status = status;
+    this.reason = body?.reason;
+  }
+}
+
+/** A shard the stream no longer lists or serves (closed shards expire 24 hours after closing). */
+export class ShardGoneError extends StreamfleetError {
+  readonly shardId: string;
+  constructor(shardId: string, cause?: unknown) {
+    super(`Shard ${shardId} no longer exists in the stream; records not read before it expired are lost.`, {
+      cause,
+    });
+    this.shardId = shardId;
+  }
+}
+
 /** A record the target refuses for good (e.g. the item would exceed 400 KB with our attributes). */
 export class PoisonRecordError extends StreamfleetError {
   readonly shardId: string;

@@ -47,7 +47,8 @@ export interface LeaseRefresher {
   assignLease(leaseKey: string, owner: string, newOwner: string): Promise<boolean>;
   checkpoint(leaseKey: string, owner: string, checkpoint: string): Promise<boolean>;
   addChildShard(parentKey: string, childKey: string): Promise<void>;
-  deleteLease(leaseKey: string): Promise<void>;
+  /** Deletes a lease only while it is finished (checkpoint SHARD_END); false if it was not. */
+  deleteFinishedLease(leaseKey: string): Promise<boolean>;
 }
 
 const S = (value: string): AttributeValue => ({ S: value });
@@ -301,15 +302,27 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     );
   }
 
-  async deleteLease(leaseKey: string): Promise<void> {
-    this.onRequest('DeleteItem');
-    await this.client.send(
-      new DeleteItemCommand({ TableName: this.tableName, Key: { leaseKey: S(leaseKey) } }),
+  async deleteFinishedLease(leaseKey: string): Promise<boolean> {
+    return this.conditional(
+      new DeleteItemCommand({
+        TableName: this.tableName,
+        Key: { leaseKey: S(leaseKey) },
+        ConditionExpression: 'checkpoint = :end',
+        ExpressionAttributeValues: { ':end': S('SHARD_END') },
+      }),
     );
   }
 
-  private async conditional(command: PutItemCommand | UpdateItemCommand): Promise<boolean> {
-    this.onRequest(command instanceof PutItemCommand ? 'PutItem' : 'UpdateItem');
+  private async conditional(
+    command: PutItemCommand | UpdateItemCommand | DeleteItemCommand,
+  ): Promise<boolean> {
+    this.onRequest(
+      command instanceof PutItemCommand
+        ? 'PutItem'
+        : command instanceof DeleteItemCommand
+          ? 'DeleteItem'
+          : 'UpdateItem',
+    );
     try {
       // biome-ignore lint/suspicious/noExplicitAny: the SDK's send overloads do not accept a union of commands.
       await this.client.send(command as any);

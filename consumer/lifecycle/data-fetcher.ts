@@ -9,7 +9,7 @@ import {
   GetShardIteratorCommand,
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
-import { errorName, isRetriableAwsError, isThrottlingError } from '../../core/errors.js';
+import { errorName, isRetriableAwsError, isThrottlingError, ShardGoneError } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
@@ -154,6 +154,7 @@ export class DataFetcher {
         if (ShardIterator === undefined) this.ended = true;
         return ShardIterator;
       } catch (error) {
+        if (errorName(error) === 'ResourceNotFoundException') throw new ShardGoneError(shardId, error);
         if (errorName(error) === 'TrimmedDataAccessException' && isSequenceNumber(position)) {
           this.onTrimmed();
           return this.acquireIterator();

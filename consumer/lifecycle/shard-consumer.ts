@@ -3,7 +3,7 @@
  * SHUTDOWN_COMPLETE. Checkpoints after every batch that was fully written; never before.
  */
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { errorName, PoisonRecordError } from '../../core/errors.js';
+import { errorName, PoisonRecordError, ShardGoneError } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
 import { isFinished, type Lease, parentsDone } from '../leases/lease.js';
 import type { HeldLease } from '../leases/lease-coordinator.js';
@@ -96,7 +96,12 @@ export class ShardConsumer {
     try {
       reason = await this.consume();
     } catch (error) {
-      if (this.writing.signal.aborted || !this.held()) reason = ShutdownReason.LEASE_LOST;
+      if (error instanceof ShardGoneError && this.held()) {
+        // Nothing more can ever be read from it: record the loss loudly and let its children proceed.
+        this.deps.metrics.trimmedDataEvents.inc();
+        this.log.error({ err: error }, error.message);
+        reason = await this.finishShard(true);
+      } else if (this.writing.signal.aborted || !this.held()) reason = ShutdownReason.LEASE_LOST;
       else if (this.shutdownRequested) reason = ShutdownReason.REQUESTED;
       else throw error;
     }

@@ -1,11 +1,13 @@
 /**
- * Shard sync: lists the stream and creates a lease for every new shard, parents first. Cheap and idempotent
+ * Shard sync: lists the stream and creates a lease for every new shard, parents first, then deletes the
+ * finished leases nothing can need again (see lease-cleanup.ts). Cheap and idempotent
  * (creates are conditional), so any worker may run it at any time; it runs at start-up, periodically, and
  * at once whenever one of this worker's shards ends, so children are found without waiting for the period.
  */
 import type { Clock } from '../clock.js';
 import type { LeaseRefresher } from '../leases/lease-refresher.js';
 import type { Logger } from '../observability/logger.js';
+import { planLeaseCleanup } from './lease-cleanup.js';
 import { planNewLeases } from './lineage.js';
 import type { ShardDetector } from './shard-detector.js';
 
@@ -13,6 +15,7 @@ export interface ShardSyncResult {
   shards: number;
   openShards: number;
   created: string[];
+  deleted: string[];
 }
 
 export class ShardSyncer {
@@ -67,10 +70,17 @@ export class ShardSyncer {
       this.log.info({ created, shards: shards.length }, 'shard sync created leases');
       this.onLeasesCreated();
     }
+    const deleted: string[] = [];
+    for (const leaseKey of planLeaseCleanup(shards, leases)) {
+      if (await this.refresher.deleteFinishedLease(leaseKey)) deleted.push(leaseKey);
+    }
+    if (deleted.length > 0)
+      this.log.info({ deleted }, 'finished leases of shards gone from the stream deleted');
     return {
       shards: shards.length,
       openShards: shards.filter((s) => !s.endingSequenceNumber).length,
       created,
+      deleted,
     };
   }
 }

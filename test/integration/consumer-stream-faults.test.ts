@@ -137,6 +137,86 @@ describe('worker against a scripted stream', () => {
   });
 });
 
+describe('lineage over time on a scripted stream', () => {
+  it('finds children as soon as a shard ends, without waiting for the periodic sync', async () => {
+    const { stream, tables, start } = await scripted(1);
+    const worker = await start('eager', {
+      SHARD_SYNC_INTERVAL_MS: '600000',
+      IDLE_TIME_BETWEEN_READS_MS: '200',
+    });
+    await worker.waitForLog(/worker started/);
+    const parent = stream.openShards()[0]?.shardId ?? '';
+    const [child] = stream.closeShard(parent, 1);
+    const closedAt = performance.now();
+    await waitFor(
+      async () => (await scanAll(client, tables.app)).some((l) => l.leaseKey?.S === child?.shardId),
+      {
+        timeoutMs: 5_000,
+        intervalMs: 20,
+        message: 'the child lease to be created by the sync that follows the parent shard end',
+      },
+    );
+    // One idle interval to see the end of the parent, plus a DescribeStream and a PutItem.
+    expect(performance.now() - closedAt).toBeLessThan(1_500);
+    for (let i = 0; i < 10; i++) await stream.put({ email: `e${i}@x`, v: 1 });
+    await waitForConvergence(client, tables.source, tables.target);
+  });
+
+  it('deletes a finished lease once its shard has left the stream and its child has started', async () => {
+    const { stream, tables, start } = await scripted(1);
+    await start('cleaner', { SHARD_SYNC_INTERVAL_MS: '1000' });
+    const parent = stream.openShards()[0]?.shardId ?? '';
+    for (let i = 0; i < 5; i++) await stream.put({ email: `p${i}@x`, v: 1 });
+    const [child] = stream.closeShard(parent, 1);
+    for (let i = 0; i < 5; i++) await stream.put({ email: `c${i}@x`, v: 1 });
+    await waitForConvergence(client, tables.source, tables.target);
+    const leaseOf = async (key: string | undefined) =>
+      (await scanAll(client, tables.app)).find((l) => l.leaseKey?.S === key);
+    await waitFor(async () => /^\d+$/.test((await leaseOf(child?.shardId))?.checkpoint?.S ?? ''), {
+      timeoutMs: 10_000,
+      message: 'the child to checkpoint a record',
+    });
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect((await leaseOf(parent))?.checkpoint?.S).toBe('SHARD_END'); // still listed: kept
+    stream.expireShard(parent);
+    await waitFor(async () => (await leaseOf(parent)) === undefined, {
+      timeoutMs: 10_000,
+      message: 'the parent lease to be deleted',
+    });
+    expect(await leaseOf(child?.shardId)).toBeDefined();
+  });
+
+  it('finishes a shard that expired with records unread, loudly, so its children go on', async () => {
+    const { stream, tables, start } = await scripted(1);
+    const parent = stream.openShards()[0]?.shardId ?? '';
+    const first = await start('before-expiry', { LEASE_DURATION_MS: '2000' });
+    await waitFor(async () => (await scanAll(client, tables.app)).length === 1, {
+      timeoutMs: 10_000,
+      message: 'the lease',
+    });
+    first.signal('SIGKILL');
+    await first.exited;
+    for (let i = 0; i < 5; i++) await stream.put({ email: `unread${i}@x`, v: 1 });
+    const [child] = stream.closeShard(parent, 1);
+    stream.expireShard(parent);
+    for (let i = 0; i < 5; i++) await stream.put({ email: `after${i}@x`, v: 1 });
+    const second = await start('after-expiry', { LEASE_DURATION_MS: '2000' });
+    await second.waitForLog(/no longer exists in the stream/, 15_000);
+    await waitFor(
+      async () =>
+        (await scanAll(client, tables.target)).filter((i) => i.email?.S?.startsWith('after')).length === 5,
+      {
+        timeoutMs: 15_000,
+        message: "the child's records",
+      },
+    );
+    const leases = await scanAll(client, tables.app);
+    expect(leases.find((l) => l.leaseKey?.S === parent)?.checkpoint?.S).toBe('SHARD_END');
+    expect(leases.find((l) => l.leaseKey?.S === child?.shardId)).toBeDefined();
+    expect(await second.metric('streamfleet_trimmed_data_events_total')).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('poison records (real stream on DynamoDB Local)', () => {
   it('stops the shard by default with a metric, without checkpointing past the record', async () => {
     const tables = await createReplicationTables(client);

@@ -136,8 +136,10 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
     if (lease && !lease.childShardIds.includes(child)) lease.childShardIds = [...lease.childShardIds, child];
   }
 
-  async deleteLease(key: string): Promise<void> {
+  async deleteFinishedLease(key: string): Promise<boolean> {
     this.count('DeleteItem');
+    if (this.leases.get(key)?.checkpoint !== 'SHARD_END') return false;
     this.leases.delete(key);
+    return true;
   }
 }
