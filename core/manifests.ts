@@ -303,8 +303,12 @@ export function consumerDeployment(input: DeploymentInput): Deployment {
   );
 }
 
+/** The region DynamoDB Local writes into its stream ARNs; it accepts requests signed for any region. */
+export const DYNAMODB_LOCAL_REGION = 'ddblocal';
+
 function requireStreamRegion(value: unknown, streamRegion: string): string {
   const region = requireAwsRegion('awsRegion', value);
+  if (streamRegion === DYNAMODB_LOCAL_REGION) return region;
   if (region !== streamRegion) {
     throw new InvalidInputError(
       'awsRegion',
@@ -373,7 +377,8 @@ export interface ScaledObjectInput {
  * The ScaledObject. `classic`: KEDA's `aws-dynamodb-streams` trigger, one pod per `shardCount` shards that
  * DescribeStream lists, closed ones included. `unfinished-shards`: an `aws-cloudwatch` trigger on the
  * fleet's own `Streamfleet/UnfinishedShards` metric (dimension ApplicationName), one pod per `shardCount`
- * shards that still have work. The fleet publishes that metric itself, so that mode keeps at least one pod.
+ * shards that still have work. The metric is published by the control plane's verify workflow (the
+ * publish-metrics step, core/fleet-metrics.ts); that mode keeps at least one pod.
  */
 export function consumerScaledObject(input: ScaledObjectInput): ScaledObject {
   const namespace = requireDns1123Label('namespace', input.namespace);

@@ -1,0 +1,106 @@
+/**
+ * Read-only views of what a fleet works on: the stream's shards (DescribeStream, every page) and the lease
+ * table (a strongly consistent scan), in the KCL names the workers write. Used by the checks and the local
+ * KEDA; never writes.
+ */
+import { type AttributeValue, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeStreamCommand, type DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { errorName, PreconditionError } from './errors.js';
+import type { ShardState } from './keda.js';
+import { asTransientWhenRetriable } from './tables.js';
+
+export const SHARD_END = 'SHARD_END';
+
+export interface ShardView {
+  shardId: string;
+  parentShardId: string | undefined;
+  /** The shard has an ending sequence number. */
+  closed: boolean;
+}
+
+export interface LeaseView {
+  leaseKey: string;
+  leaseOwner: string | undefined;
+  leaseCounter: number;
+  checkpoint: string;
+}
+
+/** Every shard DescribeStream lists for the stream (closed ones included, as KEDA's scaler counts them). */
+export async function describeShards(
+  streams: DynamoDBStreamsClient,
+  streamArn: string,
+): Promise<ShardView[]> {
+  const shards: ShardView[] = [];
+  let start: string | undefined;
+  try {
+    do {
+      const { StreamDescription } = await streams.send(
+        new DescribeStreamCommand({ StreamArn: streamArn, ExclusiveStartShardId: start }),
+      );
+      for (const shard of StreamDescription?.Shards ?? []) {
+        shards.push({
+          shardId: shard.ShardId ?? '',
+          parentShardId: shard.ParentShardId,
+          closed: shard.SequenceNumberRange?.EndingSequenceNumber !== undefined,
+        });
+      }
+      start = StreamDescription?.LastEvaluatedShardId;
+    } while (start);
+  } catch (error) {
+    if (errorName(error) === 'ResourceNotFoundException') {
+      throw new PreconditionError(
+        `The stream ${streamArn} does not exist.`,
+        'run the setup workflow, which enables the stream on the source table.',
+      );
+    }
+    throw asTransientWhenRetriable(error);
+  }
+  return shards;
+}
+
+function leaseFromItem(item: Record<string, AttributeValue>): LeaseView {
+  return {
+    leaseKey: item.leaseKey?.S ?? '',
+    leaseOwner: item.leaseOwner?.S,
+    leaseCounter: Number(item.leaseCounter?.N ?? '0'),
+    checkpoint: item.checkpoint?.S ?? 'TRIM_HORIZON',
+  };
+}
+
+/** Every lease, or undefined when the lease table does not exist yet (no worker has started). */
+export async function scanLeases(
+  dynamodb: DynamoDBClient,
+  leaseTable: string,
+): Promise<LeaseView[] | undefined> {
+  const leases: LeaseView[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  try {
+    do {
+      const page = await dynamodb.send(
+        new ScanCommand({ TableName: leaseTable, ConsistentRead: true, ExclusiveStartKey: start }),
+      );
+      for (const item of page.Items ?? []) leases.push(leaseFromItem(item));
+      start = page.LastEvaluatedKey;
+    } while (start);
+  } catch (error) {
+    if (errorName(error) === 'ResourceNotFoundException') return undefined;
+    throw asTransientWhenRetriable(error);
+  }
+  return leases;
+}
+
+/**
+ * What the replica arithmetic needs per shard. A closed shard is finished when its lease reached SHARD_END,
+ * or when it has no lease at all (cleaned up after finishing, or closed before the fleet started at
+ * LATEST) — the same rule the workers use for parents.
+ */
+export function shardStates(shards: readonly ShardView[], leases: readonly LeaseView[]): ShardState[] {
+  const byKey = new Map(leases.map((lease) => [lease.leaseKey, lease]));
+  return shards.map((shard) => {
+    const lease = byKey.get(shard.shardId);
+    return {
+      closed: shard.closed,
+      finished: shard.closed && (lease === undefined || lease.checkpoint === SHARD_END),
+    };
+  });
+}

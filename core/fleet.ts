@@ -1,0 +1,431 @@
+/**
+ * One consumer fleet as the workflows describe it (`FleetSpec`, the `fleet` object of every execution input),
+ * parsed once with errors that name the field (`fleet.scaling.shardCount`), and the cluster-side steps that
+ * only need the spec and the `Cluster` port: deploy the consumer, install the scaler, and remove both.
+ */
+
+import { type Cluster, KEDA_API_VERSION, type ManifestObject, toManifestObject } from './cluster.js';
+import { InvalidInputError } from './errors.js';
+import { KEDA_OPERATOR_SERVICE_ACCOUNT } from './iam-policies.js';
+import { type ScalingConfig, ScalingMode, scalingConfig } from './keda.js';
+import { kedaMissing } from './kubernetes.js';
+import {
+  consumerDeployment,
+  consumerScaledObject,
+  consumerServiceAccount,
+  IRSA_ROLE_ANNOTATION,
+  kedaTriggerAuthentication,
+  renderManifestsYaml,
+} from './manifests.js';
+import { type KeyAttribute, requireKeyAttribute } from './tables.js';
+import {
+  describeValue,
+  requireDns1123Label,
+  requireDns1123Subdomain,
+  requireInteger,
+  requireTableName,
+} from './validation.js';
+
+export const ReplicationCheckMode = { Full: 'full', Sample: 'sample' } as const;
+export type ReplicationCheckMode = (typeof ReplicationCheckMode)[keyof typeof ReplicationCheckMode];
+
+export interface FleetScaling {
+  mode: ScalingMode;
+  shardCount?: number;
+  activationShardCount?: number;
+  minReplicaCount?: number;
+  maxReplicaCount?: number;
+  pollingIntervalSeconds?: number;
+  cooldownPeriodSeconds?: number;
+  scaleDownStabilizationSeconds?: number;
+}
+
+export interface FleetSpec {
+  /** The Deployment, ScaledObject and ServiceAccount name (a DNS-1123 label). */
+  name: string;
+  /** The EKS cluster (eks mode) or local cluster (local mode). */
+  clusterName: string;
+  namespace: string;
+  sourceTableName: string;
+  replicaTableName: string;
+  /** APPLICATION_NAME, also the lease table. Default: `name`. */
+  applicationName: string;
+  /** The consumer image; required to deploy (the local cluster runs dist/consumer.js whatever it says). */
+  image: string | undefined;
+  /** Extra worker variables (tuning knobs from consumer/config.ts). */
+  workerEnv: Record<string, string>;
+  tables: { create: boolean; partitionKey?: KeyAttribute; sortKey?: KeyAttribute };
+  scaling: FleetScaling;
+  keda: { namespace: string; serviceAccountName: string; deploymentName: string };
+  roles: { consumerRoleName: string; kedaOperatorRoleName: string };
+  checks: {
+    /** Time between the two lease-table reads that tell a renewed lease from an expired one. */
+    leaseSampleMs: number;
+    /** Replication lag above this is unhealthy. */
+    maxLagMs: number;
+    replicationMode: ReplicationCheckMode;
+    /** Items compared in `sample` mode. */
+    sampleSize: number;
+  };
+}
+
+const CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/;
+const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
+
+type Json = Record<string, unknown>;
+
+function object(field: string, value: unknown, required = false): Json {
+  if (value === undefined && !required) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidInputError(field, `expected an object, got ${describeValue(value)}`);
+  }
+  return value as Json;
+}
+
+function bool(field: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean')
+    throw new InvalidInputError(field, `expected true or false, got ${describeValue(value)}`);
+  return value;
+}
+
+function optionalInteger(
+  field: string,
+  value: unknown,
+  bounds: { min?: number; max?: number },
+): number | undefined {
+  return value === undefined ? undefined : requireInteger(field, value, bounds);
+}
+
+/** Re-throws an InvalidInputError from a builder with the fleet field it came from. */
+function prefixed<T>(prefix: string, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof InvalidInputError && !error.field.startsWith(prefix)) {
+      throw new InvalidInputError(`${prefix}.${error.field}`, error.message.slice(error.field.length + 2), {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+/** Parses and checks the `fleet` object of an execution input. */
+export function parseFleet(value: unknown, field = 'fleet'): FleetSpec {
+  const input = object(field, value, true);
+  const f = (name: string) => `${field}.${name}`;
+  const name = requireDns1123Label(f('name'), input.name);
+  const clusterName = input.clusterName;
+  if (typeof clusterName !== 'string' || !CLUSTER_NAME.test(clusterName)) {
+    throw new InvalidInputError(
+      f('clusterName'),
+      `expected a cluster name (1-100 letters, digits, '-' and '_', starting with a letter or digit), got ${describeValue(clusterName)}`,
+    );
+  }
+  const namespace = requireDns1123Label(f('namespace'), input.namespace ?? 'streamfleet');
+  const sourceTableName = requireTableName(f('sourceTableName'), input.sourceTableName);
+  const replicaTableName = requireTableName(f('replicaTableName'), input.replicaTableName);
+  if (replicaTableName === sourceTableName) {
+    throw new InvalidInputError(
+      f('replicaTableName'),
+      `must differ from sourceTableName (${sourceTableName})`,
+    );
+  }
+  const applicationName = requireTableName(f('applicationName'), input.applicationName ?? name);
+  if (applicationName === sourceTableName || applicationName === replicaTableName) {
+    throw new InvalidInputError(
+      f('applicationName'),
+      `names the lease table and must differ from the source and replica tables, got ${describeValue(applicationName)}`,
+    );
+  }
+  const image = input.image === undefined ? undefined : input.image;
+  if (image !== undefined && (typeof image !== 'string' || image.length === 0)) {
+    throw new InvalidInputError(
+      f('image'),
+      `expected a container image reference, got ${describeValue(image)}`,
+    );
+  }
+  const envInput = object(f('workerEnv'), input.workerEnv);
+  const workerEnv: Record<string, string> = {};
+  for (const [key, v] of Object.entries(envInput)) {
+    if (typeof v !== 'string') {
+      throw new InvalidInputError(
+        `${f('workerEnv')}.${key}`,
+        `expected a string value, got ${describeValue(v)}`,
+      );
+    }
+    workerEnv[key] = v;
+  }
+
+  const tablesInput = object(f('tables'), input.tables);
+  const tables: FleetSpec['tables'] = { create: bool(`${f('tables')}.create`, tablesInput.create, false) };
+  if (tablesInput.partitionKey !== undefined) {
+    tables.partitionKey = requireKeyAttribute(`${f('tables')}.partitionKey`, tablesInput.partitionKey);
+  }
+  if (tablesInput.sortKey !== undefined) {
+    tables.sortKey = requireKeyAttribute(`${f('tables')}.sortKey`, tablesInput.sortKey);
+  }
+
+  const s = object(f('scaling'), input.scaling);
+  const mode = (s.mode ?? ScalingMode.Classic) as ScalingMode;
+  if (mode !== ScalingMode.Classic && mode !== ScalingMode.UnfinishedShards) {
+    throw new InvalidInputError(
+      `${f('scaling')}.mode`,
+      `expected ${ScalingMode.Classic} or ${ScalingMode.UnfinishedShards}, got ${describeValue(mode)}`,
+    );
+  }
+  const scaling: FleetScaling = { mode };
+  const numbers = [
+    ['shardCount', 1],
+    ['activationShardCount', 0],
+    ['minReplicaCount', 0],
+    ['maxReplicaCount', 1],
+    ['pollingIntervalSeconds', 1],
+    ['cooldownPeriodSeconds', 0],
+    ['scaleDownStabilizationSeconds', 0],
+  ] as const;
+  for (const [key, min] of numbers) {
+    const n = optionalInteger(`${f('scaling')}.${key}`, s[key], { min });
+    if (n !== undefined) scaling[key] = n;
+  }
+  prefixed(f('scaling'), () => fleetScalingConfig(scaling));
+
+  const k = object(f('keda'), input.keda);
+  const keda = {
+    namespace: requireDns1123Label(
+      `${f('keda')}.namespace`,
+      k.namespace ?? KEDA_OPERATOR_SERVICE_ACCOUNT.namespace,
+    ),
+    serviceAccountName: requireDns1123Subdomain(
+      `${f('keda')}.serviceAccountName`,
+      k.serviceAccountName ?? KEDA_OPERATOR_SERVICE_ACCOUNT.name,
+    ),
+    deploymentName: requireDns1123Label(`${f('keda')}.deploymentName`, k.deploymentName ?? 'keda-operator'),
+  };
+
+  const r = object(f('roles'), input.roles);
+  const roles = {
+    consumerRoleName: r.consumerRoleName ?? `${name}-consumer`,
+    kedaOperatorRoleName: r.kedaOperatorRoleName ?? `${name}-keda-operator`,
+  };
+  for (const [key, roleName] of Object.entries(roles)) {
+    if (typeof roleName !== 'string' || !ROLE_NAME.test(roleName)) {
+      throw new InvalidInputError(
+        `${f('roles')}.${key}`,
+        `expected an IAM role name (1-64 of letters, digits and +=,.@_-), got ${describeValue(roleName)}${
+          r[key] === undefined ? ' (derived from fleet.name; set it explicitly)' : ''
+        }`,
+      );
+    }
+  }
+
+  const c = object(f('checks'), input.checks);
+  const replicationMode = (c.replicationMode ?? ReplicationCheckMode.Full) as ReplicationCheckMode;
+  if (replicationMode !== ReplicationCheckMode.Full && replicationMode !== ReplicationCheckMode.Sample) {
+    throw new InvalidInputError(
+      `${f('checks')}.replicationMode`,
+      `expected full or sample, got ${describeValue(replicationMode)}`,
+    );
+  }
+  const checks = {
+    leaseSampleMs: requireInteger(`${f('checks')}.leaseSampleMs`, c.leaseSampleMs ?? 5_000, {
+      min: 0,
+      max: 60_000,
+    }),
+    maxLagMs: requireInteger(`${f('checks')}.maxLagMs`, c.maxLagMs ?? 60_000, { min: 0 }),
+    replicationMode,
+    sampleSize: requireInteger(`${f('checks')}.sampleSize`, c.sampleSize ?? 200, { min: 1, max: 10_000 }),
+  };
+
+  return {
+    name,
+    clusterName,
+    namespace,
+    sourceTableName,
+    replicaTableName,
+    applicationName,
+    image,
+    workerEnv,
+    tables,
+    scaling,
+    keda,
+    roles: roles as FleetSpec['roles'],
+    checks,
+  };
+}
+
+/** The scaling configuration the fleet's ScaledObject carries (KEDA's and the HPA's defaults underneath). */
+export function fleetScalingConfig(scaling: FleetScaling): ScalingConfig {
+  const defaultMin = scaling.mode === ScalingMode.Classic ? 0 : 1;
+  return scalingConfig({
+    shardCount: scaling.shardCount,
+    activationShardCount: scaling.activationShardCount,
+    minReplicaCount: scaling.minReplicaCount ?? defaultMin,
+    maxReplicaCount: scaling.maxReplicaCount,
+    cooldownPeriodSeconds: scaling.cooldownPeriodSeconds,
+    scaleDownStabilizationSeconds: scaling.scaleDownStabilizationSeconds,
+  });
+}
+
+/** A string the input must carry for this step, e.g. the stream ARN from EnsureTables. */
+export function requireText(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidInputError(field, `expected a non-empty string, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+export function triggerAuthenticationName(fleet: FleetSpec): string {
+  return `${fleet.name}-aws`;
+}
+
+function namespaceManifest(fleet: FleetSpec): ManifestObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: fleet.namespace, labels: { 'app.kubernetes.io/part-of': 'streamfleet' } },
+  };
+}
+
+export interface AppliedManifests {
+  /** `NAMESPACE/KIND/NAME` of each object applied, in order. */
+  applied: string[];
+  /** The same objects as multi-document YAML, for `kubectl apply -f`. */
+  yaml: string;
+}
+
+async function applyAll(cluster: Cluster, manifests: ManifestObject[]): Promise<AppliedManifests> {
+  const applied: string[] = [];
+  for (const manifest of manifests) {
+    await cluster.apply(manifest);
+    applied.push(`${manifest.metadata.namespace ?? ''}/${manifest.kind}/${manifest.metadata.name}`);
+  }
+  return { applied, yaml: renderManifestsYaml(manifests) };
+}
+
+/** The consumer's ServiceAccount (with its IRSA role) and Deployment; KEDA sets the replicas later. */
+export function consumerManifests(input: {
+  fleet: FleetSpec;
+  streamArn: string;
+  consumerRoleArn: string;
+  region: string;
+}): ManifestObject[] {
+  const { fleet } = input;
+  if (fleet.image === undefined) {
+    throw new InvalidInputError(
+      'fleet.image',
+      'is required to deploy the consumer, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/streamfleet:1.0.0',
+    );
+  }
+  const serviceAccount = prefixed('fleet', () =>
+    consumerServiceAccount({
+      namespace: fleet.namespace,
+      name: fleet.name,
+      roleArn: input.consumerRoleArn,
+      instance: fleet.name,
+    }),
+  );
+  const deployment = prefixed('fleet', () =>
+    consumerDeployment({
+      namespace: fleet.namespace,
+      name: fleet.name,
+      serviceAccountName: fleet.name,
+      image: fleet.image ?? '',
+      sourceTableStreamArn: input.streamArn,
+      targetTableName: fleet.replicaTableName,
+      applicationName: fleet.applicationName,
+      awsRegion: input.region,
+      env: fleet.workerEnv,
+    }),
+  );
+  return [toManifestObject(serviceAccount), toManifestObject(deployment)];
+}
+
+export async function deployConsumer(
+  cluster: Cluster,
+  input: { fleet: FleetSpec; streamArn: string; consumerRoleArn: string; region: string },
+): Promise<AppliedManifests & { deployment: string }> {
+  const manifests = consumerManifests(input);
+  const result = await applyAll(cluster, [namespaceManifest(input.fleet), ...manifests]);
+  return { ...result, deployment: `${input.fleet.namespace}/${input.fleet.name}` };
+}
+
+/** KEDA's TriggerAuthentication and the fleet's ScaledObject (classic or unfinished-shards mode). */
+export function scalerManifests(input: {
+  fleet: FleetSpec;
+  streamArn: string;
+  region: string;
+}): ManifestObject[] {
+  const { fleet } = input;
+  const auth = prefixed('fleet', () =>
+    kedaTriggerAuthentication({
+      namespace: fleet.namespace,
+      name: triggerAuthenticationName(fleet),
+      instance: fleet.name,
+    }),
+  );
+  const { mode, ...numbers } = fleet.scaling;
+  const scaledObject = prefixed('fleet.scaling', () =>
+    consumerScaledObject({
+      ...numbers,
+      mode,
+      namespace: fleet.namespace,
+      name: fleet.name,
+      deploymentName: fleet.name,
+      triggerAuthenticationName: triggerAuthenticationName(fleet),
+      sourceTableStreamArn: input.streamArn,
+      applicationName: fleet.applicationName,
+      awsRegion: input.region,
+    }),
+  );
+  return [toManifestObject(auth), toManifestObject(scaledObject)];
+}
+
+export async function installScaler(
+  cluster: Cluster,
+  input: { fleet: FleetSpec; streamArn: string; region: string },
+): Promise<AppliedManifests & { scaledObject: string; mode: ScalingMode }> {
+  if (!(await cluster.servesApi(KEDA_API_VERSION))) throw kedaMissing(cluster.name);
+  const result = await applyAll(cluster, scalerManifests(input));
+  return {
+    ...result,
+    scaledObject: `${input.fleet.namespace}/${input.fleet.name}`,
+    mode: input.fleet.scaling.mode,
+  };
+}
+
+/** Deletes the ScaledObject first (KEDA stops scaling and removes its HPA), then the TriggerAuthentication. */
+export async function removeScaler(cluster: Cluster, fleet: FleetSpec): Promise<{ deleted: string[] }> {
+  const deleted: string[] = [];
+  if (!(await cluster.servesApi(KEDA_API_VERSION))) return { deleted };
+  const refs = [
+    { apiVersion: KEDA_API_VERSION, kind: 'ScaledObject', namespace: fleet.namespace, name: fleet.name },
+    {
+      apiVersion: KEDA_API_VERSION,
+      kind: 'TriggerAuthentication',
+      namespace: fleet.namespace,
+      name: triggerAuthenticationName(fleet),
+    },
+  ];
+  for (const ref of refs)
+    if (await cluster.delete(ref)) deleted.push(`${ref.namespace}/${ref.kind}/${ref.name}`);
+  return { deleted };
+}
+
+/** Deletes the Deployment (its pods drain on SIGTERM) and the ServiceAccount. The namespace stays. */
+export async function removeConsumer(cluster: Cluster, fleet: FleetSpec): Promise<{ deleted: string[] }> {
+  const deleted: string[] = [];
+  const refs = [
+    { apiVersion: 'apps/v1', kind: 'Deployment', namespace: fleet.namespace, name: fleet.name },
+    { apiVersion: 'v1', kind: 'ServiceAccount', namespace: fleet.namespace, name: fleet.name },
+  ];
+  for (const ref of refs)
+    if (await cluster.delete(ref)) deleted.push(`${ref.namespace}/${ref.kind}/${ref.name}`);
+  return { deleted };
+}
+
+/** The IRSA annotation of a ServiceAccount, if any. */
+export function roleAnnotation(serviceAccount: ManifestObject | undefined): string | undefined {
+  return serviceAccount?.metadata.annotations?.[IRSA_ROLE_ANNOTATION];
+}

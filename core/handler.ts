@@ -1,0 +1,77 @@
+/**
+ * The edge of every control-plane Lambda: middy with Powertools' logger and metrics middlewares, the input
+ * parsed (InvalidInputError naming the field), the domain call made through the ports, and errors normalised
+ * for Step Functions, which retries and catches by error name: retriable AWS errors become `TransientError`,
+ * Streamfleet errors keep their class name, and the message says what to do.
+ */
+
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy, { type MiddlewareObj, type MiddyfiedHandler } from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { errorName, isRetriableAwsError, StreamfleetError, TransientError } from './errors.js';
+import { handlerObservability, MetricUnit } from './observability.js';
+import { type ControlPlanePorts, controlPlanePorts } from './ports.js';
+
+export interface HandlerTools {
+  ports: ControlPlanePorts;
+  logger: Logger;
+}
+
+export interface ControlPlaneHandlerSpec<I, O> {
+  /** The function's short name, e.g. `ensure-tables`. */
+  name: string;
+  parse(event: unknown): I;
+  run(input: I, tools: HandlerTools): Promise<O>;
+}
+
+export type ControlPlaneHandler<O> = MiddyfiedHandler<unknown, O, Error, Context>;
+
+/** What Step Functions sees of an error: its name (the `Error`), its message (inside the `Cause`). */
+export function normalizeError(error: unknown): Error {
+  if (error instanceof StreamfleetError) return error;
+  if (isRetriableAwsError(error)) {
+    return new TransientError(`${errorName(error)}: ${(error as Error).message ?? String(error)}`, {
+      cause: error,
+    });
+  }
+  if (error instanceof Error) return error;
+  return new Error(String(error));
+}
+
+function errorHandling(
+  name: string,
+  logger: Logger,
+  metrics: Metrics,
+): MiddlewareObj<unknown, unknown, Error, Context> {
+  return {
+    name: 'streamfleet-errors',
+    onError: (request) => {
+      const error = normalizeError(request.error);
+      // The Cause a workflow shows names the step: "deploy-consumer: fleet.image: is required ...".
+      if (!error.message.startsWith(`${name}: `)) error.message = `${name}: ${error.message}`;
+      request.error = error;
+      const retriable = error instanceof StreamfleetError ? error.retriable : false;
+      logger.error(`${name} failed`, { error: { name: error.name, message: error.message }, retriable });
+      metrics.addMetric('Failures', MetricUnit.Count, 1);
+    },
+  };
+}
+
+export function controlPlaneHandler<I, O>(spec: ControlPlaneHandlerSpec<I, O>): ControlPlaneHandler<O> {
+  const { logger, metrics } = handlerObservability(spec.name);
+  const base = async (event: unknown): Promise<O> => {
+    const input = spec.parse(event);
+    logger.info(`${spec.name} started`);
+    const result = await spec.run(input, { ports: controlPlanePorts(), logger });
+    metrics.addMetric('Succeeded', MetricUnit.Count, 1);
+    logger.info(`${spec.name} finished`);
+    return result;
+  };
+  return middy<unknown, O, Error, Context>(base)
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics))
+    .use(errorHandling(spec.name, logger, metrics) as MiddlewareObj<unknown, O, Error, Context>);
+}

@@ -1,0 +1,129 @@
+/**
+ * One operation per control-plane handler, written against the ports only: the handlers in functions/ are
+ * `parse → operation → result`, and nothing here knows whether the cluster is EKS or local processes.
+ */
+import { diagnose } from './alarms.js';
+import { type ReplicationVerdict, type ScalingVerdict, verifyReplication, verifyScaling } from './checks.js';
+import { deployConsumer, installScaler, removeConsumer, removeScaler } from './fleet.js';
+import { fleetMetricData } from './fleet-metrics.js';
+import type {
+  AlarmInput,
+  DeployInput,
+  FleetInput,
+  LoadInput,
+  ScalingCheckRequest,
+  StreamInput,
+  TeardownInput,
+  VerdictsInput,
+} from './inputs.js';
+import { removeIrsa, wireIrsa } from './irsa.js';
+import { UNFINISHED_SHARDS_METRIC } from './keda.js';
+import { writeLoadBatch } from './load.js';
+import type { ControlPlanePorts } from './ports.js';
+import { deleteTables, ensureReplicationTables, tableKey } from './tables.js';
+
+export async function ensureTablesOperation(ports: ControlPlanePorts, { fleet }: FleetInput) {
+  const { partitionKey, sortKey } = fleet.tables;
+  return ensureReplicationTables(ports.dynamodb, {
+    sourceTableName: fleet.sourceTableName,
+    replicaTableName: fleet.replicaTableName,
+    create: fleet.tables.create,
+    ...(partitionKey ? { key: { partitionKey, ...(sortKey ? { sortKey } : {}) } } : {}),
+  });
+}
+
+export async function wireIrsaOperation(ports: ControlPlanePorts, input: StreamInput) {
+  const cluster = await ports.cluster(input.fleet.clusterName);
+  return wireIrsa({ iam: ports.iam, cluster }, input);
+}
+
+export async function deployConsumerOperation(ports: ControlPlanePorts, input: DeployInput) {
+  const cluster = await ports.cluster(input.fleet.clusterName);
+  return deployConsumer(cluster, { ...input, region: ports.config.region });
+}
+
+export async function installScalerOperation(ports: ControlPlanePorts, input: StreamInput) {
+  const cluster = await ports.cluster(input.fleet.clusterName);
+  return installScaler(cluster, { ...input, region: ports.config.region });
+}
+
+export async function generateLoadOperation(ports: ControlPlanePorts, input: LoadInput) {
+  const key = await tableKey(ports.dynamodb, input.fleet.sourceTableName);
+  return writeLoadBatch(ports.dynamodb, {
+    tableName: input.fleet.sourceTableName,
+    key,
+    load: input.load,
+    batch: input.batch,
+  });
+}
+
+export async function verifyScalingOperation(ports: ControlPlanePorts, input: ScalingCheckRequest) {
+  const cluster = await ports.cluster(input.fleet.clusterName);
+  return verifyScaling({ dynamodb: ports.dynamodb, streams: ports.streams, cluster }, input);
+}
+
+export async function verifyReplicationOperation(ports: ControlPlanePorts, input: FleetInput) {
+  return verifyReplication({ dynamodb: ports.dynamodb, streams: ports.streams }, input);
+}
+
+export interface HealthReport {
+  healthy: boolean;
+  /** Every unhealthy verdict's reasons, prefixed with the check's name. */
+  reasons: string[];
+  /** One paragraph for a Fail state's Cause. */
+  summary: string;
+  published: { namespace: string; dimensions: Record<string, string>; metrics: string[] };
+  scaling?: ScalingVerdict;
+  replication?: ReplicationVerdict;
+}
+
+export async function publishMetricsOperation(
+  ports: ControlPlanePorts,
+  input: VerdictsInput,
+): Promise<HealthReport> {
+  const data = fleetMetricData(input);
+  const dimensions = { [UNFINISHED_SHARDS_METRIC.dimensionName]: input.fleet.applicationName };
+  await ports.metrics.put(ports.config.metricsNamespace, dimensions, data, new Date());
+  const verdicts = [input.scaling, input.replication].filter((v) => v !== undefined);
+  const reasons = verdicts.flatMap((v) => v.reasons.map((reason) => `${v.check}: ${reason}`));
+  const healthy = verdicts.every((v) => v.healthy);
+  return {
+    healthy,
+    reasons,
+    summary: healthy
+      ? `Fleet ${input.fleet.name} is healthy. ${verdicts.map((v) => v.summary).join(' ')}`
+      : `Fleet ${input.fleet.name} is unhealthy. ${reasons.join(' ')}`,
+    published: { namespace: ports.config.metricsNamespace, dimensions, metrics: data.map((d) => d.name) },
+    ...(input.scaling ? { scaling: input.scaling } : {}),
+    ...(input.replication ? { replication: input.replication } : {}),
+  };
+}
+
+export async function handleAlarmOperation(ports: ControlPlanePorts, input: AlarmInput) {
+  const diagnosis = diagnose(input);
+  const { messageId } = await ports.alerts(input.alertsTopicArn).publish(diagnosis);
+  return { ...diagnosis, messageId };
+}
+
+export async function teardownOperation(ports: ControlPlanePorts, input: TeardownInput) {
+  const { fleet } = input;
+  switch (input.step) {
+    case 'scaler':
+      return { step: input.step, ...(await removeScaler(await ports.cluster(fleet.clusterName), fleet)) };
+    case 'consumer':
+      return { step: input.step, ...(await removeConsumer(await ports.cluster(fleet.clusterName), fleet)) };
+    case 'roles': {
+      const cluster = await ports.cluster(fleet.clusterName);
+      return { step: input.step, ...(await removeIrsa({ iam: ports.iam, cluster }, fleet)) };
+    }
+    case 'tables': {
+      if (input.deleteTables !== true) return { step: input.step, deleted: [], absent: [], kept: true };
+      const result = await deleteTables(ports.dynamodb, [
+        fleet.sourceTableName,
+        fleet.replicaTableName,
+        fleet.applicationName,
+      ]);
+      return { step: input.step, ...result, kept: false };
+    }
+  }
+}

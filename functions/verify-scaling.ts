@@ -1,0 +1,10 @@
+/** The scaling check: shards, KEDA's and the needed replica counts, ready pods, leases. Never throws for unhealthy. */
+import { controlPlaneHandler } from '../core/handler.js';
+import { parseScalingCheckInput } from '../core/inputs.js';
+import { verifyScalingOperation } from '../core/operations.js';
+
+export const handler = controlPlaneHandler({
+  name: 'verify-scaling',
+  parse: parseScalingCheckInput,
+  run: (input, { ports }) => verifyScalingOperation(ports, input),
+});

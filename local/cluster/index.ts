@@ -1,0 +1,9 @@
+/** The local-process cluster: the `Cluster` port's second adapter (see local-cluster.ts). */
+export {
+  CONSUMER_BUNDLE,
+  type LaunchedWorker,
+  type LaunchSpec,
+  ProcessLauncher,
+  type WorkerLauncher,
+} from './launcher.js';
+export { LocalCluster, type LocalClusterOptions, startLocalCluster } from './local-cluster.js';

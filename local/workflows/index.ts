@@ -1,0 +1,13 @@
+/** Local Step Functions runs of the real workflow definitions, bound to the real handlers. */
+export {
+  allStates,
+  ExecutionStatus,
+  type HistoryEvent,
+  type LambdaLike,
+  type LogLevel,
+  localWorkflowDefinition,
+  type RunWorkflowOptions,
+  runWorkflowLocally,
+  validateWorkflowDefinition,
+  type WorkflowExecution,
+} from './run.js';

@@ -1,0 +1,426 @@
+/** Pure control-plane domain code: input parsing, the check verdicts, metrics, alarm diagnosis, load items. */
+import { describe, expect, it } from 'vitest';
+import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
+import { diagnose, parseAlarmEvent } from '../../core/alarms.js';
+import { compareItems, judgeScaling, REPLICA_BOOKKEEPING } from '../../core/checks.js';
+import type { ScaleStatus } from '../../core/cluster.js';
+import { InvalidInputError, PreconditionError, TransientError } from '../../core/errors.js';
+import { parseFleet } from '../../core/fleet.js';
+import { fleetMetricData, LocalMetricsSink } from '../../core/fleet-metrics.js';
+import type { LeaseView, ShardView } from '../../core/fleet-state.js';
+import { normalizeError } from '../../core/handler.js';
+import { LocalIam, policiesAllow } from '../../core/iam.js';
+import { parseTeardownInput } from '../../core/inputs.js';
+import { loadItem, parseLoad } from '../../core/load.js';
+import { consumerDeployment } from '../../core/manifests.js';
+
+const base = {
+  name: 'users-replicator',
+  clusterName: 'demo',
+  sourceTableName: 'users',
+  replicaTableName: 'users_replica',
+};
+
+function invalidField(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidInputError);
+    return (error as InvalidInputError).field;
+  }
+  throw new Error('expected an InvalidInputError');
+}
+
+describe('parseFleet', () => {
+  it('fills the defaults', () => {
+    const fleet = parseFleet(base);
+    expect(fleet).toMatchObject({
+      namespace: 'streamfleet',
+      applicationName: 'users-replicator',
+      tables: { create: false },
+      scaling: { mode: 'classic' },
+      keda: { namespace: 'keda', serviceAccountName: 'keda-operator', deploymentName: 'keda-operator' },
+      roles: {
+        consumerRoleName: 'users-replicator-consumer',
+        kedaOperatorRoleName: 'users-replicator-keda-operator',
+      },
+      checks: { leaseSampleMs: 5000, maxLagMs: 60000, replicationMode: 'full', sampleSize: 200 },
+    });
+  });
+
+  it.each([
+    [{ ...base, name: 'Users' }, 'fleet.name'],
+    [{ ...base, clusterName: '' }, 'fleet.clusterName'],
+    [{ ...base, replicaTableName: 'users' }, 'fleet.replicaTableName'],
+    [{ ...base, applicationName: 'users' }, 'fleet.applicationName'],
+    [{ ...base, tables: { create: 'yes' } }, 'fleet.tables.create'],
+    [{ ...base, tables: { partitionKey: { name: 'id', type: 'X' } } }, 'fleet.tables.partitionKey.type'],
+    [{ ...base, scaling: { mode: 'fast' } }, 'fleet.scaling.mode'],
+    [{ ...base, scaling: { shardCount: 0 } }, 'fleet.scaling.shardCount'],
+    [{ ...base, scaling: { minReplicaCount: 5, maxReplicaCount: 2 } }, 'fleet.scaling.maxReplicaCount'],
+    [{ ...base, workerEnv: { LEASE_DURATION_MS: 3000 } }, 'fleet.workerEnv.LEASE_DURATION_MS'],
+    [{ ...base, name: 'a'.repeat(60) }, 'fleet.roles.consumerRoleName'],
+    [{ ...base, checks: { replicationMode: 'some' } }, 'fleet.checks.replicationMode'],
+    [undefined, 'fleet'],
+  ])('names the field of a bad value (%#)', (input, field) => {
+    expect(invalidField(() => parseFleet(input))).toBe(field);
+  });
+
+  it('teardown deletes tables only for a literal true', () => {
+    expect(parseTeardownInput({ fleet: base, step: 'tables' }).deleteTables).toBe(false);
+    expect(invalidField(() => parseTeardownInput({ fleet: base, step: 'tables', deleteTables: 'yes' }))).toBe(
+      'deleteTables',
+    );
+    expect(invalidField(() => parseTeardownInput({ fleet: base, step: 'everything' }))).toBe('step');
+  });
+});
+
+describe('judgeScaling', () => {
+  const fleet = parseFleet({ ...base, scaling: { shardCount: 2 }, checks: { leaseSampleMs: 1000 } });
+  const shards: ShardView[] = [
+    { shardId: 's1', parentShardId: undefined, closed: true },
+    { shardId: 's2', parentShardId: 's1', closed: false },
+    { shardId: 's3', parentShardId: undefined, closed: false },
+    { shardId: 's4', parentShardId: undefined, closed: false },
+  ];
+  const lease = (
+    leaseKey: string,
+    leaseOwner: string | undefined,
+    leaseCounter = 1,
+    checkpoint = '100',
+  ): LeaseView => ({
+    leaseKey,
+    leaseOwner,
+    leaseCounter,
+    checkpoint,
+  });
+  const healthyLeases = [
+    lease('s1', 'w1', 5, 'SHARD_END'),
+    lease('s2', 'w1'),
+    lease('s3', 'w2'),
+    lease('s4', 'w2'),
+  ];
+  const status = (desired: number, ready: string[], extra: Partial<ScaleStatus> = {}): ScaleStatus => ({
+    deployment: { desiredReplicas: desired, readyReplicas: ready.length },
+    scaledObject: { ready: true, active: true, hpaDesiredReplicas: desired },
+    pods: ready.map((name) => ({ name, ready: true, restarts: 0 })),
+    ...extra,
+  });
+
+  it('is healthy when every unfinished shard is leased by a ready worker and the counts agree', () => {
+    const later = healthyLeases.map((l) => ({ ...l, leaseCounter: l.leaseCounter + 1 }));
+    const verdict = judgeScaling({
+      fleet,
+      streamArn: 'arn',
+      shards,
+      leases: healthyLeases,
+      laterLeases: later,
+      status: status(2, ['w1', 'w2']),
+    });
+    expect(verdict.reasons).toEqual([]);
+    expect(verdict.healthy).toBe(true);
+    expect(verdict.figures).toMatchObject({
+      shards: { total: 4, open: 3, closed: 1, closedFinished: 1, unfinished: 3 },
+      keda: { metric: 4, steadyStateReplicas: 2 },
+      needed: { replicas: 2 },
+      cluster: { desiredReplicas: 2, readyReplicas: 2 },
+      leases: { total: 4, unfinished: 3, unowned: 0, expired: 0, spread: 1, byOwner: { w1: 1, w2: 2 } },
+    });
+  });
+
+  it('reports each problem with a reason', () => {
+    const leases = [
+      lease('s1', 'w1', 5, '90'),
+      lease('s2', undefined),
+      lease('s3', 'gone'),
+      lease('s4', 'w1'),
+    ];
+    const later = leases.map((l) => (l.leaseKey === 's4' ? l : { ...l, leaseCounter: l.leaseCounter + 1 }));
+    const verdict = judgeScaling({
+      fleet,
+      streamArn: 'arn',
+      shards,
+      leases,
+      laterLeases: later,
+      status: status(1, ['w1', 'w2', 'w3'], {
+        scaledObject: { ready: false, active: false, message: 'AccessDenied' },
+      }),
+    });
+    expect(verdict.healthy).toBe(false);
+    const text = verdict.reasons.join('\n');
+    expect(text).toContain(
+      'KEDA reports the ScaledObject streamfleet/users-replicator not ready (AccessDenied)',
+    );
+    expect(text).toContain('3 of 1 replicas are ready');
+    expect(text).toContain('The cluster runs 1 replicas but the 4 unfinished shards need 2');
+    expect(text).toContain('1 unfinished shards are leased by nobody (e.g. s2)');
+    expect(text).toContain('1 unfinished leases are held by workers that are not running and ready (gone)');
+    expect(text).toContain('1 leases were not renewed within 1000 ms (e.g. s4 held by w1)');
+    expect(verdict.summary.startsWith('scaling unhealthy: ')).toBe(true);
+  });
+
+  it('says what is missing when nothing is deployed', () => {
+    const verdict = judgeScaling({
+      fleet,
+      streamArn: 'arn',
+      shards,
+      leases: undefined,
+      status: { deployment: undefined, scaledObject: undefined, pods: [] },
+    });
+    expect(verdict.reasons).toEqual([
+      'The Deployment streamfleet/users-replicator does not exist: run the setup workflow (DeployConsumer).',
+      'The ScaledObject streamfleet/users-replicator does not exist: run the setup workflow (InstallScaler).',
+      'The lease table users-replicator does not exist yet: no worker has started.',
+    ]);
+  });
+
+  it('flags unbalanced leases', () => {
+    const leases = [lease('s2', 'w1'), lease('s3', 'w1'), lease('s4', 'w1')];
+    const verdict = judgeScaling({
+      fleet,
+      streamArn: 'arn',
+      shards,
+      leases,
+      status: status(2, ['w1', 'w2']),
+    });
+    expect(verdict.reasons).toEqual([
+      expect.stringContaining('Leases are unbalanced across workers (w1: 3, w2: 0)'),
+    ]);
+  });
+});
+
+describe('compareItems', () => {
+  const key = { partitionKey: { name: 'email', type: 'S' as const } };
+  const item = (email: string, city: string) => ({ email: { S: email }, city: { S: city } });
+  const replica = (email: string, city: string, by: string) => ({
+    ...item(email, city),
+    [REPLICA_BOOKKEEPING.processedBy]: { S: by },
+    [REPLICA_BOOKKEEPING.sequence]: { N: '42' },
+  });
+
+  it('counts missing, differing and extra items and the processed_by spread, ignoring bookkeeping', () => {
+    const result = compareItems({
+      key,
+      source: [item('a', 'Lisbon'), item('b', 'Porto'), item('c', 'Madrid'), item('d', 'Lima')],
+      replica: [
+        replica('a', 'Lisbon', 'w1'),
+        replica('b', 'Berlin', 'w1'),
+        replica('d', 'Lima', 'w2'),
+        replica('z', 'Tokyo', 'w2'),
+      ],
+      countExtra: true,
+    });
+    expect(result).toEqual({
+      compared: 4,
+      missing: 1,
+      differing: 1,
+      extra: 1,
+      examples: {
+        missing: ['{"email":{"S":"c"}}'],
+        differing: ['{"email":{"S":"b"}}'],
+        extra: ['{"email":{"S":"z"}}'],
+      },
+      processedBy: { w1: 1, w2: 1 },
+    });
+  });
+
+  it('names the same bookkeeping attributes as the worker writes', () => {
+    expect(REPLICA_BOOKKEEPING).toEqual({
+      processedBy: PROCESSED_BY_ATTRIBUTE,
+      sequence: SEQUENCE_ATTRIBUTE,
+    });
+  });
+});
+
+describe('fleet metrics', () => {
+  it('publishes UnfinishedShards for the unfinished-shards mode and the health flags for alarms', async () => {
+    const fleet = parseFleet(base);
+    const scaling = judgeScaling({
+      fleet,
+      streamArn: 'arn',
+      shards: [{ shardId: 's1', parentShardId: undefined, closed: false }],
+      leases: [{ leaseKey: 's1', leaseOwner: 'w1', leaseCounter: 1, checkpoint: '1' }],
+      status: {
+        deployment: { desiredReplicas: 1, readyReplicas: 1 },
+        scaledObject: { ready: true, active: true },
+        pods: [{ name: 'w1', ready: true, restarts: 0 }],
+      },
+    });
+    const data = fleetMetricData({ scaling });
+    expect(data).toContainEqual({ name: 'UnfinishedShards', value: 1, unit: 'Count' });
+    expect(data).toContainEqual({ name: 'ScalingHealthy', value: 1, unit: 'None' });
+    const sink = new LocalMetricsSink();
+    await sink.put('Streamfleet', { ApplicationName: 'app' }, data, new Date(1_000));
+    expect(sink.latest('Streamfleet', 'UnfinishedShards', { ApplicationName: 'app' }, { nowMs: 2_000 })).toBe(
+      1,
+    );
+    expect(
+      sink.latest(
+        'Streamfleet',
+        'UnfinishedShards',
+        { ApplicationName: 'app' },
+        { nowMs: 400_000, withinMs: 300_000 },
+      ),
+    ).toBeUndefined();
+    expect(sink.latest('Streamfleet', 'UnfinishedShards', { ApplicationName: 'other' })).toBeUndefined();
+  });
+});
+
+describe('alarms', () => {
+  const event = {
+    'detail-type': 'CloudWatch Alarm State Change',
+    time: '2026-01-01T00:00:00Z',
+    resources: ['arn:aws:cloudwatch:us-east-1:123456789012:alarm:lag'],
+    detail: {
+      alarmName: 'lag',
+      state: { value: 'ALARM', reason: 'Threshold Crossed' },
+      previousState: { value: 'OK' },
+    },
+  };
+
+  it('parses the EventBridge event and rejects anything else by field', () => {
+    expect(parseAlarmEvent(event)).toMatchObject({
+      alarmName: 'lag',
+      state: 'ALARM',
+      previousState: 'OK',
+      reason: 'Threshold Crossed',
+    });
+    expect(
+      invalidField(() =>
+        parseAlarmEvent({ ...event, 'detail-type': 'EC2 Instance State-change Notification' }),
+      ),
+    ).toBe('event.detail-type');
+  });
+
+  it('diagnoses: what fired, what the checks see, what to do', () => {
+    const fleet = parseFleet(base);
+    const unhealthy = {
+      check: 'replication' as const,
+      healthy: false,
+      reasons: ['3 of 10 source items are missing'],
+      summary: 'replication unhealthy: 3 of 10 source items are missing',
+      figures: {} as never,
+      checkedAt: '',
+    };
+    const alert = diagnose({ fleet, alarm: parseAlarmEvent(event), replication: unhealthy });
+    expect(alert.healthy).toBe(false);
+    expect(alert.subject).toBe('[Streamfleet] users-replicator: lag alarm confirmed');
+    expect(alert.message).toContain('replication unhealthy: 3 of 10 source items are missing');
+    expect(alert.message).toContain(
+      'kubectl -n streamfleet logs -l app.kubernetes.io/instance=users-replicator',
+    );
+  });
+});
+
+describe('load', () => {
+  it('bounds a batch by size and by time at its rate', () => {
+    expect(parseLoad({ batches: 2 })).toEqual({
+      batches: 2,
+      itemsPerBatch: 100,
+      ratePerSecond: 100,
+      prefix: 'user',
+    });
+    expect(invalidField(() => parseLoad({ itemsPerBatch: 5001 }))).toBe('load.itemsPerBatch');
+    expect(invalidField(() => parseLoad({ itemsPerBatch: 5000, ratePerSecond: 1 }))).toBe(
+      'load.ratePerSecond',
+    );
+  });
+
+  it('makes the recipe items, deterministic per index', () => {
+    const item = loadItem(7, 'user', { partitionKey: { name: 'email', type: 'S' } });
+    expect(item).toEqual({
+      email: { S: 'user-7@example.com' },
+      name: { S: 'Donald 7' },
+      city: { S: 'Austin' },
+    });
+    expect(loadItem(7, 'user', { partitionKey: { name: 'id', type: 'N' } }).id).toEqual({ N: '7' });
+  });
+});
+
+describe('errors at the handler edge', () => {
+  it('keeps Streamfleet errors, turns retriable AWS errors into TransientError', () => {
+    const precondition = new PreconditionError('KEDA is missing.', 'install it.');
+    expect(normalizeError(precondition)).toBe(precondition);
+    expect(precondition.message).toBe('KEDA is missing. What to do: install it.');
+    const throttled = normalizeError(
+      Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }),
+    );
+    expect(throttled).toBeInstanceOf(TransientError);
+    expect(throttled.name).toBe('TransientError');
+    expect(throttled.message).toBe('ThrottlingException: Rate exceeded');
+    const other = new Error('boom');
+    expect(normalizeError(other)).toBe(other);
+  });
+});
+
+describe('IAM policy evaluation and the local IAM', () => {
+  it('allows by action and resource wildcards; a Deny wins', () => {
+    const allow = {
+      Version: '2012-10-17' as const,
+      Statement: [
+        {
+          Sid: 'A',
+          Effect: 'Allow' as const,
+          Action: ['dynamodb:Describe*'],
+          Resource: ['arn:aws:dynamodb:*:*:table/users/stream/*'],
+        },
+      ],
+    };
+    const deny = {
+      Version: '2012-10-17' as const,
+      Statement: [{ Sid: 'D', Effect: 'Deny' as const, Action: ['*'], Resource: ['*'] }],
+    };
+    const stream = 'arn:aws:dynamodb:us-east-1:1:table/users/stream/2024';
+    expect(policiesAllow([allow], 'dynamodb:DescribeStream', stream)).toBe(true);
+    expect(policiesAllow([allow], 'dynamodb:GetRecords', stream)).toBe(false);
+    expect(
+      policiesAllow([allow], 'dynamodb:DescribeStream', 'arn:aws:dynamodb:us-east-1:1:table/other/stream/1'),
+    ).toBe(false);
+    expect(policiesAllow([allow, deny], 'dynamodb:DescribeStream', stream)).toBe(false);
+  });
+
+  it('keeps roles like IAM does and refuses to touch roles it does not manage', async () => {
+    const iam = new LocalIam();
+    const doc = { Version: '2012-10-17' as const, Statement: [] };
+    const role = await iam.ensureRole({
+      roleName: 'r',
+      description: '',
+      trustPolicy: doc,
+      policyName: 'p',
+      policy: doc,
+    });
+    expect(role).toEqual({ arn: 'arn:aws:iam::000000000000:role/r', created: true, trustUpdated: false });
+    expect(
+      (
+        await iam.ensureRole({
+          roleName: 'r',
+          description: '',
+          trustPolicy: doc,
+          policyName: 'p',
+          policy: doc,
+        })
+      ).created,
+    ).toBe(false);
+    iam.roles.set('theirs', { arn: 'x', trustPolicy: doc, policies: {}, tags: {} });
+    await expect(iam.deleteRole('theirs')).rejects.toBeInstanceOf(PreconditionError);
+    expect(await iam.deleteRole('r')).toBe(true);
+    expect(await iam.deleteRole('r')).toBe(false);
+  });
+});
+
+describe('manifests for DynamoDB Local', () => {
+  it('accept a ddblocal stream with any AWS region for the workers (DynamoDB Local ignores it)', () => {
+    const deployment = consumerDeployment({
+      namespace: 'streamfleet',
+      name: 'users-replicator',
+      serviceAccountName: 'users-replicator',
+      image: 'streamfleet:local',
+      sourceTableStreamArn:
+        'arn:aws:dynamodb:ddblocal:000000000000:table/users/stream/2026-01-01T00:00:00.000',
+      targetTableName: 'users_replica',
+      applicationName: 'users-replicator',
+      awsRegion: 'us-east-1',
+    });
+    expect(JSON.stringify(deployment.toJSON())).toContain('"name":"AWS_REGION","value":"us-east-1"');
+  });
+});

@@ -1,0 +1,225 @@
+/**
+ * The Kubernetes adapter of the Cluster port against a FAKE API server on loopback that follows the wire
+ * format: server-side apply, Status 404s, discovery, strategic-merge restarts, pod lists.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KEDA_API_VERSION } from '../../core/cluster.js';
+import { KubernetesApiError, PreconditionError, TransientError } from '../../core/errors.js';
+import { deployConsumer, installScaler, parseFleet, removeConsumer, removeScaler } from '../../core/fleet.js';
+import { KubernetesCluster } from '../../core/kubernetes.js';
+import { FakeKubernetesApi } from './fakes/fake-kubernetes-api.js';
+
+const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-05-01T12:00:00.000';
+const ROLE_ARN = 'arn:aws:iam::123456789012:role/users-replicator-consumer';
+const TOKEN = 'k8s-aws-v1.test-token';
+
+const fleet = parseFleet({
+  name: 'users-replicator',
+  clusterName: 'demo',
+  sourceTableName: 'users',
+  replicaTableName: 'users_replica',
+  image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/streamfleet:1.0.0',
+});
+
+describe('KubernetesCluster against a fake API server', () => {
+  let api: FakeKubernetesApi;
+  let cluster: KubernetesCluster;
+  let server: string;
+
+  beforeEach(async () => {
+    api = new FakeKubernetesApi((token) => token === TOKEN);
+    server = await api.start();
+    cluster = new KubernetesCluster(
+      { name: 'demo', kind: 'eks', oidcIssuerUrl: 'https://oidc.eks.us-east-1.amazonaws.com/id/ABC' },
+      { server, token: async () => TOKEN },
+    );
+  });
+
+  afterEach(async () => {
+    await api.stop();
+  });
+
+  it('deploys with server-side apply: PATCH, apply-patch+yaml, fieldManager streamfleet, force', async () => {
+    const result = await deployConsumer(cluster, {
+      fleet,
+      streamArn: STREAM_ARN,
+      consumerRoleArn: ROLE_ARN,
+      region: 'us-east-1',
+    });
+    expect(result.applied).toEqual([
+      '/Namespace/streamfleet',
+      'streamfleet/ServiceAccount/users-replicator',
+      'streamfleet/Deployment/users-replicator',
+    ]);
+    const patches = api.requests.filter((r) => r.method === 'PATCH');
+    expect(patches.map((r) => r.path)).toEqual([
+      '/api/v1/namespaces/streamfleet',
+      '/api/v1/namespaces/streamfleet/serviceaccounts/users-replicator',
+      '/apis/apps/v1/namespaces/streamfleet/deployments/users-replicator',
+    ]);
+    for (const patch of patches) {
+      expect(patch.contentType).toBe('application/apply-patch+yaml');
+      expect(patch.query).toEqual({ fieldManager: 'streamfleet', force: 'true' });
+      expect(patch.authorization).toBe(`Bearer ${TOKEN}`);
+    }
+    const deployment = api.object('/apis/apps/v1/namespaces/streamfleet/deployments/users-replicator');
+    expect(JSON.stringify(deployment)).toContain(STREAM_ARN);
+    expect(result.yaml).toContain('kind: Deployment');
+    // Applying again changes nothing and succeeds (idempotent).
+    await deployConsumer(cluster, {
+      fleet,
+      streamArn: STREAM_ARN,
+      consumerRoleArn: ROLE_ARN,
+      region: 'us-east-1',
+    });
+  });
+
+  it('reads a missing object as undefined from the 404 Status, and deletes idempotently', async () => {
+    const ref = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      namespace: 'streamfleet',
+      name: 'users-replicator',
+    };
+    expect(await cluster.get(ref)).toBeUndefined();
+    expect(await cluster.delete(ref)).toBe(false);
+    await deployConsumer(cluster, {
+      fleet,
+      streamArn: STREAM_ARN,
+      consumerRoleArn: ROLE_ARN,
+      region: 'us-east-1',
+    });
+    expect((await cluster.get(ref))?.kind).toBe('Deployment');
+    expect(await removeConsumer(cluster, fleet)).toEqual({
+      deleted: ['streamfleet/Deployment/users-replicator', 'streamfleet/ServiceAccount/users-replicator'],
+    });
+    expect(await cluster.get(ref)).toBeUndefined();
+  });
+
+  it('installs the scaler when keda.sh/v1alpha1 is served, and refuses with the install command when not', async () => {
+    expect(await cluster.servesApi(KEDA_API_VERSION)).toBe(true);
+    const result = await installScaler(cluster, { fleet, streamArn: STREAM_ARN, region: 'us-east-1' });
+    expect(result.applied).toEqual([
+      'streamfleet/TriggerAuthentication/users-replicator-aws',
+      'streamfleet/ScaledObject/users-replicator',
+    ]);
+    const so = api.object('/apis/keda.sh/v1alpha1/namespaces/streamfleet/scaledobjects/users-replicator') as {
+      spec: { triggers: { type: string }[] };
+    };
+    expect(so.spec.triggers[0]?.type).toBe('aws-dynamodb-streams');
+    expect(await removeScaler(cluster, fleet)).toEqual({
+      deleted: [
+        'streamfleet/ScaledObject/users-replicator',
+        'streamfleet/TriggerAuthentication/users-replicator-aws',
+      ],
+    });
+
+    api.groups.delete('apis/keda.sh/v1alpha1');
+    const error = await installScaler(cluster, { fleet, streamArn: STREAM_ARN, region: 'us-east-1' }).catch(
+      (e) => e,
+    );
+    expect(error).toBeInstanceOf(PreconditionError);
+    expect((error as Error).message).toContain('KEDA is not installed on cluster demo');
+    expect((error as Error).message).toContain('helm install keda kedacore/keda');
+    // Even a direct apply of a KEDA object turns the 404 into the same advice.
+    const [, scaledObject] = (await import('../../core/fleet.js')).scalerManifests({
+      fleet,
+      streamArn: STREAM_ARN,
+      region: 'us-east-1',
+    });
+    await expect(cluster.apply(scaledObject as never)).rejects.toBeInstanceOf(PreconditionError);
+  });
+
+  it('restarts a Deployment with a strategic-merge patch of the pod template annotation', async () => {
+    api.seed('/apis/apps/v1/namespaces/keda/deployments/keda-operator', {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'keda-operator', namespace: 'keda' },
+      spec: { template: { metadata: { labels: { app: 'keda-operator' } } } },
+    });
+    await cluster.restartDeployment('keda', 'keda-operator');
+    const patch = api.requests.find((r) => r.method === 'PATCH');
+    expect(patch?.contentType).toBe('application/strategic-merge-patch+json');
+    const object = api.object('/apis/apps/v1/namespaces/keda/deployments/keda-operator') as {
+      spec: { template: { metadata: { labels: unknown; annotations: Record<string, string> } } };
+    };
+    expect(object.spec.template.metadata.labels).toEqual({ app: 'keda-operator' });
+    expect(
+      Date.parse(object.spec.template.metadata.annotations['kubectl.kubernetes.io/restartedAt'] ?? ''),
+    ).not.toBeNaN();
+    await expect(cluster.restartDeployment('keda', 'absent')).rejects.toBeInstanceOf(KubernetesApiError);
+  });
+
+  it('reads the scale: spec.replicas, ready replicas, ScaledObject conditions, HPA and pods', async () => {
+    api.seed('/apis/apps/v1/namespaces/streamfleet/deployments/users-replicator', {
+      metadata: { name: 'users-replicator' },
+      spec: { replicas: 3 },
+      status: { readyReplicas: 2 },
+    });
+    api.seed('/apis/keda.sh/v1alpha1/namespaces/streamfleet/scaledobjects/users-replicator', {
+      metadata: { name: 'users-replicator' },
+      status: {
+        conditions: [
+          { type: 'Ready', status: 'True' },
+          { type: 'Active', status: 'True' },
+        ],
+      },
+    });
+    api.seed(
+      '/apis/autoscaling/v2/namespaces/streamfleet/horizontalpodautoscalers/keda-hpa-users-replicator',
+      {
+        metadata: { name: 'keda-hpa-users-replicator' },
+        status: { desiredReplicas: 3 },
+      },
+    );
+    const pod = (name: string, ready: boolean, extra: Record<string, unknown> = {}) => ({
+      metadata: { name, labels: { 'app.kubernetes.io/instance': 'users-replicator' }, ...extra },
+      status: {
+        conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+        containerStatuses: [{ restartCount: ready ? 0 : 4 }],
+      },
+    });
+    api.seed('/api/v1/namespaces/streamfleet/pods/a', pod('users-replicator-a', true));
+    api.seed('/api/v1/namespaces/streamfleet/pods/b', pod('users-replicator-b', false));
+    api.seed(
+      '/api/v1/namespaces/streamfleet/pods/c',
+      pod('users-replicator-c', true, { deletionTimestamp: '2026-01-01T00:00:00Z' }),
+    );
+    api.seed('/api/v1/namespaces/streamfleet/pods/other', {
+      metadata: { name: 'other', labels: { 'app.kubernetes.io/instance': 'other' } },
+    });
+    const status = await cluster.scaleStatus({
+      namespace: 'streamfleet',
+      deploymentName: 'users-replicator',
+      scaledObjectName: 'users-replicator',
+    });
+    expect(status).toEqual({
+      deployment: { desiredReplicas: 3, readyReplicas: 2 },
+      scaledObject: { ready: true, active: true, hpaDesiredReplicas: 3 },
+      pods: [
+        { name: 'users-replicator-a', ready: true, restarts: 0 },
+        { name: 'users-replicator-b', ready: false, restarts: 4 },
+      ],
+    });
+    const list = api.requests.find((r) => r.path === '/api/v1/namespaces/streamfleet/pods');
+    expect(list?.query.labelSelector).toBe('app.kubernetes.io/instance=users-replicator');
+  });
+
+  it('maps 401 to what to do about cluster access, 5xx and unreachable servers to TransientError', async () => {
+    const denied = new KubernetesCluster(
+      { name: 'demo', kind: 'eks', oidcIssuerUrl: 'https://oidc.eks.us-east-1.amazonaws.com/id/ABC' },
+      { server, token: async () => 'wrong' },
+    );
+    const error = await denied.get({ apiVersion: 'v1', kind: 'Namespace', name: 'x' }).catch((e) => e);
+    expect(error).toBeInstanceOf(PreconditionError);
+    expect((error as Error).message).toContain('aws eks create-access-entry --cluster-name demo');
+
+    const closed = new KubernetesCluster(
+      { name: 'demo', kind: 'eks', oidcIssuerUrl: 'https://oidc.eks.us-east-1.amazonaws.com/id/ABC' },
+      { server: 'http://127.0.0.1:9', token: async () => TOKEN, timeoutMs: 2_000 },
+    );
+    await expect(closed.get({ apiVersion: 'v1', kind: 'Namespace', name: 'x' })).rejects.toBeInstanceOf(
+      TransientError,
+    );
+  });
+});

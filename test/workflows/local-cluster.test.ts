@@ -1,0 +1,292 @@
+/**
+ * The local cluster's KEDA emulation with FAKE pods (no processes): the same replica arithmetic as KEDA,
+ * credentials through the operator's IRSA role and its policy, the unfinished-shards trigger read from the
+ * local CloudWatch stand-in, rollouts, restarts of crashed workers. DynamoDB Local answers DescribeTable and
+ * DescribeStream for the classic trigger.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { deployConsumer, installScaler, parseFleet } from '../../core/fleet.js';
+import { LocalMetricsSink } from '../../core/fleet-metrics.js';
+import { LocalIam } from '../../core/iam.js';
+import { wireIrsa } from '../../core/irsa.js';
+import type { LaunchedWorker, LaunchSpec, WorkerLauncher } from '../../local/cluster/index.js';
+import { LocalCluster } from '../../local/cluster/index.js';
+import { localClient, uniqueName, waitFor } from '../support/fleet.js';
+
+const endpoint = inject('ddbEndpoint');
+
+class FakeWorker implements LaunchedWorker {
+  readonly pid = undefined;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private done = false;
+  private finish!: (value: { code: number | null; signal: NodeJS.Signals | null }) => void;
+  readonly signals: NodeJS.Signals[] = [];
+
+  constructor(readonly spec: LaunchSpec) {
+    this.exited = new Promise((resolve) => {
+      this.finish = resolve;
+    });
+  }
+  hasExited() {
+    return this.done;
+  }
+  kill(signal: NodeJS.Signals) {
+    this.signals.push(signal);
+    this.crash(signal === 'SIGTERM' ? 0 : null, signal);
+  }
+  crash(code: number | null, signal: NodeJS.Signals | null = null) {
+    if (this.done) return;
+    this.done = true;
+    this.finish({ code, signal });
+  }
+  output() {
+    return '';
+  }
+  async probeReady() {
+    return !this.done;
+  }
+}
+
+class FakeLauncher implements WorkerLauncher {
+  readonly launched: FakeWorker[] = [];
+  launch(spec: LaunchSpec): LaunchedWorker {
+    const worker = new FakeWorker(spec);
+    this.launched.push(worker);
+    return worker;
+  }
+  running(): FakeWorker[] {
+    return this.launched.filter((w) => !w.hasExited());
+  }
+}
+
+async function sourceTable(): Promise<{ tableName: string; streamArn: string }> {
+  const client = localClient(endpoint);
+  const tableName = uniqueName('lc-users');
+  const created = await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+    }),
+  );
+  client.destroy();
+  return { tableName, streamArn: created.TableDescription?.LatestStreamArn ?? '' };
+}
+
+describe('local cluster (fake pods)', () => {
+  let cluster: LocalCluster | undefined;
+  afterEach(async () => {
+    await cluster?.stop();
+  });
+
+  function start(
+    launcher: FakeLauncher,
+    iam: LocalIam,
+    metrics: LocalMetricsSink,
+    stateFile?: string,
+  ): LocalCluster {
+    cluster = new LocalCluster({
+      ...(stateFile ? { stateFile } : {}),
+      name: uniqueName('lc'),
+      dynamodbEndpoint: endpoint,
+      pollingIntervalMs: 100,
+      readinessIntervalMs: 50,
+      restartBackoffMs: 50,
+      launcher,
+      iam,
+      metrics,
+      register: false,
+    });
+    return cluster;
+  }
+
+  it('runs the Deployment as pods with the manifest env, and scales with KEDA arithmetic on UnfinishedShards', async () => {
+    const launcher = new FakeLauncher();
+    const iam = new LocalIam();
+    const metrics = new LocalMetricsSink();
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'streamfleet-')), 'cluster.json');
+    const c = start(launcher, iam, metrics, stateFile);
+    const { tableName, streamArn } = await sourceTable();
+    const fleet = parseFleet({
+      name: 'users-replicator',
+      clusterName: c.name,
+      sourceTableName: tableName,
+      replicaTableName: `${tableName}_replica`,
+      image: 'streamfleet:local',
+      workerEnv: { LEASE_DURATION_MS: '3000' },
+      scaling: {
+        mode: 'unfinished-shards',
+        shardCount: 2,
+        maxReplicaCount: 5,
+        scaleDownStabilizationSeconds: 0,
+      },
+    });
+    const irsa = await wireIrsa({ iam, cluster: c }, { fleet, streamArn });
+    await deployConsumer(c, { fleet, streamArn, consumerRoleArn: irsa.consumerRoleArn, region: 'us-east-1' });
+    await waitFor(() => launcher.running().length === 1, { timeoutMs: 5_000, message: 'one pod' });
+    const env = launcher.running()[0]?.spec.env ?? {};
+    expect(env).toMatchObject({
+      SOURCE_TABLE_STREAM_ARN: streamArn,
+      TARGET_TABLE_NAME: `${tableName}_replica`,
+      APPLICATION_NAME: 'users-replicator',
+      AWS_REGION: 'us-east-1',
+      LEASE_DURATION_MS: '3000',
+      AWS_ENDPOINT_URL: endpoint,
+    });
+    expect(env.INSTANCE_NAME).toMatch(/^users-replicator-[0-9a-f]{6}-[0-9a-f]{5}$/);
+    expect(env.PORT).toBe(String(launcher.running()[0]?.spec.port));
+
+    await installScaler(c, { fleet, streamArn, region: 'us-east-1' });
+    const publish = (value: number) =>
+      metrics.put(
+        'Streamfleet',
+        { ApplicationName: 'users-replicator' },
+        [{ name: 'UnfinishedShards', value, unit: 'Count' }],
+        new Date(),
+      );
+    await publish(7);
+    await waitFor(() => launcher.running().length === 4, {
+      timeoutMs: 5_000,
+      message: 'ceil(7 / 2) = 4 pods',
+    });
+    await publish(2);
+    await waitFor(() => launcher.running().length === 1, { timeoutMs: 5_000, message: 'back to 1 pod' });
+    const status = await c.scaleStatus({
+      namespace: 'streamfleet',
+      deploymentName: 'users-replicator',
+      scaledObjectName: 'users-replicator',
+    });
+    expect(status.deployment?.desiredReplicas).toBe(1);
+    expect(status.scaledObject).toMatchObject({ ready: true, active: true, hpaDesiredReplicas: 1 });
+    const state = JSON.parse(readFileSync(stateFile, 'utf8'));
+    expect(state.workloads[0]).toMatchObject({
+      namespace: 'streamfleet',
+      name: 'users-replicator',
+      desired: 1,
+    });
+    expect(state.scalers[0]).toMatchObject({ ready: true, lastDecision: 1 });
+    rmSync(dirname(stateFile), { recursive: true, force: true });
+    // Scale-down used SIGTERM, so the workers could hand their leases off.
+    expect(launcher.launched.filter((w) => w.hasExited()).every((w) => w.signals[0] === 'SIGTERM')).toBe(
+      true,
+    );
+  });
+
+  it('KEDA needs an IRSA role with the right policy, read when its operator (re)starts', async () => {
+    const launcher = new FakeLauncher();
+    const iam = new LocalIam();
+    const c = start(launcher, iam, new LocalMetricsSink());
+    const { tableName, streamArn } = await sourceTable();
+    const fleet = parseFleet({
+      name: 'users-replicator',
+      clusterName: c.name,
+      sourceTableName: tableName,
+      replicaTableName: `${tableName}_replica`,
+      image: 'streamfleet:local',
+      scaling: { shardCount: 1, minReplicaCount: 2 },
+    });
+    const consumerRoleArn = 'arn:aws:iam::000000000000:role/users-replicator-consumer';
+    await c.apply({
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'users-replicator', namespace: 'streamfleet' },
+    });
+    await deployConsumer(c, { fleet, streamArn, consumerRoleArn, region: 'us-east-1' });
+    await installScaler(c, { fleet, streamArn, region: 'us-east-1' });
+    const scaledObject = async () =>
+      (
+        await c.scaleStatus({
+          namespace: 'streamfleet',
+          deploymentName: 'users-replicator',
+          scaledObjectName: 'users-replicator',
+        })
+      ).scaledObject;
+    await waitFor(async () => (await scaledObject())?.message?.includes('no AWS credentials'), {
+      timeoutMs: 5_000,
+      message: 'KEDA without credentials',
+    });
+
+    // A role that cannot DescribeStream is refused like AWS would.
+    await iam.ensureRole({
+      roleName: 'weak',
+      description: '',
+      trustPolicy: { Version: '2012-10-17', Statement: [] },
+      policyName: 'p',
+      policy: {
+        Version: '2012-10-17',
+        Statement: [{ Sid: 'T', Effect: 'Allow', Action: ['dynamodb:DescribeTable'], Resource: ['*'] }],
+      },
+    });
+    await c.apply({
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: {
+        name: 'keda-operator',
+        namespace: 'keda',
+        annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::000000000000:role/weak' },
+      },
+    });
+    // Annotated but not restarted: the operator still has no credentials.
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await scaledObject())?.message).toContain('no AWS credentials');
+    await c.restartDeployment('keda', 'keda-operator');
+    await waitFor(async () => (await scaledObject())?.message?.includes('AccessDenied'), {
+      timeoutMs: 5_000,
+      message: 'AccessDenied for DescribeStream',
+    });
+    expect((await scaledObject())?.message).toContain('may not dynamodb:DescribeStream');
+
+    // The wiring that setup does fixes it: the classic trigger sees 1 shard, minReplicaCount 2 wins.
+    const irsa = await wireIrsa({ iam, cluster: c }, { fleet, streamArn });
+    expect(irsa.kedaOperatorRestarted).toBe(true);
+    await waitFor(() => launcher.running().length === 2, { timeoutMs: 5_000, message: 'two pods' });
+    expect((await scaledObject())?.ready).toBe(true);
+  });
+
+  it('restarts a crashed worker in its pod, rolls pods on a template change, and holds pods without their ServiceAccount', async () => {
+    const launcher = new FakeLauncher();
+    const c = start(launcher, new LocalIam(), new LocalMetricsSink());
+    const { tableName, streamArn } = await sourceTable();
+    const fleet = parseFleet({
+      name: 'users-replicator',
+      clusterName: c.name,
+      sourceTableName: tableName,
+      replicaTableName: `${tableName}_replica`,
+      image: 'streamfleet:local',
+    });
+    const consumerRoleArn = 'arn:aws:iam::000000000000:role/users-replicator-consumer';
+    // deployConsumer applies the ServiceAccount first; apply the Deployment alone to see the pods held.
+    const { consumerManifests } = await import('../../core/fleet.js');
+    const [, deployment] = consumerManifests({ fleet, streamArn, consumerRoleArn, region: 'us-east-1' });
+    await c.apply(deployment as never);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(launcher.launched).toHaveLength(0);
+    expect(c.snapshot().workloads[0]?.failure).toBe('serviceaccount "users-replicator" not found');
+
+    await deployConsumer(c, { fleet, streamArn, consumerRoleArn, region: 'us-east-1' });
+    await waitFor(() => launcher.running().length === 1, { timeoutMs: 5_000, message: 'one pod' });
+    const first = launcher.running()[0];
+    first?.crash(3);
+    await waitFor(() => launcher.running().length === 1 && launcher.launched.length === 2, {
+      timeoutMs: 5_000,
+      message: 'restart',
+    });
+    expect(launcher.launched[1]?.spec.podName).toBe(first?.spec.podName);
+    expect(c.snapshot().workloads[0]?.pods[0]?.restarts).toBe(1);
+
+    await c.restartDeployment('streamfleet', 'users-replicator');
+    await waitFor(
+      () => launcher.running().length === 1 && launcher.running()[0]?.spec.podName !== first?.spec.podName,
+      {
+        timeoutMs: 5_000,
+        message: 'rollout to a new pod',
+      },
+    );
+  });
+});
