@@ -134,6 +134,7 @@ export class ShardConsumer {
     }
 
     this.state = ShardConsumerState.INITIALIZING;
+    this.log.info('shard consumer initializing: reading starts');
     // The checkpoint may have moved after the snapshot the lease was taken from: read it fresh.
     const current = await refresher.getLease(this.shardId);
     if (!current || !this.held()) return ShutdownReason.LEASE_LOST;
