@@ -50,6 +50,8 @@ export interface ShardConsumerDeps {
   idleTimeBetweenReadsMs: number;
 }
 
+/** How often a child waiting on its parents reads their leases directly. */
+const PARENT_POLL_MS = 1_000;
 const FAILURE_BACKOFF: RetryPolicy = {
   baseDelayMs: 200,
   maxDelayMs: 30_000,
@@ -127,9 +129,19 @@ export class ShardConsumer {
     const { clock, refresher } = this.deps;
     // Block until every parent shard is finished, so an item's older changes are never written after newer ones,
     // and, for a stolen lease, until its previous owner has stopped reading it.
-    while (!parentsDone(this.lease, this.deps.leaseView()) || clock.now() < this.lease.readableAt) {
+    let parentsReady = false;
+    let lastParentRead = Number.NEGATIVE_INFINITY;
+    for (;;) {
       if (!this.held()) return ShutdownReason.LEASE_LOST;
       if (this.shutdownRequested) return ShutdownReason.REQUESTED;
+      if (!parentsReady) parentsReady = parentsDone(this.lease, this.deps.leaseView());
+      // The shared snapshot may be a scan interval old: read the parents themselves, at most once a second.
+      if (!parentsReady && clock.now() - lastParentRead >= PARENT_POLL_MS) {
+        lastParentRead = clock.now();
+        const parents = await refresher.getLeases(this.lease.parentShardIds);
+        parentsReady = parentsDone(this.lease, new Map(parents.map((lease) => [lease.leaseKey, lease])));
+      }
+      if (parentsReady && clock.now() >= this.lease.readableAt) break;
       await clock.sleep(Math.min(250, this.deps.idleTimeBetweenReadsMs || 250), this.reading.signal);
     }
 
