@@ -40,15 +40,16 @@ export interface HeldLease {
   renewedAt: number;
   readonly takenAt: number;
   /**
-   * Not read before this local time. A stolen lease waits until its previous owner has certainly tried to
-   * renew it and learnt it is gone, so two workers never read one shard at the same time.
+   * Not read before this local time. A stolen lease waits one lease duration: by then its previous owner's
+   * last renewal (sent before the steal) has run out on its own clock and it has stopped reading, however
+   * slow its renewals were, so two workers never read one shard at the same time.
    */
   readonly readableAt: number;
   readonly checkpoint: string;
   readonly parentShardIds: readonly string[];
 }
 
-/** Added to the renew interval before a stolen lease is read: covers the victim's in-flight GetRecords. */
+/** Added to the lease duration before a stolen lease is read: time for the previous owner to unwind its reader. */
 const STOLEN_LEASE_MARGIN_MS = 1_000;
 
 /** The owner index is eventually consistent: a lease just taken may not be listed under us for a moment. */
@@ -261,7 +262,7 @@ export class LeaseCoordinator {
       counter: taken.leaseCounter,
       renewedAt: sentAt,
       takenAt: sentAt,
-      readableAt: kind === 'steal' ? sentAt + this.options.renewIntervalMs + STOLEN_LEASE_MARGIN_MS : sentAt,
+      readableAt: kind === 'steal' ? sentAt + this.options.leaseDurationMs + STOLEN_LEASE_MARGIN_MS : sentAt,
       checkpoint: taken.checkpoint,
       parentShardIds: taken.parentShardIds,
     });
@@ -323,6 +324,9 @@ export class LeaseCoordinator {
 
   private lose(leaseKey: string, reason: string): void {
     if (!this.held.delete(leaseKey)) return;
+    // Whoever has it now is not among our sentinels (we chose none for our own leases): read the table at the
+    // next pass, or we would learn that the new owner died or released it only at the periodic full scan.
+    this.scanWanted = true;
     this.metrics.leaseLosses.inc();
     this.log.warn({ shardId: leaseKey, reason }, 'lease lost');
     this.updateGauge();

@@ -165,6 +165,31 @@ abstract class GuardedWriter implements ReplicaWriter {
     await this.options.clock.sleep(delay, context.signal);
   }
 
+  /** Writes units (transactions or single items) in parallel and adds their outcomes up; stops on lease loss. */
+  protected async writeAll<T>(
+    units: readonly T[],
+    writeUnit: (unit: T) => Promise<WriteOutcome>,
+  ): Promise<WriteOutcome> {
+    const total = { status: 'ok' as const, applied: 0, stale: 0, poison: [] as PoisonChange[] };
+    let leaseLost = false;
+    await inParallel(
+      units,
+      this.options.concurrency,
+      async (unit) => {
+        const result = await writeUnit(unit);
+        if (result.status === 'lease-lost') {
+          leaseLost = true;
+          return;
+        }
+        total.applied += result.applied;
+        total.stale += result.stale;
+        total.poison.push(...result.poison);
+      },
+      () => leaseLost,
+    );
+    return leaseLost ? { status: 'lease-lost' } : total;
+  }
+
   protected putOrDelete(change: ItemChange): { put: Image } | { delete: Image } {
     return change.kind === 'put'
       ? { put: replicaItem(change, this.options.instanceName) }
@@ -173,27 +198,8 @@ abstract class GuardedWriter implements ReplicaWriter {
 }
 
 export class FencedReplicaWriter extends GuardedWriter {
-  async write(changes: readonly ItemChange[], context: WriteContext): Promise<WriteOutcome> {
-    let applied = 0;
-    let stale = 0;
-    const poison: PoisonChange[] = [];
-    let leaseLost = false;
-    await inParallel(
-      chunkForTransactions(changes),
-      this.options.concurrency,
-      async (chunk) => {
-        const result = await this.writeChunk(chunk, context);
-        if (result.status === 'lease-lost') {
-          leaseLost = true;
-          return;
-        }
-        applied += result.applied;
-        stale += result.stale;
-        poison.push(...result.poison);
-      },
-      () => leaseLost,
-    );
-    return leaseLost ? { status: 'lease-lost' } : { status: 'ok', applied, stale, poison };
+  write(changes: readonly ItemChange[], context: WriteContext): Promise<WriteOutcome> {
+    return this.writeAll(chunkForTransactions(changes), (chunk) => this.writeChunk(chunk, context));
   }
 
   private transactItem(change: ItemChange): TransactWriteItem {
@@ -297,24 +303,17 @@ export class FencedReplicaWriter extends GuardedWriter {
 }
 
 export class ConditionalReplicaWriter extends GuardedWriter {
-  async write(changes: readonly ItemChange[], context: WriteContext): Promise<WriteOutcome> {
-    let applied = 0;
-    let stale = 0;
-    const poison: PoisonChange[] = [];
-    let leaseLost = false;
-    await inParallel(
-      changes,
-      this.options.concurrency,
-      async (change) => {
-        const outcome = await this.writeOne(change, context);
-        if (outcome === 'lease-lost') leaseLost = true;
-        else if (outcome === 'applied') applied++;
-        else if (outcome === 'stale') stale++;
-        else poison.push(outcome);
-      },
-      () => leaseLost,
-    );
-    return leaseLost ? { status: 'lease-lost' } : { status: 'ok', applied, stale, poison };
+  write(changes: readonly ItemChange[], context: WriteContext): Promise<WriteOutcome> {
+    return this.writeAll(changes, async (change): Promise<WriteOutcome> => {
+      const outcome = await this.writeOne(change, context);
+      if (outcome === 'lease-lost') return { status: 'lease-lost' };
+      return {
+        status: 'ok',
+        applied: outcome === 'applied' ? 1 : 0,
+        stale: outcome === 'stale' ? 1 : 0,
+        poison: typeof outcome === 'object' ? [outcome] : [],
+      };
+    });
   }
 
   private async writeOne(

@@ -6,6 +6,7 @@ import { CreateTableCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb'
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   createReplicationTables,
+  createScriptedReplication,
   localClient,
   type ReplicationTables,
   scanAll,
@@ -27,28 +28,8 @@ afterAll(async () => {
 });
 
 async function scripted(shardCount: number) {
-  const prefix = uniqueName('s');
-  const stream = await startScriptedStream({
-    ddbEndpoint: endpoint,
-    tableName: `${prefix}-users`,
-    keySchema: { partitionKey: { name: 'email', type: 'S' } },
-    shardCount,
-  });
+  const { stream, tables } = await createScriptedReplication(client, endpoint, shardCount);
   streams.add(stream);
-  await client.send(
-    new CreateTableCommand({
-      TableName: `${prefix}-users_replica`,
-      AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-  const tables = {
-    source: `${prefix}-users`,
-    target: `${prefix}-users_replica`,
-    app: `${prefix}-app`,
-    streamArn: stream.streamArn,
-  };
   const start = async (name: string, env: Record<string, string> = {}) => {
     const worker = await WorkerProcess.start({
       endpoint,

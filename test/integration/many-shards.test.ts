@@ -6,7 +6,15 @@
  */
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { localClient, scanAll, stopAll, uniqueName, WorkerProcess, waitFor } from '../support/fleet.js';
+import {
+  createScriptedReplication,
+  localClient,
+  scanAll,
+  stopAll,
+  uniqueName,
+  WorkerProcess,
+  waitFor,
+} from '../support/fleet.js';
 import { waitForConvergence } from '../support/replica.js';
 import { type ScriptedStream, startScriptedStream } from '../support/scripted-stream.js';
 
@@ -56,28 +64,10 @@ function readingIntervals(worker: WorkerProcess, killedAt: number | undefined): 
 
 describe('many shards and a changing fleet', () => {
   it('1 → 4 → 2 workers over 64 shards: balanced, nothing lost, one reader per shard, bounded replays', async () => {
-    const prefix = uniqueName('m');
-    stream = await startScriptedStream({
-      ddbEndpoint: endpoint,
-      tableName: `${prefix}-users`,
-      keySchema: { partitionKey: { name: 'email', type: 'S' } },
-      shardCount: SHARDS,
-    });
-    await client.send(
-      new CreateTableCommand({
-        TableName: `${prefix}-users_replica`,
-        AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    const tables = {
-      source: `${prefix}-users`,
-      target: `${prefix}-users_replica`,
-      app: `${prefix}-app`,
-      streamArn: stream.streamArn,
-    };
-    const scripted = stream;
+    const created = await createScriptedReplication(client, endpoint, SHARDS);
+    stream = created.stream;
+    const tables = created.tables;
+    const scripted = created.stream;
     const start = async (name: string) => {
       const worker = await WorkerProcess.start({
         endpoint,

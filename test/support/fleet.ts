@@ -13,6 +13,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { freePort } from '../../local/dynamodb-local.js';
+import { type ScriptedStream, startScriptedStream } from './scripted-stream.js';
 
 export const BUNDLE = resolve(import.meta.dirname, '../../dist/consumer.js');
 
@@ -217,4 +218,40 @@ function processState(pid: number | undefined): string {
 
 export async function stopAll(workers: Iterable<WorkerProcess>): Promise<void> {
   await Promise.all([...workers].map((worker) => worker.stop()));
+}
+
+/**
+ * A scripted stream (test fixture) of `shardCount` shards over a fresh `users` table on DynamoDB Local, its
+ * replica table, and the table names a worker needs; workers reach the fixture through
+ * AWS_ENDPOINT_URL_DYNAMODB_STREAMS (see `scriptedStreamEnv`).
+ */
+export async function createScriptedReplication(
+  client: DynamoDBClient,
+  ddbEndpoint: string,
+  shardCount: number,
+): Promise<{ stream: ScriptedStream; tables: ReplicationTables }> {
+  const prefix = uniqueName('s');
+  const stream = await startScriptedStream({
+    ddbEndpoint,
+    tableName: `${prefix}-users`,
+    keySchema: { partitionKey: { name: 'email', type: 'S' } },
+    shardCount,
+  });
+  await client.send(
+    new CreateTableCommand({
+      TableName: `${prefix}-users_replica`,
+      AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  return {
+    stream,
+    tables: {
+      source: `${prefix}-users`,
+      target: `${prefix}-users_replica`,
+      app: `${prefix}-app`,
+      streamArn: stream.streamArn,
+    },
+  };
 }
