@@ -1,0 +1,4 @@
+/** `cdk synth` / `cdk deploy` run this (cdk.json's "app"). */
+import { buildApp } from './app.js';
+
+buildApp().app.synth();
