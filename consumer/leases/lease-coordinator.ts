@@ -12,6 +12,7 @@
  *      Expired and unowned leases are taken and leases are stolen to balance only from a full scan.
  * The latest full snapshot is shared with the rest of the worker (parent checks) so they need no reads.
  */
+import { errorName } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
@@ -69,6 +70,8 @@ export class LeaseCoordinator {
   private readonly stopController = new AbortController();
   private loops: Promise<void>[] = [];
   private lastTableContactAt = Number.NEGATIVE_INFINITY;
+  /** Whether the owner index can be used; turned off if the table turns out not to have it. */
+  private ownerIndex: boolean;
 
   constructor(
     private readonly refresher: LeaseRefresher,
@@ -78,6 +81,7 @@ export class LeaseCoordinator {
     private readonly metrics: WorkerMetrics,
   ) {
     this.tracker = new LeaseExpiryTracker(options.leaseDurationMs);
+    this.ownerIndex = options.ownerIndex;
   }
 
   start(): void {
@@ -164,13 +168,24 @@ export class LeaseCoordinator {
   /** One taker pass; public so start-up and tests can run one at once. */
   async takerPass(): Promise<void> {
     let deadWorkers = new Set<string>();
-    if (this.options.ownerIndex && this.snapshot.length > 0) {
-      await this.checkOwnLeases();
+    if (this.ownerIndex && this.snapshot.length > 0) {
+      try {
+        await this.checkOwnLeases();
+      } catch (error) {
+        if (errorName(error) !== 'ValidationException' || !/index/i.test((error as Error).message))
+          throw error;
+        // The lease table was re-created without the index (by hand, or by an older tool): carry on with scans.
+        this.ownerIndex = false;
+        this.log.warn(
+          { err: error },
+          'lease table has no LeaseOwnerToLeaseKeyIndex: every taker pass now scans the whole table; recreate the table or add the index',
+        );
+      }
       deadWorkers = await this.checkPeers();
     }
     const now = this.clock.now();
     const scanDue =
-      !this.options.ownerIndex ||
+      !this.ownerIndex ||
       this.scanWanted ||
       this.converging ||
       deadWorkers.size > 0 ||

@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { errorName, isConditionalCheckFailure, ResourceError } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
-import type { Lease } from './lease.js';
+import { type Lease, MALFORMED_COUNTER } from './lease.js';
 
 /** KCL 3's name for the index of leases by owner; lets a worker read its own leases without a scan. */
 export const LEASE_OWNER_INDEX = 'LeaseOwnerToLeaseKeyIndex';
@@ -57,11 +57,14 @@ const N = (value: number): AttributeValue => ({ N: String(value) });
 export function leaseFromItem(item: Record<string, AttributeValue>): Lease {
   const str = (name: string) => item[name]?.S;
   const num = (name: string) => Number(item[name]?.N ?? '0');
+  const counter = item.leaseCounter?.N;
+  const leaseCounter =
+    counter !== undefined && Number.isSafeInteger(Number(counter)) ? Number(counter) : MALFORMED_COUNTER;
   const set = (name: string) => item[name]?.SS ?? [];
   return {
     leaseKey: str('leaseKey') ?? '',
     leaseOwner: str('leaseOwner'),
-    leaseCounter: num('leaseCounter'),
+    leaseCounter,
     checkpoint: str('checkpoint') ?? 'TRIM_HORIZON',
     ownerSwitchesSinceCheckpoint: num('ownerSwitchesSinceCheckpoint'),
     parentShardIds: set('parentShardId'),
@@ -224,7 +227,15 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
       ':next': N(expected.leaseCounter + 1),
       ':one': N(1),
     };
-    let condition = 'leaseCounter = :counter AND ';
+    const malformed = expected.leaseCounter === MALFORMED_COUNTER;
+    let condition = malformed
+      ? '(attribute_not_exists(leaseCounter) OR NOT attribute_type(leaseCounter, :numberType)) AND '
+      : 'leaseCounter = :counter AND ';
+    if (malformed) {
+      delete values[':counter'];
+      values[':numberType'] = S('N');
+      values[':next'] = N(1);
+    }
     if (expected.leaseOwner === undefined) {
       condition += 'attribute_not_exists(leaseOwner)';
     } else {
@@ -248,7 +259,7 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     return {
       ...expected,
       leaseOwner: newOwner,
-      leaseCounter: expected.leaseCounter + 1,
+      leaseCounter: malformed ? 1 : expected.leaseCounter + 1,
       ownerSwitchesSinceCheckpoint: expected.ownerSwitchesSinceCheckpoint + (switched ? 1 : 0),
     };
   }

@@ -18,6 +18,12 @@ export interface Lease {
   childShardIds: readonly string[];
 }
 
+/**
+ * The leaseCounter of an item whose counter is not a number (edited by hand): such a lease expires like any
+ * other and is taken with a condition on the attribute's type instead of its value.
+ */
+export const MALFORMED_COUNTER = -1;
+
 export function isFinished(lease: Pick<Lease, 'checkpoint'>): boolean {
   return lease.checkpoint === Sentinel.SHARD_END;
 }

@@ -27,6 +27,7 @@ import {
   isConditionalCheckFailure,
   isRetriableAwsError,
   isThrottlingError,
+  ResourceError,
 } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
@@ -146,6 +147,13 @@ abstract class GuardedWriter implements ReplicaWriter {
     context: WriteContext,
     api: string,
   ): Promise<void> {
+    if (errorName(error) === 'ResourceNotFoundException') {
+      throw new ResourceError(
+        `${api} failed: table ${this.options.targetTableName} (TARGET_TABLE_NAME) or ${this.options.leaseTableName} ` +
+          '(the lease table) does not exist. Re-create it; the checkpoint stays before the unwritten records.',
+        { cause: error },
+      );
+    }
     if (isThrottlingError(error)) this.options.metrics.throttles.inc({ api });
     if (!isRetriableAwsError(error) || context.signal.aborted) throw error;
     const delay = backoffDelay(attempt, WRITE_BACKOFF);
