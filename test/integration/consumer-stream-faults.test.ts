@@ -67,7 +67,8 @@ describe('worker against a scripted stream', () => {
     const { stream, tables, start } = await scripted(2);
     const worker = await start('throttled');
     await worker.waitForLog(/worker started/);
-    stream.throttle({ forMs: 2_000 }, ['GetRecords']);
+    // More throttled calls in a row than the SDK retries by itself, so the worker's own backoff is exercised.
+    stream.throttle({ calls: 12 }, ['GetRecords']);
     for (let i = 0; i < 60; i++) await stream.put({ email: `t${i}@x`, v: 1 });
     await waitForConvergence(client, tables.source, tables.target);
     expect(await worker.metric('streamfleet_throttles_total')).toBeGreaterThan(0);
