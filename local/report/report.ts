@@ -1,0 +1,161 @@
+/**
+ * The record of one `npm start` run: every sample the live view showed, the drill's steps, the cluster's
+ * events, both workflow executions (status, output, the states they went through) and a summary of the
+ * figures. Written as report.json (for scripts) and report.html (charts, for people) in one folder.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { DrillEvent } from '../start/drill.js';
+import type { LoadPlan, StartOptions } from '../start/options.js';
+import type { Sample } from '../start/sampler.js';
+import { mean, percentile } from '../start/stats.js';
+import { renderReportHtml } from './html.js';
+
+export interface TaskSpan {
+  /** The control-plane function (the Task state's resource). */
+  fn: string;
+  workflow: string;
+  startMs: number;
+  endMs: number | undefined;
+  ok: boolean | undefined;
+  error?: string;
+}
+
+export interface WorkflowRecord {
+  workflow: string;
+  status: string;
+  error?: string;
+  cause?: string;
+  durationMs: number;
+  startMs: number;
+  /** Every state entered, in order, with its time since the run started. */
+  states: { state: string; t: number }[];
+  output?: unknown;
+}
+
+export interface RunSummary {
+  passed: boolean;
+  /** One sentence: what passed, or what failed. */
+  verdict: string;
+  durationMs: number;
+  timings: Record<string, number>;
+  load: { target: number; written: number; ratePerSecond: number; durationMs: number | null };
+  replica: {
+    sourceItems: number | null;
+    replicaItems: number | null;
+    missing: number | null;
+    differing: number | null;
+    extra: number | null;
+    processedBy: Record<string, number>;
+  };
+  shards: { total: number; open: number; closed: number; closedFinished: number; unfinished: number } | null;
+  rollovers: number;
+  scaling: {
+    kedaAsks: number;
+    kedaDesired: number | null;
+    needed: number;
+    maxReplicaCount: number;
+    peakWorkers: number;
+    finalWorkers: number;
+    readyWorkers: number;
+  };
+  /**
+   * End-to-end lag from item counts (see Sample.lag), over the samples from the first item until the replica
+   * caught up; and the highest value the workers' own lag gauge showed in those samples.
+   */
+  lagMs: {
+    p50: number | null;
+    p99: number | null;
+    max: number | null;
+    workersGaugeMax: number | null;
+    samples: number;
+  };
+  throughput: { peakRecordsPerSecond: number; meanRecordsPerSecond: number | null; recordsProcessed: number };
+  checks: { scaling: string | null; replication: string | null; reasons: string[] };
+}
+
+export interface RunReport {
+  report: 'streamfleet-local-run';
+  version: 1;
+  startedAt: string;
+  finishedAt: string;
+  options: StartOptions;
+  environment: {
+    node: string;
+    platform: string;
+    cpus: number;
+    /** `java -version`'s first line. */
+    java: string;
+    dynamodbLocal: { endpoint: string; rolloverMs: number; rollovers: number; dataDir: string | null } | null;
+    rolloverNote?: string;
+  };
+  /** The Deployment's name; pods are named after it. */
+  fleetName: string;
+  fleet: unknown;
+  loadPlan: LoadPlan;
+  summary: RunSummary;
+  workflows: WorkflowRecord[];
+  tasks: TaskSpan[];
+  drill: DrillEvent[];
+  samples: Sample[];
+  clusterEvents: string[];
+  browserCheck?: unknown;
+}
+
+/** The samples that count for lag: from the first source item until the replica has caught up. */
+function lagSamples(samples: readonly Sample[]): Sample[] {
+  return samples.filter(
+    (s) =>
+      s.lag.endToEndMs !== null &&
+      (s.items.source ?? 0) > 0 &&
+      (s.writes.perSecond > 0 || (s.items.replica ?? 0) < (s.items.source ?? 0)),
+  );
+}
+
+/** End-to-end lag percentiles over the run so far (see Sample.lag). */
+export function lagPercentiles(samples: readonly Sample[]): {
+  p50: number | undefined;
+  p99: number | undefined;
+} {
+  const values = lagSamples(samples).map((s) => s.lag.endToEndMs as number);
+  return { p50: percentile(values, 50), p99: percentile(values, 99) };
+}
+
+export function summariseSamples(samples: readonly Sample[]): Pick<RunSummary, 'lagMs' | 'throughput'> {
+  const counted = lagSamples(samples);
+  const lag = counted.map((s) => s.lag.endToEndMs as number);
+  const gauge = counted.map((s) => s.lag.maxMs ?? 0);
+  const rates = samples.map((s) => s.records.perSecond);
+  const flowing = rates.filter((r) => r > 0);
+  const last = samples[samples.length - 1];
+  const round = (v: number | undefined) => (v === undefined ? null : Math.round(v));
+  return {
+    lagMs: {
+      p50: round(percentile(lag, 50)),
+      p99: round(percentile(lag, 99)),
+      max: lag.length > 0 ? Math.round(Math.max(...lag)) : null,
+      workersGaugeMax: gauge.length > 0 ? Math.round(Math.max(...gauge)) : null,
+      samples: lag.length,
+    },
+    throughput: {
+      peakRecordsPerSecond: rates.length > 0 ? Math.max(...rates) : 0,
+      meanRecordsPerSecond: mean(flowing) === undefined ? null : Math.round(mean(flowing) as number),
+      recordsProcessed: last?.records.processed ?? 0,
+    },
+  };
+}
+
+/** The default report folder: reports/local/<UTC time> under the working directory. */
+export function defaultReportDir(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[:]/g, '-').replace(/\..+$/, '');
+  return resolve('reports', 'local', stamp);
+}
+
+export function writeReport(dir: string, report: RunReport): { json: string; html: string } {
+  mkdirSync(dir, { recursive: true });
+  const json = join(dir, 'report.json');
+  const html = join(dir, 'report.html');
+  writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(html, renderReportHtml(report));
+  return { json, html };
+}

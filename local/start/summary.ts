@@ -1,0 +1,93 @@
+/** The table `npm start` prints at the end (and `--quiet` prints alone). */
+import type { BrowserCheck } from '../report/browser.js';
+import type { RunSummary } from '../report/report.js';
+import type { DrillEvent } from './drill.js';
+import { clock, formatDuration } from './stats.js';
+import { shortPod } from './view.js';
+
+function ms(value: number | null): string {
+  return value === null ? '—' : formatDuration(value);
+}
+
+export function renderSummary(input: {
+  summary: RunSummary;
+  drill: readonly DrillEvent[];
+  reportPaths: { json: string; html: string };
+  browserCheck: BrowserCheck | { skipped: string } | undefined;
+  fleetName?: string;
+  color?: boolean;
+}): string[] {
+  const { summary: s } = input;
+  const fleet = input.fleetName ?? 'users-replicator';
+  const paint = (code: string, text: string) => (input.color ? `\x1b[${code}m${text}\x1b[0m` : text);
+  const rows: [string, string][] = [];
+  rows.push(['Result', `${s.passed ? paint('1;32', 'PASSED') : paint('1;31', 'FAILED')}  ${s.verdict}`]);
+  const t = s.timings;
+  rows.push([
+    'Run time',
+    [
+      formatDuration(s.durationMs),
+      t.dynamodbLocalStartMs === undefined
+        ? ''
+        : `DynamoDB Local start ${formatDuration(t.dynamodbLocalStartMs)}`,
+      t.setupMs === undefined ? '' : `setup ${formatDuration(t.setupMs)}`,
+      t.verifyMs === undefined ? '' : `verify ${formatDuration(t.verifyMs)}`,
+    ]
+      .filter(Boolean)
+      .join(' · '),
+  ]);
+  rows.push([
+    'Load',
+    `${s.load.written} of ${s.load.target} items at ${s.load.ratePerSecond}/s${s.load.durationMs === null ? '' : ` in ${formatDuration(s.load.durationMs)}`} (setup's GenerateLoad)`,
+  ]);
+  rows.push([
+    'Replica',
+    s.replica.sourceItems === null
+      ? '—'
+      : `${s.replica.replicaItems} items for ${s.replica.sourceItems} source items · ${s.replica.missing} missing · ${s.replica.differing} differing · ${s.replica.extra} extra`,
+  ]);
+  const writers = Object.entries(s.replica.processedBy).sort(([, a], [, b]) => b - a);
+  rows.push([
+    'Written by',
+    writers.length ? writers.map(([w, n]) => `${shortPod(w, fleet)} ${n}`).join(' · ') : '—',
+  ]);
+  rows.push([
+    'Shards',
+    s.shards
+      ? `${s.shards.total} listed (${s.shards.open} open, ${s.shards.closed} closed) after ${s.rollovers} rollovers · ${s.shards.unfinished} unfinished`
+      : '—',
+  ]);
+  rows.push([
+    'Replicas',
+    `KEDA's count asks ${s.scaling.kedaAsks} · KEDA desired ${s.scaling.kedaDesired ?? '—'} (max ${s.scaling.maxReplicaCount}) · unfinished shards need ${s.scaling.needed} · running ${s.scaling.finalWorkers} (peak ${s.scaling.peakWorkers})`,
+  ]);
+  rows.push([
+    'Lag',
+    `end to end p50 ${ms(s.lagMs.p50)} · p99 ${ms(s.lagMs.p99)} · max ${ms(s.lagMs.max)} over ${s.lagMs.samples} samples · workers' gauge max ${ms(s.lagMs.workersGaugeMax)}`,
+  ]);
+  rows.push([
+    'Throughput',
+    `${s.throughput.recordsProcessed} records processed (replays included) · peak ${s.throughput.peakRecordsPerSecond}/s · mean ${s.throughput.meanRecordsPerSecond ?? '—'}/s`,
+  ]);
+  if (input.drill.length === 0) rows.push(['Fault drill', 'none']);
+  input.drill.forEach((event, i) => {
+    rows.push([i === 0 ? 'Fault drill' : '', `${clock(event.t)} ${event.text}`]);
+  });
+  rows.push(['Checks', s.checks.scaling ?? '—']);
+  rows.push(['', s.checks.replication ?? '—']);
+  for (const reason of s.checks.reasons) rows.push(['', `- ${reason}`]);
+  rows.push(['Report', input.reportPaths.html]);
+  rows.push(['', input.reportPaths.json]);
+  const check = input.browserCheck;
+  if (check && 'skipped' in check) rows.push(['Browser check', `skipped: ${check.skipped}`]);
+  else if (check) {
+    rows.push([
+      'Browser check',
+      check.ok
+        ? `${check.browser}: ${check.chartsWithData} charts drawn, no console errors`
+        : `FAILED in ${check.browser}: ${check.chartsWithData}/${check.charts} charts drawn; ${[...check.consoleErrors, ...check.pageErrors, ...check.failedRequests].join('; ') || 'no errors'}`,
+    ]);
+  }
+  const width = Math.max(...rows.map(([label]) => label.length)) + 2;
+  return [paint('2', '─'.repeat(78)), ...rows.map(([label, value]) => `${label.padEnd(width)}${value}`)];
+}

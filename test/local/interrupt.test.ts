@@ -1,0 +1,91 @@
+/**
+ * Ctrl-C at any moment leaves nothing behind: `npm start`'s program is interrupted the way a terminal does it
+ * (SIGINT to its whole process group) while DynamoDB Local starts, once a worker runs, and during the load.
+ * Then no process of its group, no Java it started (found by the port it recorded before starting Java) and
+ * no worker it launched (by the pids it recorded) may remain. Other test files run in parallel, so nothing is
+ * looked up globally.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { leftovers, pgrep, readProcesses, type StartProcess, startNpmStart } from './start-process.js';
+
+const SMALL = [
+  '--items',
+  '3000',
+  '--rate',
+  '100',
+  '--max-workers',
+  '2',
+  '--rollover-seconds',
+  '3',
+  '--no-browser-check',
+];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('npm start stopped with Ctrl-C', () => {
+  let run: StartProcess | undefined;
+  const dirs: string[] = [];
+
+  afterEach(() => {
+    run?.kill();
+    run = undefined;
+  });
+
+  const points: [string, (r: StartProcess, reportDir: string) => Promise<void>][] = [
+    [
+      'while DynamoDB Local starts',
+      async (r, reportDir) => {
+        await r.waitFor(/Starting DynamoDB Local/, 30_000);
+        // Java is running but not yet answering.
+        for (let i = 0; i < 100; i++) {
+          const port = readProcesses(reportDir)?.dynamodbLocal?.port;
+          if (port && pgrep(['-f', '--', `-port ${port} -sharedDb`]).length > 0) break;
+          await sleep(100);
+        }
+        expect(r.output()).not.toMatch(/DynamoDB Local on http/);
+      },
+    ],
+    ['once a worker runs', (r) => r.waitFor(/Pod users-replicator-\S+ started/, 60_000)],
+    [
+      'during the load, with several workers',
+      async (r) => {
+        await r.waitFor(/GenerateLoad: \d+ batches/, 60_000);
+        await sleep(4_000);
+      },
+    ],
+  ];
+
+  it.each(points)(
+    '%s: exits 130 and leaves no Java, worker or other process',
+    async (_point, waitUntil) => {
+      const reportDir = mkdtempSync(join(tmpdir(), 'streamfleet-start-int-'));
+      dirs.push(reportDir);
+      run = startNpmStart([...SMALL, '--report-dir', reportDir]);
+      const group = run.child.pid as number;
+      await waitUntil(run, reportDir);
+      const record = readProcesses(reportDir);
+      expect(record?.dynamodbLocal?.port, 'the port is recorded before Java starts').toBeGreaterThan(0);
+      run.interrupt();
+      const exit = await Promise.race([
+        run.exited,
+        sleep(40_000).then(() => ({ code: -1, signal: null, timeout: true })),
+      ]);
+      expect(exit, run.output().slice(-2000)).not.toHaveProperty('timeout');
+      // npm passes the child's fate on: killed by SIGINT, or exit code 130 from our handler.
+      expect(exit.code === 130 || exit.signal === 'SIGINT', JSON.stringify(exit)).toBe(true);
+      // The run's own handler said what it does (npm may exit a moment before its child's last words).
+      await run.waitFor(/SIGINT: stopping the workers and DynamoDB Local/, 5_000);
+      expect(await leftovers(group, reportDir), run.output().slice(-2000)).toEqual({
+        group: [],
+        java: [],
+        guard: [],
+        workers: [],
+      });
+      rmSync(reportDir, { recursive: true, force: true });
+    },
+    120_000,
+  );
+});

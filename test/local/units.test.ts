@@ -1,0 +1,293 @@
+/** The pure parts of `npm start`: options, load plan, metrics parsing, lag, the drill's steps, the view, the page. */
+import { describe, expect, it } from 'vitest';
+import type { LeaseView } from '../../core/fleet-state.js';
+import { renderReportHtml } from '../../local/report/html.js';
+import type { RunReport } from '../../local/report/report.js';
+import { FaultDrill } from '../../local/start/drill.js';
+import { DEFAULTS, parseStartOptions, planLoad, UsageError } from '../../local/start/options.js';
+import { metricValue, parsePrometheusText } from '../../local/start/prometheus.js';
+import { endToEndDelayMs, type PodSample, type Sample } from '../../local/start/sampler.js';
+import { percentile } from '../../local/start/stats.js';
+import { fitToWidth, renderLiveBlock, renderStatusLine } from '../../local/start/view.js';
+
+describe('options', () => {
+  it('defaults to a load of rate x duration with rollovers, the drill and the browser check', () => {
+    const options = parseStartOptions([]);
+    expect(options).toMatchObject({
+      items: DEFAULTS.rate * DEFAULTS.durationSeconds,
+      rate: DEFAULTS.rate,
+      durationSeconds: DEFAULTS.durationSeconds,
+      maxWorkers: 4,
+      shardCount: 2,
+      rolloverMs: 5_000,
+      keepRunning: false,
+      output: 'live',
+      drill: true,
+      browserCheck: true,
+    });
+  });
+
+  it('derives the third of items, rate and duration', () => {
+    expect(parseStartOptions(['--items', '300', '--rate', '60'])).toMatchObject({ durationSeconds: 5 });
+    expect(parseStartOptions(['--items', '300', '--duration', '10'])).toMatchObject({ rate: 30 });
+    expect(parseStartOptions(['--duration', '10'])).toMatchObject({ items: 500, rate: 50 });
+  });
+
+  it('turns rollovers off, persists data, and switches output', () => {
+    expect(parseStartOptions(['--no-rollovers', '--data-dir', 'd', '--json'])).toMatchObject({
+      rolloverMs: 0,
+      dataDir: 'd',
+      output: 'json',
+    });
+    expect(parseStartOptions(['--quiet', '--keep-running', '--no-drill'])).toMatchObject({
+      output: 'quiet',
+      keepRunning: true,
+      drill: false,
+    });
+    expect(parseStartOptions(['-h'])).toBe('help');
+  });
+
+  it.each([
+    [['--items', '0'], /--items expects a whole number from 1/],
+    [['--items', '1', '--rate', '1', '--duration', '1'], /at most two/],
+    [['--max-workers', 'many'], /--max-workers expects/],
+    [['--no-rollovers', '--rollover-seconds', '3'], /contradict/],
+    [['--quiet', '--json'], /exclude each other/],
+    [['--frobnicate'], /Unknown option '--frobnicate'/],
+  ])('%j is refused', (argv, message) => {
+    expect(() => parseStartOptions(argv)).toThrow(UsageError);
+    expect(() => parseStartOptions(argv)).toThrow(message);
+  });
+
+  it('plans the load as batches the Map state writes two at a time', () => {
+    expect(planLoad(4500, 50)).toEqual({ batches: 30, itemsPerBatch: 150, ratePerSecond: 25, total: 4500 });
+    expect(planLoad(400, 40)).toEqual({ batches: 4, itemsPerBatch: 100, ratePerSecond: 20, total: 400 });
+    expect(planLoad(1, 10)).toEqual({ batches: 1, itemsPerBatch: 1, ratePerSecond: 10, total: 1 });
+    const odd = planLoad(1001, 50);
+    expect(odd.total).toBeGreaterThanOrEqual(1001);
+    expect(odd.total - 1001).toBeLessThan(odd.batches);
+  });
+});
+
+describe('metrics and lag', () => {
+  it('reads counters and gauges from Prometheus text', () => {
+    const samples = parsePrometheusText(
+      [
+        '# HELP streamfleet_records_processed_total x',
+        'streamfleet_records_processed_total{event_name="INSERT"} 40',
+        'streamfleet_records_processed_total{event_name="MODIFY"} 2',
+        'streamfleet_replication_lag_ms 1500',
+        'streamfleet_replica_writes_total{outcome="written"} 41',
+      ].join('\n'),
+    );
+    expect(metricValue(samples, 'streamfleet_records_processed_total')).toBe(42);
+    expect(metricValue(samples, 'streamfleet_records_processed_total', { event_name: 'MODIFY' })).toBe(2);
+    expect(metricValue(samples, 'streamfleet_replication_lag_ms')).toBe(1500);
+    expect(metricValue(samples, 'nope')).toBeUndefined();
+  });
+
+  it('measures end-to-end lag as the age of the oldest item not yet in the replica', () => {
+    const history = [
+      { t: 0, items: 0 },
+      { t: 1000, items: 100 },
+      { t: 2000, items: 200 },
+    ];
+    expect(endToEndDelayMs(history, 3000, 300, 300)).toBe(0);
+    // Item 151 was written half-way between the samples at 1 s and 2 s.
+    expect(endToEndDelayMs(history, 3000, 300, 150)).toBeCloseTo(1490, 0);
+    expect(endToEndDelayMs(history, 3000, 300, 250)).toBe(1000);
+    // With the current count as the last point: 5 items behind at 100 items/s is about 40 ms.
+    expect(endToEndDelayMs([...history, { t: 3000, items: 300 }], 3000, 300, 295)).toBeCloseTo(40, 0);
+    expect(percentile([1, 2, 3, 4, 100], 50)).toBe(3);
+    expect(percentile([1, 2, 3, 4, 100], 99)).toBe(100);
+  });
+});
+
+function pod(name: string, over: Partial<PodSample> = {}): PodSample {
+  return {
+    name,
+    pid: 100 + name.length,
+    port: 1,
+    ready: true,
+    restarts: 0,
+    stopping: false,
+    leasesHeld: 0,
+    processed: 0,
+    lagMs: 0,
+    ...over,
+  };
+}
+
+function sample(t: number, written: number, pods: PodSample[], desired = pods.length): Sample {
+  return {
+    t,
+    phase: 'setup ▸ GenerateLoad',
+    load: { written, target: 100, batchesDone: 0, batches: 4 },
+    shards: { total: 9, open: 1, closed: 8, closedFinished: 7, unfinished: 2 },
+    keda: { metric: 9, asks: 5, desired },
+    needed: 1,
+    workers: { desired, running: pods.filter((p) => !p.stopping).length, ready: pods.length, pods },
+    leases: {
+      total: 9,
+      unfinished: 2,
+      byOwner: { 'users-replicator-a': 1, 'users-replicator-bb': 1 },
+      unowned: 0,
+    },
+    records: { processed: written, perSecond: 10 },
+    writes: { perSecond: 10 },
+    items: { source: written, replica: written - 5 },
+    lag: { endToEndMs: 1200, maxMs: 0, byWorker: {} },
+    rollovers: 8,
+  };
+}
+
+const lease = (key: string, owner: string | undefined, checkpoint = '100'): LeaseView => ({
+  leaseKey: key,
+  leaseOwner: owner,
+  leaseCounter: 1,
+  checkpoint,
+});
+
+describe('the fault drill', () => {
+  it('kills the busiest worker, sees its lease taken over, scales in by one and sees the hand-off', async () => {
+    const killed: number[] = [];
+    const maxes: number[] = [];
+    const drill = new FaultDrill(
+      { killAt: 0.3, scaleInAt: 0.6, stepTimeoutMs: 60_000, maxReplicaCount: 2, leaseWaitMs: 0 },
+      { kill: (pid) => killed.push(pid), setMaxReplicas: async (max) => void maxes.push(max) },
+    );
+    const a = 'users-replicator-a';
+    const b = 'users-replicator-bb';
+    await drill.step(sample(1000, 20, [pod(a), pod(b)]), [lease('s1', b)], false);
+    expect(killed).toEqual([]); // before 30 %
+    await drill.step(
+      sample(2000, 40, [pod(a), pod(b)]),
+      [lease('s1', b), lease('s0', a, 'SHARD_END')],
+      false,
+    );
+    expect(killed).toEqual([pod(b).pid]);
+    // Still owned by the dead worker: not done.
+    await drill.step(sample(5000, 50, [pod(a), pod(b, { ready: false })]), [lease('s1', b)], false);
+    expect(drill.events.map((e) => e.kind)).toEqual(['sigkill']);
+    await drill.step(sample(9000, 55, [pod(a), pod(b, { ready: false })]), [lease('s1', a)], false);
+    expect(drill.events[1]).toMatchObject({ kind: 'failover', completed: true, durationMs: 7000 });
+    expect(drill.events[1]?.newOwners).toEqual({ s1: a });
+    await drill.step(sample(10_000, 70, [pod(a), pod(b, { restarts: 1 })]), [lease('s1', a)], false);
+    expect(maxes).toEqual([1]);
+    expect(drill.events[2]).toMatchObject({ kind: 'scale-in', pod: b, maxReplicaCount: { from: 2, to: 1 } });
+    await drill.step(sample(11_000, 80, [pod(a)], 1), [lease('s1', a)], false);
+    expect(drill.events[3]).toMatchObject({ kind: 'handoff', completed: true, pod: b });
+    expect(drill.done).toBe(true);
+  });
+
+  it('waits a little for the pod it scales in to hold a lease, then goes ahead anyway', async () => {
+    const maxes: number[] = [];
+    const drill = new FaultDrill(
+      { killAt: 0, scaleInAt: 0.5, stepTimeoutMs: 60_000, maxReplicaCount: 2, leaseWaitMs: 5_000 },
+      { kill: () => {}, setMaxReplicas: async (max) => void maxes.push(max) },
+    );
+    const a = 'users-replicator-a';
+    const b = 'users-replicator-bb';
+    await drill.step(sample(1000, 10, [pod(a), pod(b)]), [lease('s1', a)], false);
+    await drill.step(sample(8000, 20, [pod(a), pod(b)]), [lease('s1', b)], false); // failover done
+    await drill.step(sample(9000, 60, [pod(a), pod(b)]), [lease('s1', a)], false);
+    await drill.step(sample(12_000, 70, [pod(a), pod(b)]), [lease('s1', a)], false);
+    expect(maxes).toEqual([]); // b, which would go, holds nothing yet
+    await drill.step(sample(14_100, 75, [pod(a), pod(b)]), [lease('s1', a)], false);
+    expect(maxes).toEqual([1]);
+    expect(drill.events[2]).toMatchObject({ kind: 'scale-in', pod: b, leases: [] });
+  });
+
+  it('skips the scale-in when KEDA runs one worker', async () => {
+    const drill = new FaultDrill(
+      { killAt: 0.3, scaleInAt: 0.6, stepTimeoutMs: 60_000, maxReplicaCount: 4, leaseWaitMs: 0 },
+      { kill: () => {}, setMaxReplicas: async () => {} },
+    );
+    const a = 'users-replicator-a';
+    await drill.step(sample(1000, 40, [pod(a)]), [lease('s1', a)], false);
+    await drill.step(sample(13_000, 60, [pod(a, { restarts: 1 })]), [lease('s1', a)], false);
+    expect(drill.events[1]?.newOwners).toEqual({ s1: `${a} (restarted)` });
+    await drill.step(sample(14_000, 100, [pod(a, { restarts: 1 })]), [lease('s1', a)], true);
+    expect(drill.events.map((e) => e.kind)).toEqual(['sigkill', 'failover', 'skipped']);
+  });
+});
+
+describe('the live view', () => {
+  const context = {
+    fleetName: 'users-replicator',
+    endpoint: 'http://127.0.0.1:1',
+    rolloverMs: 5000,
+    shardCount: 2,
+    maxReplicaCount: 4,
+    drill: 'SIGKILL one worker at 35% of the load',
+    lag: { p50: 1000, p99: 4000 },
+  };
+  const s = sample(72_000, 47, [pod('users-replicator-a'), pod('users-replicator-bb')]);
+
+  it('shows load, shards, KEDA beside needed, workers, leases, records, lag and the drill', () => {
+    const block = renderLiveBlock(s, context).join('\n');
+    expect(block).toContain('01:12');
+    expect(block).toContain('47/100 items 47%');
+    expect(block).toContain('9 total · 1 open · 8 closed (7 finished) · 2 unfinished');
+    expect(block).toContain('its count asks ceil(9/2) = 5 · unfinished shards need ceil(2/2) → 1');
+    expect(block).toContain('a: 1 · bb: 1');
+    expect(block).toContain('end to end now 1.2 s · p50 1.0 s · p99 4.0 s');
+    expect(block).toContain('Drill      SIGKILL one worker');
+  });
+
+  it('has a one-line form and never wraps a terminal line', () => {
+    expect(renderStatusLine(s, context)).toMatch(/^\[01:12\] setup ▸ GenerateLoad \| load 47\/100 \(47%\)/);
+    const cut = fitToWidth(`\x1b[1mbold\x1b[0m ${'x'.repeat(100)}`, 20);
+    const ansi = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+    expect(cut.replace(ansi, '')).toHaveLength(20);
+  });
+});
+
+describe('the report page', () => {
+  it('is self-contained, inlines Chart.js and keeps data from closing its script element', () => {
+    const s = sample(1000, 10, [pod('users-replicator-a')]);
+    const report = {
+      report: 'streamfleet-local-run',
+      version: 1,
+      startedAt: '2026-01-01T00:00:00.000Z',
+      finishedAt: '2026-01-01T00:01:00.000Z',
+      options: {},
+      environment: { node: 'v20', platform: 'linux', cpus: 2, java: 'java', dynamodbLocal: null },
+      fleetName: 'users-replicator',
+      fleet: {},
+      loadPlan: { batches: 1, itemsPerBatch: 10, ratePerSecond: 10, total: 10 },
+      summary: {
+        passed: false,
+        verdict: 'a </script><script>alert(1)</script> verdict',
+        durationMs: 60_000,
+        timings: {},
+        load: { target: 10, written: 10, ratePerSecond: 10, durationMs: 1000 },
+        replica: { sourceItems: 10, replicaItems: 10, missing: 0, differing: 0, extra: 0, processedBy: {} },
+        shards: null,
+        rollovers: 0,
+        scaling: {
+          kedaAsks: 1,
+          kedaDesired: 1,
+          needed: 1,
+          maxReplicaCount: 1,
+          peakWorkers: 1,
+          finalWorkers: 1,
+          readyWorkers: 1,
+        },
+        lagMs: { p50: 1, p99: 2, max: 3, workersGaugeMax: 0, samples: 1 },
+        throughput: { peakRecordsPerSecond: 1, meanRecordsPerSecond: 1, recordsProcessed: 10 },
+        checks: { scaling: null, replication: null, reasons: [] },
+      },
+      workflows: [],
+      tasks: [],
+      drill: [{ t: 500, kind: 'sigkill', text: 'SIGKILL </script>' }],
+      samples: [s],
+      clusterEvents: ['</script>'],
+    } as unknown as RunReport;
+    const html = renderReportHtml(report);
+    expect(html).toContain('Chart.js v4');
+    expect(html).not.toMatch(/<script[^>]+src=/);
+    expect(html.match(/<\/script>/g)).toHaveLength(3); // data, Chart.js, page script
+    expect(html).toContain('a &lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; verdict');
+  });
+});
