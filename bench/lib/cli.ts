@@ -1,0 +1,62 @@
+/** Command line: `npm run bench -- [--quick] [--only NAME[,NAME]] [--rounds N] [--no-profile] [--out FILE]`. */
+
+export const BENCHMARKS = ['drain', 'lag', 'failover', 'cost', 'scale'] as const;
+export type BenchmarkName = (typeof BENCHMARKS)[number];
+
+export interface CliOptions {
+  quick: boolean;
+  only: BenchmarkName[];
+  rounds: number | undefined;
+  profile: boolean;
+  out: string | undefined;
+  help: boolean;
+}
+
+export const USAGE = `npm run bench -- [options]
+
+  --quick            ~2-minute smoke run (also BENCH_QUICK=1): smaller loads, one round each
+  --only NAME[,NAME] run only these: ${BENCHMARKS.join(', ')} (memory is measured in drain)
+  --rounds N         rounds for drain, lag and failover trials (default 3; quick 1)
+  --no-profile       skip the profiled drain (full runs profile the worker once with node --cpu-prof)
+  --out FILE         where to write the JSON results (default bench/results.json)
+  --help             this text
+`;
+
+export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOptions {
+  const options: CliOptions = {
+    quick: env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true',
+    only: [...BENCHMARKS],
+    rounds: undefined,
+    profile: true,
+    out: undefined,
+    help: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const value = () => {
+      const v = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--quick') options.quick = true;
+    else if (arg === '--no-profile') options.profile = false;
+    else if (arg === '--help' || arg === '-h') options.help = true;
+    else if (arg.startsWith('--only')) {
+      const names = value()
+        .split(',')
+        .map((s) => s.trim());
+      for (const name of names) {
+        if (!(BENCHMARKS as readonly string[]).includes(name))
+          throw new Error(`unknown benchmark "${name}"; choose from ${BENCHMARKS.join(', ')}`);
+      }
+      options.only = names as BenchmarkName[];
+    } else if (arg.startsWith('--rounds')) {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1) throw new Error('--rounds needs a positive integer');
+      options.rounds = n;
+    } else if (arg.startsWith('--out')) options.out = value();
+    else throw new Error(`unknown option ${arg}\n\n${USAGE}`);
+  }
+  if (options.quick) options.profile = false;
+  return options;
+}

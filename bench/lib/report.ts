@@ -1,0 +1,147 @@
+/** The table `npm run bench` prints. */
+import type { BenchResults } from '../run.js';
+
+const f0 = (v: number | undefined) =>
+  v === undefined || !Number.isFinite(v) ? '–' : Math.round(v).toLocaleString('en-US');
+const f1 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(1));
+const f2 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(2));
+
+export function printSummary(results: BenchResults, print: (line: string) => void): void {
+  if (results.mode === 'quick')
+    print('\n(quick run: small loads, one round — a smoke test; verdicts are indicative only)');
+  const rows: [string, string, string, string][] = [];
+  const d = results.drain;
+  if (d) {
+    const m = d.median;
+    rows.push([
+      'drain: worker (fenced), total',
+      `${f0(m['worker-fenced'].totalRate)} rec/s`,
+      '',
+      `${f2(m['worker-fenced'].totalSeconds)} s for ${d.records}`,
+    ]);
+    rows.push(['drain: worker (fenced), steady', `${f0(m['worker-fenced'].steadyRate)} rec/s`, '', '']);
+    rows.push([
+      'drain: worker (conditional), steady',
+      `${f0(m['worker-conditional'].steadyRate)} rec/s`,
+      '',
+      `total ${f0(m['worker-conditional'].totalRate)}`,
+    ]);
+    rows.push([
+      `drain: order-safe limit (×${d.limitConcurrency.orderSafe}), steady`,
+      `${f0(m['limit-order-safe'].steadyRate)} rec/s`,
+      '',
+      `total ${f0(m['limit-order-safe'].totalRate)}`,
+    ]);
+    rows.push([
+      `drain: unsafe limit (×${d.limitConcurrency.unsafe}), steady`,
+      `${f0(m['limit-unsafe'].steadyRate)} rec/s`,
+      '',
+      `total ${f0(m['limit-unsafe'].totalRate)}`,
+    ]);
+    rows.push([
+      'drain: worker / order-safe, steady',
+      f2(d.ratios.median.workerVsOrderSafeSteady),
+      '≥ 0.90',
+      verdict(d.ratios.median.workerVsOrderSafeSteady, (v) => v >= 0.9),
+    ]);
+    rows.push(['drain: worker / order-safe, total', f2(d.ratios.median.workerVsOrderSafeTotal), '', '']);
+    rows.push(['drain: worker / unsafe, steady', f2(d.ratios.median.workerVsUnsafeSteady), '', '']);
+    rows.push(['memory: worker peak RSS (VmHWM) in drain', `${f0(d.peakRssMiB)} MiB`, '', '']);
+  }
+  const l = results.lag;
+  if (l) {
+    const w = l.median.worker;
+    rows.push([
+      `lag @${l.ratePerSecond}/s, 2 workers: p50 / p95`,
+      `${f0(w.p50)} / ${f0(w.p95)} ms`,
+      '',
+      `${f0(w.samples)} samples a round`,
+    ]);
+    rows.push([
+      `lag @${l.ratePerSecond}/s, 2 workers: p99`,
+      `${f0(w.p99)} ms`,
+      '≤ 1,000 ms',
+      verdict(w.p99, (v) => v <= 1000),
+    ]);
+    rows.push([
+      'lag: source PutItem p50 / p99 (inside lag)',
+      `${f0(w.sourceWriteP50)} / ${f0(w.sourceWriteP99)} ms`,
+      '',
+      `${f1(l.emptyReadsPerSecond)} empty GetRecords/s, each + ${l.idleTimeBetweenReadsMs} ms idle`,
+    ]);
+    rows.push([
+      'lag limit (bare loop): p50 / p99',
+      `${f0(l.median.limit.p50)} / ${f0(l.median.limit.p99)} ms`,
+      '',
+      `worker p99 / limit p99 ${f2(l.p99VsLimit)}`,
+    ]);
+  }
+  const fo = results.failover;
+  if (fo) {
+    const k = fo.median.SIGKILL;
+    const t = fo.median.SIGTERM;
+    const n = fo.trials.length / 2;
+    rows.push([
+      "failover: SIGKILL → peer's first record",
+      `${f2(k.firstRecordSeconds)} s`,
+      `≤ ${fo.targets.SIGKILL} s`,
+      `${verdict(k.firstRecordSeconds, (v) => v <= fo.targets.SIGKILL)} (${n} trials; take at ${f2(k.takeSeconds)} s)`,
+    ]);
+    rows.push([
+      "hand-off: SIGTERM → peer's first record",
+      `${f2(t.firstRecordSeconds)} s`,
+      `≤ ${fo.targets.SIGTERM} s`,
+      `${verdict(t.firstRecordSeconds, (v) => v <= fo.targets.SIGTERM)} (${n} trials; owner exit ${f2(t.exitSeconds)} s)`,
+    ]);
+  }
+  const c = results.cost;
+  if (c) {
+    for (const w of c.workloads) {
+      rows.push([
+        `cost: ${w.name}, requests / 1,000 records`,
+        f1(w.per1000.total),
+        '',
+        `stream ${f1(w.per1000.streamReads)}, lease r ${f1(w.per1000.leaseReads)} w ${f1(w.per1000.leaseWrites)}, replica ${f1(w.per1000.replicaWrites)}, other ${f1(w.per1000.other)}`,
+      ]);
+      rows.push([
+        `cost: ${w.name}, KCL 1.x same work (no replica)`,
+        f1(w.kcl1.per1000.total),
+        '',
+        `stream ${f1(w.kcl1.per1000.streamReads)}, lease r ${f1(w.kcl1.per1000.leaseReads)} w ${f1(w.kcl1.per1000.leaseWrites)}; ours without replica ${f1(w.per1000.total - w.per1000.replicaWrites - w.per1000.other)}`,
+      ]);
+    }
+  }
+  const sc = results.scale;
+  if (sc) {
+    for (const m of sc.ddb) {
+      rows.push([
+        `scale (DDB Local) ${m.design}, ${m.shards}×${m.workers}`,
+        `${f1(m.totalRequestsPerWorkerPerSecond)} req/worker/s`,
+        '',
+        `~${f1(m.estimatedRcuPerWorkerPerSecond)} RCU/worker/s; balanced ${m.balanced ? `in ${f1(m.balanceSeconds)} s` : 'NOT in time'}; steals ${m.leaseEvents.steals}, losses ${m.leaseEvents.losses}`,
+      ]);
+    }
+    for (const m of sc.memory) {
+      rows.push([
+        `scale (memory) ${m.design}, ${m.shards}×${m.workers}`,
+        `${f1(m.totalRequestsPerWorkerPerSecond)} req/worker/s`,
+        '',
+        `~${f1(m.estimatedRcuPerWorkerPerSecond)} RCU/worker/s; balanced ${m.balanced ? `in ${f0(m.balanceSeconds)} s sim.` : 'NOT'}`,
+      ]);
+    }
+  }
+  const widths = [0, 1, 2, 3].map((i) =>
+    Math.max(...rows.map((r) => r[i]?.length ?? 0), ['measure', 'median', 'target', 'note'][i]?.length ?? 0),
+  );
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+  print('');
+  print(line(['measure', 'median', 'target', 'note']));
+  print(line(widths.map((w) => '-'.repeat(w))));
+  for (const row of rows) print(line(row));
+  print('');
+}
+
+function verdict(value: number | undefined, ok: (v: number) => boolean): string {
+  if (value === undefined || !Number.isFinite(value)) return '';
+  return ok(value) ? 'met' : 'MISSED';
+}
