@@ -2,7 +2,7 @@
  * The worker against a scripted stream endpoint (a test fixture speaking the DynamoDB Streams protocol):
  * several shards, trimmed data, throttling, expired iterators and a split, with the real SDK and bundle.
  */
-import { CreateTableCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   createReplicationTables,
@@ -11,12 +11,11 @@ import {
   type ReplicationTables,
   scanAll,
   stopAll,
-  uniqueName,
   WorkerProcess,
   waitFor,
 } from '../support/fleet.js';
 import { waitForConvergence } from '../support/replica.js';
-import { type ScriptedStream, startScriptedStream } from '../support/scripted-stream.js';
+import type { ScriptedStream } from '../support/scripted-stream.js';
 
 const endpoint = inject('ddbEndpoint');
 const client = localClient(endpoint);

@@ -1,22 +1,14 @@
-/**
- * Many shards and a changing fleet, with real worker processes against the scripted stream endpoint
- * (64 shards): 1 → 4 → 2 workers started and stopped mid-stream (one graceful, one SIGKILL).
- * Checks: every record replicated, leases balanced (max − min ≤ 1) within a bounded time, never two
- * readers of one shard at the same time (from the workers' own logs), duplicates only as bounded replays.
- */
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   createScriptedReplication,
   localClient,
   scanAll,
   stopAll,
-  uniqueName,
   WorkerProcess,
   waitFor,
 } from '../support/fleet.js';
 import { waitForConvergence } from '../support/replica.js';
-import { type ScriptedStream, startScriptedStream } from '../support/scripted-stream.js';
+import type { ScriptedStream } from '../support/scripted-stream.js';
 
 const endpoint = inject('ddbEndpoint');
 const client = localClient(endpoint);
