@@ -391,7 +391,7 @@ export async function runDrain(ctx: BenchContext, options: DrainOptions): Promis
 
   let profile: ProfileSummary | undefined;
   if (options.profile) {
-    ctx.log('  profiling one more fenced drain (node --cpu-prof)...');
+    ctx.log('  profiling one more fenced drain (CPU profile via node:inspector)...');
     const file = join(ctx.profileDir, `drain-worker-${Date.now()}.cpuprofile`);
     const drained = await drainWithWorker(ctx, source, records, 'worker-fenced', {
       NODE_OPTIONS: `--require ${ctx.loops['profiler-preload']}`,

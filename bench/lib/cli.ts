@@ -14,12 +14,15 @@ export interface CliOptions {
 
 export const USAGE = `npm run bench -- [options]
 
-  --quick            ~2-minute smoke run (also BENCH_QUICK=1): smaller loads, one round each
+  --quick            ~3-minute smoke run (also BENCH_QUICK=1): smaller loads, one round each
   --only NAME[,NAME] run only these: ${BENCHMARKS.join(', ')} (memory is measured in drain)
-  --rounds N         rounds for drain, lag and failover trials (default 3; quick 1)
-  --no-profile       skip the profiled drain (full runs profile the worker once with node --cpu-prof)
+  --rounds N         rounds of drain and failover trials (default 3; quick 1); lag runs min(N, 2)
+  --no-profile       skip the profiled drain (full runs CPU-profile the worker once, via node:inspector)
   --out FILE         where to write the JSON results (default bench/results.json)
   --help             this text
+
+BENCH_CONSUMER_BUNDLE=/path/consumer.js measures another build of the worker (prototypes).
+See BENCHMARKS.md for the methods and the latest figures.
 `;
 
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOptions {
