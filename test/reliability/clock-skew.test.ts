@@ -11,6 +11,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { localClient, scanAll, type WorkerProcess, waitFor } from '../support/fleet.js';
 import {
   type AuditedTables,
+  auditFigures,
   auditWhenConverged,
   createAuditedTables,
   FAST_LEASES,
@@ -122,11 +123,7 @@ describe('clock skew between workers', () => {
     report({
       scenario: 'clock-skew',
       faults: { workersWithSkewedClocks: 3, killed: 1, frozenPastLease: 1 },
-      recordsWritten: result.recordsWritten,
-      replicated: result.replicated,
-      replayed: Math.max(0, fleet.total('streamfleet_records_processed_total') - result.recordsWritten),
-      lost: result.lost,
-      staleOverwrites: result.staleOverwrites,
+      ...auditFigures(result, fleet),
       durationMs: Date.now() - started,
       skewsHours: [2, -3, 6],
       failoverAfterKillMs,

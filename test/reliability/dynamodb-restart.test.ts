@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type DynamoDbLocal, freePort, startDynamoDbLocal } from '../../local/dynamodb-local.js';
 import { localClient, type WorkerProcess } from '../support/fleet.js';
 import {
+  auditFigures,
   auditWhenConverged,
   createAuditedTables,
   FAST_LEASES,
@@ -94,11 +95,7 @@ describe('DynamoDB killed and restarted under the workers', () => {
     report({
       scenario: 'dynamodb-restart',
       faults: { dynamodbKilled: outages.length },
-      recordsWritten: result.recordsWritten,
-      replicated: result.replicated,
-      replayed: Math.max(0, fleet.total('streamfleet_records_processed_total') - result.recordsWritten),
-      lost: result.lost,
-      staleOverwrites: result.staleOverwrites,
+      ...auditFigures(result, fleet),
       durationMs: Date.now() - started,
       outagesMs: outages.map((o) => o.downMs),
       readyStatusesDuringOutages: outages.map((o) => o.readyStatuses),

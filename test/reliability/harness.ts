@@ -592,6 +592,17 @@ export interface ScenarioReport {
   [extra: string]: unknown;
 }
 
+/** The audit's figures for a scenario report; replays are what the fleet processed beyond what was written. */
+export function auditFigures(result: AuditResult, fleet: Fleet) {
+  return {
+    recordsWritten: result.recordsWritten,
+    replicated: result.replicated,
+    replayed: Math.max(0, fleet.total('streamfleet_records_processed_total') - result.recordsWritten),
+    lost: result.lost,
+    staleOverwrites: result.staleOverwrites,
+  };
+}
+
 export const REPORT_DIR = resolve(import.meta.dirname, '../../reports/reliability');
 
 /** Prints one JSON line and keeps it in reports/reliability/<scenario>.json (overwritten each run). */

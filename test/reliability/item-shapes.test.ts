@@ -9,6 +9,7 @@ import { type AttributeValue, DeleteItemCommand, PutItemCommand } from '@aws-sdk
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { localClient, scanAll } from '../support/fleet.js';
 import {
+  auditFigures,
   auditWhenConverged,
   createAuditedTables,
   FAST_LEASES,
@@ -191,11 +192,7 @@ describe('items of every shape, keys of every kind', () => {
         report({
           scenario: `item-shapes-${shape.name}-${mode}`,
           faults: {},
-          recordsWritten: result.recordsWritten,
-          replicated: result.replicated,
-          replayed: Math.max(0, fleet.total('streamfleet_records_processed_total') - result.recordsWritten),
-          lost: result.lost,
-          staleOverwrites: result.staleOverwrites,
+          ...auditFigures(result, fleet),
           durationMs: Date.now() - started,
           distinctKeys: shape.keys.length,
           itemsInSource: result.itemsInSource,

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { localClient, scanAll, type WorkerProcess, waitFor } from '../support/fleet.js';
 import {
   type AuditedTables,
+  auditFigures,
   auditWhenConverged,
   createAuditedTables,
   FAST_LEASES,
@@ -91,11 +92,7 @@ describe('lease table deleted or edited by hand while running', () => {
     report({
       scenario: 'lease-table-deleted',
       faults: { leaseTableDeleted: 1 },
-      recordsWritten: result.recordsWritten,
-      replicated: result.replicated,
-      replayed: Math.max(0, fleet.total('streamfleet_records_processed_total') - result.recordsWritten),
-      lost: result.lost,
-      staleOverwrites: result.staleOverwrites,
+      ...auditFigures(result, fleet),
       durationMs: Date.now() - started,
       notReadyAfterMs,
       recoveredWithoutRestartAfterMs: recoveredAfterMs,
@@ -151,11 +148,7 @@ describe('lease table deleted or edited by hand while running', () => {
     report({
       scenario: 'lease-items-edited',
       faults: { ghostOwner: 1, leaseItemDeleted: 1, checkpointRewound: 1, checkpointGarbage: 1 },
-      recordsWritten: result.recordsWritten,
-      replicated: result.replicated,
-      replayed: Math.max(0, fleet.total('streamfleet_records_processed_total') - result.recordsWritten),
-      lost: result.lost,
-      staleOverwrites: result.staleOverwrites,
+      ...auditFigures(result, fleet),
       durationMs: Date.now() - started,
       recoveryMs: recoveries,
       leaseLosses: fleet.total('streamfleet_lease_losses_total'),

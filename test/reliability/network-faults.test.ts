@@ -8,6 +8,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy, type FaultRule, injectedFaults, type ProxiedRequest } from '../support/fault-proxy.js';
 import { localClient } from '../support/fleet.js';
 import {
+  auditFigures,
   auditWhenConverged,
   createAuditedTables,
   FAST_LEASES,
@@ -104,11 +105,7 @@ describe('network faults between workers and DynamoDB (fault proxy)', () => {
         droppedAfterForward: proxy.stats.droppedAfterForward,
         connectionsRefused: proxy.stats.connectionsRefused,
       },
-      recordsWritten: result.recordsWritten,
-      replicated: result.replicated,
-      replayed: Math.max(0, fleet.total('streamfleet_records_processed_total') - result.recordsWritten),
-      lost: result.lost,
-      staleOverwrites: result.staleOverwrites,
+      ...auditFigures(result, fleet),
       durationMs: Date.now() - started,
       requestsThroughProxy: proxy.stats.requests,
       workerThrottlesSeen: fleet.total('streamfleet_throttles_total'),

@@ -20,6 +20,7 @@ import { FaultProxy } from '../support/fault-proxy.js';
 import { localClient, scanAll, uniqueName, waitFor } from '../support/fleet.js';
 import {
   type AuditedTables,
+  auditFigures,
   auditWhenConverged,
   createAuditedTables,
   EMAIL_KEY,
@@ -133,11 +134,7 @@ describe('poison records (the target refuses the change)', () => {
     report({
       scenario: 'poison-stop-then-dead-letter',
       faults: { poisonRecords: 2 },
-      recordsWritten: result.recordsWritten,
-      replicated: result.replicated,
-      replayed: Math.max(0, fleet.total('streamfleet_records_processed_total') - result.recordsWritten),
-      lost: result.lost,
-      staleOverwrites: result.staleOverwrites,
+      ...auditFigures(result, fleet),
       durationMs: Date.now() - started,
       stalledCheckpointHeld: true,
       gracefulStopWhileStalledMs: stopMs,
@@ -219,11 +216,7 @@ describe('poison records (the target refuses the change)', () => {
       report({
         scenario: `poison-dead-letter-size-limits-${mode}`,
         faults: { poisonRecords: dlq.length },
-        recordsWritten: result.recordsWritten,
-        replicated: result.replicated,
-        replayed: Math.max(0, fleet.total('streamfleet_records_processed_total') - result.recordsWritten),
-        lost: result.lost,
-        staleOverwrites: result.staleOverwrites,
+        ...auditFigures(result, fleet),
         durationMs: Date.now() - started,
         replicaBytesOfExactItem: ITEM_LIMIT,
         deadLettered: dlq.map((i) => i.keys?.M?.email?.S).sort(),

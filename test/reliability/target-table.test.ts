@@ -12,6 +12,7 @@ import { localClient, scanAll, waitFor } from '../support/fleet.js';
 import {
   type AuditedTables,
   audit,
+  auditFigures,
   auditWhenConverged,
   createAuditedTables,
   createReplicaTable,
@@ -110,11 +111,7 @@ describe('target table deleted while the worker runs', () => {
       report({
         scenario: `target-table-deleted-${mode}`,
         faults: { targetTableDeleted: 1 },
-        recordsWritten: result.recordsWritten,
-        replicated: result.replicated,
-        replayed: Math.max(0, fleet.total('streamfleet_records_processed_total') - result.recordsWritten),
-        lost: result.lost,
-        staleOverwrites: result.staleOverwrites,
+        ...auditFigures(result, fleet),
         durationMs: Date.now() - started,
         checkpointsSeenWhileMissing: seen.size,
         processingErrorsWhileMissing: errors,

@@ -17,6 +17,7 @@ import { type DynamoDbLocal, rolloverSupport, startDynamoDbLocal } from '../../l
 import { FaultProxy, type ProxiedRequest, seededRandom } from '../support/fault-proxy.js';
 import { localClient, scanAll, type WorkerProcess } from '../support/fleet.js';
 import {
+  auditFigures,
   auditWhenConverged,
   createAuditedTables,
   FAST_LEASES,
@@ -177,11 +178,7 @@ describe('workers killed with SIGKILL during a load', () => {
         killedMidCheckpoint: kills['mid-checkpoint'],
         killedAnywhere: kills.anywhere,
       },
-      recordsWritten: result.recordsWritten,
-      replicated: result.replicated,
-      replayed: Math.max(0, fleet.total('streamfleet_records_processed_total') - result.recordsWritten),
-      lost: result.lost,
-      staleOverwrites: result.staleOverwrites,
+      ...auditFigures(result, fleet),
       durationMs: Date.now() - started,
       chaosMs,
       convergeMs,
