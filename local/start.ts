@@ -2,6 +2,10 @@
  * `npm start`: Streamfleet's whole story on one machine (see local/start/run.ts and README's first section).
  * This file only parses the options, maps failures to exit codes, and stops everything on every exit path:
  * normal end, error, SIGINT (Ctrl-C) and SIGTERM.
+ *
+ * It runs as `node --import tsx local/start.ts`, one process, and not under the `tsx` command: tsx's parent
+ * process relays a signal and SIGKILLs its child when the child has not acknowledged it within about 60 ms,
+ * which on a busy machine killed this program before it could stop its workers and DynamoDB Local.
  */
 import { HELP, parseStartOptions, UsageError } from './start/options.js';
 import { ExitCode, LocalRun, MissingPrerequisiteError } from './start/run.js';
@@ -29,7 +33,7 @@ let firstSignalAt = 0;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     const now = Date.now();
-    // A terminal's Ctrl-C reaches this process twice (directly, and relayed by tsx): one stop is enough.
+    // A terminal's Ctrl-C may reach this process twice (directly, and relayed by npm): one stop is enough.
     if (firstSignalAt > 0) {
       if (now - firstSignalAt > 1_500) {
         process.stderr.write(`\n${signal} again: killing everything now.\n`);

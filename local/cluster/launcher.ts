@@ -6,9 +6,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /** `dist/consumer.js` of this checkout: what the container image runs. */
 export const CONSUMER_BUNDLE = resolve(import.meta.dirname, '../../dist/consumer.js');
+
+/** Stops a worker whose parent died without stopping it (see orphan-guard.mjs). */
+const ORPHAN_GUARD = pathToFileURL(resolve(import.meta.dirname, 'orphan-guard.mjs')).href;
 
 export interface LaunchSpec {
   podName: string;
@@ -39,7 +43,8 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // A runtime that dies without stopping its cluster must not leave workers behind.
+  // A runtime that exits without stopping its cluster must not leave workers behind (one that is killed
+  // outright cannot run this hook: orphan-guard.mjs covers that).
   process.once('exit', () => {
     for (const child of live) child.kill('SIGKILL');
   });
@@ -53,7 +58,7 @@ export class ProcessLauncher implements WorkerLauncher {
       throw new Error(`${this.bundle} is missing: run "npm run build" first.`);
     }
     installExitHook();
-    const child = spawn(process.execPath, [this.bundle], {
+    const child = spawn(process.execPath, ['--import', ORPHAN_GUARD, this.bundle], {
       env: spec.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -88,4 +88,23 @@ describe('npm start stopped with Ctrl-C', () => {
     },
     120_000,
   );
+
+  it('killed outright (SIGKILL, no handler runs): its workers and DynamoDB Local still go within seconds', async () => {
+    const reportDir = mkdtempSync(join(tmpdir(), 'streamfleet-start-kill-'));
+    run = startNpmStart([...SMALL, '--report-dir', reportDir]);
+    const group = run.child.pid as number;
+    await run.waitFor(/Pod users-replicator-\S+ started/, 60_000);
+    const record = readProcesses(reportDir);
+    expect(record?.workers.length, 'a worker was recorded').toBeGreaterThan(0);
+    process.kill(record?.main as number, 'SIGKILL');
+    await run.exited;
+    // The workers' orphan guard checks every second and forces an exit after 8 s; Java's guard every second.
+    expect(await leftovers(group, reportDir, 20_000), run.output().slice(-2000)).toEqual({
+      group: [],
+      java: [],
+      guard: [],
+      workers: [],
+    });
+    rmSync(reportDir, { recursive: true, force: true });
+  }, 120_000);
 });

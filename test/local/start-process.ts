@@ -1,13 +1,16 @@
 /**
- * Runs `npm start`'s program the way a person's terminal does, in its own process group: `npx tsx
- * local/start.ts` (npm → tsx → node, the tree `npm start` makes after its build step; `npm test` has built
- * dist/ already, and rebuilding it here would rewrite the bundle under other test files' workers).
+ * Runs `npm start`'s program the way a person's terminal does, in its own process group: `npm exec -- node
+ * --import tsx local/start.ts` (npm → sh → node, the tree `npm start` makes after its build step; `npm test`
+ * has built dist/ already, and rebuilding it here would rewrite the bundle under other test files' workers).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
+
+/** What package.json's start script runs after its build step (checked against it by start.test.ts). */
+export const START_COMMAND = ['node', '--import', 'tsx', 'local/start.ts'];
 
 export interface StartProcess {
   child: ChildProcess;
@@ -23,7 +26,7 @@ export interface StartProcess {
 }
 
 export function startNpmStart(args: string[], env: NodeJS.ProcessEnv = {}): StartProcess {
-  const child = spawn('npx', ['--no-install', 'tsx', 'local/start.ts', ...args], {
+  const child = spawn('npm', ['exec', '--no', '--', ...START_COMMAND, ...args], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -103,14 +106,18 @@ export function pgrep(args: string[]): number[] {
 }
 
 /**
- * What is still running of a run, polled for up to ten seconds (a child such as tsx's esbuild service exits
+ * What is still running of a run, polled for up to `withinMs` (a child such as tsx's esbuild service exits
  * just after its parent; Java's guard checks every second): every process of the run's group, the Java and
  * guard it started (by the port and pid it recorded) and the workers it launched (by pid).
  */
-export async function leftovers(group: number, reportDir: string): Promise<Record<string, number[]>> {
+export async function leftovers(
+  group: number,
+  reportDir: string,
+  withinMs = 10_000,
+): Promise<Record<string, number[]>> {
   const record = readProcesses(reportDir);
   let found: Record<string, number[]> = {};
-  for (let attempt = 0; attempt < 20; attempt++) {
+  for (let attempt = 0; attempt < withinMs / 500; attempt++) {
     const workerPids = new Set((record?.workers ?? []).map((w) => w.pid).filter((p) => p !== null));
     found = {
       group: pgrep(['-g', String(group)]),

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserUnavailable, checkReportInBrowser } from '../../local/report/browser.js';
 import type { RunReport } from '../../local/report/report.js';
-import { leftovers, ROOT, readProcesses, startNpmStart } from './start-process.js';
+import { leftovers, ROOT, readProcesses, START_COMMAND, startNpmStart } from './start-process.js';
 
 const reportDir = mkdtempSync(join(tmpdir(), 'streamfleet-start-'));
 const ARGS = ['--items', '400', '--rate', '40', '--max-workers', '2', '--rollover-seconds', '3'];
@@ -166,20 +166,23 @@ describe('npm start options', () => {
   it('without Java it exits 3 and says how to install it', async () => {
     const bin = mkdtempSync(join(tmpdir(), 'streamfleet-nojava-'));
     symlinkSync(process.execPath, join(bin, 'node'));
-    const result = spawnSync(
-      process.execPath,
-      [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'local/start.ts'],
-      {
-        cwd: ROOT,
-        env: { ...process.env, PATH: bin },
-        encoding: 'utf8',
-        timeout: 30_000,
-      },
-    );
+    const result = spawnSync(process.execPath, START_COMMAND.slice(1), {
+      cwd: ROOT,
+      env: { ...process.env, PATH: bin },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     rmSync(bin, { recursive: true, force: true });
     expect(result.status, result.stderr).toBe(3);
     expect(result.stderr).toContain('DynamoDB Local needs a Java 17+ runtime');
     expect(result.stderr).toContain('apt-get install -y openjdk-17-jdk-headless');
+  });
+
+  it("these tests run what package.json's start script runs after its build", () => {
+    const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(scripts.start).toBe(`npm run build --silent && ${START_COMMAND.join(' ')}`);
   });
 
   it('a bad option exits 2 with a sentence naming it', async () => {
