@@ -30,6 +30,18 @@ export function parseFleetInput(value: unknown): FleetInput {
   return { fleet: parseFleet(event(value).fleet) };
 }
 
+/**
+ * The setup workflow's whole execution input, checked by its first step before anything is made: the fleet,
+ * and the optional load that a later step plans and runs (a wrong load must not surface after the tables
+ * and the deployment exist).
+ */
+export function parseSetupInput(value: unknown): FleetInput {
+  const input = event(value);
+  const fleet = parseFleet(input.fleet);
+  if (input.load !== undefined) parseLoad(input.load);
+  return { fleet };
+}
+
 export interface StreamInput extends FleetInput {
   streamArn: string;
 }

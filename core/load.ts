@@ -52,7 +52,8 @@ export function parseLoad(value: unknown, field = 'load'): LoadSpec {
     throw new InvalidInputError(field, `expected an object, got ${describeValue(value)}`);
   }
   const input = value as Record<string, unknown>;
-  const batches = requireInteger(`${field}.batches`, input.batches ?? 1, { min: 1, max: 1000 });
+  // Required, not defaulted: the setup workflow plans its Map over `load.batches` before any function runs.
+  const batches = requireInteger(`${field}.batches`, input.batches, { min: 1, max: 1000 });
   const itemsPerBatch = requireInteger(`${field}.itemsPerBatch`, input.itemsPerBatch ?? 100, {
     min: 1,
     max: 5000,

@@ -320,8 +320,10 @@ describe('load', () => {
       ratePerSecond: 100,
       prefix: 'user',
     });
-    expect(invalidField(() => parseLoad({ itemsPerBatch: 5001 }))).toBe('load.itemsPerBatch');
-    expect(invalidField(() => parseLoad({ itemsPerBatch: 5000, ratePerSecond: 1 }))).toBe(
+    expect(invalidField(() => parseLoad({ itemsPerBatch: 10 }))).toBe('load.batches');
+    expect(invalidField(() => parseLoad({ batches: 0 }))).toBe('load.batches');
+    expect(invalidField(() => parseLoad({ batches: 1, itemsPerBatch: 5001 }))).toBe('load.itemsPerBatch');
+    expect(invalidField(() => parseLoad({ batches: 1, itemsPerBatch: 5000, ratePerSecond: 1 }))).toBe(
       'load.ratePerSecond',
     );
   });

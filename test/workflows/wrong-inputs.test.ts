@@ -48,6 +48,17 @@ describe('wrong workflow inputs', () => {
       (fleet) => ({ fleet: { ...fleet, clusterName: 42 } }),
       /fleet\.clusterName/,
     ],
+    ['no fleet at all', () => ({ load: { batches: 2 } }), /fleet: expected/],
+    [
+      'a negative number of load batches',
+      (fleet) => ({ fleet, load: { batches: -1, itemsPerBatch: 10 } }),
+      /load\.batches/,
+    ],
+    [
+      'a load without its number of batches',
+      (fleet) => ({ fleet, load: { itemsPerBatch: 10 } }),
+      /load\.batches/,
+    ],
     [
       'a shard count that is not a positive integer',
       (fleet) => ({ fleet: { ...fleet, scaling: { shardCount: 'two' } } }),
@@ -71,6 +82,24 @@ describe('wrong workflow inputs', () => {
       for (const name of [fleet.sourceTableName, fleet.replicaTableName, fleet.applicationName]) {
         expect(TableNames ?? []).not.toContain(name);
       }
+    },
+  );
+
+  it.each(['verify', 'teardown'] as const)(
+    '%s without a fleet: a failed execution that says what to start it with',
+    async (workflow) => {
+      const result = await runWorkflowLocally(
+        workflow,
+        { deleteTables: false },
+        {
+          ...FAST_RUN,
+          controlPlane: localControlPlane(endpoint),
+          logLevel: 'SILENT',
+        },
+      );
+      expect(result.status).toBe('FAILED');
+      expect(result.error).toBe('InvalidInputError');
+      expect(result.cause).toMatch(/^fleet: missing\. What to do: start the execution with input \{"fleet"/);
     },
   );
 });
