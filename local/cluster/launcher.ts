@@ -59,7 +59,7 @@ export class ProcessLauncher implements WorkerLauncher {
     }
     installExitHook();
     const child = spawn(process.execPath, ['--import', ORPHAN_GUARD, this.bundle], {
-      env: spec.env,
+      env: { ...spec.env, STREAMFLEET_PARENT_PID: String(process.pid) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     live.add(child);

@@ -6,10 +6,11 @@
  * and kills it outright if that takes longer than a few seconds (DynamoDB Local usually died too).
  * Plain JavaScript: it runs beside the bundled worker, without a TypeScript loader.
  */
-const parent = process.ppid;
+// The launcher names its own pid: the parent may already be gone by the time this module runs.
+const parent = Number(process.env.STREAMFLEET_PARENT_PID) || process.ppid;
 const FORCE_AFTER_MS = 8_000;
 
-const timer = setInterval(() => {
+const check = () => {
   if (process.ppid === parent) return;
   clearInterval(timer);
   // The pipes to the parent are gone: a write must not turn a graceful stop into a crash.
@@ -17,5 +18,7 @@ const timer = setInterval(() => {
   process.stderr.on('error', () => {});
   setTimeout(() => process.kill(process.pid, 'SIGKILL'), FORCE_AFTER_MS).unref();
   process.kill(process.pid, 'SIGTERM');
-}, 1_000);
+};
+const timer = setInterval(check, 1_000);
 timer.unref();
+check();
