@@ -39,7 +39,7 @@ import {
   type WorkflowRecord,
   writeReport,
 } from '../report/report.js';
-import { type LambdaLike, runWorkflowLocally } from '../workflows/index.js';
+import { type LambdaLike, loadHandler, runWorkflowLocally } from '../workflows/index.js';
 import type { WorkflowExecution } from '../workflows/run.js';
 import { type DrillEvent, FaultDrill } from './drill.js';
 import { type LoadPlan, OutputMode, planLoad, type StartOptions } from './options.js';
@@ -119,17 +119,17 @@ function stateName(workflow: string, fn: ControlPlaneFunction, event: unknown): 
   }
 }
 
-const HANDLER_MODULES: Partial<Record<ControlPlaneFunction, () => Promise<{ handler: LambdaLike }>>> = {
-  'ensure-tables': () => import('../../functions/ensure-tables.js') as Promise<{ handler: LambdaLike }>,
-  'wire-irsa': () => import('../../functions/wire-irsa.js') as Promise<{ handler: LambdaLike }>,
-  'deploy-consumer': () => import('../../functions/deploy-consumer.js') as Promise<{ handler: LambdaLike }>,
-  'install-scaler': () => import('../../functions/install-scaler.js') as Promise<{ handler: LambdaLike }>,
-  'generate-load': () => import('../../functions/generate-load.js') as Promise<{ handler: LambdaLike }>,
-  'verify-scaling': () => import('../../functions/verify-scaling.js') as Promise<{ handler: LambdaLike }>,
-  'verify-replication': () =>
-    import('../../functions/verify-replication.js') as Promise<{ handler: LambdaLike }>,
-  'publish-metrics': () => import('../../functions/publish-metrics.js') as Promise<{ handler: LambdaLike }>,
-};
+/** The functions the setup and verify workflows call, watched on their way (see observedHandlers). */
+const OBSERVED_FUNCTIONS: ControlPlaneFunction[] = [
+  'ensure-tables',
+  'wire-irsa',
+  'deploy-consumer',
+  'install-scaler',
+  'generate-load',
+  'verify-scaling',
+  'verify-replication',
+  'publish-metrics',
+];
 
 interface Verdictish {
   healthy?: boolean;
@@ -555,12 +555,9 @@ export class LocalRun {
 
   private observedHandlers(workflow: string): Partial<Record<ControlPlaneFunction, LambdaLike>> {
     const handlers: Partial<Record<ControlPlaneFunction, LambdaLike>> = {};
-    for (const [fn, load] of Object.entries(HANDLER_MODULES) as [
-      ControlPlaneFunction,
-      () => Promise<{ handler: LambdaLike }>,
-    ][]) {
+    for (const fn of OBSERVED_FUNCTIONS) {
       handlers[fn] = async (event: unknown, context: Context) => {
-        const { handler } = await load();
+        const handler = await loadHandler(fn);
         const state = stateName(workflow, fn, event);
         if (fn === 'generate-load') await this.beforeLoadBatch();
         const span: TaskSpan = { fn, workflow, startMs: this.now(), endMs: undefined, ok: undefined };

@@ -1,4 +1,6 @@
 /** Local Step Functions runs of the real workflow definitions, bound to the real handlers. */
+
+export { loadHandler } from './handlers.js';
 export {
   allStates,
   ExecutionStatus,

@@ -27,26 +27,10 @@ import {
   substitutePlaceholders,
   type Workflow,
 } from '../../core/workflows.js';
-
-/** A handler as Lambda calls it. */
-export type LambdaLike = (event: unknown, context: Context) => Promise<unknown>;
-
-type HandlerModule = { handler: LambdaLike };
-
-const HANDLER_MODULES: Record<ControlPlaneFunction, () => Promise<HandlerModule>> = {
-  'ensure-tables': () => import('../../functions/ensure-tables.js') as Promise<HandlerModule>,
-  'wire-irsa': () => import('../../functions/wire-irsa.js') as Promise<HandlerModule>,
-  'deploy-consumer': () => import('../../functions/deploy-consumer.js') as Promise<HandlerModule>,
-  'install-scaler': () => import('../../functions/install-scaler.js') as Promise<HandlerModule>,
-  'generate-load': () => import('../../functions/generate-load.js') as Promise<HandlerModule>,
-  'verify-scaling': () => import('../../functions/verify-scaling.js') as Promise<HandlerModule>,
-  'verify-replication': () => import('../../functions/verify-replication.js') as Promise<HandlerModule>,
-  'publish-metrics': () => import('../../functions/publish-metrics.js') as Promise<HandlerModule>,
-  'handle-alarm': () => import('../../functions/handle-alarm.js') as Promise<HandlerModule>,
-  teardown: () => import('../../functions/teardown.js') as Promise<HandlerModule>,
-};
+import { type LambdaLike, loadHandler } from './handlers.js';
 
 export type { LogLevel } from '../../core/observability.js';
+export type { LambdaLike } from './handlers.js';
 
 import type { LogLevel } from '../../core/observability.js';
 
@@ -213,7 +197,7 @@ export async function runWorkflowLocally(
         );
       const arn = state.Resource;
       taskResourceLocalHandlers[name] = async (event: unknown) => {
-        const handler = options.handlers?.[fn] ?? (await HANDLER_MODULES[fn]()).handler;
+        const handler = options.handlers?.[fn] ?? (await loadHandler(fn));
         try {
           const result = await handler(structuredClone(event), lambdaContext(fn, arn));
           // Lambda returns JSON: whatever does not survive JSON does not reach the next state.
