@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { localClient, scanAll, type WorkerProcess, waitFor } from '../support/fleet.js';
+import { localClient, openLease, type WorkerProcess, waitForOpenLeaseOwner } from '../support/fleet.js';
 import {
   type AuditedTables,
   auditFigures,
@@ -35,21 +35,6 @@ const skewed = (ms: number) => ({
   STREAMFLEET_TEST_CLOCK_SKEW_MS: String(ms),
 });
 
-async function owner(tables: AuditedTables): Promise<string | undefined> {
-  const leases = await scanAll(client, tables.app);
-  return leases.find((lease) => lease.checkpoint?.S !== 'SHARD_END')?.leaseOwner?.S;
-}
-
-async function waitForOwner(tables: AuditedTables, name: string, timeoutMs = 15_000): Promise<number> {
-  const since = Date.now();
-  await waitFor(async () => (await owner(tables)) === name, {
-    timeoutMs,
-    intervalMs: 50,
-    message: `${name} to own`,
-  });
-  return Date.now() - since;
-}
-
 /**
  * Watches for `ms`: the lease's owner in the table, and how many live workers say (on /metrics) they hold it.
  * Returns owner changes and the samples where more than one worker claimed the shard.
@@ -60,7 +45,7 @@ async function watch(tables: AuditedTables, workers: WorkerProcess[], ms: number
   let samples = 0;
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    owners.add(await owner(tables));
+    owners.add((await openLease(client, tables.app))?.leaseOwner?.S);
     const held = await Promise.all(
       workers.map(async (w) => (await scrapeMetrics(w.port))?.get('streamfleet_leases_held') ?? 0),
     );
@@ -94,7 +79,7 @@ describe('clock skew between workers', () => {
 
     // Ahead by two hours owns the shard; behind by three hours watches it.
     const ahead = await fleet.start('skew-plus-2h', { env: skewed(2 * HOUR) });
-    await waitForOwner(tables, ahead.name);
+    await waitForOpenLeaseOwner(client, tables.app, ahead.name, { intervalMs: 50 });
     expect(ahead.output).toMatch(
       new RegExp(`"time":"${new Date(Date.now() + 2 * HOUR).toISOString().slice(0, 13)}`),
     );
@@ -103,7 +88,9 @@ describe('clock skew between workers', () => {
 
     // The owner dies: the worker whose clock is 5 h behind it takes over in about the lease duration.
     await fleet.kill(ahead);
-    const failoverAfterKillMs = await waitForOwner(tables, behind.name);
+    const failoverAfterKillMs = await waitForOpenLeaseOwner(client, tables.app, behind.name, {
+      intervalMs: 50,
+    });
 
     // A third worker, 6 h ahead, joins; the owner freezes past its lease; the newcomer takes over; the frozen
     // one resumes, notices, and the two settle with one owner.
@@ -111,7 +98,9 @@ describe('clock skew between workers', () => {
     const steady2 = await watch(tables, [behind, farAhead], 4_000);
     await fleet.scrape(behind);
     behind.signal('SIGSTOP');
-    const failoverAfterFreezeMs = await waitForOwner(tables, farAhead.name);
+    const failoverAfterFreezeMs = await waitForOpenLeaseOwner(client, tables.app, farAhead.name, {
+      intervalMs: 50,
+    });
     behind.signal('SIGCONT');
     await behind.waitForLog(/"msg":"lease lost"/, 10_000);
     await sleep(1_000);

@@ -7,9 +7,14 @@
  */
 import { DeleteItemCommand, DeleteTableCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { localClient, scanAll, type WorkerProcess, waitFor } from '../support/fleet.js';
 import {
-  type AuditedTables,
+  localClient,
+  openLease,
+  type WorkerProcess,
+  waitFor,
+  waitForOpenLeaseOwner,
+} from '../support/fleet.js';
+import {
   auditFigures,
   auditWhenConverged,
   createAuditedTables,
@@ -26,25 +31,6 @@ const endpoint = inject('ddbEndpoint');
 const client = localClient(endpoint);
 const streams = streamsClient(endpoint);
 afterAll(() => Fleet.stopEverything());
-
-async function lease(tables: AuditedTables) {
-  return (await scanAll(client, tables.app)).find((l) => l.checkpoint?.S !== 'SHARD_END');
-}
-
-async function waitForOwner(tables: AuditedTables, name: string, timeoutMs = 15_000): Promise<number> {
-  const since = Date.now();
-  let last: Record<string, unknown> | undefined;
-  await waitFor(
-    async () => {
-      last = await lease(tables);
-      return (await lease(tables))?.leaseOwner?.S === name;
-    },
-    { timeoutMs, message: `${name} to own the lease` },
-  ).catch((error: Error) => {
-    throw new Error(`${error.message}; the lease item now: ${JSON.stringify(last)}`);
-  });
-  return Date.now() - since;
-}
 
 async function readiness(worker: WorkerProcess): Promise<number> {
   try {
@@ -110,9 +96,9 @@ describe('lease table deleted or edited by hand while running', () => {
     const fleet = new Fleet({ endpoint, tables, env: FAST_LEASES });
     const load = new Load({ client, table: tables.source, items: 40, concurrency: 2, pauseMs: 20 }).start();
     const worker = await fleet.start('hand-edits');
-    await waitForOwner(tables, worker.name);
+    await waitForOpenLeaseOwner(client, tables.app, worker.name);
     await sleep(1_500);
-    const key = { leaseKey: { S: (await lease(tables))?.leaseKey?.S ?? '' } };
+    const key = { leaseKey: { S: (await openLease(client, tables.app))?.leaseKey?.S ?? '' } };
     const edit = (expression: string, values?: Record<string, { S: string }>) =>
       client.send(
         new UpdateItemCommand({
@@ -126,25 +112,25 @@ describe('lease table deleted or edited by hand while running', () => {
 
     // 1. Someone hands the lease to a worker that does not exist: it never renews, so it expires.
     await edit('SET leaseOwner = :ghost', { ':ghost': { S: 'ghost-worker' } });
-    recoveries.ghostOwner = await waitForOwner(tables, worker.name);
+    recoveries.ghostOwner = await waitForOpenLeaseOwner(client, tables.app, worker.name);
     await sleep(1_500);
     // 2. Someone deletes the lease item: shard sync creates it again (at TRIM_HORIZON: a replay).
     await client.send(new DeleteItemCommand({ TableName: tables.app, Key: key }));
-    recoveries.leaseDeleted = await waitForOwner(tables, worker.name);
+    recoveries.leaseDeleted = await waitForOpenLeaseOwner(client, tables.app, worker.name);
     await sleep(1_500);
     // 3. Someone rewinds the checkpoint and frees the lease: the worker takes it and replays.
     await edit('SET checkpoint = :th REMOVE leaseOwner', { ':th': { S: 'TRIM_HORIZON' } });
-    recoveries.checkpointRewound = await waitForOwner(tables, worker.name);
+    recoveries.checkpointRewound = await waitForOpenLeaseOwner(client, tables.app, worker.name);
     await sleep(1_500);
     // 4. Someone writes garbage into the checkpoint: read as "no position", i.e. from TRIM_HORIZON.
     await edit('SET checkpoint = :junk REMOVE leaseOwner', { ':junk': { S: 'not-a-sequence-number' } });
-    recoveries.checkpointGarbage = await waitForOwner(tables, worker.name);
+    recoveries.checkpointGarbage = await waitForOpenLeaseOwner(client, tables.app, worker.name);
     await sleep(1_500);
     await load.stop();
 
     const result = await auditWhenConverged({ client, streams, tables, timeoutMs: 30_000 });
     await fleet.scrapeAll();
-    const checkpoint = (await lease(tables))?.checkpoint?.S ?? '';
+    const checkpoint = (await openLease(client, tables.app))?.checkpoint?.S ?? '';
     report({
       scenario: 'lease-items-edited',
       faults: { ghostOwner: 1, leaseItemDeleted: 1, checkpointRewound: 1, checkpointGarbage: 1 },

@@ -12,9 +12,14 @@
 import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { FaultProxy, type ProxiedRequest } from '../support/fault-proxy.js';
-import { localClient, scanAll, type WorkerProcess, waitFor } from '../support/fleet.js';
 import {
-  type AuditedTables,
+  localClient,
+  scanAll,
+  type WorkerProcess,
+  waitFor,
+  waitForOpenLeaseOwner,
+} from '../support/fleet.js';
+import {
   audit,
   auditFigures,
   auditWhenConverged,
@@ -36,20 +41,6 @@ afterAll(async () => {
   await Fleet.stopEverything();
   await Promise.all(proxies.map((p) => p.close()));
 });
-
-async function owner(tables: AuditedTables): Promise<string | undefined> {
-  const leases = await scanAll(client, tables.app);
-  return leases.find((lease) => lease.checkpoint?.S !== 'SHARD_END')?.leaseOwner?.S;
-}
-
-async function waitForOwner(tables: AuditedTables, name: string, timeoutMs = 15_000): Promise<number> {
-  const since = Date.now();
-  await waitFor(async () => (await owner(tables)) === name, {
-    timeoutMs,
-    message: `${name} to own the lease`,
-  });
-  return Date.now() - since;
-}
 
 const leaseLostLines = (worker: WorkerProcess) => (worker.output.match(/"msg":"lease lost"/g) ?? []).length;
 
@@ -89,7 +80,7 @@ describe('zombie workers (SIGSTOP past the lease duration)', () => {
     const proxy = await FaultProxy.start({ upstream: endpoint });
     proxies.push(proxy);
     const zombie = await fleet.start('zombie', { endpoint: proxy.endpoint });
-    await waitForOwner(tables, 'zombie');
+    await waitForOpenLeaseOwner(client, tables.app, 'zombie');
     let live = await fleet.start('live-1');
     for (let cycle = 0; cycle < 2; cycle++) {
       const trap = holdNext(proxy, isWriteOf(tables.target));
@@ -97,7 +88,7 @@ describe('zombie workers (SIGSTOP past the lease duration)', () => {
       await fleet.scrape(zombie);
       const lostBefore = leaseLostLines(zombie);
       zombie.signal('SIGSTOP');
-      const takeoverMs = await waitForOwner(tables, live.name);
+      const takeoverMs = await waitForOpenLeaseOwner(client, tables.app, live.name);
       await sleep(2_000); // the new owner writes newer versions meanwhile
       trap.release('deliver'); // the zombie's write reaches DynamoDB late, as a delayed packet would
       await sleep(300);
@@ -115,7 +106,7 @@ describe('zombie workers (SIGSTOP past the lease duration)', () => {
       cycles.push({ takeoverMs, zombieNoticedMs, heldWrite });
       // Hand the shard back to the zombie for the next round: the live worker leaves gracefully.
       await fleet.terminate(live);
-      await waitForOwner(tables, 'zombie');
+      await waitForOpenLeaseOwner(client, tables.app, 'zombie');
       live = await fleet.start(`live-${cycle + 2}`);
     }
     await load.stop();
@@ -147,17 +138,17 @@ describe('zombie workers (SIGSTOP past the lease duration)', () => {
     const tables = await createAuditedTables(client);
     const fleet = new Fleet({ endpoint, tables, env: FAST_LEASES });
     const zombie = await fleet.start('zombie-back');
-    await waitForOwner(tables, zombie.name);
+    await waitForOpenLeaseOwner(client, tables.app, zombie.name);
     const live = await fleet.start('live-back');
     zombie.signal('SIGSTOP');
-    await waitForOwner(tables, live.name);
+    await waitForOpenLeaseOwner(client, tables.app, live.name);
     zombie.signal('SIGCONT');
     await zombie.waitForLog(/"msg":"lease lost"/, 10_000);
     await sleep(1_500);
     await fleet.kill(live);
     // Lease duration (3 s) plus a taker pass or two; the periodic full scan (LEASE_SCAN_INTERVAL_MS, 30 s by
     // default) must not be what the zombie waits for.
-    const failoverMs = await waitForOwner(tables, zombie.name, 20_000);
+    const failoverMs = await waitForOpenLeaseOwner(client, tables.app, zombie.name, { timeoutMs: 20_000 });
     report({
       scenario: 'zombie-takes-back',
       faults: { sigstopPastLease: 1, killedNewOwner: 1 },
@@ -180,7 +171,7 @@ describe('zombie workers (SIGSTOP past the lease duration)', () => {
       const proxy = await FaultProxy.start({ upstream: endpoint });
       proxies.push(proxy);
       const zombie = await fleet.start(`zombie-${mode}`, { endpoint: proxy.endpoint });
-      await waitForOwner(tables, zombie.name);
+      await waitForOpenLeaseOwner(client, tables.app, zombie.name);
       const live = await fleet.start(`live-${mode}`);
       const key = { email: { S: 'doomed@example.com' } };
       const put = (version: number) =>
@@ -203,7 +194,7 @@ describe('zombie workers (SIGSTOP past the lease duration)', () => {
       await client.send(
         new PutItemCommand({ TableName: tables.source, Item: { email: { S: 'marker@example.com' } } }),
       );
-      await waitForOwner(tables, live.name);
+      await waitForOpenLeaseOwner(client, tables.app, live.name);
       await waitFor(
         async () => {
           const items = await scanAll(client, tables.target);

@@ -104,6 +104,42 @@ export async function waitFor<T>(
   }
 }
 
+/** The lease of the shard still being read (the first one not at SHARD_END), as the table has it now. */
+export async function openLease(
+  client: DynamoDBClient,
+  table: string,
+): Promise<Record<string, AttributeValue> | undefined> {
+  return (await scanAll(client, table)).find((lease) => lease.checkpoint?.S !== 'SHARD_END');
+}
+
+/**
+ * Waits until `owner` holds the open lease and resolves with how long that took (ms, monotonic); a timeout
+ * says what the lease item looked like last.
+ */
+export async function waitForOpenLeaseOwner(
+  client: DynamoDBClient,
+  table: string,
+  owner: string,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<number> {
+  const since = performance.now();
+  let last: Record<string, AttributeValue> | undefined;
+  await waitFor(
+    async () => {
+      last = await openLease(client, table);
+      return last?.leaseOwner?.S === owner;
+    },
+    {
+      timeoutMs: options.timeoutMs ?? 15_000,
+      intervalMs: options.intervalMs,
+      message: `${owner} to own the lease`,
+    },
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; the lease item now: ${JSON.stringify(last)}`);
+  });
+  return performance.now() - since;
+}
+
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
