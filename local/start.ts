@@ -8,7 +8,8 @@
  * which on a busy machine killed this program before it could stop its workers and DynamoDB Local.
  */
 import { HELP, parseStartOptions, UsageError } from './start/options.js';
-import { ExitCode, LocalRun, MissingPrerequisiteError } from './start/run.js';
+import { MissingPrerequisiteError } from './start/prerequisites.js';
+import { ExitCode, LocalRun } from './start/run.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 

@@ -8,8 +8,7 @@
  * 5. the real verify workflow, a summary, and report.json + report.html (checked in headless Chromium).
  * Everything it starts is stopped by `stop()`, which start.ts also calls on SIGINT/SIGTERM.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -20,7 +19,7 @@ import { KEDA_API_VERSION } from '../../core/cluster.js';
 import type { ControlPlaneConfig } from '../../core/control-plane-config.js';
 import { type ScalingConfig, scalingConfig } from '../../core/keda.js';
 import type { ControlPlaneFunction } from '../../core/workflows.js';
-import { CONSUMER_BUNDLE, type LocalCluster, ProcessLauncher, startLocalCluster } from '../cluster/index.js';
+import { type LocalCluster, ProcessLauncher, startLocalCluster } from '../cluster/index.js';
 import {
   type DynamoDbLocal,
   freePort,
@@ -43,6 +42,7 @@ import { type LambdaLike, loadHandler, runWorkflowLocally } from '../workflows/i
 import type { WorkflowExecution } from '../workflows/run.js';
 import { type DrillEvent, FaultDrill } from './drill.js';
 import { type LoadPlan, OutputMode, planLoad, type StartOptions } from './options.js';
+import { checkConsumerBundle, checkJava } from './prerequisites.js';
 import { ProcessLog, RecordingLauncher } from './processes.js';
 import { type Sample, Sampler } from './sampler.js';
 import { renderSummary } from './summary.js';
@@ -65,10 +65,6 @@ export const DEMO_WORKER_ENV = {
 
 /** Exit codes (also in --help). */
 export const ExitCode = { Passed: 0, Failed: 1, Usage: 2, MissingPrerequisite: 3, Interrupted: 130 } as const;
-
-export class MissingPrerequisiteError extends Error {
-  override readonly name = 'MissingPrerequisiteError';
-}
 
 export interface RunIo {
   stdout: Writable & { isTTY?: boolean; columns?: number };
@@ -136,32 +132,6 @@ interface Verdictish {
   summary?: string;
   reasons?: string[];
   figures?: Record<string, unknown>;
-}
-
-/** Java 17 or newer on PATH, or a MissingPrerequisiteError that says how to get it. */
-export function checkJava(): string {
-  let banner: string;
-  try {
-    banner = execFileSync('java', ['-version'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
-  } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr;
-    if (typeof stderr === 'string' && /version/.test(stderr)) banner = stderr;
-    else
-      throw new MissingPrerequisiteError(
-        'DynamoDB Local needs a Java 17+ runtime and "java" is not on PATH. ' +
-          'On Debian/Ubuntu: sudo apt-get install -y openjdk-17-jdk-headless (the JDK also gives DynamoDB Local ' +
-          'its shard rollovers); on macOS: brew install openjdk@17; elsewhere: any Java 17+ distribution, with java on PATH.',
-      );
-  }
-  const version = /version "(\d+)(?:\.(\d+))?/.exec(banner);
-  const major = version ? Number(version[1] === '1' ? version[2] : version[1]) : Number.NaN;
-  if (Number.isFinite(major) && major < 17) {
-    throw new MissingPrerequisiteError(
-      `DynamoDB Local needs Java 17 or newer; "java" on PATH is Java ${major}. ` +
-        'On Debian/Ubuntu: sudo apt-get install -y openjdk-17-jdk-headless and put it first on PATH.',
-    );
-  }
-  return banner.split('\n')[0]?.trim() ?? '';
 }
 
 export class LocalRun {
@@ -249,9 +219,7 @@ export class LocalRun {
   }
 
   async run(): Promise<RunResult> {
-    if (!existsSync(CONSUMER_BUNDLE)) {
-      throw new MissingPrerequisiteError(`${CONSUMER_BUNDLE} is missing: run "npm run build" first.`);
-    }
+    checkConsumerBundle();
     const java = checkJava();
     mkdirSync(this.reportDir, { recursive: true });
     this.processLog = new ProcessLog(join(this.reportDir, 'processes.json'));
