@@ -61,7 +61,8 @@ export const CONFIG_VARIABLES = {
   LEASE_SCAN_INTERVAL_MS:
     'longest time between full reads of the lease table when nothing changes (default 30000)',
   MAX_LEASES_PER_WORKER: 'upper bound on leases one worker holds (default unlimited)',
-  MAX_LEASES_TO_STEAL_AT_ONCE: 'leases stolen per taker pass when balancing (default 1)',
+  MAX_LEASES_TO_STEAL_AT_ONCE:
+    'leases asked for from a busier peer per taker pass when balancing (default 1; 0 turns balancing off)',
   SHARD_SYNC_INTERVAL_MS: 'how often the stream is listed for new shards (default 60000)',
   IDLE_TIME_BETWEEN_READS_MS: 'pause after an empty GetRecords (default 500)',
   MAX_RECORDS: 'records per GetRecords, 1..1000 (default 1000)',

@@ -50,6 +50,15 @@ export class Scheduler {
       deps.metrics,
       deps.log,
     );
+    deps.coordinator.setShardStopper((leaseKey) => this.stopConsumer(leaseKey));
+  }
+
+  /** A peer asked for this shard's lease: the consumer finishes its batch and checkpoint, then stops. */
+  private async stopConsumer(leaseKey: string): Promise<void> {
+    const entry = this.consumers.get(leaseKey);
+    if (!entry) return;
+    entry.consumer.requestShutdown();
+    await entry.done;
   }
 
   isReady(): boolean {

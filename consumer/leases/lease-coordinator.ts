@@ -10,6 +10,11 @@
  *      worker died, when asked (a shard ended here, new leases were created), while the fleet is still
  *      converging (the last scan found something to take or steal), or when the table has no owner index.
  *      Expired and unowned leases are taken and leases are stolen to balance only from a full scan.
+ * Balancing is cooperative: a worker short of leases asks the most loaded one for a lease (`handoffTo` on
+ * the item); the owner sees the request at its next renewal, stops reading the shard after its batch and
+ * checkpoint, and assigns the lease to the requester, which adopts it at its next pass and reads at once.
+ * An owner that does not answer within a lease duration (an older version, a stuck worker) loses the lease
+ * to a classic steal, which waits a lease duration before reading.
  * The latest full snapshot is shared with the rest of the worker (parent checks) so they need no reads.
  */
 import { errorName } from '../../core/errors.js';
@@ -48,7 +53,12 @@ export interface HeldLease {
   readonly readableAt: number;
   readonly checkpoint: string;
   readonly parentShardIds: readonly string[];
+  /** A peer asked for this lease: it is being stopped here and handed to that peer. */
+  handingOffTo?: string;
 }
+
+/** Stops reading a shard (after the batch in flight and its checkpoint); resolves once stopped. */
+export type ShardStopper = (leaseKey: string) => Promise<void>;
 
 /** Added to the lease duration before a stolen lease is read: time for the previous owner to unwind its reader. */
 const STOLEN_LEASE_MARGIN_MS = 1_000;
@@ -72,6 +82,13 @@ export class LeaseCoordinator {
   private lastTableContactAt = Number.NEGATIVE_INFINITY;
   /** Whether the owner index can be used; turned off if the table turns out not to have it. */
   private ownerIndex: boolean;
+  /** Hand-offs this worker asked peers for: lease key → local time first seen asked. */
+  private readonly requested = new Map<string, number>();
+  /** Requests of other workers seen in scans: lease key → requester and local time first seen. */
+  private readonly othersRequests = new Map<string, { to: string; since: number }>();
+  /** Hand-offs to peers in progress here. */
+  private readonly handoffs = new Set<Promise<void>>();
+  private stopShard: ShardStopper = async () => {};
 
   constructor(
     private readonly refresher: LeaseRefresher,
@@ -94,11 +111,16 @@ export class LeaseCoordinator {
   /** Stops both loops (leases stay owned in the table; hand them off or release them first). */
   async stop(): Promise<void> {
     this.stopController.abort();
-    await Promise.allSettled(this.loops);
+    await Promise.allSettled([...this.loops, ...this.handoffs]);
   }
 
   stopTaking(): void {
     this.taking = false;
+  }
+
+  /** How a lease a peer asked for is let go: the scheduler stops its shard consumer first. */
+  setShardStopper(stop: ShardStopper): void {
+    this.stopShard = stop;
   }
 
   /** The next taker pass reads the whole table (new leases exist, or a shard ended here). */
@@ -112,8 +134,11 @@ export class LeaseCoordinator {
     return lease !== undefined && this.clock.now() - lease.renewedAt < this.options.leaseDurationMs;
   }
 
+  /** Leases to read: held, and not being handed to a peer. */
   heldLeases(): HeldLease[] {
-    return [...this.held.values()].filter((lease) => this.isHeld(lease.leaseKey));
+    return [...this.held.values()].filter(
+      (lease) => this.isHeld(lease.leaseKey) && lease.handingOffTo === undefined,
+    );
   }
 
   latestSnapshot(): { leases: readonly Lease[]; takenAt: number } {
@@ -146,7 +171,7 @@ export class LeaseCoordinator {
     const peers = this.livePeersByLoad();
     await Promise.all(
       leases.map(async (lease, i) => {
-        const peer = peers.length > 0 ? peers[i % peers.length] : undefined;
+        const peer = lease.handingOffTo ?? (peers.length > 0 ? peers[i % peers.length] : undefined);
         try {
           const done = peer
             ? await this.refresher.assignLease(lease.leaseKey, this.options.workerId, peer)
@@ -252,25 +277,113 @@ export class LeaseCoordinator {
     }
     if (!this.taking) return;
 
+    const isExpired = (lease: Lease) =>
+      this.tracker.isExpired(lease, now) ||
+      (lease.leaseOwner !== undefined && deadWorkers.has(lease.leaseOwner));
+    const pending = this.pendingHandoffs(leases, isExpired, now);
     const plan = planLeaseTaking({
-      leases,
+      leases: pending.leases,
       workerId: this.options.workerId,
-      heldKeys: new Set(this.heldLeases().map((lease) => lease.leaseKey)),
-      isExpired: (lease) =>
-        this.tracker.isExpired(lease, now) ||
-        (lease.leaseOwner !== undefined && deadWorkers.has(lease.leaseOwner)),
+      heldKeys: new Set([...this.heldLeases().map((lease) => lease.leaseKey), ...pending.requestedKeys]),
+      isExpired,
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
       maxLeasesToStealAtOnce: this.options.maxLeasesToStealAtOnce,
     });
-    this.converging = plan.take.length + plan.steal.length > 0;
+    this.converging = plan.take.length + plan.steal.length + this.requested.size > 0;
+    for (const lease of pending.unanswered) await this.take(lease, 'steal');
     for (const lease of plan.take) await this.take(lease, 'take');
-    for (const lease of plan.steal) await this.take(lease, 'steal');
+    for (const lease of plan.steal) await this.requestHandoff(lease);
+  }
+
+  /**
+   * The snapshot as it will be once pending hand-offs are done, for planning: a lease asked for by a live
+   * worker counts as that worker's, so nobody asks for more than it needs. Requests of this worker that
+   * their owner left unanswered for a lease duration come back as `unanswered` (to steal the classic way);
+   * requests of others that stay unserved for two lease durations are ignored. Expired leases stay as they
+   * are: whoever plans takes them at once.
+   */
+  private pendingHandoffs(
+    leases: readonly Lease[],
+    isExpired: (lease: Lease) => boolean,
+    now: number,
+  ): { leases: Lease[]; requestedKeys: string[]; unanswered: Lease[] } {
+    const me = this.options.workerId;
+    const seenMine = new Set<string>();
+    const seenOthers = new Set<string>();
+    const requestedKeys: string[] = [];
+    const unanswered: Lease[] = [];
+    const planned = leases.map((lease) => {
+      const to = lease.handoffTo;
+      if (to === undefined || lease.leaseOwner === undefined || isFinished(lease) || isExpired(lease))
+        return lease;
+      if (to === me) {
+        seenMine.add(lease.leaseKey);
+        const since = this.requested.get(lease.leaseKey) ?? now;
+        this.requested.set(lease.leaseKey, since);
+        requestedKeys.push(lease.leaseKey);
+        if (now - since > this.options.leaseDurationMs + STOLEN_LEASE_MARGIN_MS) unanswered.push(lease);
+        return { ...lease, leaseOwner: me };
+      }
+      seenOthers.add(lease.leaseKey);
+      const seen = this.othersRequests.get(lease.leaseKey);
+      const since = seen?.to === to ? seen.since : now;
+      this.othersRequests.set(lease.leaseKey, { to, since });
+      return now - since > 2 * this.options.leaseDurationMs ? lease : { ...lease, leaseOwner: to };
+    });
+    for (const key of this.requested.keys()) if (!seenMine.has(key)) this.requested.delete(key);
+    for (const key of this.othersRequests.keys()) if (!seenOthers.has(key)) this.othersRequests.delete(key);
+    return { leases: planned, requestedKeys, unanswered };
+  }
+
+  private async requestHandoff(lease: Lease): Promise<void> {
+    if (!(await this.refresher.requestHandoff(lease, this.options.workerId))) return;
+    this.requested.set(lease.leaseKey, this.clock.now());
+    this.metrics.leaseSteals.inc();
+    this.log.info(
+      { shardId: lease.leaseKey, owner: lease.leaseOwner },
+      'lease hand-off requested to balance',
+    );
+  }
+
+  /** A peer asked for a held lease: stop reading it here (batch and checkpoint done), then assign it. */
+  private handOff(lease: HeldLease, to: string): void {
+    lease.handingOffTo = to;
+    this.updateGauge();
+    this.log.info(
+      { shardId: lease.leaseKey, to },
+      'lease asked for by a peer: finishing the batch, then handing it over',
+    );
+    const task = (async () => {
+      try {
+        await this.stopShard(lease.leaseKey);
+      } catch (error) {
+        this.log.warn({ shardId: lease.leaseKey, err: error }, 'stopping the shard for a hand-off failed');
+      }
+      if (this.held.get(lease.leaseKey) !== lease) return; // lost, or handed off at shutdown, meanwhile
+      this.held.delete(lease.leaseKey);
+      this.updateGauge();
+      // As after a loss: the snapshot (and the sentinels chosen from it) no longer says who holds what, and a
+      // peer that joined since has no sentinel here; read the table at the next pass.
+      this.scanWanted = true;
+      try {
+        const done = await this.refresher.assignLease(lease.leaseKey, this.options.workerId, to);
+        this.log.info({ shardId: lease.leaseKey, to, done }, 'lease handed off to balance');
+      } catch (error) {
+        this.log.warn(
+          { shardId: lease.leaseKey, err: error },
+          'could not hand off lease; it will expire instead',
+        );
+      }
+    })();
+    this.handoffs.add(task);
+    void task.finally(() => this.handoffs.delete(task));
   }
 
   private async take(lease: Lease, kind: 'take' | 'steal' | 'adopt'): Promise<void> {
     if (!this.taking || isFinished(lease) || this.finished.has(lease.leaseKey)) return;
     const sentAt = this.clock.now();
     const taken = await this.refresher.takeLease(lease, this.options.workerId);
+    this.requested.delete(lease.leaseKey);
     if (!taken) return;
     this.held.set(taken.leaseKey, {
       leaseKey: taken.leaseKey,
@@ -320,15 +433,18 @@ export class LeaseCoordinator {
   private async renew(lease: HeldLease): Promise<void> {
     const sentAt = this.clock.now();
     try {
-      const counter = await this.refresher.renewLease(lease.leaseKey, this.options.workerId, lease.counter);
+      const renewed = await this.refresher.renewLease(lease.leaseKey, this.options.workerId, lease.counter);
       this.touch();
       if (this.held.get(lease.leaseKey) !== lease) return; // handed off or finished meanwhile
-      if (counter === undefined) {
+      if (renewed === undefined) {
         this.lose(lease.leaseKey, 'renewal condition failed');
         return;
       }
-      lease.counter = counter;
+      lease.counter = renewed.counter;
       lease.renewedAt = sentAt;
+      const to = renewed.handoffTo;
+      if (to !== undefined && to !== this.options.workerId && lease.handingOffTo === undefined && this.taking)
+        this.handOff(lease, to);
     } catch (error) {
       this.log.warn({ shardId: lease.leaseKey, err: error }, 'lease renewal failed; will retry');
       if (!this.isHeld(lease.leaseKey) && this.held.get(lease.leaseKey) === lease) {

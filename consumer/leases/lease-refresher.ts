@@ -37,8 +37,16 @@ export interface LeaseRefresher {
   createLeaseIfNotExists(
     lease: Omit<Lease, 'leaseOwner' | 'leaseCounter' | 'ownerSwitchesSinceCheckpoint'>,
   ): Promise<boolean>;
-  /** Bumps the counter if `owner` still holds the lease at `counter`; returns the new counter or undefined. */
-  renewLease(leaseKey: string, owner: string, counter: number): Promise<number | undefined>;
+  /**
+   * Bumps the counter if `owner` still holds the lease at `counter`; returns the new counter and the peer that
+   * asked for the lease, if one did, or undefined when the lease is no longer held.
+   */
+  renewLease(leaseKey: string, owner: string, counter: number): Promise<RenewedLease | undefined>;
+  /**
+   * Asks `expected.leaseOwner` to hand the lease to `requester` at its next renewal (to balance); false if the
+   * owner changed, the shard is finished, or another request is pending.
+   */
+  requestHandoff(expected: Lease, requester: string): Promise<boolean>;
   /** Takes (or steals) a lease seen at `expected`; returns the lease as now held, or undefined. */
   takeLease(expected: Lease, newOwner: string): Promise<Lease | undefined>;
   /** Gives a held lease up so another worker can take it at once. */
@@ -49,6 +57,11 @@ export interface LeaseRefresher {
   addChildShard(parentKey: string, childKey: string): Promise<void>;
   /** Deletes a lease only while it is finished (checkpoint SHARD_END); false if it was not. */
   deleteFinishedLease(leaseKey: string): Promise<boolean>;
+}
+
+export interface RenewedLease {
+  counter: number;
+  handoffTo: string | undefined;
 }
 
 const S = (value: string): AttributeValue => ({ S: value });
@@ -69,6 +82,7 @@ export function leaseFromItem(item: Record<string, AttributeValue>): Lease {
     ownerSwitchesSinceCheckpoint: num('ownerSwitchesSinceCheckpoint'),
     parentShardIds: set('parentShardId'),
     childShardIds: set('childShardIds'),
+    handoffTo: str('handoffTo'),
   };
 }
 
@@ -207,17 +221,36 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     );
   }
 
-  async renewLease(leaseKey: string, owner: string, counter: number): Promise<number | undefined> {
-    const ok = await this.conditional(
+  async renewLease(leaseKey: string, owner: string, counter: number): Promise<RenewedLease | undefined> {
+    const { ok, attributes } = await this.conditionalUpdate(
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: { leaseKey: S(leaseKey) },
         UpdateExpression: 'SET leaseCounter = :next',
         ConditionExpression: 'leaseOwner = :owner AND leaseCounter = :counter',
         ExpressionAttributeValues: { ':owner': S(owner), ':counter': N(counter), ':next': N(counter + 1) },
+        // The renewal is how an owner learns that a peer asked for the lease; returning it costs no capacity.
+        ReturnValues: 'ALL_NEW',
       }),
     );
-    return ok ? counter + 1 : undefined;
+    return ok ? { counter: counter + 1, handoffTo: attributes?.handoffTo?.S } : undefined;
+  }
+
+  async requestHandoff(expected: Lease, requester: string): Promise<boolean> {
+    if (expected.leaseOwner === undefined) return false;
+    return this.conditional(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { leaseKey: S(expected.leaseKey) },
+        UpdateExpression: 'SET handoffTo = :requester',
+        ConditionExpression: 'leaseOwner = :owner AND checkpoint <> :end AND attribute_not_exists(handoffTo)',
+        ExpressionAttributeValues: {
+          ':owner': S(expected.leaseOwner),
+          ':requester': S(requester),
+          ':end': S('SHARD_END'),
+        },
+      }),
+    );
   }
 
   async takeLease(expected: Lease, newOwner: string): Promise<Lease | undefined> {
@@ -249,8 +282,8 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
         TableName: this.tableName,
         Key: { leaseKey: S(expected.leaseKey) },
         UpdateExpression: switched
-          ? 'SET leaseOwner = :owner, leaseCounter = :next ADD ownerSwitchesSinceCheckpoint :one'
-          : 'SET leaseOwner = :owner, leaseCounter = :next',
+          ? 'SET leaseOwner = :owner, leaseCounter = :next REMOVE handoffTo ADD ownerSwitchesSinceCheckpoint :one'
+          : 'SET leaseOwner = :owner, leaseCounter = :next REMOVE handoffTo',
         ConditionExpression: condition,
         ExpressionAttributeValues: values,
       }),
@@ -261,6 +294,7 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
       leaseOwner: newOwner,
       leaseCounter: malformed ? 1 : expected.leaseCounter + 1,
       ownerSwitchesSinceCheckpoint: expected.ownerSwitchesSinceCheckpoint + (switched ? 1 : 0),
+      handoffTo: undefined,
     };
   }
 
@@ -269,7 +303,7 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: { leaseKey: S(leaseKey) },
-        UpdateExpression: 'REMOVE leaseOwner ADD leaseCounter :one',
+        UpdateExpression: 'REMOVE leaseOwner, handoffTo ADD leaseCounter :one',
         ConditionExpression: 'leaseOwner = :owner',
         ExpressionAttributeValues: { ':owner': S(owner), ':one': N(1) },
       }),
@@ -281,7 +315,8 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: { leaseKey: S(leaseKey) },
-        UpdateExpression: 'SET leaseOwner = :next ADD leaseCounter :one, ownerSwitchesSinceCheckpoint :one',
+        UpdateExpression:
+          'SET leaseOwner = :next REMOVE handoffTo ADD leaseCounter :one, ownerSwitchesSinceCheckpoint :one',
         ConditionExpression: 'leaseOwner = :owner',
         ExpressionAttributeValues: { ':owner': S(owner), ':next': S(newOwner), ':one': N(1) },
       }),
@@ -322,6 +357,19 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
         ExpressionAttributeValues: { ':end': S('SHARD_END') },
       }),
     );
+  }
+
+  private async conditionalUpdate(
+    command: UpdateItemCommand,
+  ): Promise<{ ok: boolean; attributes?: Record<string, AttributeValue> }> {
+    this.onRequest('UpdateItem');
+    try {
+      const { Attributes } = await this.client.send(command);
+      return { ok: true, ...(Attributes ? { attributes: Attributes } : {}) };
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return { ok: false };
+      throw error;
+    }
   }
 
   private async conditional(

@@ -16,6 +16,12 @@ export interface Lease {
   ownerSwitchesSinceCheckpoint: number;
   parentShardIds: readonly string[];
   childShardIds: readonly string[];
+  /**
+   * A peer that asked for this lease to balance the load: the owner finishes its batch, checkpoints and
+   * hands the lease over at its next renewal, so the shard pauses for about a renew interval instead of a
+   * whole lease duration. Removed by every change of owner.
+   */
+  handoffTo?: string | undefined;
 }
 
 /**

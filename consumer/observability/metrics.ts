@@ -55,7 +55,7 @@ export class WorkerMetrics {
   });
   readonly leaseSteals = new Counter({
     name: 'streamfleet_lease_steals_total',
-    help: 'Leases stolen from a more loaded worker to balance the fleet.',
+    help: 'Leases asked for (or, when unanswered, stolen) from a more loaded worker to balance the fleet.',
     registers: [this.registry],
   });
   readonly leaseLosses = new Counter({

@@ -147,7 +147,8 @@ describe('many shards and a changing fleet', () => {
     });
     const toTwo = performance.now() - shrunk;
     // w3's leases are handed over at once; w4's expire after the lease duration, then one pass each side.
-    expect(toTwo).toBeLessThan(LEASE_DURATION_MS + 25_000);
+    // (A worker that handed leases to w4 must have chosen a sentinel of w4 since: it rescans after a hand-off.)
+    expect(toTwo).toBeLessThan(LEASE_DURATION_MS + 10_000);
 
     loading = false;
     await load;
@@ -162,6 +163,7 @@ describe('many shards and a changing fleet', () => {
       }
     }
     let handovers = 0;
+    const gaps: number[] = [];
     for (const [shardId, list] of all) {
       list.sort((a, b) => a.start - b.start);
       for (let i = 1; i < list.length; i++) {
@@ -169,6 +171,7 @@ describe('many shards and a changing fleet', () => {
         const after = list[i] as Reading;
         if (before.worker === after.worker) continue;
         handovers++;
+        gaps.push(after.start - before.end);
         expect(
           after.start,
           `${shardId}: ${after.worker} started before ${before.worker} stopped`,
@@ -176,6 +179,14 @@ describe('many shards and a changing fleet', () => {
       }
     }
     expect(handovers).toBeGreaterThan(SHARDS / 2);
+    // Balancing is cooperative: most hand-overs (the 48 of 1 → 4 and w3's on SIGTERM) pause a shard for about
+    // a renew interval, not the lease duration a steal or the crash of w4 costs.
+    gaps.sort((a, b) => a - b);
+    const medianGap = gaps[Math.floor(gaps.length / 2)] ?? Number.POSITIVE_INFINITY;
+    expect(medianGap).toBeLessThan(LEASE_DURATION_MS);
+    const handedToBalance = (workers.get('w1')?.output.match(/"msg":"lease handed off to balance"/g) ?? [])
+      .length;
+    expect(handedToBalance).toBeGreaterThan(0);
 
     // Replays only after the crash, at most one unfinished batch per shard w4 held.
     const processed = [...scrape.values()].reduce((a, b) => a + b, 0);
@@ -188,6 +199,8 @@ describe('many shards and a changing fleet', () => {
         toFourMs: Math.round(toFour),
         toTwoMs: Math.round(toTwo),
         handovers,
+        handedToBalance,
+        gapMs: { median: medianGap, p90: gaps[Math.floor(gaps.length * 0.9)], max: gaps.at(-1) },
         w4Leases,
       }),
     );

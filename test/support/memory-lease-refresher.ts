@@ -4,7 +4,7 @@
  * requests per operation. The owner index is consistent here; the real one may lag.
  */
 import type { Lease } from '../../consumer/leases/lease.js';
-import type { LeaseRefresher } from '../../consumer/leases/lease-refresher.js';
+import type { LeaseRefresher, RenewedLease } from '../../consumer/leases/lease-refresher.js';
 
 export class MemoryLeaseRefresher implements LeaseRefresher {
   readonly tableName = 'memory';
@@ -83,12 +83,27 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
     return true;
   }
 
-  async renewLease(key: string, owner: string, counter: number): Promise<number | undefined> {
+  async renewLease(key: string, owner: string, counter: number): Promise<RenewedLease | undefined> {
     this.count('UpdateItem');
     const lease = this.leases.get(key);
     if (!lease || lease.leaseOwner !== owner || lease.leaseCounter !== counter) return undefined;
     lease.leaseCounter++;
-    return lease.leaseCounter;
+    return { counter: lease.leaseCounter, handoffTo: lease.handoffTo };
+  }
+
+  async requestHandoff(expected: Lease, requester: string): Promise<boolean> {
+    this.count('UpdateItem');
+    const lease = this.leases.get(expected.leaseKey);
+    if (
+      !lease ||
+      expected.leaseOwner === undefined ||
+      lease.leaseOwner !== expected.leaseOwner ||
+      lease.checkpoint === 'SHARD_END' ||
+      lease.handoffTo !== undefined
+    )
+      return false;
+    lease.handoffTo = requester;
+    return true;
   }
 
   async takeLease(expected: Lease, newOwner: string): Promise<Lease | undefined> {
@@ -99,6 +114,7 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
     if (lease.leaseOwner !== newOwner) lease.ownerSwitchesSinceCheckpoint++;
     lease.leaseOwner = newOwner;
     lease.leaseCounter++;
+    lease.handoffTo = undefined;
     return { ...lease };
   }
 
@@ -108,6 +124,7 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
     if (!lease || lease.leaseOwner !== owner) return false;
     lease.leaseOwner = undefined;
     lease.leaseCounter++;
+    lease.handoffTo = undefined;
     return true;
   }
 
@@ -118,6 +135,7 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
     lease.leaseOwner = newOwner;
     lease.leaseCounter++;
     lease.ownerSwitchesSinceCheckpoint++;
+    lease.handoffTo = undefined;
     return true;
   }
 

@@ -114,6 +114,165 @@ describe('lease coordinator', () => {
     await b.stop();
   });
 
+  describe('cooperative balancing', () => {
+    /** Watches b's leases every 50 ms: when each became readable, and that a never still held one b could read. */
+    async function watchThief(
+      clock: FakeClock,
+      a: LeaseCoordinator,
+      b: LeaseCoordinator,
+      ms: number,
+    ): Promise<Map<string, number>> {
+      const readableAt = new Map<string, number>();
+      for (let t = 0; t < ms; t += 50) {
+        await clock.advance(50);
+        for (const lease of b.heldLeases()) {
+          if (clock.now() < lease.readableAt) continue;
+          expect(a.isHeld(lease.leaseKey), `${lease.leaseKey} readable by b while a holds it`).toBe(false);
+          if (!readableAt.has(lease.leaseKey)) readableAt.set(lease.leaseKey, clock.now());
+        }
+      }
+      return readableAt;
+    }
+
+    it('a lease asked for is read by the requester within a renew interval or so, never while its owner holds it', async () => {
+      const clock = new FakeClock();
+      const table = new MemoryLeaseRefresher();
+      shards(table, 4);
+      const a = coordinator(table, clock, 'a');
+      a.start();
+      await clock.advance(5_000);
+      const b = coordinator(table, clock, 'b');
+      const joinedAt = clock.now();
+      b.start();
+      const readable = await watchThief(clock, a, b, 15_000);
+      expect(readable.size).toBe(2);
+      for (const at of readable.values()) {
+        // Asked at b's first pass, served at a's next renewal (≤ 3.3 s), adopted at b's next pass (≤ 1 s): no
+        // lease duration of waiting as a steal has.
+        expect(at - joinedAt).toBeLessThan(3_333 + 2 * 1_000 + 200);
+      }
+      expect(table.requests.get('UpdateItem')).toBeGreaterThan(0);
+      await a.stop();
+      await b.stop();
+    });
+
+    it('the owner stops reading the shard (batch and checkpoint done) before it hands the lease over', async () => {
+      const clock = new FakeClock();
+      const table = new MemoryLeaseRefresher();
+      shards(table, 2);
+      const a = coordinator(table, clock, 'a');
+      const stopping: string[] = [];
+      a.setShardStopper(async (key) => {
+        stopping.push(key);
+        expect(a.heldLeases().map((l) => l.leaseKey)).not.toContain(key); // nothing restarts it meanwhile
+        await clock.sleep(2_000); // the batch in flight and its checkpoint
+        expect(table.leases.get(key)?.leaseOwner).toBe('a'); // not handed over before it stopped
+      });
+      a.start();
+      await clock.advance(5_000);
+      const b = coordinator(table, clock, 'b');
+      b.start();
+      const readable = await watchThief(clock, a, b, 12_000);
+      expect(stopping).toHaveLength(1);
+      expect([...readable.keys()]).toEqual(stopping);
+      await a.stop();
+      await b.stop();
+    });
+
+    it('an owner that never answers (an older worker) loses the lease to a classic steal after a lease duration', async () => {
+      const clock = new FakeClock();
+      const table = new MemoryLeaseRefresher();
+      shards(table, 2);
+      // a's renewals do not report requests, as a worker without cooperative hand-off would not.
+      const deaf = Object.create(table) as MemoryLeaseRefresher;
+      deaf.renewLease = async (key, owner, counter) => {
+        const renewed = await table.renewLease(key, owner, counter);
+        return renewed && { ...renewed, handoffTo: undefined };
+      };
+      const a = coordinator(deaf, clock, 'a');
+      a.start();
+      await clock.advance(5_000);
+      const b = coordinator(table, clock, 'b');
+      const joinedAt = clock.now();
+      b.start();
+      const readable = await watchThief(clock, a, b, 30_000);
+      expect(readable.size).toBe(1);
+      const [at] = [...readable.values()];
+      // Unanswered for a lease duration (+1 s), then stolen and read a lease duration (+1 s) after the steal.
+      expect((at ?? 0) - joinedAt).toBeGreaterThan(2 * LEASE);
+      expect(table.owners()).toEqual(
+        new Map([
+          ['a', 1],
+          ['b', 1],
+        ]),
+      );
+      await a.stop();
+      await b.stop();
+    });
+
+    it('a worker that handed leases to a newcomer notices the newcomer die within about a lease duration', async () => {
+      const clock = new FakeClock();
+      const table = new MemoryLeaseRefresher();
+      shards(table, 4);
+      const a = coordinator(table, clock, 'a');
+      a.start();
+      await clock.advance(5_000);
+      const b = coordinator(table, clock, 'b');
+      b.start();
+      while ((table.owners().get('b') ?? 0) < 2) await clock.advance(100);
+      await clock.advance(2_000);
+      await b.stop(); // SIGKILL; a's periodic full scan is 30 s away
+      const diedAt = clock.now();
+      while ((table.owners().get('a') ?? 0) < 4 && clock.now() - diedAt < 60_000) await clock.advance(100);
+      expect(clock.now() - diedAt).toBeLessThanOrEqual(LEASE + 2_000);
+      await a.stop();
+    });
+
+    it('an owner killed after the request: its lease is taken as expired and read at once', async () => {
+      const clock = new FakeClock();
+      const table = new MemoryLeaseRefresher();
+      shards(table, 2);
+      const a = coordinator(table, clock, 'a', { renewIntervalMs: 3_333 });
+      a.start();
+      await clock.advance(5_000);
+      const b = coordinator(table, clock, 'b');
+      b.start();
+      while (![...table.leases.values()].some((l) => l.handoffTo === 'b')) await clock.advance(50);
+      await a.stop(); // SIGKILL: no renewal will ever serve the request
+      const killedAt = clock.now();
+      while ((table.owners().get('b') ?? 0) < 2 && clock.now() - killedAt < 30_000) await clock.advance(100);
+      expect(table.owners().get('b')).toBe(2);
+      expect(clock.now() - killedAt).toBeLessThanOrEqual(LEASE + 1_000 + 200);
+      expect(b.heldLeases().every((lease) => lease.readableAt <= clock.now())).toBe(true);
+      expect([...table.leases.values()].every((l) => l.handoffTo === undefined)).toBe(true);
+      await b.stop();
+    });
+
+    it('a requester killed after asking: the lease it was handed expires and a live worker takes it', async () => {
+      const clock = new FakeClock();
+      const table = new MemoryLeaseRefresher();
+      shards(table, 6);
+      const a = coordinator(table, clock, 'a');
+      const c = coordinator(table, clock, 'c');
+      a.start();
+      await clock.advance(5_000);
+      const b = coordinator(table, clock, 'b');
+      b.start();
+      while (![...table.leases.values()].some((l) => l.handoffTo === 'b')) await clock.advance(50);
+      await b.stop(); // dies right after asking
+      c.start();
+      const diedAt = clock.now();
+      const live = () => (table.owners().get('a') ?? 0) + (table.owners().get('c') ?? 0);
+      while ((live() < 6 || spread(table, ['a', 'c']) > 1) && clock.now() - diedAt < 60_000)
+        await clock.advance(500);
+      expect(live()).toBe(6);
+      expect(spread(table, ['a', 'c'])).toBeLessThanOrEqual(1);
+      expect(clock.now() - diedAt).toBeLessThanOrEqual(3 * LEASE);
+      await a.stop();
+      await c.stop();
+    });
+  });
+
   it('a graceful hand-off is adopted by the peer at its next pass (well under 2 s)', async () => {
     const clock = new FakeClock();
     const table = new MemoryLeaseRefresher();
