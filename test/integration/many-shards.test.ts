@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import {
   createScriptedReplication,
   localClient,
@@ -14,9 +14,11 @@ const endpoint = inject('ddbEndpoint');
 const client = localClient(endpoint);
 const workers = new Map<string, WorkerProcess>();
 let stream: ScriptedStream | undefined;
-afterAll(async () => {
+afterEach(async () => {
   await stopAll(workers.values());
+  workers.clear();
   await stream?.stop();
+  stream = undefined;
 });
 
 const SHARDS = 64;
@@ -54,53 +56,104 @@ function readingIntervals(worker: WorkerProcess, killedAt: number | undefined): 
   return byShard;
 }
 
+/**
+ * A scripted stream of `shards` shards replicated by workers started on demand, under a steady load of
+ * 2,400 changes (some items changed several times) that runs until `stopLoad()`.
+ */
+async function scriptedFleet(shards: number) {
+  const created = await createScriptedReplication(client, endpoint, shards);
+  stream = created.stream;
+  const tables = created.tables;
+  const scripted = created.stream;
+  const start = async (name: string) => {
+    const worker = await WorkerProcess.start({
+      endpoint,
+      tables,
+      name,
+      env: {
+        AWS_ENDPOINT_URL_DYNAMODB_STREAMS: scripted.endpoint,
+        MAX_RECORDS: String(MAX_RECORDS),
+        LEASE_DURATION_MS: String(LEASE_DURATION_MS),
+        LOG_LEVEL: 'info',
+      },
+    });
+    workers.set(name, worker);
+    return worker;
+  };
+  const owners = async () => {
+    const counts = new Map<string, number>();
+    for (const lease of await scanAll(client, tables.app)) {
+      if (lease.checkpoint?.S === 'SHARD_END') continue;
+      const owner = lease.leaseOwner?.S ?? '(none)';
+      counts.set(owner, (counts.get(owner) ?? 0) + 1);
+    }
+    return counts;
+  };
+  const balancedAmong = async (names: string[]) => {
+    const counts = await owners();
+    const held = names.map((n) => counts.get(n) ?? 0);
+    const total = [...counts.values()].reduce((a, b) => a + b, 0);
+    return held.reduce((a, b) => a + b, 0) === total && Math.max(...held) - Math.min(...held) <= 1;
+  };
+  let written = 0;
+  let loading = true;
+  const load = (async () => {
+    for (let i = 0; loading && i < 2_400; i++) {
+      await scripted.put({ email: `user${i % 1_500}@x`, v: i });
+      written++;
+      if (i % 40 === 39) await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    tables,
+    start,
+    owners,
+    balancedAmong,
+    written: () => written,
+    stopLoad: async () => {
+      loading = false;
+      await load;
+    },
+  };
+}
+
+/**
+ * One reader per shard: no two workers' reading intervals overlap on any shard (a killed worker's open
+ * intervals end when it was killed). Returns how many times a shard changed reader and the pauses between.
+ */
+function expectOneReaderPerShard(killedAt: ReadonlyMap<string, number>): {
+  handovers: number;
+  gaps: number[];
+} {
+  const all = new Map<string, Reading[]>();
+  for (const [name, worker] of workers) {
+    for (const [shardId, list] of readingIntervals(worker, killedAt.get(name))) {
+      all.set(shardId, [...(all.get(shardId) ?? []), ...list]);
+    }
+  }
+  let handovers = 0;
+  const gaps: number[] = [];
+  for (const [shardId, list] of all) {
+    list.sort((a, b) => a.start - b.start);
+    for (let i = 1; i < list.length; i++) {
+      const before = list[i - 1] as Reading;
+      const after = list[i] as Reading;
+      if (before.worker === after.worker) continue;
+      handovers++;
+      gaps.push(after.start - before.end);
+      expect(
+        after.start,
+        `${shardId}: ${after.worker} started before ${before.worker} stopped`,
+      ).toBeGreaterThanOrEqual(before.end);
+    }
+  }
+  gaps.sort((a, b) => a - b);
+  return { handovers, gaps };
+}
+
 describe('many shards and a changing fleet', () => {
   it('1 → 4 → 2 workers over 64 shards: balanced, nothing lost, one reader per shard, bounded replays', async () => {
-    const created = await createScriptedReplication(client, endpoint, SHARDS);
-    stream = created.stream;
-    const tables = created.tables;
-    const scripted = created.stream;
-    const start = async (name: string) => {
-      const worker = await WorkerProcess.start({
-        endpoint,
-        tables,
-        name,
-        env: {
-          AWS_ENDPOINT_URL_DYNAMODB_STREAMS: scripted.endpoint,
-          MAX_RECORDS: String(MAX_RECORDS),
-          LEASE_DURATION_MS: String(LEASE_DURATION_MS),
-          LOG_LEVEL: 'info',
-        },
-      });
-      workers.set(name, worker);
-      return worker;
-    };
-    const owners = async () => {
-      const counts = new Map<string, number>();
-      for (const lease of await scanAll(client, tables.app)) {
-        if (lease.checkpoint?.S === 'SHARD_END') continue;
-        const owner = lease.leaseOwner?.S ?? '(none)';
-        counts.set(owner, (counts.get(owner) ?? 0) + 1);
-      }
-      return counts;
-    };
-    const balancedAmong = async (names: string[]) => {
-      const counts = await owners();
-      const held = names.map((n) => counts.get(n) ?? 0);
-      const total = [...counts.values()].reduce((a, b) => a + b, 0);
-      return held.reduce((a, b) => a + b, 0) === total && Math.max(...held) - Math.min(...held) <= 1;
-    };
-
-    // A steady load for the whole test: 2,400 changes, some items changed several times.
-    let written = 0;
-    let loading = true;
-    const load = (async () => {
-      for (let i = 0; loading && i < 2_400; i++) {
-        await scripted.put({ email: `user${i % 1_500}@x`, v: i });
-        written++;
-        if (i % 40 === 39) await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
+    const { tables, start, owners, balancedAmong, written, stopLoad } = await scriptedFleet(SHARDS);
 
     await start('w1');
     await waitFor(async () => (await owners()).get('w1') === SHARDS, {
@@ -150,38 +203,14 @@ describe('many shards and a changing fleet', () => {
     // (A worker that handed leases to w4 must have chosen a sentinel of w4 since: it rescans after a hand-off.)
     expect(toTwo).toBeLessThan(LEASE_DURATION_MS + 10_000);
 
-    loading = false;
-    await load;
+    await stopLoad();
     await waitForConvergence(client, tables.source, tables.target, 60_000);
     await scrapeAll();
 
-    // One reader per shard: no two workers' reading intervals overlap on any shard.
-    const all = new Map<string, Reading[]>();
-    for (const [name, worker] of workers) {
-      for (const [shardId, list] of readingIntervals(worker, name === 'w4' ? killedAt : undefined)) {
-        all.set(shardId, [...(all.get(shardId) ?? []), ...list]);
-      }
-    }
-    let handovers = 0;
-    const gaps: number[] = [];
-    for (const [shardId, list] of all) {
-      list.sort((a, b) => a.start - b.start);
-      for (let i = 1; i < list.length; i++) {
-        const before = list[i - 1] as Reading;
-        const after = list[i] as Reading;
-        if (before.worker === after.worker) continue;
-        handovers++;
-        gaps.push(after.start - before.end);
-        expect(
-          after.start,
-          `${shardId}: ${after.worker} started before ${before.worker} stopped`,
-        ).toBeGreaterThanOrEqual(before.end);
-      }
-    }
+    const { handovers, gaps } = expectOneReaderPerShard(new Map([['w4', killedAt]]));
     expect(handovers).toBeGreaterThan(SHARDS / 2);
     // Balancing is cooperative: most hand-overs (the 48 of 1 → 4 and w3's on SIGTERM) pause a shard for about
     // a renew interval, not the lease duration a steal or the crash of w4 costs.
-    gaps.sort((a, b) => a - b);
     const medianGap = gaps[Math.floor(gaps.length / 2)] ?? Number.POSITIVE_INFINITY;
     expect(medianGap).toBeLessThan(LEASE_DURATION_MS);
     const handedToBalance = (workers.get('w1')?.output.match(/"msg":"lease handed off to balance"/g) ?? [])
@@ -190,11 +219,11 @@ describe('many shards and a changing fleet', () => {
 
     // Replays only after the crash, at most one unfinished batch per shard w4 held.
     const processed = [...scrape.values()].reduce((a, b) => a + b, 0);
-    expect(processed).toBeGreaterThanOrEqual(written - MAX_RECORDS * w4Leases);
-    expect(processed).toBeLessThanOrEqual(written + MAX_RECORDS * w4Leases);
+    expect(processed).toBeGreaterThanOrEqual(written() - MAX_RECORDS * w4Leases);
+    expect(processed).toBeLessThanOrEqual(written() + MAX_RECORDS * w4Leases);
     console.log(
       JSON.stringify({
-        written,
+        written: written(),
         processed,
         toFourMs: Math.round(toFour),
         toTwoMs: Math.round(toTwo),
@@ -205,4 +234,35 @@ describe('many shards and a changing fleet', () => {
       }),
     );
   }, 180_000);
+
+  it('the owner SIGKILLed while peers wait for leases they asked it for: nothing lost, one reader per shard', async () => {
+    const shards = 16;
+    const { tables, start, owners, balancedAmong, stopLoad } = await scriptedFleet(shards);
+    const r1 = await start('r1');
+    await waitFor(async () => (await owners()).get('r1') === shards, {
+      timeoutMs: 20_000,
+      message: 'r1 to own every shard',
+    });
+    await start('r2');
+    await start('r3');
+    // The race: r1 is killed as soon as a peer's request is in the lease table, before or while it answers.
+    const leases = () => scanAll(client, tables.app);
+    await waitFor(async () => (await leases()).some((lease) => lease.handoffTo?.S !== undefined), {
+      timeoutMs: 20_000,
+      intervalMs: 20,
+      message: 'a hand-off request to r1',
+    });
+    const killedAt = Date.now();
+    r1.signal('SIGKILL');
+    await waitFor(
+      async () =>
+        (await balancedAmong(['r2', 'r3'])) &&
+        (await leases()).every((lease) => lease.handoffTo === undefined),
+      { timeoutMs: 60_000, intervalMs: 250, message: 'r2 and r3 balanced, no request left pending' },
+    );
+    await stopLoad();
+    await waitForConvergence(client, tables.source, tables.target, 60_000);
+    const { handovers } = expectOneReaderPerShard(new Map([['r1', killedAt]]));
+    expect(handovers).toBeGreaterThanOrEqual(shards - 1);
+  }, 120_000);
 });
