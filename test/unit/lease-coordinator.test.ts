@@ -115,6 +115,31 @@ describe('lease coordinator', () => {
   });
 
   describe('cooperative balancing', () => {
+    /**
+     * `n` shards all held by a, which has run for 5 s, then b joins (a may talk to the table through a
+     * wrapper).
+     */
+    async function ownerThenNewcomer(
+      n: number,
+      options: { ownerTable?: (table: MemoryLeaseRefresher) => MemoryLeaseRefresher } = {},
+    ) {
+      const clock = new FakeClock();
+      const table = new MemoryLeaseRefresher();
+      shards(table, n);
+      const a = coordinator(options.ownerTable?.(table) ?? table, clock, 'a');
+      a.start();
+      await clock.advance(5_000);
+      const b = coordinator(table, clock, 'b');
+      const joinedAt = clock.now();
+      b.start();
+      return { clock, table, a, b, joinedAt };
+    }
+
+    /** Advances time until some lease carries a hand-off request for `to`. */
+    async function untilRequested(clock: FakeClock, table: MemoryLeaseRefresher, to: string) {
+      while (![...table.leases.values()].some((lease) => lease.handoffTo === to)) await clock.advance(50);
+    }
+
     /** Watches b's leases every 50 ms: when each became readable, and that a never still held one b could read. */
     async function watchThief(
       clock: FakeClock,
@@ -135,15 +160,7 @@ describe('lease coordinator', () => {
     }
 
     it('a lease asked for is read by the requester within a renew interval or so, never while its owner holds it', async () => {
-      const clock = new FakeClock();
-      const table = new MemoryLeaseRefresher();
-      shards(table, 4);
-      const a = coordinator(table, clock, 'a');
-      a.start();
-      await clock.advance(5_000);
-      const b = coordinator(table, clock, 'b');
-      const joinedAt = clock.now();
-      b.start();
+      const { clock, table, a, b, joinedAt } = await ownerThenNewcomer(4);
       const readable = await watchThief(clock, a, b, 15_000);
       expect(readable.size).toBe(2);
       for (const at of readable.values()) {
@@ -157,10 +174,7 @@ describe('lease coordinator', () => {
     });
 
     it('the owner stops reading the shard (batch and checkpoint done) before it hands the lease over', async () => {
-      const clock = new FakeClock();
-      const table = new MemoryLeaseRefresher();
-      shards(table, 2);
-      const a = coordinator(table, clock, 'a');
+      const { clock, table, a, b } = await ownerThenNewcomer(2);
       const stopping: string[] = [];
       a.setShardStopper(async (key) => {
         stopping.push(key);
@@ -168,10 +182,6 @@ describe('lease coordinator', () => {
         await clock.sleep(2_000); // the batch in flight and its checkpoint
         expect(table.leases.get(key)?.leaseOwner).toBe('a'); // not handed over before it stopped
       });
-      a.start();
-      await clock.advance(5_000);
-      const b = coordinator(table, clock, 'b');
-      b.start();
       const readable = await watchThief(clock, a, b, 12_000);
       expect(stopping).toHaveLength(1);
       expect([...readable.keys()]).toEqual(stopping);
@@ -180,21 +190,17 @@ describe('lease coordinator', () => {
     });
 
     it('an owner that never answers (an older worker) loses the lease to a classic steal after a lease duration', async () => {
-      const clock = new FakeClock();
-      const table = new MemoryLeaseRefresher();
-      shards(table, 2);
       // a's renewals do not report requests, as a worker without cooperative hand-off would not.
-      const deaf = Object.create(table) as MemoryLeaseRefresher;
-      deaf.renewLease = async (key, owner, counter) => {
-        const renewed = await table.renewLease(key, owner, counter);
-        return renewed && { ...renewed, handoffTo: undefined };
-      };
-      const a = coordinator(deaf, clock, 'a');
-      a.start();
-      await clock.advance(5_000);
-      const b = coordinator(table, clock, 'b');
-      const joinedAt = clock.now();
-      b.start();
+      const { clock, table, a, b, joinedAt } = await ownerThenNewcomer(2, {
+        ownerTable: (table) => {
+          const deaf = Object.create(table) as MemoryLeaseRefresher;
+          deaf.renewLease = async (key, owner, counter) => {
+            const renewed = await table.renewLease(key, owner, counter);
+            return renewed && { ...renewed, handoffTo: undefined };
+          };
+          return deaf;
+        },
+      });
       const readable = await watchThief(clock, a, b, 30_000);
       expect(readable.size).toBe(1);
       const [at] = [...readable.values()];
@@ -211,14 +217,7 @@ describe('lease coordinator', () => {
     });
 
     it('a worker that handed leases to a newcomer notices the newcomer die within about a lease duration', async () => {
-      const clock = new FakeClock();
-      const table = new MemoryLeaseRefresher();
-      shards(table, 4);
-      const a = coordinator(table, clock, 'a');
-      a.start();
-      await clock.advance(5_000);
-      const b = coordinator(table, clock, 'b');
-      b.start();
+      const { clock, table, a, b } = await ownerThenNewcomer(4);
       while ((table.owners().get('b') ?? 0) < 2) await clock.advance(100);
       await clock.advance(2_000);
       await b.stop(); // SIGKILL; a's periodic full scan is 30 s away
@@ -229,15 +228,8 @@ describe('lease coordinator', () => {
     });
 
     it('an owner killed after the request: its lease is taken as expired and read at once', async () => {
-      const clock = new FakeClock();
-      const table = new MemoryLeaseRefresher();
-      shards(table, 2);
-      const a = coordinator(table, clock, 'a', { renewIntervalMs: 3_333 });
-      a.start();
-      await clock.advance(5_000);
-      const b = coordinator(table, clock, 'b');
-      b.start();
-      while (![...table.leases.values()].some((l) => l.handoffTo === 'b')) await clock.advance(50);
+      const { clock, table, a, b } = await ownerThenNewcomer(2);
+      await untilRequested(clock, table, 'b');
       await a.stop(); // SIGKILL: no renewal will ever serve the request
       const killedAt = clock.now();
       while ((table.owners().get('b') ?? 0) < 2 && clock.now() - killedAt < 30_000) await clock.advance(100);
@@ -249,17 +241,10 @@ describe('lease coordinator', () => {
     });
 
     it('a requester killed after asking: the lease it was handed expires and a live worker takes it', async () => {
-      const clock = new FakeClock();
-      const table = new MemoryLeaseRefresher();
-      shards(table, 6);
-      const a = coordinator(table, clock, 'a');
-      const c = coordinator(table, clock, 'c');
-      a.start();
-      await clock.advance(5_000);
-      const b = coordinator(table, clock, 'b');
-      b.start();
-      while (![...table.leases.values()].some((l) => l.handoffTo === 'b')) await clock.advance(50);
+      const { clock, table, a, b } = await ownerThenNewcomer(6);
+      await untilRequested(clock, table, 'b');
       await b.stop(); // dies right after asking
+      const c = coordinator(table, clock, 'c');
       c.start();
       const diedAt = clock.now();
       const live = () => (table.owners().get('a') ?? 0) + (table.owners().get('c') ?? 0);
