@@ -3,6 +3,7 @@
  * lease. Turns lease assignments into running consumers and back, and drains gracefully on shutdown.
  */
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { errorName } from '../core/errors.js';
 import type { Clock } from './clock.js';
 import type { WorkerConfig } from './config.js';
 import type { Lease } from './leases/lease.js';
@@ -167,6 +168,9 @@ export class Scheduler {
         this.consumers.delete(lease.leaseKey);
       },
       async (error: unknown) => {
+        // Counted like a failed batch: the checkpoint does not move, and an alarm on the metric sees a shard
+        // that fails for ever (a checkpoint edited beyond the shard, say) instead of only a log line.
+        deps.metrics.processingErrors.inc({ error: errorName(error) });
         deps.log.error(
           { shardId: lease.leaseKey, err: error },
           'shard consumer failed; restarting it shortly',

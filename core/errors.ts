@@ -108,6 +108,24 @@ export class ShardGoneError extends StreamfleetError {
   }
 }
 
+/**
+ * The stream keeps refusing to start reading a shard at a position (e.g. a checkpoint edited beyond the shard
+ * by hand). Not retriable where it is thrown: the shard consumer restarts and reads its checkpoint afresh.
+ */
+export class UnreadablePositionError extends StreamfleetError {
+  readonly shardId: string;
+  readonly position: string;
+  constructor(shardId: string, position: string, attempts: number, cause: unknown) {
+    super(
+      `GetShardIterator for shard ${shardId} at ${position} failed ${attempts} times (${errorName(cause)}). ` +
+        'What to do: if this checkpoint was edited by hand, set it back to a sequence number of the shard or to TRIM_HORIZON; the worker picks it up within seconds.',
+      { code: 'UNREADABLE_POSITION', retriable: false, cause },
+    );
+    this.shardId = shardId;
+    this.position = position;
+  }
+}
+
 /** A record the target refuses for good (e.g. the item would exceed 400 KB with our attributes). */
 export class PoisonRecordError extends StreamfleetError {
   readonly shardId: string;

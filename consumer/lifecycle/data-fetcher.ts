@@ -9,7 +9,13 @@ import {
   GetShardIteratorCommand,
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
-import { errorName, isRetriableAwsError, isThrottlingError, ShardGoneError } from '../../core/errors.js';
+import {
+  errorName,
+  isRetriableAwsError,
+  isThrottlingError,
+  ShardGoneError,
+  UnreadablePositionError,
+} from '../../core/errors.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
@@ -30,6 +36,9 @@ export interface DataFetcherOptions {
   maxRecords: number;
   idleTimeBetweenReadsMs: number;
 }
+
+/** Non-throttling failures of GetShardIterator for one position before the shard consumer gives up and restarts. */
+const ITERATOR_ATTEMPTS = 5;
 
 const READ_BACKOFF: RetryPolicy = {
   baseDelayMs: 100,
@@ -114,8 +123,10 @@ export class DataFetcher {
       this.onTrimmed();
       return;
     }
-    if (isThrottlingError(error)) this.metrics.throttles.inc({ api: 'GetRecords' });
+    const throttled = isThrottlingError(error);
+    if (throttled) this.metrics.throttles.inc({ api: 'GetRecords' });
     if (!isRetriableAwsError(error)) throw error;
+    if (!throttled) this.metrics.processingErrors.inc({ error: name });
     const delay = backoffDelay(attempt, READ_BACKOFF);
     this.log.warn({ shardId, err: error, delayMs: delay }, 'GetRecords failed; backing off');
     await this.clock.sleep(delay, this.signal);
@@ -159,9 +170,22 @@ export class DataFetcher {
           this.onTrimmed();
           return this.acquireIterator();
         }
-        if (isThrottlingError(error)) this.metrics.throttles.inc({ api: 'GetShardIterator' });
+        const throttled = isThrottlingError(error);
+        if (throttled) this.metrics.throttles.inc({ api: 'GetShardIterator' });
         if (!isRetriableAwsError(error) || this.signal.aborted) throw error;
-        await this.clock.sleep(backoffDelay(attempt, READ_BACKOFF), this.signal);
+        // A position the stream cannot serve (a checkpoint edited by hand, say) fails the same way every time:
+        // give up after a few tries so the shard consumer restarts and reads the checkpoint afresh.
+        if (!throttled && attempt + 1 >= ITERATOR_ATTEMPTS)
+          throw new UnreadablePositionError(shardId, position, ITERATOR_ATTEMPTS, error);
+        const delay = backoffDelay(attempt, READ_BACKOFF);
+        if (!throttled) {
+          this.metrics.processingErrors.inc({ error: errorName(error) });
+          this.log.warn(
+            { shardId, position, err: error, delayMs: delay },
+            'GetShardIterator failed; backing off',
+          );
+        }
+        await this.clock.sleep(delay, this.signal);
       }
     }
   }

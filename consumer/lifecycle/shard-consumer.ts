@@ -12,7 +12,7 @@ import type { Logger } from '../observability/logger.js';
 import type { LagTracker, WorkerMetrics } from '../observability/metrics.js';
 import type { ShardRecordProcessor } from '../processor/record-processor.js';
 import { backoffDelay, type RetryPolicy } from '../retry.js';
-import { Sentinel } from '../sequence.js';
+import { isSentinel, isSequenceNumber, Sentinel } from '../sequence.js';
 import type { Checkpointer } from './checkpointer.js';
 import { DataFetcher, type StreamRecord } from './data-fetcher.js';
 
@@ -151,6 +151,12 @@ export class ShardConsumer {
     const current = await refresher.getLease(this.shardId);
     if (!current || !this.held()) return ShutdownReason.LEASE_LOST;
     if (isFinished(current)) return this.finishShard(false);
+    if (!isSequenceNumber(current.checkpoint) && !isSentinel(current.checkpoint)) {
+      this.log.warn(
+        { checkpoint: current.checkpoint },
+        'checkpoint is neither a sequence number nor TRIM_HORIZON/LATEST/SHARD_END (edited by hand?): reading the shard from TRIM_HORIZON, a full replay that the sequence guard makes harmless',
+      );
+    }
     const fetcher = new DataFetcher(
       this.deps.streamsClient,
       {

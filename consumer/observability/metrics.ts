@@ -70,7 +70,7 @@ export class WorkerMetrics {
   });
   readonly processingErrors = new Counter({
     name: 'streamfleet_processing_errors_total',
-    help: 'Batches that failed and will be retried (the checkpoint does not move past them).',
+    help: 'Failures that are retried: batches that failed to process, stream reads that failed (throttling aside), shard consumers that failed and restart. The checkpoint never moves past any of them.',
     labelNames: ['error'] as const,
     registers: [this.registry],
   });

@@ -1,6 +1,13 @@
 import { DeleteItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { createReplicationTables, localClient, scanAll, stopAll, WorkerProcess } from '../support/fleet.js';
+import {
+  createReplicationTables,
+  localClient,
+  scanAll,
+  stopAll,
+  WorkerProcess,
+  waitFor,
+} from '../support/fleet.js';
 import { diffReplica, waitForConvergence } from '../support/replica.js';
 
 const endpoint = inject('ddbEndpoint');
@@ -76,6 +83,44 @@ describe('replication (worker process on DynamoDB Local)', () => {
     await waitForConvergence(client, tables.source, tables.target);
     // Only the 15 records written while it was down: the 30 before the checkpoint are not read again.
     expect(await second.metric('streamfleet_records_processed_total')).toBe(15);
+  });
+
+  it('a checkpoint edited beyond the shard fails loudly, never moves, and the shard recovers once it is fixed', async () => {
+    const tables = await createReplicationTables(client);
+    for (let i = 0; i < 10; i++) await put(tables.source, `e${i}@example.com`, { v: '1' });
+    const first = await start({ endpoint, tables, name: 'edited' });
+    await waitForConvergence(client, tables.source, tables.target);
+    first.signal('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+    const [lease] = await scanAll(client, tables.app);
+    const key = { leaseKey: { S: lease?.leaseKey?.S ?? '' } };
+    const beyond = '9'.repeat(40);
+    const setCheckpoint = (checkpoint: string) =>
+      client.send(
+        new UpdateItemCommand({
+          TableName: tables.app,
+          Key: key,
+          UpdateExpression: 'SET checkpoint = :c',
+          ExpressionAttributeValues: { ':c': { S: checkpoint } },
+        }),
+      );
+    await setCheckpoint(beyond);
+    for (let i = 10; i < 15; i++) await put(tables.source, `e${i}@example.com`, { v: '1' });
+
+    const second = await start({ endpoint, tables, name: 'edited' });
+    await second.waitForLog(/shard consumer failed; restarting it shortly/);
+    // Counted where an alarm looks, and the worker keeps running and stays ready.
+    await waitFor(async () => (await second.metric('streamfleet_processing_errors_total')) > 0, {
+      timeoutMs: 10_000,
+      message: 'the failure to be counted',
+    });
+    expect((await fetch(`http://127.0.0.1:${second.port}/healthz`)).status).toBe(200);
+    const [stuck] = await scanAll(client, tables.app);
+    expect(stuck?.checkpoint?.S).toBe(beyond);
+
+    // Fixed by hand (back to the oldest record): the restart loop picks it up, a full replay, nothing stale.
+    await setCheckpoint('TRIM_HORIZON');
+    await waitForConvergence(client, tables.source, tables.target);
   });
 
   it('skips nothing and writes nothing stale when an old change is replayed', async () => {

@@ -144,6 +144,9 @@ describe('lease table deleted or edited by hand while running', () => {
     expect(result.lost + result.staleOverwrites + result.corrupted).toBe(0);
     expect(result.replicated).toBe(result.itemsInSource);
     expect(checkpoint).toMatch(/^\d+$/); // the garbage is gone, replaced by a real position
+    expect(worker.output).toMatch(
+      /"checkpoint":"not-a-sequence-number".*"msg":"checkpoint is neither a sequence number/,
+    );
     expect(fleet.total('streamfleet_records_processed_total')).toBeGreaterThan(result.recordsWritten); // replays
     expect(worker.child.exitCode).toBeNull();
   }, 80_000);
