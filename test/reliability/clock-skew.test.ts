@@ -7,8 +7,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import { localClient, openLease, type WorkerProcess, waitForOpenLeaseOwner } from '../support/fleet.js';
+import { describe, expect, it } from 'vitest';
+import { openLease, type WorkerProcess, waitForOpenLeaseOwner } from '../support/fleet.js';
 import {
   type AuditedTables,
   auditFigures,
@@ -17,16 +17,13 @@ import {
   FAST_LEASES,
   Fleet,
   Load,
+  reliabilitySuite,
   report,
   scrapeMetrics,
   sleep,
-  streamsClient,
 } from './harness.js';
 
-const endpoint = inject('ddbEndpoint');
-const client = localClient(endpoint);
-const streams = streamsClient(endpoint);
-afterAll(() => Fleet.stopEverything());
+const { endpoint, client, streams } = reliabilitySuite();
 
 const PRELOAD = resolve(import.meta.dirname, '../support/clock-skew.mjs');
 const HOUR = 3_600_000;

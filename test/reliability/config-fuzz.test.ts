@@ -8,17 +8,15 @@
  */
 import { type AddressInfo, createServer } from 'node:net';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, parseConfig } from '../../consumer/config.js';
 import { ConfigurationError } from '../../core/errors.js';
 import { freePort } from '../../local/dynamodb-local.js';
 import { seededRandom } from '../support/fault-proxy.js';
-import { localClient, uniqueName, WorkerProcess, waitFor } from '../support/fleet.js';
-import { createAuditedTables, Fleet, report } from './harness.js';
+import { uniqueName, WorkerProcess, waitFor } from '../support/fleet.js';
+import { createAuditedTables, reliabilitySuite, report } from './harness.js';
 
-const endpoint = inject('ddbEndpoint');
-const client = localClient(endpoint);
-afterAll(() => Fleet.stopEverything());
+const { endpoint, client } = reliabilitySuite();
 
 type Variable = keyof typeof CONFIG_VARIABLES;
 

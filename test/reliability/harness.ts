@@ -28,8 +28,16 @@ import {
   GetShardIteratorCommand,
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
+import { afterAll, inject } from 'vitest';
 import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
-import { type ReplicationTables, scanAll, uniqueName, WorkerProcess, waitFor } from '../support/fleet.js';
+import {
+  localClient,
+  type ReplicationTables,
+  scanAll,
+  uniqueName,
+  WorkerProcess,
+  waitFor,
+} from '../support/fleet.js';
 
 export type Item = Record<string, AttributeValue>;
 type StreamItem = NonNullable<NonNullable<StreamRecord['dynamodb']>['NewImage']>;
@@ -627,3 +635,16 @@ export const FAST_LEASES: Record<string, string> = {
   IDLE_TIME_BETWEEN_READS_MS: '200',
   LOG_LEVEL: 'info',
 };
+
+/**
+ * What every scenario file starts with: the test run's DynamoDB Local, a client for it and one for its streams,
+ * and every fleet (plus whatever `cleanup` closes) stopped after the file's tests.
+ */
+export function reliabilitySuite(cleanup?: () => Promise<unknown>) {
+  const endpoint = inject('ddbEndpoint');
+  afterAll(async () => {
+    await Fleet.stopEverything();
+    await cleanup?.();
+  });
+  return { endpoint, client: localClient(endpoint), streams: streamsClient(endpoint) };
+}

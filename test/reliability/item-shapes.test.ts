@@ -6,8 +6,8 @@
  * updates and deletes, in both write modes.
  */
 import { type AttributeValue, DeleteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import { localClient, scanAll } from '../support/fleet.js';
+import { describe, expect, it } from 'vitest';
+import { scanAll } from '../support/fleet.js';
 import {
   auditFigures,
   auditWhenConverged,
@@ -16,14 +16,11 @@ import {
   Fleet,
   type Item,
   type KeySchema,
+  reliabilitySuite,
   report,
-  streamsClient,
 } from './harness.js';
 
-const endpoint = inject('ddbEndpoint');
-const client = localClient(endpoint);
-const streams = streamsClient(endpoint);
-afterAll(() => Fleet.stopEverything());
+const { endpoint, client, streams } = reliabilitySuite();
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 const utf8Bytes = (text: string, length: number) => {

@@ -9,21 +9,18 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { afterAll, describe, inject, it } from 'vitest';
-import { localClient, scanAll, waitFor } from '../support/fleet.js';
+import { describe, it } from 'vitest';
+import { scanAll, waitFor } from '../support/fleet.js';
 import {
   auditWhenConverged,
   createAuditedTables,
   FAST_LEASES,
   Fleet,
+  reliabilitySuite,
   sleep,
-  streamsClient,
 } from './harness.js';
 
-const endpoint = inject('ddbEndpoint');
-const client = localClient(endpoint);
-const streams = streamsClient(endpoint);
-afterAll(() => Fleet.stopEverything());
+const { endpoint, client, streams } = reliabilitySuite();
 
 const putUser = (table: string, i: number) =>
   client.send(new PutItemCommand({ TableName: table, Item: { email: { S: `u${i}@example.com` } } }));

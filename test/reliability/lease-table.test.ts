@@ -6,14 +6,8 @@
  * the sequence guard makes them harmless.
  */
 import { DeleteItemCommand, DeleteTableCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import {
-  localClient,
-  openLease,
-  type WorkerProcess,
-  waitFor,
-  waitForOpenLeaseOwner,
-} from '../support/fleet.js';
+import { describe, expect, it } from 'vitest';
+import { openLease, type WorkerProcess, waitFor, waitForOpenLeaseOwner } from '../support/fleet.js';
 import {
   auditFigures,
   auditWhenConverged,
@@ -21,16 +15,13 @@ import {
   FAST_LEASES,
   Fleet,
   Load,
+  reliabilitySuite,
   report,
   scrapeMetrics,
   sleep,
-  streamsClient,
 } from './harness.js';
 
-const endpoint = inject('ddbEndpoint');
-const client = localClient(endpoint);
-const streams = streamsClient(endpoint);
-afterAll(() => Fleet.stopEverything());
+const { endpoint, client, streams } = reliabilitySuite();
 
 async function readiness(worker: WorkerProcess): Promise<number> {
   try {

@@ -4,9 +4,8 @@
  * forwarded and after (the write happened, the answer was lost). The load keeps writing straight to the source
  * table; at the end the replica must equal the source, with no stale write in its history.
  */
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FaultProxy, type FaultRule, injectedFaults, type ProxiedRequest } from '../support/fault-proxy.js';
-import { localClient } from '../support/fleet.js';
 import {
   auditFigures,
   auditWhenConverged,
@@ -14,19 +13,13 @@ import {
   FAST_LEASES,
   Fleet,
   Load,
+  reliabilitySuite,
   report,
   sleep,
-  streamsClient,
 } from './harness.js';
 
-const endpoint = inject('ddbEndpoint');
-const client = localClient(endpoint);
-const streams = streamsClient(endpoint);
 const proxies: FaultProxy[] = [];
-afterAll(async () => {
-  await Fleet.stopEverything();
-  await Promise.all(proxies.map((p) => p.close()));
-});
+const { endpoint, client, streams } = reliabilitySuite(() => Promise.all(proxies.map((p) => p.close())));
 
 const DATA_PLANE = new Set(['GetRecords', 'GetShardIterator', 'TransactWriteItems', 'PutItem', 'DeleteItem']);
 const dataPlane = (request: ProxiedRequest) => DATA_PLANE.has(request.operation);

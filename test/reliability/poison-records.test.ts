@@ -13,11 +13,11 @@
  * dead-letter table with its keys and the reason, the shard moves on, everything else converges.
  */
 import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
 import { ORDERED_SEQUENCE_WIDTH } from '../../consumer/sequence.js';
 import { FaultProxy } from '../support/fault-proxy.js';
-import { localClient, scanAll, uniqueName, waitFor } from '../support/fleet.js';
+import { scanAll, uniqueName, waitFor } from '../support/fleet.js';
 import {
   type AuditedTables,
   auditFigures,
@@ -29,20 +29,14 @@ import {
   type Item,
   keyId,
   readWholeStream,
+  reliabilitySuite,
   report,
   scrapeMetrics,
   sleep,
-  streamsClient,
 } from './harness.js';
 
-const endpoint = inject('ddbEndpoint');
-const client = localClient(endpoint);
-const streams = streamsClient(endpoint);
 const proxies: FaultProxy[] = [];
-afterAll(async () => {
-  await Fleet.stopEverything();
-  await Promise.all(proxies.map((p) => p.close()));
-});
+const { endpoint, client, streams } = reliabilitySuite(() => Promise.all(proxies.map((p) => p.close())));
 
 const ITEM_LIMIT = 409_600;
 /** Bytes the replica copy adds: both attribute names, the instance name, the fixed-width sequence number. */

@@ -7,8 +7,8 @@
  * (checkpoints rewound to TRIM_HORIZON, within the stream's 24 h retention), which this test does last.
  */
 import { DeleteTableCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import { localClient, scanAll, waitFor } from '../support/fleet.js';
+import { describe, expect, it } from 'vitest';
+import { scanAll, waitFor } from '../support/fleet.js';
 import {
   type AuditedTables,
   audit,
@@ -19,16 +19,13 @@ import {
   FAST_LEASES,
   Fleet,
   readWholeStream,
+  reliabilitySuite,
   report,
   scrapeMetrics,
   sleep,
-  streamsClient,
 } from './harness.js';
 
-const endpoint = inject('ddbEndpoint');
-const client = localClient(endpoint);
-const streams = streamsClient(endpoint);
-afterAll(() => Fleet.stopEverything());
+const { endpoint, client, streams } = reliabilitySuite();
 
 const put = (tables: AuditedTables, i: number, version: number) =>
   client.send(

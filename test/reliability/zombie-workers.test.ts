@@ -10,15 +10,9 @@
  * which also proves the audit catches a stale write when there is one.
  */
 import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FaultProxy, type ProxiedRequest } from '../support/fault-proxy.js';
-import {
-  localClient,
-  scanAll,
-  type WorkerProcess,
-  waitFor,
-  waitForOpenLeaseOwner,
-} from '../support/fleet.js';
+import { scanAll, type WorkerProcess, waitFor, waitForOpenLeaseOwner } from '../support/fleet.js';
 import {
   audit,
   auditFigures,
@@ -27,20 +21,14 @@ import {
   FAST_LEASES,
   Fleet,
   Load,
+  reliabilitySuite,
   report,
   scrapeMetrics,
   sleep,
-  streamsClient,
 } from './harness.js';
 
-const endpoint = inject('ddbEndpoint');
-const client = localClient(endpoint);
-const streams = streamsClient(endpoint);
 const proxies: FaultProxy[] = [];
-afterAll(async () => {
-  await Fleet.stopEverything();
-  await Promise.all(proxies.map((p) => p.close()));
-});
+const { endpoint, client, streams } = reliabilitySuite(() => Promise.all(proxies.map((p) => p.close())));
 
 const leaseLostLines = (worker: WorkerProcess) => (worker.output.match(/"msg":"lease lost"/g) ?? []).length;
 
