@@ -348,7 +348,6 @@ export class LeaseCoordinator {
   /** A peer asked for a held lease: stop reading it here (batch and checkpoint done), then assign it. */
   private handOff(lease: HeldLease, to: string): void {
     lease.handingOffTo = to;
-    this.updateGauge();
     this.log.info(
       { shardId: lease.leaseKey, to },
       'lease asked for by a peer: finishing the batch, then handing it over',

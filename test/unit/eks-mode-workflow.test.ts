@@ -24,6 +24,31 @@ const iamMock = mockClient(IAMClient);
 const stsMock = mockClient(STSClient);
 const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
 
+/** The real teardown workflow, run locally with the EKS adapters, for the fleet on `clusterName`. */
+function teardownInEks(clusterName: string) {
+  const fleet = {
+    name: 'users-replicator',
+    clusterName,
+    sourceTableName: 'users',
+    replicaTableName: 'users_replica',
+  };
+  return runWorkflowLocally(
+    'teardown',
+    { fleet },
+    {
+      controlPlane: {
+        clusterMode: 'eks',
+        region: 'us-east-1',
+        endpoint: undefined,
+        alertsTopicArn: undefined,
+        metricsNamespace: 'Streamfleet',
+      },
+      retryMs: 10,
+      logLevel: 'SILENT',
+    },
+  );
+}
+
 describe('teardown in eks mode', () => {
   let api: FakeKubernetesApi;
 
@@ -77,27 +102,7 @@ describe('teardown in eks mode', () => {
   });
 
   it('removes the scaler, the consumer and the roles through the Kubernetes adapter', async () => {
-    const fleet = {
-      name: 'users-replicator',
-      clusterName: 'demo',
-      sourceTableName: 'users',
-      replicaTableName: 'users_replica',
-    };
-    const result = await runWorkflowLocally(
-      'teardown',
-      { fleet },
-      {
-        controlPlane: {
-          clusterMode: 'eks',
-          region: 'us-east-1',
-          endpoint: undefined,
-          alertsTopicArn: undefined,
-          metricsNamespace: 'Streamfleet',
-        },
-        retryMs: 10,
-        logLevel: 'SILENT',
-      },
-    );
+    const result = await teardownInEks('demo');
     expect(result.cause).toBeUndefined();
     expect(result.status).toBe('SUCCEEDED');
     expect(result.output).toEqual({
@@ -141,27 +146,7 @@ describe('teardown in eks mode', () => {
         $metadata: { httpStatusCode: 404 },
       }),
     );
-    const fleet = {
-      name: 'users-replicator',
-      clusterName: 'nope',
-      sourceTableName: 'users',
-      replicaTableName: 'users_replica',
-    };
-    const result = await runWorkflowLocally(
-      'teardown',
-      { fleet },
-      {
-        controlPlane: {
-          clusterMode: 'eks',
-          region: 'us-east-1',
-          endpoint: undefined,
-          alertsTopicArn: undefined,
-          metricsNamespace: 'Streamfleet',
-        },
-        retryMs: 10,
-        logLevel: 'SILENT',
-      },
-    );
+    const result = await teardownInEks('nope');
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('PreconditionError');
     expect(result.cause).toBe(
