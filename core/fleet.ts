@@ -11,11 +11,15 @@ import { type ScalingConfig, ScalingMode, scalingConfig } from './keda.js';
 import { kedaMissing } from './kubernetes.js';
 import {
   consumerDeployment,
+  consumerDisruptionBudget,
   consumerScaledObject,
   consumerServiceAccount,
   IRSA_ROLE_ANNOTATION,
   kedaTriggerAuthentication,
   renderManifestsYaml,
+  SHUTDOWN_TIMEOUT,
+  shutdownTimeoutMs,
+  terminationGracePeriod,
 } from './manifests.js';
 import { type KeyAttribute, requireKeyAttribute } from './tables.js';
 import {
@@ -54,6 +58,8 @@ export interface FleetSpec {
   image: string | undefined;
   /** Extra worker variables (tuning knobs from consumer/config.ts). */
   workerEnv: Record<string, string>;
+  /** The pods' grace period: SHUTDOWN_TIMEOUT_MS (workerEnv, or the worker's default) + a margin, or as given. */
+  terminationGracePeriodSeconds: number;
   tables: { create: boolean; partitionKey?: KeyAttribute; sortKey?: KeyAttribute };
   scaling: FleetScaling;
   keda: { namespace: string; serviceAccountName: string; deploymentName: string };
@@ -157,6 +163,13 @@ export function parseFleet(value: unknown, field = 'fleet'): FleetSpec {
     }
     workerEnv[key] = v;
   }
+  const shutdownField = `${f('workerEnv')}.${SHUTDOWN_TIMEOUT.variable}`;
+  const terminationGracePeriodSeconds = terminationGracePeriod({
+    shutdownTimeoutMs: shutdownTimeoutMs(workerEnv, shutdownField),
+    requested: input.terminationGracePeriodSeconds as number | undefined,
+    shutdownField,
+    graceField: f('terminationGracePeriodSeconds'),
+  });
 
   const tablesInput = object(f('tables'), input.tables);
   const tables: FleetSpec['tables'] = { create: bool(`${f('tables')}.create`, tablesInput.create, false) };
@@ -247,6 +260,7 @@ export function parseFleet(value: unknown, field = 'fleet'): FleetSpec {
     applicationName,
     image,
     workerEnv,
+    terminationGracePeriodSeconds,
     tables,
     scaling,
     keda,
@@ -280,7 +294,7 @@ export function triggerAuthenticationName(fleet: FleetSpec): string {
   return `${fleet.name}-aws`;
 }
 
-function namespaceManifest(fleet: FleetSpec): ManifestObject {
+export function namespaceManifest(fleet: FleetSpec): ManifestObject {
   return {
     apiVersion: 'v1',
     kind: 'Namespace',
@@ -304,7 +318,10 @@ async function applyAll(cluster: Cluster, manifests: ManifestObject[]): Promise<
   return { applied, yaml: renderManifestsYaml(manifests) };
 }
 
-/** The consumer's ServiceAccount (with its IRSA role) and Deployment; KEDA sets the replicas later. */
+/**
+ * The consumer's ServiceAccount (with its IRSA role), Deployment and PodDisruptionBudget; KEDA sets the
+ * replicas later.
+ */
 export function consumerManifests(input: {
   fleet: FleetSpec;
   streamArn: string;
@@ -337,9 +354,13 @@ export function consumerManifests(input: {
       applicationName: fleet.applicationName,
       awsRegion: input.region,
       env: fleet.workerEnv,
+      terminationGracePeriodSeconds: fleet.terminationGracePeriodSeconds,
     }),
   );
-  return [toManifestObject(serviceAccount), toManifestObject(deployment)];
+  const budget = prefixed('fleet', () =>
+    consumerDisruptionBudget({ namespace: fleet.namespace, name: fleet.name }),
+  );
+  return [toManifestObject(serviceAccount), toManifestObject(deployment), toManifestObject(budget)];
 }
 
 export async function deployConsumer(
@@ -382,6 +403,19 @@ export function scalerManifests(input: {
   return [toManifestObject(auth), toManifestObject(scaledObject)];
 }
 
+/**
+ * Every object the setup workflow applies for a fleet, in its order: the Namespace, then what DeployConsumer
+ * applies, then what InstallScaler applies. `streamfleet manifests` prints exactly this.
+ */
+export function fleetManifests(input: {
+  fleet: FleetSpec;
+  streamArn: string;
+  consumerRoleArn: string;
+  region: string;
+}): ManifestObject[] {
+  return [namespaceManifest(input.fleet), ...consumerManifests(input), ...scalerManifests(input)];
+}
+
 export async function installScaler(
   cluster: Cluster,
   input: { fleet: FleetSpec; streamArn: string; region: string },
@@ -413,11 +447,15 @@ export async function removeScaler(cluster: Cluster, fleet: FleetSpec): Promise<
   return { deleted };
 }
 
-/** Deletes the Deployment (its pods drain on SIGTERM) and the ServiceAccount. The namespace stays. */
+/**
+ * Deletes the Deployment (its pods drain on SIGTERM), its PodDisruptionBudget and the ServiceAccount. The
+ * namespace stays.
+ */
 export async function removeConsumer(cluster: Cluster, fleet: FleetSpec): Promise<{ deleted: string[] }> {
   const deleted: string[] = [];
   const refs = [
     { apiVersion: 'apps/v1', kind: 'Deployment', namespace: fleet.namespace, name: fleet.name },
+    { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', namespace: fleet.namespace, name: fleet.name },
     { apiVersion: 'v1', kind: 'ServiceAccount', namespace: fleet.namespace, name: fleet.name },
   ];
   for (const ref of refs)

@@ -1,8 +1,22 @@
 /**
- * Kubernetes manifests for one consumer fleet on EKS: the IRSA ServiceAccount, the worker Deployment, and
- * KEDA's TriggerAuthentication and ScaledObject. Every builder checks its input first (InvalidInputError
- * naming the field), then builds a typed `kubernetes-models` object and runs its schema `.validate()`.
- * `renderManifestsYaml` prints them for `kubectl apply -f`.
+ * Kubernetes manifests for one consumer fleet on EKS: the IRSA ServiceAccount, the worker Deployment (and its
+ * PodDisruptionBudget), and KEDA's TriggerAuthentication and ScaledObject. Every builder checks its input
+ * first (InvalidInputError naming the field), then builds a typed `kubernetes-models` object and runs its
+ * schema `.validate()`. `renderManifestsYaml` prints them for `kubectl apply -f`.
+ *
+ * What keeps a fleet up through a cluster's day (node drains, EKS Auto Mode consolidation, zone loss):
+ * - a PodDisruptionBudget with `maxUnavailable: 1`: voluntary evictions take one worker at a time (its leases
+ *   are handed to peers on SIGTERM before the next goes), yet a one-pod fleet can still be drained;
+ *   `unhealthyPodEvictionPolicy: AlwaysAllow`, so a crash-looping pod never blocks a node drain;
+ * - soft topology spread (`ScheduleAnyway`) across zones and nodes: one node or zone going away takes at most
+ *   its share of the workers, and scaling out is never held up by the spread;
+ * - `terminationGracePeriodSeconds` = the worker's SHUTDOWN_TIMEOUT_MS + a margin, so the kubelet never
+ *   SIGKILLs a worker that is still handing its leases over;
+ * - `/metrics` scrapeable by Prometheus: the container port is named `http` (a PodMonitor's
+ *   `podMetricsEndpoints[].port`), and the pod template carries the `prometheus.io/*` annotations that the
+ *   common `kubernetes-pods` scrape job reads. No PodMonitor is applied: it would need the Prometheus
+ *   Operator's CRD, which most clusters do not have; the annotations work with or without it;
+ * - requests and limits sized from the bench (BENCHMARKS.md): see `CONSUMER_DEFAULTS.resources`.
  */
 import {
   type IScaledObject,
@@ -10,6 +24,7 @@ import {
   TriggerAuthentication,
 } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { stringify } from 'yaml';
 import { parseRoleArn, parseStreamArn } from './arns.js';
@@ -27,19 +42,51 @@ import {
 /** The annotation the EKS pod identity webhook reads to inject IRSA credentials. */
 export const IRSA_ROLE_ANNOTATION = 'eks.amazonaws.com/role-arn';
 
+/**
+ * The worker's SHUTDOWN_TIMEOUT_MS (consumer/config.ts: default 20000, 1000-300000): the longest it drains
+ * after SIGTERM before exiting anyway. The pod's grace period is that plus `graceMarginSeconds`, for the
+ * process to exit and the kubelet to see it.
+ */
+export const SHUTDOWN_TIMEOUT = {
+  variable: 'SHUTDOWN_TIMEOUT_MS',
+  defaultMs: 20_000,
+  minMs: 1_000,
+  maxMs: 300_000,
+  graceMarginSeconds: 10,
+} as const;
+
+/** The smallest grace period that lets a worker with this shutdown timeout drain: ceil(ms / 1000) + margin. */
+export function gracePeriodFor(shutdownTimeoutMs: number): number {
+  return Math.ceil(shutdownTimeoutMs / 1000) + SHUTDOWN_TIMEOUT.graceMarginSeconds;
+}
+
 export const CONSUMER_DEFAULTS = {
   port: 8080,
-  /** ≥ the worker's drain time (it exits well inside 30 s after SIGTERM), with room to spare. */
-  terminationGracePeriodSeconds: 45,
-  /** How long the worker takes to drain after SIGTERM: finish the batch, checkpoint, release leases. */
-  drainSeconds: 30,
   runAsUser: 1000,
   containerName: 'consumer',
+  /**
+   * From `npm run bench` (BENCHMARKS.md): peak RSS after a 20,000-record drain is 140 MiB fenced and 180 MiB
+   * in conditional mode; CPU is ~105 ms per 1,000 records fenced (~9,500 records/s per core) and ~0.65 ms per
+   * item conditional (~1,500/s per core). The request covers the fenced peak with a third to spare (the
+   * scheduler packs on requests); the memory limit is twice the conditional peak, so a burst is not
+   * OOM-killed; one core is all a single Node.js event loop can use, and 250m is ~2,400 records/s fenced.
+   */
   resources: {
-    requests: { cpu: '250m', memory: '256Mi' },
-    limits: { cpu: '1', memory: '512Mi' },
+    requests: { cpu: '250m', memory: '192Mi' },
+    limits: { cpu: '1', memory: '384Mi' },
   },
+  /** Topology keys the pods spread over, most important first. */
+  spreadTopologyKeys: ['topology.kubernetes.io/zone', 'kubernetes.io/hostname'],
 } as const;
+
+/** Annotations the common Prometheus `kubernetes-pods` scrape configuration reads. */
+export function prometheusAnnotations(port: number): Record<string, string> {
+  return {
+    'prometheus.io/scrape': 'true',
+    'prometheus.io/port': String(port),
+    'prometheus.io/path': '/metrics',
+  };
+}
 
 /** KEDA's trigger types. */
 export const TriggerType = {
@@ -162,12 +209,49 @@ export interface DeploymentInput {
   /** Leave unset when KEDA scales the Deployment, so `kubectl apply` never resets the count. */
   replicas?: number;
   resources?: ResourceSpec;
-  /** Default 45; must be at least `drainSeconds`. */
+  /**
+   * Default: `gracePeriodFor(SHUTDOWN_TIMEOUT_MS)` (the variable from `env`, or the worker's default); a
+   * smaller value is refused, since Kubernetes would SIGKILL a worker mid-drain.
+   */
   terminationGracePeriodSeconds?: number;
-  /** How long the worker needs after SIGTERM. Default 30. */
-  drainSeconds?: number;
   /** Further variables (tuning knobs). Must not redefine the six the builder sets. */
   env?: Record<string, string>;
+}
+
+/** SHUTDOWN_TIMEOUT_MS from a worker environment, checked as the worker checks it; `field` names it. */
+export function shutdownTimeoutMs(env: Record<string, string> | undefined, field: string): number {
+  const raw = env?.[SHUTDOWN_TIMEOUT.variable];
+  if (raw === undefined) return SHUTDOWN_TIMEOUT.defaultMs;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || value < SHUTDOWN_TIMEOUT.minMs || value > SHUTDOWN_TIMEOUT.maxMs) {
+    throw new InvalidInputError(
+      field,
+      `expected milliseconds from ${SHUTDOWN_TIMEOUT.minMs} to ${SHUTDOWN_TIMEOUT.maxMs} (the worker refuses anything else), got ${describeValue(raw)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The pod's grace period: `requested`, or the smallest that fits the shutdown timeout. A requested period
+ * the shutdown timeout would exceed is an InvalidInputError naming `shutdownField`.
+ */
+export function terminationGracePeriod(input: {
+  shutdownTimeoutMs: number;
+  requested: number | undefined;
+  shutdownField: string;
+  graceField: string;
+}): number {
+  const needed = gracePeriodFor(input.shutdownTimeoutMs);
+  if (input.requested === undefined) return needed;
+  const grace = requireInteger(input.graceField, input.requested, { min: 1 });
+  if (grace < needed) {
+    throw new InvalidInputError(
+      input.shutdownField,
+      `${input.shutdownTimeoutMs} ms plus the ${SHUTDOWN_TIMEOUT.graceMarginSeconds} s margin exceeds ${input.graceField} (${grace} s): Kubernetes would SIGKILL a worker in the middle of handing its leases over. Lower ${SHUTDOWN_TIMEOUT.variable} to at most ${(grace - SHUTDOWN_TIMEOUT.graceMarginSeconds) * 1000}, or raise ${input.graceField} to at least ${needed}.`,
+    );
+  }
+  return grace;
 }
 
 /**
@@ -191,20 +275,12 @@ export function consumerDeployment(input: DeploymentInput): Deployment {
   const applicationName = requireTableName('applicationName', input.applicationName);
   const awsRegion = requireStreamRegion(input.awsRegion, stream.region);
   const port = requireInteger('port', input.port ?? CONSUMER_DEFAULTS.port, { min: 1, max: 65535 });
-  const drainSeconds = requireInteger('drainSeconds', input.drainSeconds ?? CONSUMER_DEFAULTS.drainSeconds, {
-    min: 0,
+  const grace = terminationGracePeriod({
+    shutdownTimeoutMs: shutdownTimeoutMs(input.env, `env.${SHUTDOWN_TIMEOUT.variable}`),
+    requested: input.terminationGracePeriodSeconds,
+    shutdownField: `env.${SHUTDOWN_TIMEOUT.variable}`,
+    graceField: 'terminationGracePeriodSeconds',
   });
-  const grace = requireInteger(
-    'terminationGracePeriodSeconds',
-    input.terminationGracePeriodSeconds ?? CONSUMER_DEFAULTS.terminationGracePeriodSeconds,
-    { min: 0 },
-  );
-  if (grace < drainSeconds) {
-    throw new InvalidInputError(
-      'terminationGracePeriodSeconds',
-      `expected at least drainSeconds (${drainSeconds}) so Kubernetes does not kill a worker mid-drain, got ${grace}`,
-    );
-  }
   const replicas =
     input.replicas === undefined ? undefined : requireInteger('replicas', input.replicas, { min: 0 });
   const resources = input.resources ?? CONSUMER_DEFAULTS.resources;
@@ -239,10 +315,18 @@ export function consumerDeployment(input: DeploymentInput): Deployment {
         ...(replicas === undefined ? {} : { replicas }),
         selector: { matchLabels: selectorLabels(name) },
         template: {
-          metadata: { labels },
+          metadata: { labels, annotations: prometheusAnnotations(port) },
           spec: {
             serviceAccountName,
             terminationGracePeriodSeconds: grace,
+            topologySpreadConstraints: CONSUMER_DEFAULTS.spreadTopologyKeys.map((topologyKey) => ({
+              maxSkew: 1,
+              topologyKey,
+              whenUnsatisfiable: 'ScheduleAnyway',
+              labelSelector: { matchLabels: selectorLabels(name) },
+              // Only the current ReplicaSet's pods count, so a rollout does not skew the spread.
+              matchLabelKeys: ['pod-template-hash'],
+            })),
             securityContext: {
               runAsNonRoot: true,
               runAsUser: CONSUMER_DEFAULTS.runAsUser,
@@ -316,6 +400,33 @@ function requireStreamRegion(value: unknown, streamRegion: string): string {
     );
   }
   return region;
+}
+
+export interface DisruptionBudgetInput {
+  namespace: string;
+  /** The Deployment's name (its `app.kubernetes.io/instance` label); also the budget's name. */
+  name: string;
+}
+
+/**
+ * At most one worker evicted at a time (node drains, consolidation). `maxUnavailable` rather than
+ * `minAvailable`, so a fleet KEDA scaled to one pod can still be drained; unhealthy pods may always be
+ * evicted, so a crash loop never blocks a drain.
+ */
+export function consumerDisruptionBudget(input: DisruptionBudgetInput): PodDisruptionBudget {
+  const namespace = requireDns1123Label('namespace', input.namespace);
+  const name = requireDns1123Label('name', input.name);
+  return validated(
+    new PodDisruptionBudget({
+      metadata: { name, namespace, labels: standardLabels(name) },
+      spec: {
+        maxUnavailable: 1,
+        selector: { matchLabels: selectorLabels(name) },
+        unhealthyPodEvictionPolicy: 'AlwaysAllow',
+      },
+    }),
+    'PodDisruptionBudget',
+  );
 }
 
 // --- KEDA -----------------------------------------------------------------------------------------------
@@ -497,11 +608,11 @@ export interface ConsumerFleetInput
 
 /**
  * Everything `kubectl apply -f` needs for one fleet, in apply order: ServiceAccount, Deployment,
- * TriggerAuthentication (`NAME-aws`), ScaledObject (`NAME`).
+ * PodDisruptionBudget, TriggerAuthentication (`NAME-aws`), ScaledObject (`NAME`).
  */
 export function consumerFleetManifests(
   input: ConsumerFleetInput,
-): [ServiceAccount, Deployment, TriggerAuthentication, ScaledObject] {
+): [ServiceAccount, Deployment, PodDisruptionBudget, TriggerAuthentication, ScaledObject] {
   const name = requireDns1123Label('name', input.name);
   const serviceAccountName = input.serviceAccountName ?? name;
   const triggerAuthenticationName = `${name}-aws`;
@@ -513,6 +624,7 @@ export function consumerFleetManifests(
       instance: name,
     }),
     consumerDeployment({ ...input, serviceAccountName }),
+    consumerDisruptionBudget({ namespace: input.namespace, name }),
     kedaTriggerAuthentication({
       namespace: input.namespace,
       name: triggerAuthenticationName,

@@ -223,7 +223,8 @@ export class LocalCluster implements Cluster {
 
   async servesApi(apiVersion: string): Promise<boolean> {
     if (apiVersion === KEDA_API_VERSION) return this.kedaInstalled();
-    return ['v1', 'apps/v1', 'autoscaling/v2'].includes(apiVersion);
+    // policy/v1: PodDisruptionBudgets are stored and read back; nothing is evicted here, so they change nothing.
+    return ['v1', 'apps/v1', 'autoscaling/v2', 'policy/v1'].includes(apiVersion);
   }
 
   private read(ref: ObjectRef): ManifestObject | undefined {

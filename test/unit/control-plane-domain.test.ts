@@ -45,7 +45,27 @@ describe('parseFleet', () => {
         kedaOperatorRoleName: 'users-replicator-keda-operator',
       },
       checks: { leaseSampleMs: 5000, maxLagMs: 60000, replicationMode: 'full', sampleSize: 200 },
+      // The worker's default SHUTDOWN_TIMEOUT_MS (20 s) plus the 10 s margin.
+      terminationGracePeriodSeconds: 30,
     });
+  });
+
+  it('derives the grace period from the workers’ SHUTDOWN_TIMEOUT_MS and refuses one it would exceed', () => {
+    expect(
+      parseFleet({ ...base, workerEnv: { SHUTDOWN_TIMEOUT_MS: '50000' } }).terminationGracePeriodSeconds,
+    ).toBe(60);
+    expect(parseFleet({ ...base, terminationGracePeriodSeconds: 90 }).terminationGracePeriodSeconds).toBe(90);
+    const input = { ...base, workerEnv: { SHUTDOWN_TIMEOUT_MS: '60000' }, terminationGracePeriodSeconds: 45 };
+    expect(invalidField(() => parseFleet(input))).toBe('fleet.workerEnv.SHUTDOWN_TIMEOUT_MS');
+    const error = (() => {
+      try {
+        parseFleet(input);
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    })();
+    expect(error?.message).toContain('at least 70');
   });
 
   it.each([
@@ -59,6 +79,8 @@ describe('parseFleet', () => {
     [{ ...base, scaling: { shardCount: 0 } }, 'fleet.scaling.shardCount'],
     [{ ...base, scaling: { minReplicaCount: 5, maxReplicaCount: 2 } }, 'fleet.scaling.maxReplicaCount'],
     [{ ...base, workerEnv: { LEASE_DURATION_MS: 3000 } }, 'fleet.workerEnv.LEASE_DURATION_MS'],
+    [{ ...base, workerEnv: { SHUTDOWN_TIMEOUT_MS: '20s' } }, 'fleet.workerEnv.SHUTDOWN_TIMEOUT_MS'],
+    [{ ...base, terminationGracePeriodSeconds: 'long' }, 'fleet.terminationGracePeriodSeconds'],
     [{ ...base, name: 'a'.repeat(60) }, 'fleet.roles.consumerRoleName'],
     [{ ...base, checks: { replicationMode: 'some' } }, 'fleet.checks.replicationMode'],
     [undefined, 'fleet'],

@@ -129,6 +129,7 @@ describe('teardown in eks mode', () => {
       '/apis/keda.sh/v1alpha1/namespaces/streamfleet/scaledobjects/users-replicator',
       '/apis/keda.sh/v1alpha1/namespaces/streamfleet/triggerauthentications/users-replicator-aws',
       '/apis/apps/v1/namespaces/streamfleet/deployments/users-replicator',
+      '/apis/policy/v1/namespaces/streamfleet/poddisruptionbudgets/users-replicator',
       '/api/v1/namespaces/streamfleet/serviceaccounts/users-replicator',
     ]);
     expect(iamMock.commandCalls(DeleteRoleCommand).map((c) => c.args[0].input.RoleName)).toEqual([

@@ -3,13 +3,14 @@ import { parseAllDocuments } from 'yaml';
 import { InvalidInputError } from '../../core/errors.js';
 import { ScalingMode } from '../../core/keda.js';
 import {
-  CONSUMER_DEFAULTS,
   type ConsumerFleetInput,
   consumerDeployment,
+  consumerDisruptionBudget,
   consumerFleetManifests,
   consumerScaledObject,
   consumerServiceAccount,
   type DeploymentInput,
+  gracePeriodFor,
   IRSA_ROLE_ANNOTATION,
   kedaTriggerAuthentication,
   renderManifestsYaml,
@@ -160,10 +161,10 @@ describe('Deployment', () => {
     expect(pod?.volumes).toEqual([{ name: 'tmp', emptyDir: {} }]);
   });
 
-  it('requests and limits resources', () => {
+  it('requests and limits resources sized from the bench (140 MiB fenced, 180 MiB conditional peak RSS)', () => {
     expect(firstContainer().container.resources).toEqual({
-      requests: { cpu: '250m', memory: '256Mi' },
-      limits: { cpu: '1', memory: '512Mi' },
+      requests: { cpu: '250m', memory: '192Mi' },
+      limits: { cpu: '1', memory: '384Mi' },
     });
     const custom = firstContainer({
       resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } },
@@ -176,10 +177,8 @@ describe('Deployment', () => {
 
   it('gives the worker time to drain, uses the service account, leaves replicas to KEDA', () => {
     const { deployment } = firstContainer();
-    expect(deployment.spec?.template.spec?.terminationGracePeriodSeconds).toBe(45);
-    expect(CONSUMER_DEFAULTS.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(
-      CONSUMER_DEFAULTS.drainSeconds,
-    );
+    // The worker's default SHUTDOWN_TIMEOUT_MS (20 s) plus the 10 s margin.
+    expect(deployment.spec?.template.spec?.terminationGracePeriodSeconds).toBe(30);
     expect(deployment.spec?.template.spec?.serviceAccountName).toBe('users-replicator');
     expect(deployment.spec?.replicas).toBeUndefined();
     expect(deployment.spec?.selector.matchLabels).toEqual({
@@ -213,7 +212,10 @@ describe('Deployment', () => {
     [{ awsRegion: 'US-EAST-1' }, 'awsRegion'],
     [{ awsRegion: 'eu-west-1' }, 'awsRegion'],
     [{ port: 70000 }, 'port'],
-    [{ terminationGracePeriodSeconds: 20 }, 'terminationGracePeriodSeconds'],
+    [{ terminationGracePeriodSeconds: 20 }, 'env.SHUTDOWN_TIMEOUT_MS'],
+    [{ terminationGracePeriodSeconds: 0 }, 'terminationGracePeriodSeconds'],
+    [{ env: { SHUTDOWN_TIMEOUT_MS: 'soon' } }, 'env.SHUTDOWN_TIMEOUT_MS'],
+    [{ env: { SHUTDOWN_TIMEOUT_MS: '500' } }, 'env.SHUTDOWN_TIMEOUT_MS'],
     [
       { resources: { requests: { cpu: 'lots', memory: '1Gi' }, limits: { memory: '1Gi' } } },
       'resources.requests.cpu',
@@ -237,9 +239,80 @@ describe('Deployment', () => {
     expect(error.message).toContain('"Bad"');
     const grace = expectInvalid(
       () => consumerDeployment({ ...deploymentInput, terminationGracePeriodSeconds: 10 }),
-      'terminationGracePeriodSeconds',
+      'env.SHUTDOWN_TIMEOUT_MS',
     );
-    expect(grace.message).toContain('drainSeconds (30)');
+    expect(grace.message).toContain('at least 30');
+  });
+});
+
+describe('a Deployment that survives a cluster day', () => {
+  const podSpec = (override: Partial<DeploymentInput> = {}) =>
+    consumerDeployment({ ...deploymentInput, ...override }).spec?.template;
+
+  it('derives the grace period from SHUTDOWN_TIMEOUT_MS with a margin, and keeps a larger one given', () => {
+    expect(gracePeriodFor(20_000)).toBe(30);
+    expect(gracePeriodFor(5_500)).toBe(16);
+    expect(podSpec({ env: { SHUTDOWN_TIMEOUT_MS: '45000' } })?.spec?.terminationGracePeriodSeconds).toBe(55);
+    expect(
+      podSpec({ env: { SHUTDOWN_TIMEOUT_MS: '5000' }, terminationGracePeriodSeconds: 120 })?.spec
+        ?.terminationGracePeriodSeconds,
+    ).toBe(120);
+    expectInvalid(
+      () =>
+        consumerDeployment({
+          ...deploymentInput,
+          env: { SHUTDOWN_TIMEOUT_MS: '60000' },
+          terminationGracePeriodSeconds: 60,
+        }),
+      'env.SHUTDOWN_TIMEOUT_MS',
+    );
+  });
+
+  it('spreads pods softly over zones, then nodes, counting only the current ReplicaSet', () => {
+    const constraints = podSpec()?.spec?.topologySpreadConstraints ?? [];
+    expect(constraints.map((c) => c.topologyKey)).toEqual([
+      'topology.kubernetes.io/zone',
+      'kubernetes.io/hostname',
+    ]);
+    for (const c of constraints) {
+      expect(c).toMatchObject({
+        maxSkew: 1,
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector: {
+          matchLabels: {
+            'app.kubernetes.io/name': 'streamfleet',
+            'app.kubernetes.io/instance': 'users-replicator',
+          },
+        },
+        matchLabelKeys: ['pod-template-hash'],
+      });
+    }
+  });
+
+  it('is scrapeable by Prometheus: a named port and the scrape annotations on the pod', () => {
+    const template = podSpec({ port: 9102 });
+    expect(template?.metadata?.annotations).toEqual({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': '9102',
+      'prometheus.io/path': '/metrics',
+    });
+    expect(template?.spec?.containers[0]?.ports).toEqual([
+      { name: 'http', containerPort: 9102, protocol: 'TCP' },
+    ]);
+  });
+
+  it('has a PodDisruptionBudget: one worker at a time, selecting exactly the Deployment’s pods', () => {
+    const budget = consumerDisruptionBudget({ namespace: 'streamfleet', name: 'users-replicator' });
+    const deployment = consumerDeployment(deploymentInput);
+    expect(budget.toJSON()).toMatchObject({
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: { name: 'users-replicator', namespace: 'streamfleet' },
+      spec: { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' },
+    });
+    expect(budget.spec?.minAvailable).toBeUndefined();
+    expect(budget.spec?.selector).toEqual(deployment.spec?.selector);
+    expectInvalid(() => consumerDisruptionBudget({ namespace: 'streamfleet', name: 'Bad' }), 'name');
   });
 });
 
@@ -372,11 +445,12 @@ describe('ScaledObject', () => {
 });
 
 describe('the whole fleet', () => {
-  it('builds the four manifests in apply order with consistent names', () => {
-    const [sa, deployment, auth, scaled] = consumerFleetManifests(fleetInput);
-    expect([sa.kind, deployment.kind, auth.kind, scaled.kind]).toEqual([
+  it('builds the five manifests in apply order with consistent names', () => {
+    const [sa, deployment, budget, auth, scaled] = consumerFleetManifests(fleetInput);
+    expect([sa.kind, deployment.kind, budget.kind, auth.kind, scaled.kind]).toEqual([
       'ServiceAccount',
       'Deployment',
+      'PodDisruptionBudget',
       'TriggerAuthentication',
       'ScaledObject',
     ]);
@@ -385,14 +459,14 @@ describe('the whole fleet', () => {
     expect(auth.metadata?.name).toBe('users-replicator-aws');
     expect(scaled.spec.triggers[0]?.authenticationRef?.name).toBe('users-replicator-aws');
     expect(scaled.spec.scaleTargetRef.name).toBe(deployment.metadata?.name);
-    for (const manifest of [sa, deployment, auth, scaled]) {
+    for (const manifest of [sa, deployment, budget, auth, scaled]) {
       expect(manifest.metadata?.namespace).toBe('streamfleet');
       expect(manifest.metadata?.labels?.['app.kubernetes.io/instance']).toBe('users-replicator');
     }
   });
 
   it('passes the scaling mode through', () => {
-    const [, , , scaled] = consumerFleetManifests({ ...fleetInput, mode: ScalingMode.UnfinishedShards });
+    const [, , , , scaled] = consumerFleetManifests({ ...fleetInput, mode: ScalingMode.UnfinishedShards });
     expect(scaled.spec.triggers[0]?.type).toBe('aws-cloudwatch');
   });
 
@@ -407,9 +481,9 @@ describe('YAML', () => {
     const manifests = consumerFleetManifests(fleetInput);
     const text = renderManifestsYaml(manifests);
     const documents = parseAllDocuments(text);
-    expect(documents).toHaveLength(4);
+    expect(documents).toHaveLength(5);
     expect(documents.map((d) => d.toJSON())).toEqual(manifests.map((m) => m.toJSON()));
-    expect(text.split('\n').filter((line) => line === '---')).toHaveLength(3);
+    expect(text.split('\n').filter((line) => line === '---')).toHaveLength(4);
   });
 
   it('keeps numeric-looking strings strings and long ARNs on one line', () => {

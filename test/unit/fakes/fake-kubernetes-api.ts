@@ -32,6 +32,7 @@ const GROUPS: Record<string, string[]> = {
   'api/v1': ['namespaces', 'serviceaccounts', 'pods'],
   'apis/apps/v1': ['deployments'],
   'apis/autoscaling/v2': ['horizontalpodautoscalers'],
+  'apis/policy/v1': ['poddisruptionbudgets'],
   'apis/keda.sh/v1alpha1': ['scaledobjects', 'triggerauthentications'],
 };
 
@@ -41,6 +42,7 @@ const KINDS: Record<string, string> = {
   pods: 'Pod',
   deployments: 'Deployment',
   horizontalpodautoscalers: 'HorizontalPodAutoscaler',
+  poddisruptionbudgets: 'PodDisruptionBudget',
   scaledobjects: 'ScaledObject',
   triggerauthentications: 'TriggerAuthentication',
 };
