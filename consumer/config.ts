@@ -37,6 +37,7 @@ export interface WorkerConfig {
   maxLeasesToStealAtOnce: number;
   shardSyncIntervalMs: number;
   idleTimeBetweenReadsMs: number;
+  readsPerSecond: number;
   maxRecords: number;
   initialPosition: InitialPosition;
   writeMode: WriteMode;
@@ -65,11 +66,13 @@ export const CONFIG_VARIABLES = {
     'leases asked for from a busier peer per taker pass when balancing (default 1; 0 turns balancing off)',
   SHARD_SYNC_INTERVAL_MS: 'how often the stream is listed for new shards (default 60000)',
   IDLE_TIME_BETWEEN_READS_MS: 'pause after an empty GetRecords (default 500)',
+  READS_PER_SECOND:
+    'GetRecords per second per shard at most, 1..5 (default 4; AWS throttles above 5 per shard, shared by all its readers)',
   MAX_RECORDS: 'records per GetRecords, 1..1000 (default 1000)',
   INITIAL_POSITION: 'TRIM_HORIZON or LATEST for shards without a checkpoint (default TRIM_HORIZON)',
   REPLICATION_WRITE_MODE: 'fenced (transactions fenced by the lease) or conditional (default fenced)',
   WRITE_CONCURRENCY:
-    'write requests in flight per shard (default 4 transactions fenced, 32 puts conditional)',
+    'conditional mode: puts in flight per shard (default 32); fenced mode writes one transaction at a time per shard (only 1 is accepted)',
   POISON_RECORD_POLICY: 'stop or dead-letter (default stop)',
   DEAD_LETTER_TABLE_NAME: 'table for records the target refuses (required with dead-letter)',
   SHUTDOWN_TIMEOUT_MS: 'longest graceful drain on SIGTERM before exiting anyway (default 20000)',
@@ -219,6 +222,13 @@ export function parseConfig(env: Env, hostname: string): WorkerConfig {
   if (deadLetterTableName !== undefined) tableName(env, 'DEAD_LETTER_TABLE_NAME', 'the dead-letter table');
 
   const writeMode = oneOf(env, 'REPLICATION_WRITE_MODE', Object.values(WriteMode), WriteMode.FENCED);
+  const writeConcurrency = integer(env, 'WRITE_CONCURRENCY', writeMode === WriteMode.FENCED ? 1 : 32, 1, 256);
+  if (writeMode === WriteMode.FENCED && writeConcurrency !== 1) {
+    throw new ConfigurationError(
+      'WRITE_CONCURRENCY',
+      `must be 1 (or unset) with REPLICATION_WRITE_MODE=fenced, got ${writeConcurrency}: every fenced transaction includes the shard's lease item, and AWS cancels a transaction that shares an item with one in flight (TransactionConflict). Use REPLICATION_WRITE_MODE=conditional for parallel writes.`,
+    );
+  }
   const logLevel = (text(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigurationError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}".`);
@@ -239,6 +249,7 @@ export function parseConfig(env: Env, hostname: string): WorkerConfig {
     maxLeasesToStealAtOnce: integer(env, 'MAX_LEASES_TO_STEAL_AT_ONCE', 1, 0, 1_000),
     shardSyncIntervalMs: integer(env, 'SHARD_SYNC_INTERVAL_MS', 60_000, 1_000, 86_400_000),
     idleTimeBetweenReadsMs: integer(env, 'IDLE_TIME_BETWEEN_READS_MS', 500, 0, 60_000),
+    readsPerSecond: integer(env, 'READS_PER_SECOND', 4, 1, 5),
     maxRecords: integer(env, 'MAX_RECORDS', 1_000, 1, 1_000),
     initialPosition: oneOf(
       env,
@@ -247,7 +258,7 @@ export function parseConfig(env: Env, hostname: string): WorkerConfig {
       InitialPosition.TRIM_HORIZON,
     ),
     writeMode,
-    writeConcurrency: integer(env, 'WRITE_CONCURRENCY', writeMode === WriteMode.FENCED ? 4 : 32, 1, 256),
+    writeConcurrency,
     poisonPolicy,
     deadLetterTableName,
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 20_000, 1_000, 300_000),

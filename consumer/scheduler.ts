@@ -5,10 +5,11 @@
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { errorName } from '../core/errors.js';
 import type { Clock } from './clock.js';
-import type { WorkerConfig } from './config.js';
+import { type WorkerConfig, WriteMode } from './config.js';
 import type { Lease } from './leases/lease.js';
 import type { LeaseCoordinator } from './leases/lease-coordinator.js';
 import type { LeaseRefresher } from './leases/lease-refresher.js';
+import type { PendingProgress } from './leases/pending-progress.js';
 import { Checkpointer } from './lifecycle/checkpointer.js';
 import { ShardConsumer, ShutdownReason } from './lifecycle/shard-consumer.js';
 import type { Logger } from './observability/logger.js';
@@ -29,6 +30,7 @@ export interface SchedulerDeps {
   log: Logger;
   metrics: WorkerMetrics;
   lag: LagTracker;
+  progress: PendingProgress;
 }
 
 const RECONCILE_INTERVAL_MS = 100;
@@ -160,12 +162,18 @@ export class Scheduler {
       lag: deps.lag,
       maxRecords: deps.config.maxRecords,
       idleTimeBetweenReadsMs: deps.config.idleTimeBetweenReadsMs,
+      readsPerSecond: deps.config.readsPerSecond,
+      progress: deps.progress,
+      // The fenced writer checkpoints inside its transactions; conditional writes leave it to the consumer,
+      // which writes it at most once a second (and at a graceful stop), not once per batch.
+      checkpointIntervalMs: deps.config.writeMode === WriteMode.CONDITIONAL ? 1_000 : 0,
     });
     const done = consumer.run().then(
       (reason) => {
         if (reason === ShutdownReason.LEASE_LOST)
           deps.log.info({ shardId: lease.leaseKey }, 'stopped reading: lease lost');
         this.consumers.delete(lease.leaseKey);
+        if (reason !== ShutdownReason.REQUESTED) deps.progress.forget(lease.leaseKey);
       },
       async (error: unknown) => {
         // Counted like a failed batch: the checkpoint does not move, and an alarm on the metric sees a shard

@@ -9,7 +9,9 @@ import { errorName, ResourceError } from '../core/errors.js';
 import { type Clock, systemClock } from './clock.js';
 import { PoisonPolicy, type WorkerConfig, WriteMode } from './config.js';
 import { LeaseCoordinator } from './leases/lease-coordinator.js';
+import { LeaseItemGate } from './leases/lease-item-gate.js';
 import { DynamoDBLeaseRefresher } from './leases/lease-refresher.js';
+import { PendingProgress } from './leases/pending-progress.js';
 import type { Logger } from './observability/logger.js';
 import { LagTracker, WorkerMetrics } from './observability/metrics.js';
 import { type HealthSource, startHealthServer } from './observability/server.js';
@@ -73,9 +75,15 @@ export async function startWorker(
     'stream and target table checked',
   );
 
-  const refresher = new DynamoDBLeaseRefresher(dynamodb, config.applicationName, clock, (operation) =>
-    metrics.leaseTableRequests.inc({ operation }),
-  );
+  // One write at a time per lease item from this worker: transactions, renewals, checkpoints, hand-offs.
+  const gate = new LeaseItemGate(clock);
+  const progress = new PendingProgress();
+  const refresher = new DynamoDBLeaseRefresher(dynamodb, config.applicationName, clock, {
+    onRequest: (operation) => metrics.leaseTableRequests.inc({ operation }),
+    gate,
+    // A renewal waits for the transaction in flight on its lease, but never so long that the lease runs out.
+    renewalMaxWaitMs: Math.min(1_000, config.leaseRenewIntervalMs / 2),
+  });
   const { ownerIndex } = await refresher.createLeaseTableIfNotExists();
   log.info({ leaseTable: config.applicationName, ownerIndex }, 'lease table ready');
   if (!ownerIndex) {
@@ -96,6 +104,7 @@ export async function startWorker(
     leaseTableName: config.applicationName,
     instanceName: config.instanceName,
     concurrency: config.writeConcurrency,
+    gate,
     clock,
     metrics,
     log,
@@ -124,6 +133,7 @@ export async function startWorker(
       ownerIndex,
       maxLeasesPerWorker: config.maxLeasesPerWorker,
       maxLeasesToStealAtOnce: config.maxLeasesToStealAtOnce,
+      progress,
     },
     clock,
     log,
@@ -143,6 +153,7 @@ export async function startWorker(
     log,
     metrics,
     lag: new LagTracker(metrics.replicationLagMs),
+    progress,
   });
   readiness = scheduler;
   await scheduler.start();

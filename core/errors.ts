@@ -216,3 +216,16 @@ export function isThrottlingError(error: unknown): boolean {
 export function isConditionalCheckFailure(error: unknown): boolean {
   return errorName(error) === 'ConditionalCheckFailedException';
 }
+
+/**
+ * AWS refused a write because a transaction held one of its items (DynamoDB developer guide, "Transaction
+ * conflict handling"): a single-item write gets `TransactionConflictException`; a transaction is cancelled with
+ * reason `TransactionConflict`. Both clear up once the other transaction ends: retry after a short pause.
+ */
+export function isTransactionConflict(error: unknown): boolean {
+  const name = errorName(error);
+  if (name === 'TransactionConflictException') return true;
+  if (name !== 'TransactionCanceledException') return false;
+  const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+  return reasons.some((reason) => reason.Code === 'TransactionConflict');
+}

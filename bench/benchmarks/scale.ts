@@ -213,9 +213,9 @@ async function scaleOnDdb(
   const fleet = makeFleet(
     (i, tally) =>
       countingRefresher(
-        new DynamoDBLeaseRefresher(clients[i] as ReturnType<typeof localClient>, table, systemClock, (op) =>
-          tally.request(op),
-        ),
+        new DynamoDBLeaseRefresher(clients[i] as ReturnType<typeof localClient>, table, systemClock, {
+          onRequest: (op) => tally.request(op),
+        }),
         tally,
       ),
     design,

@@ -1,11 +1,16 @@
 /**
  * The lease loop of one worker.
  *
- * Renewer (every renew interval): one conditional write per held lease, no reads.
+ * Renewer (every renew interval): one conditional write per held lease, no reads. It carries the shard's
+ * pending progress (an idle shard's `caughtUpAt`), and retries within the pass what AWS refuses for a moment
+ * (a transaction of another process on the item, throttling), so such a refusal never costs a healthy owner
+ * its lease. Its own transactions never collide with it: both pass the lease item's gate (lease-item-gate.ts).
  * Taker (every taker interval), cheap by default so cost per worker stays flat as shards grow:
- *   1. its own leases from the owner index: adopts leases handed to it, notices leases taken from it;
- *   2. two sentinel leases of every other worker (one BatchGetItem): a worker whose sentinels stood still
- *      for the lease duration is dead;
+ *   1. two sentinel leases of every other worker (one BatchGetItem): a worker whose sentinels stood still
+ *      for the lease duration is dead; a sentinel that changed owner (a peer handing its leases on as it
+ *      stops) makes this pass a full scan, which adopts what was handed here;
+ *   2. its own leases from the owner index, only while a hand-off it asked for is pending, and otherwise every
+ *      few passes as a safety net: adopts leases handed to it, notices leases taken from it;
  *   3. a full, strongly consistent scan only when needed: at start, every LEASE_SCAN_INTERVAL_MS, when a
  *      worker died, when asked (a shard ended here, new leases were created), while the fleet is still
  *      converging (the last scan found something to take or steal), or when the table has no owner index.
@@ -17,14 +22,16 @@
  * to a classic steal, which waits a lease duration before reading.
  * The latest full snapshot is shared with the rest of the worker (parent checks) so they need no reads.
  */
-import { errorName } from '../../core/errors.js';
+import { errorName, isThrottlingError, isTransactionConflict } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
+import { type RetryPolicy, retry } from '../retry.js';
 import { isFinished, type Lease } from './lease.js';
 import { LeaseExpiryTracker } from './lease-expiry.js';
 import type { LeaseRefresher } from './lease-refresher.js';
 import { planLeaseTaking } from './lease-taker.js';
+import type { PendingProgress } from './pending-progress.js';
 import { chooseSentinels, judgeSentinels } from './worker-liveness.js';
 
 export interface LeaseCoordinatorOptions {
@@ -37,6 +44,8 @@ export interface LeaseCoordinatorOptions {
   maxLeasesToStealAtOnce: number;
   /** False when the lease table has no owner index: every pass is then a full scan. */
   ownerIndex: boolean;
+  /** Progress the shard consumers saw and the renewals record; none when absent. */
+  progress?: PendingProgress;
 }
 
 export interface HeldLease {
@@ -66,6 +75,19 @@ const STOLEN_LEASE_MARGIN_MS = 1_000;
 /** The owner index is eventually consistent: a lease just taken may not be listed under us for a moment. */
 const OWNER_INDEX_GRACE_MS = 3_000;
 
+/** Own leases are listed from the owner index at least every this many taker passes, as a safety net. */
+const OWN_LEASES_CHECK_EVERY_PASSES = 5;
+
+/**
+ * A renewal refused for a moment (another process's transaction on the item, throttling) is sent again within
+ * the pass, quickly: the other transaction lasts tens of milliseconds.
+ */
+const RENEWAL_RETRY: RetryPolicy = {
+  baseDelayMs: 25,
+  maxDelayMs: 500,
+  maxAttempts: Number.POSITIVE_INFINITY,
+};
+
 export class LeaseCoordinator {
   private readonly held = new Map<string, HeldLease>();
   /** Shards finished here: never adopted again, even if the owner index still lists them unfinished. */
@@ -88,6 +110,9 @@ export class LeaseCoordinator {
   private readonly othersRequests = new Map<string, { to: string; since: number }>();
   /** Hand-offs to peers in progress here. */
   private readonly handoffs = new Set<Promise<void>>();
+  /** Leases being handed on or released here: never adopted back while that write is on its way. */
+  private readonly releasing = new Set<string>();
+  private lastOwnCheckAt = Number.NEGATIVE_INFINITY;
   private stopShard: ShardStopper = async () => {};
 
   constructor(
@@ -166,6 +191,7 @@ export class LeaseCoordinator {
    */
   async handOffAll(): Promise<void> {
     const leases = [...this.held.values()];
+    for (const lease of leases) this.releasing.add(lease.leaseKey);
     this.held.clear();
     this.updateGauge();
     const peers = this.livePeersByLoad();
@@ -173,9 +199,11 @@ export class LeaseCoordinator {
       leases.map(async (lease, i) => {
         const peer = lease.handingOffTo ?? (peers.length > 0 ? peers[i % peers.length] : undefined);
         try {
-          const done = peer
-            ? await this.refresher.assignLease(lease.leaseKey, this.options.workerId, peer)
-            : await this.refresher.evictLease(lease.leaseKey, this.options.workerId);
+          const done = await this.releaseWrite(() =>
+            peer
+              ? this.refresher.assignLease(lease.leaseKey, this.options.workerId, peer)
+              : this.refresher.evictLease(lease.leaseKey, this.options.workerId),
+          );
           this.log.info(
             { shardId: lease.leaseKey, to: peer ?? null, done },
             peer ? 'lease handed off' : 'lease released',
@@ -195,7 +223,7 @@ export class LeaseCoordinator {
     let deadWorkers = new Set<string>();
     if (this.ownerIndex && this.snapshot.length > 0) {
       try {
-        await this.checkOwnLeases();
+        if (this.ownLeasesCheckDue()) await this.checkOwnLeases();
       } catch (error) {
         if (errorName(error) !== 'ValidationException' || !/index/i.test((error as Error).message))
           throw error;
@@ -218,15 +246,26 @@ export class LeaseCoordinator {
     if (scanDue) await this.scanAndTake(deadWorkers);
   }
 
+  /**
+   * The owner index is read while a hand-off this worker asked for is pending (to adopt it at once), and
+   * otherwise only every few passes: leases handed here by a stopping peer are found through that peer's
+   * sentinels, leases taken away through the renewals, so a steady fleet spends no request on it.
+   */
+  private ownLeasesCheckDue(): boolean {
+    const interval = Math.min(
+      OWN_LEASES_CHECK_EVERY_PASSES * this.options.takerIntervalMs,
+      this.options.leaseDurationMs / 2,
+    );
+    return this.requested.size > 0 || this.clock.now() - this.lastOwnCheckAt >= interval;
+  }
+
   private async checkOwnLeases(): Promise<void> {
+    this.lastOwnCheckAt = this.clock.now();
     const listed = await this.refresher.listOwnedLeases(this.options.workerId);
     this.touch();
     const listedKeys = new Set(listed.map((lease) => lease.leaseKey));
     // Leases a peer handed to us on its way out: take them formally (bumps the counter, checks the owner).
-    for (const lease of listed) {
-      const known = this.held.has(lease.leaseKey) || this.finished.has(lease.leaseKey);
-      if (!known && !isFinished(lease) && this.taking) await this.take(lease, 'adopt');
-    }
+    for (const lease of listed) await this.adoptIfHandedHere(lease);
     // Held but no longer listed under us: confirm with a consistent read before letting go.
     const now = this.clock.now();
     const missing = [...this.held.values()].filter(
@@ -276,6 +315,7 @@ export class LeaseCoordinator {
         this.lose(key, `now owned by ${lease.leaseOwner ?? 'nobody'}`);
     }
     if (!this.taking) return;
+    for (const lease of leases) await this.adoptIfHandedHere(lease);
 
     const isExpired = (lease: Lease) =>
       this.tracker.isExpired(lease, now) ||
@@ -335,6 +375,14 @@ export class LeaseCoordinator {
     return { leases: planned, requestedKeys, unanswered };
   }
 
+  /** A lease the table says is ours but that we do not hold: handed to us by a peer, or lost track of. */
+  private async adoptIfHandedHere(lease: Lease): Promise<void> {
+    if (lease.leaseOwner !== this.options.workerId || isFinished(lease)) return;
+    const key = lease.leaseKey;
+    if (this.held.has(key) || this.finished.has(key) || this.releasing.has(key)) return;
+    await this.take(lease, 'adopt');
+  }
+
   private async requestHandoff(lease: Lease): Promise<void> {
     if (!(await this.refresher.requestHandoff(lease, this.options.workerId))) return;
     this.requested.set(lease.leaseKey, this.clock.now());
@@ -359,19 +407,24 @@ export class LeaseCoordinator {
         this.log.warn({ shardId: lease.leaseKey, err: error }, 'stopping the shard for a hand-off failed');
       }
       if (this.held.get(lease.leaseKey) !== lease) return; // lost, or handed off at shutdown, meanwhile
+      this.releasing.add(lease.leaseKey);
       this.held.delete(lease.leaseKey);
       this.updateGauge();
       // As after a loss: the snapshot (and the sentinels chosen from it) no longer says who holds what, and a
       // peer that joined since has no sentinel here; read the table at the next pass.
       this.scanWanted = true;
       try {
-        const done = await this.refresher.assignLease(lease.leaseKey, this.options.workerId, to);
+        const done = await this.releaseWrite(() =>
+          this.refresher.assignLease(lease.leaseKey, this.options.workerId, to),
+        );
         this.log.info({ shardId: lease.leaseKey, to, done }, 'lease handed off to balance');
       } catch (error) {
         this.log.warn(
           { shardId: lease.leaseKey, err: error },
           'could not hand off lease; it will expire instead',
         );
+      } finally {
+        this.releasing.delete(lease.leaseKey);
       }
     })();
     this.handoffs.add(task);
@@ -383,7 +436,7 @@ export class LeaseCoordinator {
     const sentAt = this.clock.now();
     const taken = await this.refresher.takeLease(lease, this.options.workerId);
     this.requested.delete(lease.leaseKey);
-    if (!taken) return;
+    if (!taken) return; // someone else got there first, or its owner was writing it: next pass
     this.held.set(taken.leaseKey, {
       leaseKey: taken.leaseKey,
       counter: taken.leaseCounter,
@@ -430,9 +483,28 @@ export class LeaseCoordinator {
   }
 
   private async renew(lease: HeldLease): Promise<void> {
-    const sentAt = this.clock.now();
+    const progress = this.options.progress?.take(lease.leaseKey);
+    let sentAt = this.clock.now();
+    const deadline = sentAt + this.options.renewIntervalMs;
     try {
-      const renewed = await this.refresher.renewLease(lease.leaseKey, this.options.workerId, lease.counter);
+      const renewed = await retry(
+        () => {
+          sentAt = this.clock.now();
+          return this.refresher.renewLease(lease.leaseKey, this.options.workerId, lease.counter, progress);
+        },
+        {
+          clock: this.clock,
+          policy: RENEWAL_RETRY,
+          signal: this.stopController.signal,
+          isRetriable: (error) =>
+            (isTransactionConflict(error) || isThrottlingError(error)) &&
+            this.held.get(lease.leaseKey) === lease &&
+            this.clock.now() < deadline,
+          onRetry: (error) => {
+            if (isTransactionConflict(error)) this.metrics.transactionConflicts.inc({ api: 'UpdateItem' });
+          },
+        },
+      );
       this.touch();
       if (this.held.get(lease.leaseKey) !== lease) return; // handed off or finished meanwhile
       if (renewed === undefined) {
@@ -445,6 +517,7 @@ export class LeaseCoordinator {
       if (to !== undefined && to !== this.options.workerId && lease.handingOffTo === undefined && this.taking)
         this.handOff(lease, to);
     } catch (error) {
+      if (progress) this.options.progress?.note(lease.leaseKey, progress);
       this.log.warn({ shardId: lease.leaseKey, err: error }, 'lease renewal failed; will retry');
       if (!this.isHeld(lease.leaseKey) && this.held.get(lease.leaseKey) === lease) {
         this.lose(lease.leaseKey, 'not renewed within the lease duration');
@@ -460,6 +533,18 @@ export class LeaseCoordinator {
     this.metrics.leaseLosses.inc();
     this.log.warn({ shardId: leaseKey, reason }, 'lease lost');
     this.updateGauge();
+  }
+
+  /**
+   * Hand-offs and releases are how a peer gets a shard at once: one refused for a moment (a conflict with a
+   * transaction of another process, throttling) is retried a few times before the lease is left to expire.
+   */
+  private releaseWrite(write: () => Promise<boolean>): Promise<boolean> {
+    return retry(write, {
+      clock: this.clock,
+      policy: { baseDelayMs: 25, maxDelayMs: 500, maxAttempts: 8 },
+      isRetriable: (error) => isTransactionConflict(error) || isThrottlingError(error),
+    });
   }
 
   private touch(): void {

@@ -16,9 +16,19 @@ import {
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { errorName, isConditionalCheckFailure, ResourceError } from '../../core/errors.js';
+import {
+  errorName,
+  isConditionalCheckFailure,
+  isTransactionConflict,
+  ResourceError,
+} from '../../core/errors.js';
 import type { Clock } from '../clock.js';
-import { type Lease, MALFORMED_COUNTER } from './lease.js';
+import { type RetryPolicy, retry } from '../retry.js';
+import { type Lease, type LeaseProgress, MALFORMED_COUNTER } from './lease.js';
+import { GatePriority, LeaseItemGate } from './lease-item-gate.js';
+
+/** A conflict lasts as long as the other transaction: tens of milliseconds on AWS. */
+const CONFLICT_RETRY: RetryPolicy = { baseDelayMs: 25, maxDelayMs: 1_000, maxAttempts: 10 };
 
 /** KCL 3's name for the index of leases by owner; lets a worker read its own leases without a scan. */
 export const LEASE_OWNER_INDEX = 'LeaseOwnerToLeaseKeyIndex';
@@ -38,10 +48,16 @@ export interface LeaseRefresher {
     lease: Omit<Lease, 'leaseOwner' | 'leaseCounter' | 'ownerSwitchesSinceCheckpoint'>,
   ): Promise<boolean>;
   /**
-   * Bumps the counter if `owner` still holds the lease at `counter`; returns the new counter and the peer that
-   * asked for the lease, if one did, or undefined when the lease is no longer held.
+   * Bumps the counter if `owner` still holds the lease at `counter` (and records `progress` with it, at no
+   * extra request); returns the new counter and the peer that asked for the lease, if one did, or undefined
+   * when the lease is no longer held.
    */
-  renewLease(leaseKey: string, owner: string, counter: number): Promise<RenewedLease | undefined>;
+  renewLease(
+    leaseKey: string,
+    owner: string,
+    counter: number,
+    progress?: LeaseProgress,
+  ): Promise<RenewedLease | undefined>;
   /**
    * Asks `expected.leaseOwner` to hand the lease to `requester` at its next renewal (to balance); false if the
    * owner changed, the shard is finished, or another request is pending.
@@ -53,7 +69,7 @@ export interface LeaseRefresher {
   evictLease(leaseKey: string, owner: string): Promise<boolean>;
   /** Hands a held lease to another worker (graceful shutdown); it finds it through the owner index. */
   assignLease(leaseKey: string, owner: string, newOwner: string): Promise<boolean>;
-  checkpoint(leaseKey: string, owner: string, checkpoint: string): Promise<boolean>;
+  checkpoint(leaseKey: string, owner: string, checkpoint: string, progress?: LeaseProgress): Promise<boolean>;
   addChildShard(parentKey: string, childKey: string): Promise<void>;
   /** Deletes a lease only while it is finished (checkpoint SHARD_END); false if it was not. */
   deleteFinishedLease(leaseKey: string): Promise<boolean>;
@@ -66,6 +82,84 @@ export interface RenewedLease {
 
 const S = (value: string): AttributeValue => ({ S: value });
 const N = (value: number): AttributeValue => ({ N: String(value) });
+
+/** Lease attributes beyond KCL's: what the owner last recorded about its progress (see LeaseProgress). */
+export const PROGRESS_ATTRIBUTES = {
+  caughtUpAt: 'caughtUpAt',
+  lastRecordCreatedAt: 'lastRecordCreatedAt',
+} as const;
+
+/** `SET` clauses and values recording `progress`; empty when there is nothing to record. */
+function progressClauses(progress: LeaseProgress | undefined): {
+  clauses: string[];
+  values: Record<string, AttributeValue>;
+} {
+  const clauses: string[] = [];
+  const values: Record<string, AttributeValue> = {};
+  for (const name of Object.values(PROGRESS_ATTRIBUTES)) {
+    const value = progress?.[name];
+    if (value === undefined || !Number.isFinite(value)) continue;
+    clauses.push(`${name} = :${name}`);
+    values[`:${name}`] = N(Math.round(value));
+  }
+  return { clauses, values };
+}
+
+/**
+ * The conditional checkpoint write as an update of the lease item: the same expression serves the
+ * checkpointer's UpdateItem and the fenced writer's transaction (where it replaces a bare ConditionCheck).
+ */
+export function checkpointUpdate(
+  tableName: string,
+  leaseKey: string,
+  owner: string,
+  checkpoint: string,
+  progress?: LeaseProgress,
+): {
+  TableName: string;
+  Key: Record<string, AttributeValue>;
+  UpdateExpression: string;
+  ConditionExpression: string;
+  ExpressionAttributeValues: Record<string, AttributeValue>;
+} {
+  const { clauses, values } = progressClauses(progress);
+  return {
+    TableName: tableName,
+    Key: { leaseKey: S(leaseKey) },
+    UpdateExpression: `SET ${[
+      'checkpoint = :checkpoint',
+      'checkpointSubSequenceNumber = :zero',
+      'ownerSwitchesSinceCheckpoint = :zero',
+      ...clauses,
+    ].join(', ')}`,
+    ConditionExpression: 'leaseOwner = :owner',
+    ExpressionAttributeValues: { ':owner': S(owner), ':checkpoint': S(checkpoint), ':zero': N(0), ...values },
+  };
+}
+
+/** The fence alone: the transaction goes through only while `owner` holds the lease. */
+export function leaseOwnerCheck(
+  tableName: string,
+  leaseKey: string,
+  owner: string,
+): {
+  TableName: string;
+  Key: Record<string, AttributeValue>;
+  ConditionExpression: string;
+  ExpressionAttributeValues: Record<string, AttributeValue>;
+} {
+  return {
+    TableName: tableName,
+    Key: { leaseKey: S(leaseKey) },
+    ConditionExpression: 'leaseOwner = :owner',
+    ExpressionAttributeValues: { ':owner': S(owner) },
+  };
+}
+
+function optionalNumber(value: AttributeValue | undefined): number | undefined {
+  const n = value?.N === undefined ? Number.NaN : Number(value.N);
+  return Number.isFinite(n) ? n : undefined;
+}
 
 export function leaseFromItem(item: Record<string, AttributeValue>): Lease {
   const str = (name: string) => item[name]?.S;
@@ -83,17 +177,35 @@ export function leaseFromItem(item: Record<string, AttributeValue>): Lease {
     parentShardIds: set('parentShardId'),
     childShardIds: set('childShardIds'),
     handoffTo: str('handoffTo'),
+    caughtUpAt: optionalNumber(item[PROGRESS_ATTRIBUTES.caughtUpAt]),
+    lastRecordCreatedAt: optionalNumber(item[PROGRESS_ATTRIBUTES.lastRecordCreatedAt]),
   };
 }
 
+export interface DynamoDBLeaseRefresherOptions {
+  /** Called once per request sent to the lease table, with the operation name (for metrics). */
+  onRequest?: (operation: string) => void;
+  /** Serialises this worker's writes per lease item; shared with the fenced writer. */
+  gate?: LeaseItemGate;
+  /** Longest a renewal waits for the write in flight on its lease before it is sent anyway. */
+  renewalMaxWaitMs?: number;
+}
+
 export class DynamoDBLeaseRefresher implements LeaseRefresher {
+  private readonly onRequest: (operation: string) => void;
+  private readonly gate: LeaseItemGate;
+  private readonly renewalMaxWaitMs: number;
+
   constructor(
     private readonly client: DynamoDBClient,
     readonly tableName: string,
     private readonly clock: Clock,
-    /** Called once per request sent to the lease table, with the operation name (for metrics). */
-    private readonly onRequest: (operation: string) => void = () => {},
-  ) {}
+    options: DynamoDBLeaseRefresherOptions = {},
+  ) {
+    this.onRequest = options.onRequest ?? (() => {});
+    this.gate = options.gate ?? new LeaseItemGate(clock);
+    this.renewalMaxWaitMs = options.renewalMaxWaitMs ?? 1_000;
+  }
 
   async createLeaseTableIfNotExists(): Promise<{ ownerIndex: boolean }> {
     try {
@@ -221,24 +333,39 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     );
   }
 
-  async renewLease(leaseKey: string, owner: string, counter: number): Promise<RenewedLease | undefined> {
-    const { ok, attributes } = await this.conditionalUpdate(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: { leaseKey: S(leaseKey) },
-        UpdateExpression: 'SET leaseCounter = :next',
-        ConditionExpression: 'leaseOwner = :owner AND leaseCounter = :counter',
-        ExpressionAttributeValues: { ':owner': S(owner), ':counter': N(counter), ':next': N(counter + 1) },
-        // The renewal is how an owner learns that a peer asked for the lease; returning it costs no capacity.
-        ReturnValues: 'ALL_NEW',
-      }),
+  async renewLease(
+    leaseKey: string,
+    owner: string,
+    counter: number,
+    progress?: LeaseProgress,
+  ): Promise<RenewedLease | undefined> {
+    const { clauses, values } = progressClauses(progress);
+    const command = new UpdateItemCommand({
+      TableName: this.tableName,
+      Key: { leaseKey: S(leaseKey) },
+      UpdateExpression: `SET ${['leaseCounter = :next', ...clauses].join(', ')}`,
+      ConditionExpression: 'leaseOwner = :owner AND leaseCounter = :counter',
+      ExpressionAttributeValues: {
+        ':owner': S(owner),
+        ':counter': N(counter),
+        ':next': N(counter + 1),
+        ...values,
+      },
+      // The renewal is how an owner learns that a peer asked for the lease; returning it costs no capacity.
+      ReturnValues: 'ALL_NEW',
+    });
+    const { ok, attributes } = await this.gate.run(
+      leaseKey,
+      GatePriority.RENEWAL,
+      () => this.conditionalUpdate(command),
+      { maxWaitMs: this.renewalMaxWaitMs },
     );
     return ok ? { counter: counter + 1, handoffTo: attributes?.handoffTo?.S } : undefined;
   }
 
   async requestHandoff(expected: Lease, requester: string): Promise<boolean> {
     if (expected.leaseOwner === undefined) return false;
-    return this.conditional(
+    return this.unlessConflict(
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: { leaseKey: S(expected.leaseKey) },
@@ -277,7 +404,7 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     }
     const switched = expected.leaseOwner !== newOwner;
     if (!switched) delete values[':one'];
-    const ok = await this.conditional(
+    const ok = await this.unlessConflict(
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: { leaseKey: S(expected.leaseKey) },
@@ -299,7 +426,8 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
   }
 
   async evictLease(leaseKey: string, owner: string): Promise<boolean> {
-    return this.conditional(
+    return this.ownerWrite(
+      leaseKey,
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: { leaseKey: S(leaseKey) },
@@ -311,7 +439,8 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
   }
 
   async assignLease(leaseKey: string, owner: string, newOwner: string): Promise<boolean> {
-    return this.conditional(
+    return this.ownerWrite(
+      leaseKey,
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: { leaseKey: S(leaseKey) },
@@ -323,29 +452,36 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     );
   }
 
-  async checkpoint(leaseKey: string, owner: string, checkpoint: string): Promise<boolean> {
-    return this.conditional(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: { leaseKey: S(leaseKey) },
-        UpdateExpression:
-          'SET checkpoint = :checkpoint, checkpointSubSequenceNumber = :zero, ownerSwitchesSinceCheckpoint = :zero',
-        ConditionExpression: 'leaseOwner = :owner',
-        ExpressionAttributeValues: { ':owner': S(owner), ':checkpoint': S(checkpoint), ':zero': N(0) },
-      }),
+  async checkpoint(
+    leaseKey: string,
+    owner: string,
+    checkpoint: string,
+    progress?: LeaseProgress,
+  ): Promise<boolean> {
+    return this.ownerWrite(
+      leaseKey,
+      new UpdateItemCommand(checkpointUpdate(this.tableName, leaseKey, owner, checkpoint, progress)),
     );
   }
 
   async addChildShard(parentKey: string, childKey: string): Promise<void> {
-    await this.conditional(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: { leaseKey: S(parentKey) },
-        UpdateExpression: 'ADD childShardIds :child',
-        ConditionExpression: 'attribute_exists(leaseKey)',
-        ExpressionAttributeValues: { ':child': { SS: [childKey] } },
-      }),
-    );
+    // The parent's owner may be writing its last records in a transaction that includes this item: the update
+    // is idempotent (a set ADD), so a conflict is simply retried after a short pause.
+    await retry(() => this.ownerWrite(parentKey, this.addChildCommand(parentKey, childKey)), {
+      clock: this.clock,
+      policy: CONFLICT_RETRY,
+      isRetriable: isTransactionConflict,
+    });
+  }
+
+  private addChildCommand(parentKey: string, childKey: string): UpdateItemCommand {
+    return new UpdateItemCommand({
+      TableName: this.tableName,
+      Key: { leaseKey: S(parentKey) },
+      UpdateExpression: 'ADD childShardIds :child',
+      ConditionExpression: 'attribute_exists(leaseKey)',
+      ExpressionAttributeValues: { ':child': { SS: [childKey] } },
+    });
   }
 
   async deleteFinishedLease(leaseKey: string): Promise<boolean> {
@@ -368,6 +504,24 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
       return { ok: true, ...(Attributes ? { attributes: Attributes } : {}) };
     } catch (error) {
       if (isConditionalCheckFailure(error)) return { ok: false };
+      throw error;
+    }
+  }
+
+  /** A write of a lease item this worker may hold: one at a time with the fenced writer's transactions. */
+  private ownerWrite(leaseKey: string, command: UpdateItemCommand): Promise<boolean> {
+    return this.gate.run(leaseKey, GatePriority.WRITE, () => this.conditional(command));
+  }
+
+  /**
+   * A write on a lease item another worker holds (take, hand-off request): refused for a transaction conflict
+   * when the owner is writing at that moment, which means "not now": the next taker pass tries again.
+   */
+  private async unlessConflict(command: UpdateItemCommand): Promise<boolean> {
+    try {
+      return await this.conditional(command);
+    } catch (error) {
+      if (isTransactionConflict(error)) return false;
       throw error;
     }
   }

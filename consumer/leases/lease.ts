@@ -22,6 +22,22 @@ export interface Lease {
    * whole lease duration. Removed by every change of owner.
    */
   handoffTo?: string | undefined;
+  /** Epoch ms: the last time the owner found nothing more to read in the shard (see LeaseProgress). */
+  caughtUpAt?: number | undefined;
+  /** Epoch ms: the stream's ApproximateCreationDateTime of the newest record the checkpoint covers. */
+  lastRecordCreatedAt?: number | undefined;
+}
+
+/**
+ * What the owner records about its progress beside the checkpoint, so the replication lag can be judged from
+ * the lease table alone, without reading the stream (a third reader would take a share of the shard's five
+ * reads a second, and AWS refuses a third concurrent reader). Written with writes the worker makes anyway:
+ * inside the fenced transaction with the checkpoint, and with the lease renewal while the shard is idle.
+ * Lag of the shard ≤ now − max(caughtUpAt, lastRecordCreatedAt).
+ */
+export interface LeaseProgress {
+  caughtUpAt?: number;
+  lastRecordCreatedAt?: number;
 }
 
 /**

@@ -5,6 +5,7 @@
 
 import { isRetriableAwsError } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
+import type { LeaseProgress } from '../leases/lease.js';
 import type { LeaseRefresher } from '../leases/lease-refresher.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
@@ -27,11 +28,16 @@ export class Checkpointer {
     private readonly log: Logger,
   ) {}
 
-  async checkpoint(shardId: string, checkpoint: string, isHeld: () => boolean): Promise<CheckpointResult> {
+  async checkpoint(
+    shardId: string,
+    checkpoint: string,
+    isHeld: () => boolean,
+    progress?: LeaseProgress,
+  ): Promise<CheckpointResult> {
     for (let attempt = 0; ; attempt++) {
       if (!isHeld()) return 'lease-lost';
       try {
-        const ok = await this.refresher.checkpoint(shardId, this.owner, checkpoint);
+        const ok = await this.refresher.checkpoint(shardId, this.owner, checkpoint, progress);
         if (!ok) return 'lease-lost';
         this.metrics.checkpoints.inc();
         return 'checkpointed';

@@ -1,7 +1,14 @@
 /**
  * Reads one shard: shard iterator, GetRecords loop with one batch fetched ahead while the previous one is
- * processed, idle time after empty reads, backoff with jitter on throttling, and recovery from expired
- * iterators (re-acquired after the last record read) and trimmed data (resumed at the oldest record, loudly).
+ * processed, paced to at most `readsPerSecond` reads, idle time after empty reads, backoff with jitter on
+ * throttling, and recovery from expired iterators (re-acquired after the last record read) and trimmed data
+ * (resumed at the oldest record, loudly).
+ *
+ * Pacing: AWS allows about five GetRecords a second per shard, shared by every reader of the shard, and
+ * answers more with LimitExceededException (the DynamoDB Streams API reference; Kinesis documents the same
+ * five). Reading back-to-back would spend that allowance on tiny batches and get throttled; the fetcher
+ * instead starts a read at most every 1000 / readsPerSecond ms, so a busy shard is read in fewer, larger
+ * batches and a record waits at most one interval before it is read.
  */
 import {
   type DynamoDBStreamsClient,
@@ -28,6 +35,8 @@ export interface FetchedBatch {
   records: StreamRecord[];
   /** The shard is closed and every record has been returned. */
   shardEnded: boolean;
+  /** When (this worker's clock) the read that returned the batch was sent. */
+  readAt: number;
 }
 
 export interface DataFetcherOptions {
@@ -35,6 +44,8 @@ export interface DataFetcherOptions {
   shardId: string;
   maxRecords: number;
   idleTimeBetweenReadsMs: number;
+  /** GetRecords calls per second on this shard, at most. */
+  readsPerSecond: number;
 }
 
 /** Non-throttling failures of GetShardIterator for one position before the shard consumer gives up and restarts. */
@@ -53,6 +64,7 @@ export class DataFetcher {
   private ahead: Promise<FetchedBatch> | undefined;
   private lastWasEmpty = false;
   private ended = false;
+  private lastReadAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly client: DynamoDBStreamsClient,
@@ -81,16 +93,19 @@ export class DataFetcher {
   }
 
   private async fetch(): Promise<FetchedBatch> {
-    if (this.ended) return { records: [], shardEnded: true };
+    if (this.ended) return { records: [], shardEnded: true, readAt: this.clock.now() };
     if (this.lastWasEmpty) await this.clock.sleep(this.options.idleTimeBetweenReadsMs, this.signal);
     for (let attempt = 0; ; attempt++) {
-      if (this.signal.aborted) return { records: [], shardEnded: false };
+      if (this.signal.aborted) return { records: [], shardEnded: false, readAt: this.clock.now() };
       try {
         if (this.iterator === undefined) {
           this.iterator = await this.acquireIterator();
-          if (this.iterator === undefined) return { records: [], shardEnded: true };
+          if (this.iterator === undefined) return { records: [], shardEnded: true, readAt: this.clock.now() };
         }
+        await this.pace();
+        if (this.signal.aborted) return { records: [], shardEnded: false, readAt: this.clock.now() };
         const started = this.clock.now();
+        this.lastReadAt = started;
         const result = await this.client.send(
           new GetRecordsCommand({ ShardIterator: this.iterator, Limit: this.options.maxRecords }),
           { abortSignal: this.signal },
@@ -102,12 +117,18 @@ export class DataFetcher {
         this.iterator = result.NextShardIterator;
         this.lastWasEmpty = records.length === 0;
         if (this.iterator === undefined) this.ended = true;
-        return { records, shardEnded: this.ended };
+        return { records, shardEnded: this.ended, readAt: started };
       } catch (error) {
-        if (this.signal.aborted) return { records: [], shardEnded: false };
+        if (this.signal.aborted) return { records: [], shardEnded: false, readAt: this.clock.now() };
         await this.recover(error, attempt);
       }
     }
+  }
+
+  /** Waits until a read is allowed: at most `readsPerSecond` reads start in any second. */
+  private async pace(): Promise<void> {
+    const wait = this.lastReadAt + 1_000 / this.options.readsPerSecond - this.clock.now();
+    if (wait > 0) await this.clock.sleep(wait, this.signal);
   }
 
   private async recover(error: unknown, attempt: number): Promise<void> {

@@ -8,9 +8,11 @@ import type { Clock } from '../clock.js';
 import { isFinished, type Lease, parentsDone } from '../leases/lease.js';
 import type { HeldLease } from '../leases/lease-coordinator.js';
 import type { LeaseRefresher } from '../leases/lease-refresher.js';
+import type { PendingProgress } from '../leases/pending-progress.js';
 import type { Logger } from '../observability/logger.js';
 import type { LagTracker, WorkerMetrics } from '../observability/metrics.js';
 import type { ShardRecordProcessor } from '../processor/record-processor.js';
+import type { BatchPosition } from '../processor/replica-writer.js';
 import { backoffDelay, type RetryPolicy } from '../retry.js';
 import { isSentinel, isSequenceNumber, Sentinel } from '../sequence.js';
 import type { Checkpointer } from './checkpointer.js';
@@ -48,6 +50,14 @@ export interface ShardConsumerDeps {
   lag: LagTracker;
   maxRecords: number;
   idleTimeBetweenReadsMs: number;
+  readsPerSecond: number;
+  /** Where an empty read's "caught up" goes, for the renewer to record. */
+  progress: PendingProgress;
+  /**
+   * Checkpoints the processor did not write itself are written at most this often (0: after every batch);
+   * a graceful stop writes the last one before the lease is handed on.
+   */
+  checkpointIntervalMs: number;
 }
 
 /** How often a child waiting on its parents reads their leases directly. */
@@ -164,6 +174,7 @@ export class ShardConsumer {
         shardId: this.shardId,
         maxRecords: this.deps.maxRecords,
         idleTimeBetweenReadsMs: this.deps.idleTimeBetweenReadsMs,
+        readsPerSecond: this.deps.readsPerSecond,
       },
       clock,
       this.deps.metrics,
@@ -176,24 +187,64 @@ export class ShardConsumer {
 
     this.state = ShardConsumerState.PROCESSING;
     for (;;) {
-      if (this.shutdownRequested) return ShutdownReason.REQUESTED;
+      if (this.shutdownRequested) return this.stopRequested();
       if (!this.held()) return ShutdownReason.LEASE_LOST;
       const batch = await fetcher.next();
-      if (this.shutdownRequested && batch.records.length === 0) return ShutdownReason.REQUESTED;
+      if (this.shutdownRequested && batch.records.length === 0) return this.stopRequested();
       if (batch.records.length > 0) {
         const outcome = await this.processAndCheckpoint(batch.records);
         if (outcome !== 'done') return outcome;
       } else {
         this.deps.lag.record(this.shardId, 0);
+        if (!batch.shardEnded) this.deps.progress.note(this.shardId, { caughtUpAt: batch.readAt });
+        const due = await this.writeDeferredCheckpoint(false);
+        if (due === 'lease-lost') return ShutdownReason.LEASE_LOST;
       }
       if (batch.shardEnded) return this.finishShard(true);
     }
   }
 
-  /** Writes the batch (retrying failures without moving the checkpoint), then checkpoints it. */
+  /** A graceful stop: the checkpoint of the last batch processed is written before the lease is handed on. */
+  private async stopRequested(): Promise<ShutdownReason> {
+    const result = await this.writeDeferredCheckpoint(true);
+    return result === 'lease-lost' ? ShutdownReason.LEASE_LOST : ShutdownReason.REQUESTED;
+  }
+
+  /** The checkpoint of processed batches not written yet (see `checkpointIntervalMs`). */
+  private deferred: { position: BatchPosition; since: number } | undefined;
+  private lastCheckpointAt = Number.NEGATIVE_INFINITY;
+
+  private async writeDeferredCheckpoint(force: boolean): Promise<'written' | 'lease-lost' | 'not-due'> {
+    const deferred = this.deferred;
+    if (!deferred) return 'not-due';
+    const { clock, checkpointer, checkpointIntervalMs } = this.deps;
+    if (!force && clock.now() - this.lastCheckpointAt < checkpointIntervalMs) return 'not-due';
+    const result = await checkpointer.checkpoint(
+      this.shardId,
+      deferred.position.sequenceNumber,
+      () => this.held(),
+      deferred.position.progress,
+    );
+    if (result === 'lease-lost') return 'lease-lost';
+    if (this.deferred === deferred) this.deferred = undefined;
+    this.lastCheckpointAt = clock.now();
+    return 'written';
+  }
+
+  /**
+   * Writes the batch (retrying failures without moving the checkpoint), then makes sure it is checkpointed:
+   * the fenced writer moves the checkpoint in its own transactions; otherwise it is written here (at most once
+   * every `checkpointIntervalMs`).
+   */
   private async processAndCheckpoint(records: StreamRecord[]): Promise<'done' | ShutdownReason> {
-    const { processor, checkpointer, metrics, clock } = this.deps;
+    const { processor, metrics, clock } = this.deps;
     const last = records.at(-1)?.dynamodb;
+    const created = last?.ApproximateCreationDateTime;
+    const sequenceNumber = last?.SequenceNumber;
+    const position: BatchPosition | undefined = sequenceNumber
+      ? { sequenceNumber, progress: created ? { lastRecordCreatedAt: created.getTime() } : {} }
+      : undefined;
+    let checkpointed = false;
     for (let attempt = 0; ; attempt++) {
       if (!this.held()) return ShutdownReason.LEASE_LOST;
       try {
@@ -202,8 +253,11 @@ export class ShardConsumer {
           records,
           isHeld: () => this.held(),
           signal: this.writing.signal,
+          // A batch without a sequence number cannot move the checkpoint: the processor gets the fence only.
+          checkpoint: position ?? { sequenceNumber: '' },
         });
         if (result === 'lease-lost') return ShutdownReason.LEASE_LOST;
+        checkpointed = result === 'checkpointed' && position !== undefined;
         this.setStalled(false);
         break;
       } catch (error) {
@@ -222,12 +276,13 @@ export class ShardConsumer {
         if (this.shutdownRequested) return ShutdownReason.REQUESTED;
       }
     }
-    const sequenceNumber = last?.SequenceNumber;
-    if (sequenceNumber) {
-      const result = await checkpointer.checkpoint(this.shardId, sequenceNumber, () => this.held());
-      if (result === 'lease-lost') return ShutdownReason.LEASE_LOST;
+    if (checkpointed) {
+      this.deferred = undefined;
+      this.lastCheckpointAt = clock.now();
+    } else if (position) {
+      this.deferred = { position, since: clock.now() };
+      if ((await this.writeDeferredCheckpoint(false)) === 'lease-lost') return ShutdownReason.LEASE_LOST;
     }
-    const created = last?.ApproximateCreationDateTime;
     if (created) this.deps.lag.record(this.shardId, clock.now() - created.getTime());
     return 'done';
   }

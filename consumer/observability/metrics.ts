@@ -38,6 +38,12 @@ export class WorkerMetrics {
     labelNames: ['api'] as const,
     registers: [this.registry],
   });
+  readonly transactionConflicts = new Counter({
+    name: 'streamfleet_transaction_conflicts_total',
+    help: 'Writes AWS refused because a transaction of another process held one of their items (TransactionConflict); each is retried.',
+    labelNames: ['api'] as const,
+    registers: [this.registry],
+  });
   readonly trimmedDataEvents = new Counter({
     name: 'streamfleet_trimmed_data_events_total',
     help: 'TrimmedDataAccessException seen: the position was past the trim horizon; reading resumed at the oldest record.',

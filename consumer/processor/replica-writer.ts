@@ -7,9 +7,13 @@
  * replaces a newer version; a failed condition means "the replica already has this or newer" and is skipped.
  *
  * Two modes (REPLICATION_WRITE_MODE):
- * - fenced (default): TransactWriteItems of up to 99 guarded writes plus a ConditionCheck that this worker
- *   still owns the shard's lease. A worker that lost its lease cannot write at all, which also closes the
- *   one hole the guard leaves: re-creating an item that a newer REMOVE already deleted.
+ * - fenced (default): TransactWriteItems of up to 99 guarded writes plus the shard's lease item, conditioned
+ *   on this worker still owning it. A worker that lost its lease cannot write at all, which also closes the
+ *   one hole the guard leaves: re-creating an item that a newer REMOVE already deleted. The lease item is
+ *   not just checked but updated: each transaction moves the checkpoint past what it wrote, so a batch costs
+ *   no separate checkpoint request. Every transaction includes the lease item, and on AWS two transactions
+ *   that share an item conflict: so one transaction is in flight per shard (the next batch is read while it
+ *   commits), and it takes the lease item's gate, so the renewal of that lease never collides with it.
  * - conditional: one guarded PutItem/DeleteItem per item, many in flight. On AWS a transactional write costs
  *   twice the capacity of a plain one and conditional writes scale with concurrency; the price is that a
  *   worker that lost its lease (and has not noticed yet) can re-create an item deleted since.
@@ -27,13 +31,17 @@ import {
   isConditionalCheckFailure,
   isRetriableAwsError,
   isThrottlingError,
+  isTransactionConflict,
   ResourceError,
 } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
+import type { LeaseProgress } from '../leases/lease.js';
+import { GatePriority, type LeaseItemGate } from '../leases/lease-item-gate.js';
+import { checkpointUpdate, leaseOwnerCheck } from '../leases/lease-refresher.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { backoffDelay, type RetryPolicy } from '../retry.js';
-import { toOrderedSequence } from '../sequence.js';
+import { compareSequenceNumbers, toOrderedSequence } from '../sequence.js';
 import { approximateItemSize, type Image, type ItemChange } from './change.js';
 
 export const SEQUENCE_ATTRIBUTE = '_streamfleet_seq';
@@ -48,11 +56,20 @@ const WRITE_BACKOFF: RetryPolicy = {
   maxAttempts: Number.POSITIVE_INFINITY,
 };
 
+/** Where the shard's checkpoint may move once every change of the batch is written. */
+export interface BatchPosition {
+  /** Sequence number of the batch's last record. */
+  sequenceNumber: string;
+  progress?: LeaseProgress;
+}
+
 export interface WriteContext {
   shardId: string;
   /** Local check that this worker still holds the lease; checked before every request. */
   isHeld: () => boolean;
   signal: AbortSignal;
+  /** A writer that can checkpoint with its own writes (fenced) moves the checkpoint to here. */
+  checkpoint?: BatchPosition;
 }
 
 export interface PoisonChange {
@@ -61,8 +78,17 @@ export interface PoisonChange {
 }
 
 export type WriteOutcome =
-  | { status: 'ok'; applied: number; stale: number; poison: PoisonChange[] }
+  | {
+      status: 'ok';
+      applied: number;
+      stale: number;
+      poison: PoisonChange[];
+      /** The checkpoint is at `context.checkpoint`, written with the changes; otherwise the caller writes it. */
+      checkpointed: boolean;
+    }
   | { status: 'lease-lost' };
+
+type WrittenUnit = Omit<Extract<WriteOutcome, { status: 'ok' }>, 'status' | 'checkpointed'>;
 
 export interface ReplicaWriter {
   write(changes: readonly ItemChange[], context: WriteContext): Promise<WriteOutcome>;
@@ -73,7 +99,10 @@ export interface ReplicaWriterOptions {
   targetTableName: string;
   leaseTableName: string;
   instanceName: string;
+  /** Item writes in flight per shard (conditional mode; the fenced mode writes one transaction at a time). */
   concurrency: number;
+  /** This worker's one-write-at-a-time gate per lease item, shared with the lease refresher. */
+  gate: LeaseItemGate;
   clock: Clock;
   metrics: WorkerMetrics;
   log: Logger;
@@ -173,19 +202,21 @@ abstract class GuardedWriter implements ReplicaWriter {
     await this.options.clock.sleep(delay, context.signal);
   }
 
-  /** Writes units (transactions or single items) in parallel and adds their outcomes up; stops on lease loss. */
+  /** Writes units (transactions or single items) `concurrency` at a time and adds their outcomes up; stops on lease loss. */
   protected async writeAll<T>(
     units: readonly T[],
-    writeUnit: (unit: T) => Promise<WriteOutcome>,
-  ): Promise<WriteOutcome> {
-    const total = { status: 'ok' as const, applied: 0, stale: 0, poison: [] as PoisonChange[] };
+    concurrency: number,
+    writeUnit: (unit: T, index: number) => Promise<WrittenUnit | 'lease-lost'>,
+  ): Promise<{ total: WrittenUnit; leaseLost: boolean }> {
+    const total: WrittenUnit = { applied: 0, stale: 0, poison: [] };
     let leaseLost = false;
+    const indexes = units.map((_, i) => i);
     await inParallel(
-      units,
-      this.options.concurrency,
-      async (unit) => {
-        const result = await writeUnit(unit);
-        if (result.status === 'lease-lost') {
+      indexes,
+      concurrency,
+      async (index) => {
+        const result = await writeUnit(units[index] as T, index);
+        if (result === 'lease-lost') {
           leaseLost = true;
           return;
         }
@@ -195,7 +226,7 @@ abstract class GuardedWriter implements ReplicaWriter {
       },
       () => leaseLost,
     );
-    return leaseLost ? { status: 'lease-lost' } : total;
+    return { total, leaseLost };
   }
 
   protected putOrDelete(change: ItemChange): { put: Image } | { delete: Image } {
@@ -205,9 +236,31 @@ abstract class GuardedWriter implements ReplicaWriter {
   }
 }
 
+/** The lease-item half of a fenced transaction: the fence, and (while allowed) the checkpoint. */
+interface LeaseAction {
+  /** Checkpoint written with the chunk; the bare fence when absent. */
+  position: BatchPosition | undefined;
+}
+
 export class FencedReplicaWriter extends GuardedWriter {
-  write(changes: readonly ItemChange[], context: WriteContext): Promise<WriteOutcome> {
-    return this.writeAll(chunkForTransactions(changes), (chunk) => this.writeChunk(chunk, context));
+  async write(changes: readonly ItemChange[], context: WriteContext): Promise<WriteOutcome> {
+    // In sequence order, so that after each transaction every change up to its last sequence number is written
+    // and the checkpoint can move there: a record before it either was written, or belongs to an item whose
+    // later change (after the checkpoint) will be read and written again after a restart.
+    const ordered = [...changes].sort((a, b) => compareSequenceNumbers(a.sequenceNumber, b.sequenceNumber));
+    const chunks = chunkForTransactions(ordered);
+    // A record the target refuses must not be checkpointed past before the processor has dealt with it (dead
+    // letter, or stop): from the first one on, transactions carry the bare fence only.
+    const run = { checkpointing: context.checkpoint !== undefined, checkpointed: false };
+    const { total, leaseLost } = await this.writeAll(chunks, 1, (chunk, index) => {
+      const last = index === chunks.length - 1;
+      const position = last
+        ? context.checkpoint
+        : { sequenceNumber: (chunk.at(-1) as ItemChange).sequenceNumber };
+      return this.writeChunk(chunk, context, run, last, position);
+    });
+    if (leaseLost) return { status: 'lease-lost' };
+    return { status: 'ok', ...total, checkpointed: run.checkpointed };
   }
 
   private transactItem(change: ItemChange): TransactWriteItem {
@@ -218,33 +271,47 @@ export class FencedReplicaWriter extends GuardedWriter {
       : { Delete: { TableName: table, Key: target.delete, ...guardValues(change) } };
   }
 
-  private async writeChunk(chunk: ItemChange[], context: WriteContext): Promise<WriteOutcome> {
-    const { client, metrics, leaseTableName, instanceName } = this.options;
+  private leaseItem(shardId: string, action: LeaseAction): TransactWriteItem {
+    const { leaseTableName, instanceName } = this.options;
+    return action.position
+      ? {
+          Update: checkpointUpdate(
+            leaseTableName,
+            shardId,
+            instanceName,
+            action.position.sequenceNumber,
+            action.position.progress,
+          ),
+        }
+      : { ConditionCheck: leaseOwnerCheck(leaseTableName, shardId, instanceName) };
+  }
+
+  private async writeChunk(
+    chunk: ItemChange[],
+    context: WriteContext,
+    run: { checkpointing: boolean; checkpointed: boolean },
+    last: boolean,
+    position: BatchPosition | undefined,
+  ): Promise<WrittenUnit | 'lease-lost'> {
+    const { client, metrics, gate } = this.options;
     let pending = chunk;
     let applied = 0;
     let stale = 0;
     const poison: PoisonChange[] = [];
     for (let attempt = 0; pending.length > 0; attempt++) {
-      if (!context.isHeld()) return { status: 'lease-lost' };
-      const fence: TransactWriteItem = {
-        ConditionCheck: {
-          TableName: leaseTableName,
-          Key: { leaseKey: { S: context.shardId } },
-          ConditionExpression: 'leaseOwner = :me',
-          ExpressionAttributeValues: { ':me': { S: instanceName } },
-        },
-      };
+      if (!context.isHeld()) return 'lease-lost';
+      const action: LeaseAction = { position: run.checkpointing ? position : undefined };
+      const items = [this.leaseItem(context.shardId, action), ...pending.map((c) => this.transactItem(c))];
       try {
-        await client.send(
-          new TransactWriteItemsCommand({
-            TransactItems: [fence, ...pending.map((c) => this.transactItem(c))],
-          }),
-          {
+        await gate.run(context.shardId, GatePriority.WRITE, () =>
+          client.send(new TransactWriteItemsCommand({ TransactItems: items }), {
             abortSignal: context.signal,
-          },
+          }),
         );
         applied += pending.length;
         metrics.replicaWrites.inc({ outcome: 'applied' }, pending.length);
+        if (action.position) metrics.checkpoints.inc();
+        if (last && action.position) run.checkpointed = true;
         pending = [];
       } catch (error) {
         const name = errorName(error);
@@ -252,7 +319,7 @@ export class FencedReplicaWriter extends GuardedWriter {
           const reasons =
             (error as { CancellationReasons?: { Code?: string; Message?: string }[] }).CancellationReasons ??
             [];
-          if (reasons[0]?.Code === 'ConditionalCheckFailed') return { status: 'lease-lost' };
+          if (reasons[0]?.Code === 'ConditionalCheckFailed') return 'lease-lost';
           const keep: ItemChange[] = [];
           pending.forEach((change, i) => {
             const reason = reasons[i + 1];
@@ -262,6 +329,7 @@ export class FencedReplicaWriter extends GuardedWriter {
               metrics.replicaWrites.inc({ outcome: 'stale-skipped' });
             } else if (code === 'ValidationError') {
               poison.push({ change, reason: reason?.Message ?? 'ValidationError' });
+              run.checkpointing = false;
             } else {
               keep.push(change);
             }
@@ -270,32 +338,27 @@ export class FencedReplicaWriter extends GuardedWriter {
           const progressed = keep.length < pending.length;
           pending = keep;
           if (!progressed && pending.length > 0) {
+            const codes = reasons.map((r) => r.Code ?? 'None');
             if (
-              reasons.some(
-                (r) => r.Code?.startsWith('Throttling') || r.Code === 'ProvisionedThroughputExceeded',
-              )
-            ) {
+              codes.some((code) => code.startsWith('Throttling') || code === 'ProvisionedThroughputExceeded')
+            )
               metrics.throttles.inc({ api: 'TransactWriteItems' });
-            }
-            await this.pause(
-              attempt,
-              context,
-              'TransactWriteItems',
-              reasons.map((r) => r.Code ?? 'None').join(','),
-            );
+            if (isTransactionConflict(error)) metrics.transactionConflicts.inc({ api: 'TransactWriteItems' });
+            await this.pause(attempt, context, 'TransactWriteItems', codes.join(','));
           }
           continue;
         }
         if (name === 'ValidationException') {
           // The request as a whole was refused (e.g. an item over 400 KB): isolate the culprit one by one.
+          run.checkpointing = false;
           if (pending.length === 1) {
             poison.push({ change: pending[0] as ItemChange, reason: (error as Error).message });
             pending = [];
             continue;
           }
           for (const change of pending) {
-            const single = await this.writeChunk([change], context);
-            if (single.status === 'lease-lost') return single;
+            const single = await this.writeChunk([change], context, run, false, undefined);
+            if (single === 'lease-lost') return single;
             applied += single.applied;
             stale += single.stale;
             poison.push(...single.poison);
@@ -306,22 +369,27 @@ export class FencedReplicaWriter extends GuardedWriter {
         await this.backoff(error, attempt, context, 'TransactWriteItems');
       }
     }
-    return { status: 'ok', applied, stale, poison };
+    return { applied, stale, poison };
   }
 }
 
 export class ConditionalReplicaWriter extends GuardedWriter {
-  write(changes: readonly ItemChange[], context: WriteContext): Promise<WriteOutcome> {
-    return this.writeAll(changes, async (change): Promise<WriteOutcome> => {
-      const outcome = await this.writeOne(change, context);
-      if (outcome === 'lease-lost') return { status: 'lease-lost' };
-      return {
-        status: 'ok',
-        applied: outcome === 'applied' ? 1 : 0,
-        stale: outcome === 'stale' ? 1 : 0,
-        poison: typeof outcome === 'object' ? [outcome] : [],
-      };
-    });
+  async write(changes: readonly ItemChange[], context: WriteContext): Promise<WriteOutcome> {
+    const { total, leaseLost } = await this.writeAll(
+      changes,
+      this.options.concurrency,
+      async (change): Promise<WrittenUnit | 'lease-lost'> => {
+        const outcome = await this.writeOne(change, context);
+        if (outcome === 'lease-lost') return outcome;
+        return {
+          applied: outcome === 'applied' ? 1 : 0,
+          stale: outcome === 'stale' ? 1 : 0,
+          poison: typeof outcome === 'object' ? [outcome] : [],
+        };
+      },
+    );
+    if (leaseLost) return { status: 'lease-lost' };
+    return { status: 'ok', ...total, checkpointed: false };
   }
 
   private async writeOne(

@@ -34,6 +34,7 @@ export class ReplicationProcessor implements ShardRecordProcessor {
       shardId: input.shardId,
       isHeld: input.isHeld,
       signal: input.signal,
+      checkpoint: input.checkpoint,
     });
     if (outcome.status === 'lease-lost') return 'lease-lost';
 
@@ -72,7 +73,9 @@ export class ReplicationProcessor implements ShardRecordProcessor {
       },
       'batch replicated',
     );
-    return 'processed';
+    // Poison records (dead-lettered above) keep the writer from checkpointing past them: then the shard
+    // consumer checkpoints, after the dead-letter writes.
+    return outcome.checkpointed && outcome.poison.length === 0 ? 'checkpointed' : 'processed';
   }
 
   async leaseLost(): Promise<void> {}

@@ -4,10 +4,12 @@ import type { _Record as StreamRecord } from '@aws-sdk/client-dynamodb-streams';
 import { pino } from 'pino';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { systemClock } from '../../consumer/clock.js';
+import { LeaseItemGate } from '../../consumer/leases/lease-item-gate.js';
 import { DynamoDBLeaseRefresher } from '../../consumer/leases/lease-refresher.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import { coalesce } from '../../consumer/processor/change.js';
 import {
+  type BatchPosition,
   ConditionalReplicaWriter,
   FencedReplicaWriter,
   type ReplicaWriter,
@@ -58,14 +60,20 @@ async function setup(mode: 'fenced' | 'conditional') {
     leaseTableName: leaseTable,
     instanceName: 'me',
     concurrency: 4,
+    gate: new LeaseItemGate(systemClock),
     clock: systemClock,
     metrics: new WorkerMetrics(),
     log: pino({ level: 'silent' }),
   };
   const writer: ReplicaWriter =
     mode === 'fenced' ? new FencedReplicaWriter(options) : new ConditionalReplicaWriter(options);
-  const write = (records: StreamRecord[], isHeld = () => true) =>
-    writer.write(coalesce(records), { shardId: SHARD, isHeld, signal: new AbortController().signal });
+  const write = (records: StreamRecord[], isHeld = () => true, checkpoint?: BatchPosition) =>
+    writer.write(coalesce(records), {
+      shardId: SHARD,
+      isHeld,
+      signal: new AbortController().signal,
+      ...(checkpoint ? { checkpoint } : {}),
+    });
   const get = async (email: string) =>
     (
       await client.send(
@@ -87,6 +95,7 @@ describe.each(['fenced', 'conditional'] as const)('%s writer', (mode) => {
       applied: 1,
       stale: 0,
       poison: [],
+      checkpointed: false,
     });
     expect(await env.write([change('9', 'x', 'nine')])).toMatchObject({ applied: 0, stale: 1 });
     expect(await env.write([change('10', 'x', 'ten-again')])).toMatchObject({ applied: 0, stale: 1 });
@@ -102,7 +111,13 @@ describe.each(['fenced', 'conditional'] as const)('%s writer', (mode) => {
 
   it('writes a large batch of different items in parallel, all of them', async () => {
     const records = Array.from({ length: 450 }, (_, i) => change(String(1_000 + i), `bulk${i}@x`));
-    expect(await env.write(records)).toEqual({ status: 'ok', applied: 450, stale: 0, poison: [] });
+    expect(await env.write(records)).toEqual({
+      status: 'ok',
+      applied: 450,
+      stale: 0,
+      poison: [],
+      checkpointed: false,
+    });
     expect(await env.get('bulk449@x')).toBeDefined();
   });
 
@@ -132,5 +147,42 @@ describe('fencing', () => {
     await env.refresher.assignLease(SHARD, 'me', 'someone-else');
     expect(await env.write([change('11', 'z', 'stale-v2')])).toEqual({ status: 'lease-lost' });
     expect(await env.get('z')).toBeUndefined();
+  });
+});
+
+describe('checkpoint inside the fenced transactions', () => {
+  it('moves the checkpoint with the writes of the batch, with the progress beside it', async () => {
+    const env = await setup('fenced');
+    const records = Array.from({ length: 250 }, (_, i) => change(String(5_000 + i), `cp${i % 180}@x`));
+    const result = await env.write(records, () => true, {
+      sequenceNumber: '5249',
+      progress: { lastRecordCreatedAt: 1_700_000_000_000 },
+    });
+    expect(result).toMatchObject({ status: 'ok', applied: 180, checkpointed: true });
+    const lease = await env.refresher.getLease(SHARD);
+    expect(lease?.checkpoint).toBe('5249');
+    expect(lease?.lastRecordCreatedAt).toBe(1_700_000_000_000);
+    expect(lease?.ownerSwitchesSinceCheckpoint).toBe(0);
+  });
+
+  it('never moves the checkpoint past a record the target refuses: the processor deals with it first', async () => {
+    const env = await setup('fenced');
+    const before = (await env.refresher.getLease(SHARD))?.checkpoint;
+    const huge = change('6000', 'huge2@x', 'x'.repeat(409_560));
+    const result = await env.write([change('5999', 'a@x'), huge, change('6001', 'b@x')], () => true, {
+      sequenceNumber: '6001',
+    });
+    expect(result).toMatchObject({ status: 'ok', applied: 2, checkpointed: false });
+    expect((await env.refresher.getLease(SHARD))?.checkpoint).toBe(before);
+  });
+
+  it('a zombie (lease taken meanwhile) neither writes nor moves the checkpoint', async () => {
+    const env = await setup('fenced');
+    await env.refresher.checkpoint(SHARD, 'me', '7000');
+    await env.refresher.assignLease(SHARD, 'me', 'new-owner');
+    const result = await env.write([change('7001', 'zombie@x')], () => true, { sequenceNumber: '7001' });
+    expect(result).toEqual({ status: 'lease-lost' });
+    expect(await env.get('zombie@x')).toBeUndefined();
+    expect((await env.refresher.getLease(SHARD))?.checkpoint).toBe('7000');
   });
 });

@@ -69,9 +69,16 @@ const FIXED: Record<Variable, { value: string; env?: Record<string, string> }[]>
   SHARD_SYNC_INTERVAL_MS: [{ value: '999' }, { value: '9'.repeat(20) }, { value: '60s' }],
   IDLE_TIME_BETWEEN_READS_MS: [{ value: '-1' }, { value: '9'.repeat(20) }, { value: '0.5' }],
   MAX_RECORDS: [{ value: '0' }, { value: '1001' }, { value: '100 records' }],
+  READS_PER_SECOND: [{ value: '0' }, { value: '6' }, { value: '4.5' }],
   INITIAL_POSITION: [{ value: 'AT_TIMESTAMP' }, { value: 'TRIM HORIZON' }, { value: 'earliest' }],
   REPLICATION_WRITE_MODE: [{ value: 'transactional' }, { value: 'fenced,conditional' }],
-  WRITE_CONCURRENCY: [{ value: '0' }, { value: '9'.repeat(20) }, { value: 'many' }],
+  WRITE_CONCURRENCY: [
+    { value: '0' },
+    { value: '9'.repeat(20) },
+    { value: 'many' },
+    // Valid for conditional writes, refused for fenced ones (their transactions share the lease item).
+    { value: '4', env: { REPLICATION_WRITE_MODE: 'fenced' } },
+  ],
   POISON_RECORD_POLICY: [{ value: 'skip' }, { value: 'dead letter' }],
   DEAD_LETTER_TABLE_NAME: [
     { value: 'dl', env: { POISON_RECORD_POLICY: 'dead-letter' } },
@@ -94,6 +101,7 @@ const INTEGER_VARIABLES = new Set<Variable>([
   'SHARD_SYNC_INTERVAL_MS',
   'IDLE_TIME_BETWEEN_READS_MS',
   'MAX_RECORDS',
+  'READS_PER_SECOND',
   'WRITE_CONCURRENCY',
   'SHUTDOWN_TIMEOUT_MS',
 ]);

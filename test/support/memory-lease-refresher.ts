@@ -3,7 +3,7 @@
  * DynamoDBLeaseRefresher (checked by the integration tests against DynamoDB Local), in memory, counting
  * requests per operation. The owner index is consistent here; the real one may lag.
  */
-import type { Lease } from '../../consumer/leases/lease.js';
+import type { Lease, LeaseProgress } from '../../consumer/leases/lease.js';
 import type { LeaseRefresher, RenewedLease } from '../../consumer/leases/lease-refresher.js';
 
 export class MemoryLeaseRefresher implements LeaseRefresher {
@@ -12,6 +12,21 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
   readonly requests = new Map<string, number>();
   /** While true every call fails like an unreachable endpoint. */
   unreachable = false;
+  /**
+   * Lease keys whose next N single-item writes AWS refuses because another process's transaction holds the
+   * item (TransactionConflictException), as the strict layer does on the wire.
+   */
+  readonly conflicts = new Map<string, number>();
+
+  private conflictOn(leaseKey: string): void {
+    const left = this.conflicts.get(leaseKey) ?? 0;
+    if (left <= 0) return;
+    this.conflicts.set(leaseKey, left - 1);
+    throw Object.assign(new Error('Transaction is ongoing for the item'), {
+      name: 'TransactionConflictException',
+      $metadata: { httpStatusCode: 400 },
+    });
+  }
 
   private count(operation: string, units = 1): void {
     if (this.unreachable) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
@@ -83,11 +98,19 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
     return true;
   }
 
-  async renewLease(key: string, owner: string, counter: number): Promise<RenewedLease | undefined> {
+  async renewLease(
+    key: string,
+    owner: string,
+    counter: number,
+    progress?: LeaseProgress,
+  ): Promise<RenewedLease | undefined> {
     this.count('UpdateItem');
+    this.conflictOn(key);
     const lease = this.leases.get(key);
     if (!lease || lease.leaseOwner !== owner || lease.leaseCounter !== counter) return undefined;
     lease.leaseCounter++;
+    if (progress?.caughtUpAt !== undefined) lease.caughtUpAt = progress.caughtUpAt;
+    if (progress?.lastRecordCreatedAt !== undefined) lease.lastRecordCreatedAt = progress.lastRecordCreatedAt;
     return { counter: lease.leaseCounter, handoffTo: lease.handoffTo };
   }
 
@@ -108,6 +131,11 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
 
   async takeLease(expected: Lease, newOwner: string): Promise<Lease | undefined> {
     this.count('UpdateItem');
+    // As DynamoDBLeaseRefresher: a conflict with the owner's transaction means "not this pass".
+    if (this.conflicts.get(expected.leaseKey)) {
+      this.conflicts.set(expected.leaseKey, (this.conflicts.get(expected.leaseKey) ?? 1) - 1);
+      return undefined;
+    }
     const lease = this.leases.get(expected.leaseKey);
     if (!lease || lease.leaseCounter !== expected.leaseCounter || lease.leaseOwner !== expected.leaseOwner)
       return undefined;
@@ -130,6 +158,7 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
 
   async assignLease(key: string, owner: string, newOwner: string): Promise<boolean> {
     this.count('UpdateItem');
+    this.conflictOn(key);
     const lease = this.leases.get(key);
     if (!lease || lease.leaseOwner !== owner) return false;
     lease.leaseOwner = newOwner;

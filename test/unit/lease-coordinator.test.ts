@@ -2,6 +2,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { LeaseCoordinator, type LeaseCoordinatorOptions } from '../../consumer/leases/lease-coordinator.js';
+import { PendingProgress } from '../../consumer/leases/pending-progress.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { MemoryLeaseRefresher } from '../support/memory-lease-refresher.js';
@@ -375,5 +376,123 @@ describe('lease coordinator', () => {
     expect(small.scansPerWorkerPerMinute).toBeLessThanOrEqual(2.5); // one every 30 s, plus jitter of events
     expect(large.scansPerWorkerPerMinute).toBeLessThanOrEqual(2.5);
     expect(large.smallReadsPerWorkerPerSecond).toBeCloseTo(small.smallReadsPerWorkerPerSecond, 1);
+  });
+});
+
+describe('lease coordinator under AWS rules (conflicts, request cost)', () => {
+  it("a renewal refused for another process's transaction is retried within the pass: the lease is never lost", async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 1);
+    const metrics = new WorkerMetrics();
+    const a = new LeaseCoordinator(
+      table,
+      {
+        workerId: 'a',
+        leaseDurationMs: LEASE,
+        renewIntervalMs: 3_333,
+        takerIntervalMs: 1_000,
+        scanIntervalMs: 30_000,
+        maxLeasesPerWorker: 10,
+        maxLeasesToStealAtOnce: 1,
+        ownerIndex: true,
+      },
+      clock,
+      silent,
+      metrics,
+    );
+    a.start();
+    await clock.advance(2_000);
+    expect(a.isHeld('shard-00000')).toBe(true);
+    // Every renewal for a minute meets a zombie's transaction on the item, three times in a row.
+    for (let t = 0; t < 60_000; t += 3_333) {
+      table.conflicts.set('shard-00000', 3);
+      await clock.advance(3_333);
+      expect(a.isHeld('shard-00000')).toBe(true);
+    }
+    const conflicts = await metrics.transactionConflicts.get();
+    expect(conflicts.values.reduce((n, v) => n + v.value, 0)).toBeGreaterThanOrEqual(3 * 17);
+    expect((await metrics.leaseLosses.get()).values[0]?.value ?? 0).toBe(0);
+    await a.stop();
+  });
+
+  it('records the progress a shard consumer noted with the next renewal, at no extra request', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 1);
+    const progress = new PendingProgress();
+    const a = coordinator(table, clock, 'a', { progress });
+    a.start();
+    await clock.advance(1_000);
+    const writes = table.requests.get('UpdateItem') ?? 0;
+    progress.note('shard-00000', { caughtUpAt: 1_234_567 });
+    await clock.advance(3_333);
+    expect(table.leases.get('shard-00000')?.caughtUpAt).toBe(1_234_567);
+    expect((table.requests.get('UpdateItem') ?? 0) - writes).toBe(1); // the renewal itself
+    await a.stop();
+  });
+
+  it('a steady fleet does not list its own leases every pass: the owner index is a safety net', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 1);
+    const owner = coordinator(table, clock, 'owner');
+    const idle = coordinator(table, clock, 'idle');
+    owner.start();
+    await clock.advance(2_000);
+    idle.start();
+    await clock.advance(60_000);
+    const before = table.total();
+    const queries = table.requests.get('Query') ?? 0;
+    await clock.advance(100_000);
+    // Per second, both workers together: renewals (0.3), the idle worker's sentinel read (1), and the owner
+    // index every 5 passes per worker (0.4), plus a scan per worker every 30 s.
+    const perSecond = (table.total() - before) / 100;
+    expect(perSecond).toBeLessThan(2);
+    expect(((table.requests.get('Query') ?? 0) - queries) / 100).toBeLessThanOrEqual(0.4 + 0.01);
+    await owner.stop();
+    await idle.stop();
+  });
+
+  it('a lease handed on by a stopping peer is adopted at the next pass, found through that peer’s sentinel', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 6);
+    const a = coordinator(table, clock, 'a');
+    const b = coordinator(table, clock, 'b');
+    a.start();
+    await clock.advance(2_000);
+    b.start();
+    await clock.advance(40_000);
+    expect(spread(table, ['a', 'b'])).toBeLessThanOrEqual(1);
+    a.stopTaking();
+    await a.handOffAll();
+    await a.stop();
+    const queries = table.requests.get('Query') ?? 0;
+    await clock.advance(1_000);
+    expect(b.heldLeases()).toHaveLength(6);
+    expect(table.requests.get('Query') ?? 0).toBe(queries); // found by the sentinel read and a scan
+    await b.stop();
+  });
+
+  it('a hand-off write refused for a conflict is retried, so the peer still gets the lease at once', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 2);
+    const a = coordinator(table, clock, 'a');
+    const b = coordinator(table, clock, 'b');
+    a.start();
+    await clock.advance(2_000);
+    b.start();
+    await clock.advance(40_000);
+    for (const key of ['shard-00000', 'shard-00001']) table.conflicts.set(key, 2);
+    a.stopTaking();
+    const handing = a.handOffAll();
+    await clock.advance(1_000);
+    await handing;
+    await a.stop();
+    await clock.advance(1_000);
+    expect(b.heldLeases()).toHaveLength(2);
+    await b.stop();
   });
 });
