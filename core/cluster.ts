@@ -78,6 +78,60 @@ export interface ScaleStatus {
   pods: PodStatus[];
 }
 
+/** Where a Deployment's rollout stands: what `kubectl rollout status` waits for. */
+export interface RolloutStatus {
+  /** Every replica runs the current pod template and is available. */
+  complete: boolean;
+  /** The Deployment controller gave up (progress deadline exceeded): waiting longer will not help. */
+  stalled: boolean;
+  desiredReplicas: number;
+  updatedReplicas: number;
+  readyReplicas: number;
+  availableReplicas: number;
+  /** What it waits for, in words (or that it is complete). */
+  message: string;
+}
+
+/** The rollout of a Deployment as the API server reports it (spec, status, conditions). */
+export function rolloutOf(deployment: ManifestObject): RolloutStatus {
+  const spec = (deployment.spec ?? {}) as { replicas?: number };
+  const status = (deployment.status ?? {}) as {
+    observedGeneration?: number;
+    replicas?: number;
+    updatedReplicas?: number;
+    readyReplicas?: number;
+    availableReplicas?: number;
+    conditions?: { type?: string; reason?: string; message?: string }[];
+  };
+  const generation = (deployment.metadata as { generation?: number }).generation;
+  const desired = spec.replicas ?? 1;
+  const updated = status.updatedReplicas ?? 0;
+  const figures = {
+    desiredReplicas: desired,
+    updatedReplicas: updated,
+    readyReplicas: status.readyReplicas ?? 0,
+    availableReplicas: status.availableReplicas ?? 0,
+  };
+  const stalled = status.conditions?.find(
+    (c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded',
+  );
+  let message: string | undefined;
+  if (generation !== undefined && (status.observedGeneration ?? 0) < generation)
+    message = 'waiting for the Deployment controller to see the new spec';
+  else if (stalled) message = `the rollout stalled: ${stalled.message ?? 'progress deadline exceeded'}`;
+  else if (updated < desired) message = `${updated} of ${desired} replicas run the new template`;
+  else if ((status.replicas ?? 0) > updated)
+    message = `${(status.replicas ?? 0) - updated} old replicas are still terminating`;
+  else if (figures.availableReplicas < updated)
+    message = `${figures.availableReplicas} of ${updated} updated replicas are available`;
+  return {
+    complete: message === undefined,
+    stalled: stalled !== undefined,
+    ...figures,
+    message: message ?? 'rolled out',
+  };
+}
+
 export interface Cluster {
   readonly name: string;
   info(): Promise<ClusterInfo>;
@@ -90,6 +144,15 @@ export interface Cluster {
   delete(ref: ObjectRef): Promise<boolean>;
   /** `kubectl rollout restart`: a new pod-template annotation, so every pod is replaced. */
   restartDeployment(namespace: string, name: string): Promise<void>;
+  /**
+   * Waits (watching, not polling, where the cluster can be watched) until the Deployment's rollout is complete
+   * or `timeoutMs` has passed, and says where it stands; undefined when there is no such Deployment.
+   */
+  waitForRollout(input: {
+    namespace: string;
+    name: string;
+    timeoutMs: number;
+  }): Promise<RolloutStatus | undefined>;
   /** The Deployment's scale, the ScaledObject's state and the pods (selected by `app.kubernetes.io/instance`). */
   scaleStatus(input: {
     namespace: string;

@@ -10,6 +10,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { partitionForRegion } from './arns.js';
 import { errorName, PreconditionError, TransientError } from './errors.js';
+import { bearerTokenKubeConfig } from './kubeconfig.js';
 import { KubernetesCluster } from './kubernetes.js';
 import { asTransientWhenRetriable } from './tables.js';
 
@@ -147,6 +148,11 @@ export async function connectEksCluster(input: {
       oidcIssuerUrl: description.oidcIssuerUrl,
       ...(description.version ? { version: description.version } : {}),
     },
-    { server: description.endpoint, caData: description.caData, token },
+    bearerTokenKubeConfig({
+      clusterName: description.name,
+      server: description.endpoint,
+      caData: description.caData,
+      token,
+    }),
   );
 }

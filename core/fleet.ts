@@ -4,7 +4,13 @@
  * only need the spec and the `Cluster` port: deploy the consumer, install the scaler, and remove both.
  */
 
-import { type Cluster, KEDA_API_VERSION, type ManifestObject, toManifestObject } from './cluster.js';
+import {
+  type Cluster,
+  KEDA_API_VERSION,
+  type ManifestObject,
+  type RolloutStatus,
+  toManifestObject,
+} from './cluster.js';
 import { InvalidInputError } from './errors.js';
 import { KEDA_OPERATOR_SERVICE_ACCOUNT } from './iam-policies.js';
 import { type ScalingConfig, ScalingMode, scalingConfig } from './keda.js';
@@ -363,13 +369,27 @@ export function consumerManifests(input: {
   return [toManifestObject(serviceAccount), toManifestObject(deployment), toManifestObject(budget)];
 }
 
+/** How long DeployConsumer follows the rollout; a fleet that is not ready by then is judged by CheckLeases. */
+export const CONSUMER_ROLLOUT_WAIT_MS = 90_000;
+
+/**
+ * Applies the Namespace and the consumer's objects, then follows the Deployment's rollout (a watch on EKS)
+ * for up to `rolloutWaitMs`. A rollout that has not finished by then is reported, not failed: the setup's
+ * lease wait says what is wrong with pods that never become ready.
+ */
 export async function deployConsumer(
   cluster: Cluster,
   input: { fleet: FleetSpec; streamArn: string; consumerRoleArn: string; region: string },
-): Promise<AppliedManifests & { deployment: string }> {
+  options: { rolloutWaitMs?: number } = {},
+): Promise<AppliedManifests & { deployment: string; rollout: RolloutStatus | null }> {
   const manifests = consumerManifests(input);
   const result = await applyAll(cluster, [namespaceManifest(input.fleet), ...manifests]);
-  return { ...result, deployment: `${input.fleet.namespace}/${input.fleet.name}` };
+  const rollout = await cluster.waitForRollout({
+    namespace: input.fleet.namespace,
+    name: input.fleet.name,
+    timeoutMs: options.rolloutWaitMs ?? CONSUMER_ROLLOUT_WAIT_MS,
+  });
+  return { ...result, deployment: `${input.fleet.namespace}/${input.fleet.name}`, rollout: rollout ?? null };
 }
 
 /** KEDA's TriggerAuthentication and the fleet's ScaledObject (classic or unfinished-shards mode). */

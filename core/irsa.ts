@@ -4,7 +4,7 @@
  * ServiceAccounts annotated with them → a rollout restart of the KEDA operator when its annotation changed,
  * so the pod identity webhook injects the new credentials. Every step is idempotent.
  */
-import type { Cluster, ManifestObject } from './cluster.js';
+import type { Cluster, ManifestObject, RolloutStatus } from './cluster.js';
 import { PreconditionError } from './errors.js';
 import { type FleetSpec, roleAnnotation } from './fleet.js';
 import type { IamPort } from './iam.js';
@@ -20,7 +20,12 @@ export interface IrsaResult {
   createdRoles: string[];
   /** True when the KEDA operator's annotation changed and the operator was restarted. */
   kedaOperatorRestarted: boolean;
+  /** After a restart: the operator's rollout, waited for so the scaler installed next meets new credentials. */
+  kedaOperatorRollout?: RolloutStatus;
 }
+
+/** How long WireIrsa waits for the restarted KEDA operator to roll out before going on. */
+export const KEDA_OPERATOR_ROLLOUT_WAIT_MS = 120_000;
 
 function kedaServiceAccountRef(fleet: FleetSpec) {
   return {
@@ -114,7 +119,15 @@ export async function wireIrsa(
   };
   await cluster.apply(kedaPatch);
   const restart = before !== keda.arn;
-  if (restart) await cluster.restartDeployment(fleet.keda.namespace, fleet.keda.deploymentName);
+  let rollout: RolloutStatus | undefined;
+  if (restart) {
+    await cluster.restartDeployment(fleet.keda.namespace, fleet.keda.deploymentName);
+    rollout = await cluster.waitForRollout({
+      namespace: fleet.keda.namespace,
+      name: fleet.keda.deploymentName,
+      timeoutMs: KEDA_OPERATOR_ROLLOUT_WAIT_MS,
+    });
+  }
 
   return {
     oidcProviderArn: provider.arn,
@@ -123,6 +136,7 @@ export async function wireIrsa(
     kedaOperatorRoleArn: keda.arn,
     createdRoles: [consumer, keda].filter((r) => r.created).map((r) => r.arn),
     kedaOperatorRestarted: restart,
+    ...(rollout ? { kedaOperatorRollout: rollout } : {}),
   };
 }
 

@@ -1,12 +1,27 @@
 /**
- * A small Kubernetes API client (plain `node:https` with the cluster's CA, a bearer token) and the
- * `KubernetesCluster` adapter of the `Cluster` port built on it. It speaks the wire format directly:
- * server-side apply is `PATCH …?fieldManager=streamfleet&force=true` with `application/apply-patch+yaml`
- * (a JSON body is valid YAML), a rollout restart is a strategic-merge patch of the pod template's
- * annotations, errors come back as `Status` objects. No client library: five kinds do not earn one.
+ * The `Cluster` port over a Kubernetes API server, through @kubernetes/client-node:
+ * - `KubernetesObjectApi` for server-side apply (`PATCH` `application/apply-patch+yaml`, field manager
+ *   `streamfleet`, conflicts forced), reads, deletes, a rollout restart (strategic-merge patch) and lists,
+ *   which are paged (`limit` + `continue`) so a namespace with thousands of pods is read in bounded pieces;
+ *   discovery finds each kind's REST path, so nothing here knows plurals;
+ * - `Watch` where something is waited for: a Deployment's rollout is followed on a watch from the
+ *   resourceVersion it was read at, and re-watched when the server closes the stream;
+ * - every `ApiException` and network error mapped to core/errors.ts: 401/403 → PreconditionError (what access
+ *   to grant), 429/5xx/unreachable/timeout → TransientError (Step Functions retries it), anything else →
+ *   KubernetesApiError with the `Status` the server sent.
+ * The credentials come with the KubeConfig (core/kubeconfig.ts). Only the client modules used here are
+ * imported, not the package index, which keeps exec/attach/port-forward and their WebSocket stack out of the
+ * Lambda bundles.
  */
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { ApiException } from '@kubernetes/client-node/dist/gen/apis/exception.js';
+import { createConfiguration } from '@kubernetes/client-node/dist/gen/configuration.js';
+import { HttpMethod } from '@kubernetes/client-node/dist/gen/http/http.js';
+import { ServerConfiguration } from '@kubernetes/client-node/dist/gen/servers.js';
+import { KubernetesObjectApi } from '@kubernetes/client-node/dist/object.js';
+import { PatchStrategy } from '@kubernetes/client-node/dist/patch.js';
+import type { KubernetesObject } from '@kubernetes/client-node/dist/types.js';
+import { Watch } from '@kubernetes/client-node/dist/watch.js';
 import {
   type Cluster,
   type ClusterInfo,
@@ -16,6 +31,8 @@ import {
   type ManifestObject,
   type ObjectRef,
   type PodStatus,
+  type RolloutStatus,
+  rolloutOf,
   type ScaleStatus,
 } from './cluster.js';
 import {
@@ -26,168 +43,82 @@ import {
   TransientError,
 } from './errors.js';
 
-/** The REST names of the kinds Streamfleet touches. */
-const RESOURCES: Record<string, { plural: string; namespaced: boolean }> = {
-  'v1/Namespace': { plural: 'namespaces', namespaced: false },
-  'v1/ServiceAccount': { plural: 'serviceaccounts', namespaced: true },
-  'v1/Pod': { plural: 'pods', namespaced: true },
-  'apps/v1/Deployment': { plural: 'deployments', namespaced: true },
-  'autoscaling/v2/HorizontalPodAutoscaler': { plural: 'horizontalpodautoscalers', namespaced: true },
-  [`${KEDA_API_VERSION}/ScaledObject`]: { plural: 'scaledobjects', namespaced: true },
-  [`${KEDA_API_VERSION}/TriggerAuthentication`]: { plural: 'triggerauthentications', namespaced: true },
-};
-
-/** `/api/v1` for the core group, `/apis/GROUP/VERSION` for the others. */
-export function apiPrefix(apiVersion: string): string {
-  return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
-}
-
-/** The collection path of a kind, in a namespace when it is namespaced. */
-export function collectionPath(apiVersion: string, kind: string, namespace?: string): string {
-  const resource = RESOURCES[`${apiVersion}/${kind}`];
-  if (!resource)
-    throw new StreamfleetError(`Streamfleet does not know the REST path of ${apiVersion} ${kind}.`);
-  if (resource.namespaced && !namespace)
-    throw new StreamfleetError(`${kind} is namespaced: a namespace is needed.`);
-  const ns = resource.namespaced ? `/namespaces/${encodeURIComponent(namespace ?? '')}` : '';
-  return `${apiPrefix(apiVersion)}${ns}/${resource.plural}`;
-}
-
-export function objectPath(ref: ObjectRef): string {
-  return `${collectionPath(ref.apiVersion, ref.kind, ref.namespace)}/${encodeURIComponent(ref.name)}`;
-}
-
-export interface KubernetesConnection {
-  /** The API server URL: `https://…` (EKS), or `http://127.0.0.1:PORT` for a loopback fake in tests. */
-  server: string;
-  /** Base64 PEM of the cluster CA, as DescribeCluster's `certificateAuthority.data`. */
-  caData?: string;
-  /** A fresh bearer token (EKS: `k8s-aws-v1.…`, valid for a minute). */
-  token(): Promise<string>;
+export interface KubernetesClusterOptions {
   /** Per-request timeout. Default 15 s. */
   timeoutMs?: number;
+  /** Items per page of a list. Default 250. */
+  pageSize?: number;
 }
 
-interface ApiResponse {
-  status: number;
-  body: unknown;
+/** A plain JSON copy of what the client returns (its typed models carry Dates and class instances). */
+function plain<T>(value: unknown): T {
+  return JSON.parse(JSON.stringify(value)) as T;
 }
 
-export class KubernetesApi {
-  private readonly base: URL;
-  private readonly ca: Buffer | undefined;
+function describeRef(ref: { apiVersion: string; kind: string; namespace?: string; name?: string }): string {
+  return `${ref.apiVersion} ${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name ?? ''}`.trim();
+}
 
-  constructor(
-    private readonly connection: KubernetesConnection,
-    /** The cluster's name, for messages. */
-    private readonly clusterName: string,
-  ) {
-    this.base = new URL(connection.server);
-    this.ca = connection.caData ? Buffer.from(connection.caData, 'base64') : undefined;
-  }
-
-  async request(
-    method: string,
-    path: string,
-    options: { body?: unknown; contentType?: string; query?: Record<string, string> } = {},
-  ): Promise<ApiResponse> {
-    const url = new URL(path, this.base);
-    for (const [key, value] of Object.entries(options.query ?? {})) url.searchParams.set(key, value);
-    const token = await this.connection.token();
-    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${token}` };
-    if (payload !== undefined) {
-      headers['content-type'] = options.contentType ?? 'application/json';
-      headers['content-length'] = String(Buffer.byteLength(payload));
-    }
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<ApiResponse>((resolve, reject) => {
-      const req = send(
-        url,
-        {
-          method,
-          headers,
-          ...(url.protocol === 'https:' && this.ca ? { ca: this.ca } : {}),
-          timeout: this.connection.timeoutMs ?? 15_000,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let body: unknown;
-            try {
-              body = text ? JSON.parse(text) : undefined;
-            } catch {
-              body = { message: text.slice(0, 500) };
-            }
-            resolve({ status: res.statusCode ?? 0, body });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () =>
-        req.destroy(new Error(`timed out after ${this.connection.timeoutMs ?? 15_000} ms`)),
-      );
-      req.on('error', (error) =>
-        reject(
-          new TransientError(
-            `Cannot reach the Kubernetes API of cluster ${this.clusterName} at ${this.base.origin}: ${error.message}`,
-            { cause: error },
-          ),
-        ),
-      );
-      if (payload !== undefined) req.write(payload);
-      req.end();
-    });
-  }
-
-  /** Turns a non-2xx answer into the right error class. */
-  fail(method: string, path: string, response: ApiResponse): never {
-    const body = response.body as KubernetesStatus | undefined;
-    if (response.status === 401 || response.status === 403) {
-      throw new PreconditionError(
-        `The Kubernetes API of cluster ${this.clusterName} refused ${method} ${path} (${response.status}: ${body?.message ?? 'no message'}).`,
-        `give the control plane's IAM role access to the cluster, e.g. aws eks create-access-entry --cluster-name ${this.clusterName} --principal-arn ROLE_ARN, then aws eks associate-access-policy --cluster-name ${this.clusterName} --principal-arn ROLE_ARN --policy-arn arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy --access-scope type=cluster.`,
-      );
-    }
-    if (response.status === 429 || response.status >= 500) {
-      throw new TransientError(
-        `Kubernetes API ${method} ${path} answered ${response.status}: ${body?.message ?? 'no message'}`,
-      );
-    }
-    throw new KubernetesApiError(method, path, response.status, body);
-  }
-
-  async get(path: string, query?: Record<string, string>): Promise<unknown | undefined> {
-    const response = await this.request('GET', path, query ? { query } : {});
-    if (response.status === 404) return undefined;
-    if (response.status >= 300) this.fail('GET', path, response);
-    return response.body;
+function statusOf(error: ApiException<unknown>): KubernetesStatus | undefined {
+  const body = error.body;
+  if (body && typeof body === 'object') return body as KubernetesStatus;
+  if (typeof body !== 'string' || body.length === 0) return undefined;
+  try {
+    return JSON.parse(body) as KubernetesStatus;
+  } catch {
+    return { message: body.slice(0, 500) };
   }
 }
 
-function conditionTrue(conditions: unknown, type: string): { value: boolean; message?: string } | undefined {
-  if (!Array.isArray(conditions)) return undefined;
-  const condition = conditions.find((c: { type?: string }) => c?.type === type) as
-    | { status?: string; message?: string }
-    | undefined;
-  if (!condition) return undefined;
-  return {
-    value: condition.status === 'True',
-    ...(condition.message ? { message: condition.message } : {}),
-  };
+/** The client's object API, with discovery (`servesApi`) and REST paths (for watches) made reachable. */
+class ObjectApi extends KubernetesObjectApi {
+  /** GET /api/v1 or /apis/GROUP/VERSION: the APIResourceList, or a 404 ApiException when not served. */
+  async discover(apiVersion: string): Promise<void> {
+    const context = this.configuration.baseServer.makeRequestContext(
+      this.apiVersionPath(apiVersion),
+      HttpMethod.GET,
+    );
+    context.setHeaderParam('Accept', 'application/json');
+    await this.requestPromise(context, 'V1APIResourceList');
+  }
+
+  /** The collection path of a kind in a namespace, e.g. /apis/apps/v1/namespaces/NS/deployments. */
+  collectionPath(apiVersion: string, kind: string, namespace: string | undefined): Promise<string> {
+    return this.specUriPath({ apiVersion, kind, metadata: namespace ? { namespace } : {} }, 'list');
+  }
 }
 
 /** The `Cluster` port over a Kubernetes API server. */
 export class KubernetesCluster implements Cluster {
-  readonly api: KubernetesApi;
+  private readonly api: ObjectApi;
+  private readonly server: string;
+  private readonly pageSize: number;
 
   constructor(
     private readonly clusterInfo: ClusterInfo,
-    connection: KubernetesConnection,
+    private readonly kubeConfig: KubeConfig,
+    options: KubernetesClusterOptions = {},
   ) {
-    this.api = new KubernetesApi(connection, clusterInfo.name);
+    const cluster = kubeConfig.getCurrentCluster();
+    if (!cluster) throw new StreamfleetError('The KubeConfig has no current cluster.');
+    this.server = cluster.server;
+    this.pageSize = options.pageSize ?? 250;
+    const timeoutMs = options.timeoutMs ?? 15_000;
+    this.api = new ObjectApi(
+      createConfiguration({
+        baseServer: new ServerConfiguration(cluster.server, {}),
+        authMethods: { default: kubeConfig },
+        promiseMiddleware: [
+          {
+            pre: async (context) => {
+              context.setSignal(AbortSignal.timeout(timeoutMs));
+              return context;
+            },
+            post: async (context) => context,
+          },
+        ],
+      }),
+    );
   }
 
   get name(): string {
@@ -198,55 +129,240 @@ export class KubernetesCluster implements Cluster {
     return { ...this.clusterInfo };
   }
 
+  /** Maps what the client threw to the error classes the workflows branch on. */
+  private failure(error: unknown, action: string): Error {
+    if (error instanceof StreamfleetError) return error;
+    if (error instanceof ApiException) {
+      const code = error.code;
+      const status = statusOf(error);
+      if (code === 401 || code === 403) {
+        return new PreconditionError(
+          `The Kubernetes API of cluster ${this.name} refused to ${action} (${code}: ${status?.message ?? 'no message'}).`,
+          `give the identity Streamfleet runs as access to the cluster, e.g. aws eks create-access-entry --cluster-name ${this.name} --principal-arn ROLE_ARN, then aws eks associate-access-policy --cluster-name ${this.name} --principal-arn ROLE_ARN --policy-arn arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy --access-scope type=cluster.`,
+        );
+      }
+      if (code === 429 || code >= 500) {
+        return new TransientError(
+          `The Kubernetes API of cluster ${this.name} answered ${code} to ${action}: ${status?.message ?? 'no message'}`,
+          { cause: error },
+        );
+      }
+      return new KubernetesApiError('request', action, code, status);
+    }
+    const e = error as { name?: string; code?: string; type?: string; message?: string };
+    if (e?.name === 'AbortError' || e?.name === 'TimeoutError' || e?.name === 'FetchError') {
+      return new TransientError(
+        `Cannot reach the Kubernetes API of cluster ${this.name} at ${this.server} to ${action}: ${e.code ?? e.message ?? e.name}`,
+        { cause: error },
+      );
+    }
+    if (error instanceof Error && /Unrecognized API version and kind/.test(error.message)) {
+      return new PreconditionError(
+        `The Kubernetes API of cluster ${this.name} does not serve what Streamfleet asked for (${action}).`,
+        'install the CustomResourceDefinition that kind comes from, then try again.',
+        { cause: error },
+      );
+    }
+    return error instanceof Error ? error : new Error(String(error));
+  }
+
+  private async call<T>(action: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw this.failure(error, action);
+    }
+  }
+
   async servesApi(apiVersion: string): Promise<boolean> {
-    return (await this.api.get(apiPrefix(apiVersion))) !== undefined;
+    try {
+      await this.api.discover(apiVersion);
+      return true;
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) return false;
+      throw this.failure(error, `discover ${apiVersion}`);
+    }
   }
 
   async apply(manifest: ManifestObject): Promise<ManifestObject> {
-    const path = objectPath({
-      apiVersion: manifest.apiVersion,
-      kind: manifest.kind,
-      name: manifest.metadata.name,
-      ...(manifest.metadata.namespace === undefined ? {} : { namespace: manifest.metadata.namespace }),
-    });
-    const response = await this.api.request('PATCH', path, {
-      body: manifest,
-      contentType: 'application/apply-patch+yaml',
-      query: { fieldManager: FIELD_MANAGER, force: 'true' },
-    });
-    if (response.status === 404 && manifest.apiVersion === KEDA_API_VERSION) {
-      throw kedaMissing(this.name);
+    const action = `apply ${describeRef({ ...manifest, ...manifest.metadata })}`;
+    try {
+      const stored = await this.api.patch(
+        structuredClone(manifest) as KubernetesObject,
+        undefined,
+        undefined,
+        FIELD_MANAGER,
+        true,
+        PatchStrategy.ServerSideApply,
+      );
+      return plain<ManifestObject>(stored);
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404 && manifest.apiVersion === KEDA_API_VERSION) {
+        throw kedaMissing(this.name);
+      }
+      throw this.failure(error, action);
     }
-    if (response.status >= 300) this.api.fail('PATCH', path, response);
-    return response.body as ManifestObject;
   }
 
   async get(ref: ObjectRef): Promise<ManifestObject | undefined> {
-    return (await this.api.get(objectPath(ref))) as ManifestObject | undefined;
+    try {
+      return plain<ManifestObject>(await this.api.read(specOf(ref)));
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) return undefined;
+      throw this.failure(error, `read ${describeRef(ref)}`);
+    }
   }
 
   async delete(ref: ObjectRef): Promise<boolean> {
-    const path = objectPath(ref);
-    const response = await this.api.request('DELETE', path, { query: { propagationPolicy: 'Background' } });
-    if (response.status === 404) return false;
-    if (response.status >= 300) this.api.fail('DELETE', path, response);
-    return true;
+    try {
+      await this.api.delete(specOf(ref), undefined, undefined, undefined, undefined, 'Background');
+      return true;
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) return false;
+      throw this.failure(error, `delete ${describeRef(ref)}`);
+    }
+  }
+
+  /** Every object of a kind, page by page (`limit`, then `continue` until the server sends none). */
+  async list(input: {
+    apiVersion: string;
+    kind: string;
+    namespace?: string;
+    labelSelector?: string;
+    fieldSelector?: string;
+  }): Promise<ManifestObject[]> {
+    const items: ManifestObject[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.call(`list ${describeRef(input)}`, () =>
+        this.api.list(
+          input.apiVersion,
+          input.kind,
+          input.namespace,
+          undefined,
+          undefined,
+          undefined,
+          input.fieldSelector,
+          input.labelSelector,
+          this.pageSize,
+          token,
+        ),
+      );
+      items.push(...plain<ManifestObject[]>(page.items));
+      token = page.metadata?._continue || undefined;
+    } while (token);
+    return items;
   }
 
   async restartDeployment(namespace: string, name: string): Promise<void> {
-    const path = objectPath({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name });
-    const response = await this.api.request('PATCH', path, {
-      body: {
-        spec: {
-          template: {
-            metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } },
-          },
+    const patch = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace },
+      spec: {
+        template: {
+          metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } },
         },
       },
-      contentType: 'application/strategic-merge-patch+json',
-      query: { fieldManager: FIELD_MANAGER },
+    };
+    await this.call(`restart apps/v1 Deployment ${namespace}/${name}`, () =>
+      this.api.patch(
+        patch,
+        undefined,
+        undefined,
+        FIELD_MANAGER,
+        undefined,
+        PatchStrategy.StrategicMergePatch,
+      ),
+    );
+  }
+
+  async waitForRollout(input: {
+    namespace: string;
+    name: string;
+    timeoutMs: number;
+  }): Promise<RolloutStatus | undefined> {
+    const ref = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: input.namespace, name: input.name };
+    const deadline = Date.now() + input.timeoutMs;
+    const path = await this.call(`discover ${describeRef(ref)}`, () =>
+      this.api.collectionPath(ref.apiVersion, ref.kind, ref.namespace),
+    );
+    for (;;) {
+      const deployment = await this.get(ref);
+      if (!deployment) return undefined;
+      let status = rolloutOf(deployment);
+      if (status.complete || status.stalled || Date.now() >= deadline) return status;
+      const resourceVersion = (deployment.metadata as { resourceVersion?: string }).resourceVersion;
+      const watched = await this.watchUntil(
+        path,
+        {
+          fieldSelector: `metadata.name=${input.name}`,
+          ...(resourceVersion ? { resourceVersion } : {}),
+          allowWatchBookmarks: true,
+          timeoutSeconds: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)),
+        },
+        (object) => {
+          status = rolloutOf(object);
+          return status.complete || status.stalled;
+        },
+        deadline,
+      );
+      if (watched === 'done' || watched === 'deleted') return watched === 'deleted' ? undefined : status;
+      if (Date.now() >= deadline) return status;
+      // The stream ended (server timeout, 410 Gone, a dropped connection): read again and watch anew.
+    }
+  }
+
+  /**
+   * Follows a watch until `done(object)` says so ('done'), the object is deleted ('deleted'), the deadline
+   * passes or the stream ends ('ended').
+   */
+  private async watchUntil(
+    path: string,
+    query: Record<string, string | number | boolean>,
+    done: (object: ManifestObject) => boolean,
+    deadline: number,
+  ): Promise<'done' | 'deleted' | 'ended'> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let controller: AbortController | undefined;
+      const finish = (result: 'done' | 'deleted' | 'ended') => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        controller?.abort();
+        resolve(result);
+      };
+      const timer = setTimeout(() => finish('ended'), Math.max(0, deadline - Date.now()));
+      new Watch(this.kubeConfig)
+        .watch(
+          path,
+          query,
+          (type, object) => {
+            if (type === 'DELETED') finish('deleted');
+            else if ((type === 'ADDED' || type === 'MODIFIED') && done(object as ManifestObject))
+              finish('done');
+            else if (type === 'ERROR') finish('ended'); // e.g. 410 Gone: the caller reads again
+          },
+          (error: unknown) => {
+            if (!error || settled) return finish('ended');
+            const failure = this.failure(
+              error instanceof Error && 'statusCode' in error
+                ? new ApiException(Number(error.statusCode), error.message, undefined, {})
+                : error,
+              `watch ${path}`,
+            );
+            if (failure instanceof TransientError) return finish('ended');
+            settled = true;
+            clearTimeout(timer);
+            reject(failure);
+          },
+        )
+        .then((c) => {
+          controller = c;
+          if (settled) c.abort();
+        }, reject);
     });
-    if (response.status >= 300) this.api.fail('PATCH', path, response);
   }
 
   async scaleStatus(input: {
@@ -273,7 +389,10 @@ export class KubernetesCluster implements Cluster {
         namespace,
         name: kedaHpaName(input.scaledObjectName),
       }),
-      this.api.get(collectionPath('v1', 'Pod', namespace), {
+      this.list({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        namespace,
         labelSelector: `app.kubernetes.io/instance=${input.deploymentName}`,
       }),
     ]);
@@ -283,14 +402,15 @@ export class KubernetesCluster implements Cluster {
     const ready = conditionTrue(soStatus?.conditions, 'Ready');
     const active = conditionTrue(soStatus?.conditions, 'Active');
     const hpaDesired = (hpa?.status as { desiredReplicas?: number } | undefined)?.desiredReplicas;
-    const podItems = ((pods as { items?: unknown[] } | undefined)?.items ?? []) as {
-      metadata?: { name?: string; deletionTimestamp?: string };
-      status?: { conditions?: unknown; containerStatuses?: { restartCount?: number }[] };
-    }[];
-    const podStatuses: PodStatus[] = podItems
-      .filter((pod) => !pod.metadata?.deletionTimestamp)
+    const podStatuses: PodStatus[] = (
+      pods as {
+        metadata: { name: string; deletionTimestamp?: string };
+        status?: { conditions?: unknown; containerStatuses?: { restartCount?: number }[] };
+      }[]
+    )
+      .filter((pod) => !pod.metadata.deletionTimestamp)
       .map((pod) => ({
-        name: pod.metadata?.name ?? '',
+        name: pod.metadata.name,
         ready: conditionTrue(pod.status?.conditions, 'Ready')?.value ?? false,
         restarts: (pod.status?.containerStatuses ?? []).reduce((sum, c) => sum + (c.restartCount ?? 0), 0),
       }));
@@ -309,6 +429,27 @@ export class KubernetesCluster implements Cluster {
       pods: podStatuses,
     };
   }
+}
+
+/** The client's object header; a cluster-scoped kind ignores the (empty) namespace. */
+function specOf(ref: ObjectRef): Parameters<KubernetesObjectApi['read']>[0] {
+  return {
+    apiVersion: ref.apiVersion,
+    kind: ref.kind,
+    metadata: { name: ref.name, namespace: ref.namespace ?? '' },
+  };
+}
+
+function conditionTrue(conditions: unknown, type: string): { value: boolean; message?: string } | undefined {
+  if (!Array.isArray(conditions)) return undefined;
+  const condition = conditions.find((c: { type?: string }) => c?.type === type) as
+    | { status?: string; message?: string }
+    | undefined;
+  if (!condition) return undefined;
+  return {
+    value: condition.status === 'True',
+    ...(condition.message ? { message: condition.message } : {}),
+  };
 }
 
 /** The error for a cluster without KEDA's CRDs, with the commands that install it. */

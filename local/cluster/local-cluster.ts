@@ -22,6 +22,7 @@ import {
   type ManifestObject,
   type ObjectRef,
   type PodStatus,
+  type RolloutStatus,
   registerLocalCluster,
   type ScaleStatus,
 } from '../../core/cluster.js';
@@ -323,6 +324,52 @@ export class LocalCluster implements Cluster {
     }
     const merged = this.read(ref);
     if (merged) this.onDeployment(merged);
+  }
+
+  /**
+   * The local counterpart of watching a rollout: this cluster's own state is in this process, so it is looked
+   * at every readiness interval until every pod runs the current template and is ready. A Deployment that
+   * runs nothing here (the seeded KEDA operator) is rolled out at once.
+   */
+  async waitForRollout(input: {
+    namespace: string;
+    name: string;
+    timeoutMs: number;
+  }): Promise<RolloutStatus | undefined> {
+    const ref = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: input.namespace, name: input.name };
+    const deadline = Date.now() + input.timeoutMs;
+    for (;;) {
+      if (!this.objects.has(keyOf(ref))) return undefined;
+      const status = this.rollout(this.workloads.get(keyOf(ref)));
+      if (status.complete || Date.now() >= deadline || this.stopped) return status;
+      await new Promise((resolve) => setTimeout(resolve, this.options.readinessIntervalMs ?? 500));
+    }
+  }
+
+  private rollout(workload: Workload | undefined): RolloutStatus {
+    const pods = (workload?.pods ?? []).filter((p) => !p.stopping);
+    const desired = workload?.desired ?? 0;
+    const updated = pods.filter((p) => p.templateHash === workload?.templateHash);
+    const ready = updated.filter((p) => p.ready).length;
+    const old = (workload?.pods.length ?? 0) - updated.length;
+    const message =
+      workload?.failure ??
+      (updated.length < desired
+        ? `${updated.length} of ${desired} replicas run the new template`
+        : old > 0
+          ? `${old} old replicas are still terminating`
+          : ready < desired
+            ? `${ready} of ${desired} updated replicas are available`
+            : undefined);
+    return {
+      complete: message === undefined,
+      stalled: false,
+      desiredReplicas: desired,
+      updatedReplicas: updated.length,
+      readyReplicas: pods.filter((p) => p.ready).length,
+      availableReplicas: ready,
+      message: message ?? 'rolled out',
+    };
   }
 
   async scaleStatus(input: {

@@ -344,6 +344,8 @@ describe('wireIrsa: IAM (mocked SDK) + Kubernetes (fake API server)', () => {
         `arn:aws:iam::${ACCOUNT}:role/users-replicator-keda-operator`,
       ],
       kedaOperatorRestarted: true,
+      // The restart is followed to the end (the fake's stand-in controller rolls it out at once).
+      kedaOperatorRollout: expect.objectContaining({ complete: true, availableReplicas: 1 }),
     });
     // Every Kubernetes call carried an EKS token.
     expect(api.requests.every((r) => r.authorization?.startsWith(`Bearer ${EKS_TOKEN_PREFIX}`))).toBe(true);

@@ -1,17 +1,29 @@
 /**
- * The Kubernetes adapter of the Cluster port against a FAKE API server on loopback that follows the wire
- * format: server-side apply, Status 404s, discovery, strategic-merge restarts, pod lists.
+ * The Kubernetes adapter of the Cluster port — @kubernetes/client-node underneath — against a FAKE API server
+ * on loopback that follows the wire format: discovery, server-side apply, Status errors, strategic-merge
+ * restarts, paged lists (limit/continue) and watches.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KEDA_API_VERSION } from '../../core/cluster.js';
 import { KubernetesApiError, PreconditionError, TransientError } from '../../core/errors.js';
 import { deployConsumer, installScaler, parseFleet, removeConsumer, removeScaler } from '../../core/fleet.js';
+import { bearerTokenKubeConfig } from '../../core/kubeconfig.js';
 import { KubernetesCluster } from '../../core/kubernetes.js';
 import { FakeKubernetesApi } from './fakes/fake-kubernetes-api.js';
 
 const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-05-01T12:00:00.000';
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/users-replicator-consumer';
 const TOKEN = 'k8s-aws-v1.test-token';
+
+const INFO = { name: 'demo', kind: 'eks', oidcIssuerUrl: 'https://oidc.eks.us-east-1.amazonaws.com/id/ABC' };
+
+function connect(server: string, token: string, options: { timeoutMs?: number; pageSize?: number } = {}) {
+  return new KubernetesCluster(
+    INFO,
+    bearerTokenKubeConfig({ clusterName: 'demo', server, token: async () => token }),
+    options,
+  );
+}
 
 const fleet = parseFleet({
   name: 'users-replicator',
@@ -29,10 +41,7 @@ describe('KubernetesCluster against a fake API server', () => {
   beforeEach(async () => {
     api = new FakeKubernetesApi((token) => token === TOKEN);
     server = await api.start();
-    cluster = new KubernetesCluster(
-      { name: 'demo', kind: 'eks', oidcIssuerUrl: 'https://oidc.eks.us-east-1.amazonaws.com/id/ABC' },
-      { server, token: async () => TOKEN },
-    );
+    cluster = connect(server, TOKEN);
   });
 
   afterEach(async () => {
@@ -50,18 +59,26 @@ describe('KubernetesCluster against a fake API server', () => {
       '/Namespace/streamfleet',
       'streamfleet/ServiceAccount/users-replicator',
       'streamfleet/Deployment/users-replicator',
+      'streamfleet/PodDisruptionBudget/users-replicator',
     ]);
     const patches = api.requests.filter((r) => r.method === 'PATCH');
     expect(patches.map((r) => r.path)).toEqual([
       '/api/v1/namespaces/streamfleet',
       '/api/v1/namespaces/streamfleet/serviceaccounts/users-replicator',
       '/apis/apps/v1/namespaces/streamfleet/deployments/users-replicator',
+      '/apis/policy/v1/namespaces/streamfleet/poddisruptionbudgets/users-replicator',
     ]);
     for (const patch of patches) {
       expect(patch.contentType).toBe('application/apply-patch+yaml');
       expect(patch.query).toEqual({ fieldManager: 'streamfleet', force: 'true' });
       expect(patch.authorization).toBe(`Bearer ${TOKEN}`);
     }
+    // The body the server receives is the manifest itself: the client's typed models drop nothing.
+    const sent = patches.map((r) => r.body);
+    const { yaml } = result;
+    expect(sent).toEqual((await import('yaml')).parseAllDocuments(yaml).map((d) => d.toJSON()));
+    // The rollout was followed until the (stand-in) Deployment controller reported every replica available.
+    expect(result.rollout).toMatchObject({ complete: true, desiredReplicas: 1, availableReplicas: 1 });
     const deployment = api.object('/apis/apps/v1/namespaces/streamfleet/deployments/users-replicator');
     expect(JSON.stringify(deployment)).toContain(STREAM_ARN);
     expect(result.yaml).toContain('kind: Deployment');
@@ -91,7 +108,11 @@ describe('KubernetesCluster against a fake API server', () => {
     });
     expect((await cluster.get(ref))?.kind).toBe('Deployment');
     expect(await removeConsumer(cluster, fleet)).toEqual({
-      deleted: ['streamfleet/Deployment/users-replicator', 'streamfleet/ServiceAccount/users-replicator'],
+      deleted: [
+        'streamfleet/Deployment/users-replicator',
+        'streamfleet/PodDisruptionBudget/users-replicator',
+        'streamfleet/ServiceAccount/users-replicator',
+      ],
     });
     expect(await cluster.get(ref)).toBeUndefined();
   });
@@ -205,21 +226,117 @@ describe('KubernetesCluster against a fake API server', () => {
     expect(list?.query.labelSelector).toBe('app.kubernetes.io/instance=users-replicator');
   });
 
-  it('maps 401 to what to do about cluster access, 5xx and unreachable servers to TransientError', async () => {
-    const denied = new KubernetesCluster(
-      { name: 'demo', kind: 'eks', oidcIssuerUrl: 'https://oidc.eks.us-east-1.amazonaws.com/id/ABC' },
-      { server, token: async () => 'wrong' },
-    );
+  it('maps 401 to what to do about cluster access, 429/5xx and unreachable servers to TransientError', async () => {
+    const denied = connect(server, 'wrong');
     const error = await denied.get({ apiVersion: 'v1', kind: 'Namespace', name: 'x' }).catch((e) => e);
     expect(error).toBeInstanceOf(PreconditionError);
     expect((error as Error).message).toContain('aws eks create-access-entry --cluster-name demo');
 
-    const closed = new KubernetesCluster(
-      { name: 'demo', kind: 'eks', oidcIssuerUrl: 'https://oidc.eks.us-east-1.amazonaws.com/id/ABC' },
-      { server: 'http://127.0.0.1:9', token: async () => TOKEN, timeoutMs: 2_000 },
-    );
+    const closed = connect('http://127.0.0.1:9', TOKEN, { timeoutMs: 2_000 });
     await expect(closed.get({ apiVersion: 'v1', kind: 'Namespace', name: 'x' })).rejects.toBeInstanceOf(
       TransientError,
     );
+
+    for (const [code, reason] of [
+      [429, 'TooManyRequests'],
+      [503, 'ServiceUnavailable'],
+    ] as const) {
+      api.failWith = { code, reason, message: `${reason} from the fake` };
+      const failure = await connect(server, TOKEN)
+        .get({ apiVersion: 'v1', kind: 'Namespace', name: 'x' })
+        .catch((e) => e);
+      expect(failure).toBeInstanceOf(TransientError);
+      expect((failure as Error).message).toContain(`${reason} from the fake`);
+    }
+    api.failWith = undefined;
+  });
+
+  it('turns any other Status into a KubernetesApiError with its code and reason', async () => {
+    api.failWith = {
+      code: 422,
+      reason: 'Invalid',
+      message: 'Deployment.apps "x" is invalid: spec.selector: Required value',
+    };
+    const error = await cluster
+      .apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x' } })
+      .catch((e) => e);
+    api.failWith = undefined;
+    expect(error).toBeInstanceOf(KubernetesApiError);
+    expect(error).toMatchObject({ status: 422, reason: 'Invalid' });
+    expect((error as Error).message).toContain('spec.selector: Required value');
+  });
+
+  it('lists page by page with limit and continue until the server sends no token', async () => {
+    const paged = connect(server, TOKEN, { pageSize: 2 });
+    for (const name of ['a', 'b', 'c', 'd', 'e']) {
+      api.seed(`/api/v1/namespaces/streamfleet/pods/users-replicator-${name}`, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: `users-replicator-${name}`,
+          labels: { 'app.kubernetes.io/instance': 'users-replicator' },
+        },
+        status: { conditions: [{ type: 'Ready', status: 'True' }] },
+      });
+    }
+    const pods = await paged.list({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      namespace: 'streamfleet',
+      labelSelector: 'app.kubernetes.io/instance=users-replicator',
+    });
+    expect(pods.map((p) => p.metadata.name)).toEqual(
+      ['a', 'b', 'c', 'd', 'e'].map((n) => `users-replicator-${n}`),
+    );
+    const lists = api.requests.filter((r) => r.path === '/api/v1/namespaces/streamfleet/pods');
+    expect(lists.map((r) => r.query.limit)).toEqual(['2', '2', '2']);
+    expect(lists[0]?.query.continue).toBeUndefined();
+    expect(lists[1]?.query.continue).toBeTruthy();
+    expect(lists[2]?.query.continue).toBeTruthy();
+    // scaleStatus reads the pods through the same paging.
+    const status = await paged.scaleStatus({
+      namespace: 'streamfleet',
+      deploymentName: 'users-replicator',
+      scaledObjectName: 'users-replicator',
+    });
+    expect(status.pods).toHaveLength(5);
+  });
+
+  it('waits for a rollout on a watch, not by polling, and returns where it stands at the deadline', async () => {
+    api.rollouts = 'manual';
+    const path = '/apis/apps/v1/namespaces/streamfleet/deployments/users-replicator';
+    const applied = deployConsumer(
+      cluster,
+      { fleet, streamArn: STREAM_ARN, consumerRoleArn: ROLE_ARN, region: 'us-east-1' },
+      { rolloutWaitMs: 30_000 },
+    );
+    // The controller finishes once the adapter is watching.
+    await vi.waitFor(() => expect(api.openWatches).toBe(1), { timeout: 10_000 });
+    api.completeRollout(path);
+    const result = await applied;
+    expect(result.rollout).toMatchObject({ complete: true, updatedReplicas: 1, availableReplicas: 1 });
+    const watches = api.requests.filter((r) => r.query.watch === 'true');
+    expect(watches).toHaveLength(1);
+    expect(watches[0]).toMatchObject({
+      path: '/apis/apps/v1/namespaces/streamfleet/deployments',
+      query: { fieldSelector: 'metadata.name=users-replicator', allowWatchBookmarks: 'true' },
+      authorization: `Bearer ${TOKEN}`,
+    });
+    expect(watches[0]?.query.resourceVersion).toBeTruthy();
+    // One read before the watch, one after it ended: no polling loop.
+    expect(api.requests.filter((r) => r.method === 'GET' && r.path === path)).toHaveLength(1);
+
+    // A rollout that does not finish in time is reported as it stands, not thrown.
+    await cluster.restartDeployment('streamfleet', 'users-replicator');
+    const late = await cluster.waitForRollout({
+      namespace: 'streamfleet',
+      name: 'users-replicator',
+      timeoutMs: 1_500,
+    });
+    expect(late).toMatchObject({ complete: false, stalled: false });
+    expect(late?.message).toContain('waiting for the Deployment controller');
+    expect(
+      await cluster.waitForRollout({ namespace: 'streamfleet', name: 'absent', timeoutMs: 1_000 }),
+    ).toBeUndefined();
   });
 });

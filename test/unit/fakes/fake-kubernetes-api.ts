@@ -1,9 +1,16 @@
 /**
  * FAKE Kubernetes API server for unit tests: node:http on 127.0.0.1, in memory, speaking the wire format the
- * real one speaks for what Streamfleet sends — discovery (`GET /apis/GROUP/VERSION`), server-side apply
- * (`PATCH` with `application/apply-patch+yaml`, `fieldManager` required, conflicts only without `force`),
- * strategic-merge patches, `GET` with `Status` 404s, `DELETE`, and pod lists by label selector. Bearer
- * tokens are checked. It is no Kubernetes: no defaulting, no validation beyond what the tests need.
+ * real one speaks for what Streamfleet sends — discovery (`GET /api/v1`, `GET /apis/GROUP/VERSION`:
+ * `APIResourceList`), server-side apply (`PATCH` with `application/apply-patch+yaml`, `fieldManager`
+ * required, conflicts only without `force`), strategic-merge patches, `GET` with `Status` 404s, `DELETE`,
+ * lists by label and field selector, paged with `limit` and `continue` (an opaque token in the list's
+ * `metadata.continue`, `410 Expired` for a token it did not issue), and watches (`?watch=true`: chunked JSON
+ * lines `{"type":"ADDED|MODIFIED|DELETED|ERROR","object":…}` from `resourceVersion` on, closed after
+ * `timeoutSeconds`). Every write bumps a global `metadata.resourceVersion`; a Deployment's spec change bumps
+ * `metadata.generation`, and a stand-in Deployment controller rolls it out (`status` with
+ * `observedGeneration` and ready replicas) at once, or only when `completeRollout` is called
+ * (`rollouts = 'manual'`). Bearer tokens are checked. It is no Kubernetes: no defaulting, no validation
+ * beyond what the tests need.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +33,21 @@ interface StoredObject {
   applied: Map<string, Json>;
   /** What other writers (seeds, strategic-merge patches) put there. */
   base: Json;
+  /** The status subresource (a controller's), kept across applies. */
+  status?: Json;
+}
+
+interface WatchEvent {
+  resourceVersion: number;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  path: string;
+  object: Json;
+}
+
+interface Watcher {
+  collection: string;
+  name: string | undefined;
+  res: ServerResponse;
 }
 
 const GROUPS: Record<string, string[]> = {
@@ -78,8 +100,16 @@ export class FakeKubernetesApi {
   private readonly objects = new Map<string, StoredObject>();
   private server: Server | undefined;
   private uid = 0;
+  private resourceVersion = 100;
+  private readonly events: WatchEvent[] = [];
+  private readonly watchers = new Set<Watcher>();
+  private readonly continueTokens = new Map<string, number>();
   /** Groups the fake serves; drop 'apis/keda.sh/v1alpha1' for a cluster without KEDA. */
   readonly groups = new Set(Object.keys(GROUPS));
+  /** `instant`: a Deployment is rolled out as soon as it is written; `manual`: when `completeRollout` says so. */
+  rollouts: 'instant' | 'manual' = 'instant';
+  /** Answer every request with this Status instead (e.g. 429, 503), until cleared. */
+  failWith: { code: number; reason: string; message: string } | undefined;
 
   constructor(private readonly acceptToken: (token: string) => boolean = () => true) {}
 
@@ -91,20 +121,111 @@ export class FakeKubernetesApi {
   }
 
   async stop(): Promise<void> {
+    for (const watcher of this.watchers) watcher.res.end();
+    this.watchers.clear();
+    this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
   /** Puts an object there as another writer (Helm, the cluster) would. */
   seed(path: string, object: Json): void {
-    this.objects.set(path, {
-      object: structuredClone(object),
-      applied: new Map(),
-      base: structuredClone(object),
-    });
+    const existed = this.objects.has(path);
+    const entry: StoredObject = { object: {}, applied: new Map(), base: structuredClone(object) };
+    this.objects.set(path, entry);
+    this.store(path, entry, existed ? 'MODIFIED' : 'ADDED');
   }
 
   object(path: string): Json | undefined {
     return this.objects.get(path)?.object;
+  }
+
+  /** Open watch connections. */
+  get openWatches(): number {
+    return this.watchers.size;
+  }
+
+  /** The stand-in Deployment controller's work in `manual` mode: every replica updated, ready and available. */
+  completeRollout(path: string): void {
+    const entry = this.objects.get(path);
+    if (!entry) throw new Error(`no object at ${path}`);
+    const metadata = entry.object.metadata as Json;
+    const replicas = ((entry.object.spec as Json | undefined)?.replicas as number | undefined) ?? 1;
+    entry.status = {
+      observedGeneration: metadata.generation,
+      replicas,
+      updatedReplicas: replicas,
+      readyReplicas: replicas,
+      availableReplicas: replicas,
+    };
+    this.store(path, entry, 'MODIFIED');
+  }
+
+  /** Rebuilds the stored object (base, then each manager's applied configuration, then status) and tells watchers. */
+  private store(path: string, entry: StoredObject, type: 'ADDED' | 'MODIFIED'): void {
+    let object = entry.base as unknown;
+    for (const config of entry.applied.values()) object = merge(object, config);
+    const previous = entry.object.metadata as Json | undefined;
+    const isDeployment = path.startsWith('/apis/apps/v1/') && path.includes('/deployments/');
+    const specChanged = JSON.stringify((object as Json).spec) !== JSON.stringify(entry.object.spec);
+    const generation = ((previous?.generation as number | undefined) ?? 0) + (specChanged ? 1 : 0);
+    const metadata = {
+      ...((object as Json).metadata as Json),
+      uid: previous?.uid ?? `uid-${++this.uid}`,
+      resourceVersion: String(++this.resourceVersion),
+      ...(isDeployment ? { generation } : {}),
+    };
+    entry.object = { ...(object as Json), metadata };
+    if (isDeployment && specChanged && this.rollouts === 'instant' && entry.base.status === undefined) {
+      const replicas = ((entry.object.spec as Json | undefined)?.replicas as number | undefined) ?? 1;
+      entry.status = {
+        observedGeneration: generation,
+        replicas,
+        updatedReplicas: replicas,
+        readyReplicas: replicas,
+        availableReplicas: replicas,
+      };
+    }
+    if (entry.status) entry.object.status = entry.status;
+    this.objects.set(path, entry);
+    this.publish({ resourceVersion: this.resourceVersion, type, path, object: entry.object });
+  }
+
+  private publish(event: WatchEvent): void {
+    this.events.push(event);
+    for (const watcher of this.watchers) this.deliver(watcher, event);
+  }
+
+  private deliver(watcher: Watcher, event: WatchEvent): void {
+    const collection = event.path.slice(0, event.path.lastIndexOf('/'));
+    const name = event.path.slice(event.path.lastIndexOf('/') + 1);
+    if (collection !== watcher.collection || (watcher.name !== undefined && watcher.name !== name)) return;
+    watcher.res.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
+  }
+
+  /** `GET …?watch=true`: past events after resourceVersion (or ADDED for what exists), then live ones. */
+  private watch(req: IncomingMessage, res: ServerResponse, collection: string, url: URL): void {
+    const field = url.searchParams.get('fieldSelector') ?? '';
+    const name = field.startsWith('metadata.name=') ? field.slice('metadata.name='.length) : undefined;
+    const watcher: Watcher = { collection, name, res };
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    const from = url.searchParams.get('resourceVersion');
+    if (from) {
+      for (const event of this.events.filter((e) => e.resourceVersion > Number(from)))
+        this.deliver(watcher, event);
+    } else {
+      for (const [path, entry] of this.objects) {
+        this.deliver(watcher, { resourceVersion: 0, type: 'ADDED', path, object: entry.object });
+      }
+    }
+    this.watchers.add(watcher);
+    const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);
+    const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
+    const close = () => {
+      clearTimeout(timer);
+      this.watchers.delete(watcher);
+    };
+    req.on('close', close);
+    res.on('close', close);
   }
 
   private send(res: ServerResponse, code: number, body: unknown): void {
@@ -132,6 +253,10 @@ export class FakeKubernetesApi {
     const auth = req.headers.authorization ?? '';
     if (!auth.startsWith('Bearer ') || !this.acceptToken(auth.slice('Bearer '.length))) {
       return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    }
+    if (this.failWith) {
+      const { code, reason, message } = this.failWith;
+      return this.send(res, code, status(code, reason, message));
     }
     const path = url.pathname.replace(/\/+$/, '');
     const group = Object.keys(GROUPS).find((g) => path === `/${g}` || path.startsWith(`/${g}/`));
@@ -172,19 +297,56 @@ export class FakeKubernetesApi {
       );
     const stored = this.objects.get(path);
 
+    if (req.method === 'GET' && name === undefined && url.searchParams.get('watch') === 'true') {
+      return this.watch(req, res, path, url);
+    }
     if (req.method === 'GET' && name === undefined) {
       const selector = url.searchParams.get('labelSelector');
       const [key, value] = selector ? selector.split('=') : [];
-      const items = [...this.objects.entries()]
-        .filter(([p]) => p.startsWith(`${path}/`))
+      const field = url.searchParams.get('fieldSelector') ?? '';
+      const byName = field.startsWith('metadata.name=') ? field.slice('metadata.name='.length) : undefined;
+      const all = [...this.objects.entries()]
+        .filter(([p]) => p.startsWith(`${path}/`) && !p.slice(path.length + 1).includes('/'))
+        .sort(([a], [b]) => a.localeCompare(b))
         .map(([, s]) => s.object)
-        .filter((o) => !key || (o.metadata as Json | undefined)?.labels?.[key as never] === value);
-      return this.send(res, 200, { kind: `${KINDS[plural]}List`, apiVersion: 'v1', items });
+        .filter((o) => !key || (o.metadata as Json | undefined)?.labels?.[key as never] === value)
+        .filter((o) => byName === undefined || (o.metadata as Json | undefined)?.name === byName);
+      const token = url.searchParams.get('continue');
+      const offset = token ? this.continueTokens.get(token) : 0;
+      if (offset === undefined) {
+        return this.send(
+          res,
+          410,
+          status(
+            410,
+            'Expired',
+            'The provided continue parameter is too old to display a consistent list result.',
+          ),
+        );
+      }
+      const limit = Number(url.searchParams.get('limit') ?? 0);
+      const items = limit > 0 ? all.slice(offset, offset + limit) : all.slice(offset);
+      const next = offset + items.length;
+      let nextToken: string | undefined;
+      if (limit > 0 && next < all.length) {
+        nextToken = Buffer.from(`${path}:${next}:${this.resourceVersion}`).toString('base64');
+        this.continueTokens.set(nextToken, next);
+      }
+      return this.send(res, 200, {
+        kind: `${KINDS[plural]}List`,
+        apiVersion: group.replace(/^apis?\//, ''),
+        metadata: {
+          resourceVersion: String(this.resourceVersion),
+          ...(nextToken ? { continue: nextToken, remainingItemCount: all.length - next } : {}),
+        },
+        items,
+      });
     }
     if (req.method === 'GET') return stored ? this.send(res, 200, stored.object) : notFound();
     if (req.method === 'DELETE') {
       if (!stored) return notFound();
       this.objects.delete(path);
+      this.publish({ resourceVersion: ++this.resourceVersion, type: 'DELETED', path, object: stored.object });
       return this.send(res, 200, {
         kind: 'Status',
         apiVersion: 'v1',
@@ -224,20 +386,14 @@ export class FakeKubernetesApi {
         }
       }
       entry.applied.set(manager, body);
-      let object = entry.base as unknown;
-      for (const config of entry.applied.values()) object = merge(object, config);
-      const metadata = {
-        ...((object as Json).metadata as Json),
-        uid: (entry.object.metadata as Json | undefined)?.uid ?? `uid-${++this.uid}`,
-      };
-      entry.object = { ...(object as Json), metadata };
-      this.objects.set(path, entry);
+      this.store(path, entry, stored ? 'MODIFIED' : 'ADDED');
       return this.send(res, stored ? 200 : 201, entry.object);
     }
     if (req.method === 'PATCH' && contentType === 'application/strategic-merge-patch+json') {
       if (!stored) return notFound();
-      stored.base = merge(stored.base, body) as Json;
-      stored.object = merge(stored.object, body) as Json;
+      const { apiVersion: _v, kind: _k, ...patch } = body as Json;
+      stored.base = merge(stored.base, patch) as Json;
+      this.store(path, stored, 'MODIFIED');
       return this.send(res, 200, stored.object);
     }
     return this.send(
