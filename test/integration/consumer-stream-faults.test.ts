@@ -27,14 +27,14 @@ afterAll(async () => {
 });
 
 async function scripted(shardCount: number) {
-  const { stream, tables } = await createScriptedReplication(client, endpoint, shardCount);
+  const { stream, tables, streamsEndpoint } = await createScriptedReplication(client, endpoint, shardCount);
   streams.add(stream);
   const start = async (name: string, env: Record<string, string> = {}) => {
     const worker = await WorkerProcess.start({
       endpoint,
       tables,
       name,
-      env: { AWS_ENDPOINT_URL_DYNAMODB_STREAMS: stream.endpoint, IDLE_TIME_BETWEEN_READS_MS: '100', ...env },
+      env: { AWS_ENDPOINT_URL_DYNAMODB_STREAMS: streamsEndpoint, IDLE_TIME_BETWEEN_READS_MS: '100', ...env },
     });
     workers.add(worker);
     return worker;

@@ -71,7 +71,7 @@ async function scriptedFleet(shards: number) {
       tables,
       name,
       env: {
-        AWS_ENDPOINT_URL_DYNAMODB_STREAMS: scripted.endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB_STREAMS: created.streamsEndpoint,
         MAX_RECORDS: String(MAX_RECORDS),
         LEASE_DURATION_MS: String(LEASE_DURATION_MS),
         LOG_LEVEL: 'info',

@@ -6,6 +6,7 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamCommand, DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.js';
+import { startAwsRules } from '../support/aws-rules.js';
 import { createReplicationTables, localClient, scanAll, stopAll, WorkerProcess } from '../support/fleet.js';
 import { waitForConvergence } from '../support/replica.js';
 
@@ -19,11 +20,12 @@ afterAll(async () => {
 describe('shard rollovers in DynamoDB Local', () => {
   it('two workers follow a growing chain of shards, parents before children, and lose nothing', async () => {
     database = await startDynamoDbLocal({ rolloverIntervalMs: 1_500 });
-    const client = localClient(database.endpoint);
+    const layer = await startAwsRules({ upstream: database.endpoint });
+    const client = localClient(layer.endpoint);
     const tables = await createReplicationTables(client);
     for (const name of ['roll-a', 'roll-b']) {
       const worker = await WorkerProcess.start({
-        endpoint: database.endpoint,
+        endpoint: layer.endpoint,
         tables,
         name,
         env: { IDLE_TIME_BETWEEN_READS_MS: '200', SHARD_SYNC_INTERVAL_MS: '2000' },

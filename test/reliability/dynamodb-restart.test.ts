@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type DynamoDbLocal, freePort, startDynamoDbLocal } from '../../local/dynamodb-local.js';
+import { startAwsRules } from '../support/aws-rules.js';
 import { localClient, type WorkerProcess } from '../support/fleet.js';
 import {
   auditFigures,
@@ -62,7 +63,8 @@ describe('DynamoDB killed and restarted under the workers', () => {
     const started = Date.now();
     const port = await freePort();
     server = await startDynamoDbLocal({ port, dataDir });
-    const endpoint = server.endpoint;
+    // The strict layer stays up while DynamoDB Local behind it is killed and restarted on the same port.
+    const endpoint = (await startAwsRules({ upstream: server.endpoint })).endpoint;
     const client = localClient(endpoint);
     const streams = streamsClient(endpoint);
     const tables = await createAuditedTables(client);

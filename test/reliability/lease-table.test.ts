@@ -7,6 +7,9 @@
  */
 import { DeleteItemCommand, DeleteTableCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { systemClock } from '../../consumer/clock.js';
+import { retry } from '../../consumer/retry.js';
+import { isTransactionConflict } from '../../core/errors.js';
 import { openLease, type WorkerProcess, waitFor, waitForOpenLeaseOwner } from '../support/fleet.js';
 import {
   auditFigures,
@@ -90,14 +93,20 @@ describe('lease table deleted or edited by hand while running', () => {
     await waitForOpenLeaseOwner(client, tables.app, worker.name);
     await sleep(1_500);
     const key = { leaseKey: { S: (await openLease(client, tables.app))?.leaseKey?.S ?? '' } };
+    // By hand on AWS too, an edit of a lease item can meet the owner's transaction on that item
+    // (TransactionConflictException): the operator tries again, as this does.
+    const byHand = <T>(send: () => Promise<T>) =>
+      retry(send, { clock: systemClock, isRetriable: isTransactionConflict });
     const edit = (expression: string, values?: Record<string, { S: string }>) =>
-      client.send(
-        new UpdateItemCommand({
-          TableName: tables.app,
-          Key: key,
-          UpdateExpression: expression,
-          ExpressionAttributeValues: values,
-        }),
+      byHand(() =>
+        client.send(
+          new UpdateItemCommand({
+            TableName: tables.app,
+            Key: key,
+            UpdateExpression: expression,
+            ExpressionAttributeValues: values,
+          }),
+        ),
       );
     const recoveries: Record<string, number> = {};
 
@@ -106,7 +115,7 @@ describe('lease table deleted or edited by hand while running', () => {
     recoveries.ghostOwner = await waitForOpenLeaseOwner(client, tables.app, worker.name);
     await sleep(1_500);
     // 2. Someone deletes the lease item: shard sync creates it again (at TRIM_HORIZON: a replay).
-    await client.send(new DeleteItemCommand({ TableName: tables.app, Key: key }));
+    await byHand(() => client.send(new DeleteItemCommand({ TableName: tables.app, Key: key })));
     recoveries.leaseDeleted = await waitForOpenLeaseOwner(client, tables.app, worker.name);
     await sleep(1_500);
     // 3. Someone rewinds the checkpoint and frees the lease: the worker takes it and replays.

@@ -3,9 +3,11 @@
  * Local of this file's own, driven to close its shards every few seconds, so kills also land across parent and
  * child shards). Each worker talks to DynamoDB through a fault proxy of its own, which lets a kill land exactly:
  *
- * - mid-batch: the worker's replica write is held in the proxy, the worker is killed, and the write is then
- *   delivered (it lands, but is never checkpointed) or dropped;
- * - mid-checkpoint: the same with the checkpoint write;
+ * - mid-batch: the worker's replica transaction (which also moves the checkpoint, in the fenced mode) is held
+ *   in the proxy, the worker is killed, and the transaction is then delivered (it lands after its writer died)
+ *   or dropped;
+ * - mid-checkpoint: the same with a checkpoint written on its own (SHARD_END as a shard rolls over), or a
+ *   transaction that carries one;
  * - anywhere: a plain SIGKILL of the shard's owner at a random moment.
  *
  * Killed workers come back, half of them under the same name (they find leases that say they own them), half
@@ -14,6 +16,7 @@
 import { DescribeStreamCommand } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { type DynamoDbLocal, rolloverSupport, startDynamoDbLocal } from '../../local/dynamodb-local.js';
+import { startAwsRules } from '../support/aws-rules.js';
 import { FaultProxy, type ProxiedRequest, seededRandom } from '../support/fault-proxy.js';
 import { localClient, scanAll, type WorkerProcess } from '../support/fleet.js';
 import {
@@ -53,7 +56,9 @@ afterAll(async () => {
 });
 
 const isCheckpoint = (app: string) => (request: ProxiedRequest) =>
-  request.operation === 'UpdateItem' && request.tables.includes(app) && request.body.includes(':checkpoint');
+  (request.operation === 'UpdateItem' || request.operation === 'TransactWriteItems') &&
+  request.tables.includes(app) &&
+  request.body.includes(':checkpoint');
 const isReplicaWrite = (request: ProxiedRequest) => request.operation === 'TransactWriteItems';
 
 type KillMode = 'mid-batch' | 'mid-checkpoint' | 'anywhere';
@@ -63,7 +68,9 @@ describe('workers killed with SIGKILL during a load', () => {
     const started = Date.now();
     const rolling = rolloverSupport().available;
     server = rolling ? await startDynamoDbLocal({ rolloverIntervalMs: ROLLOVER_MS }) : undefined;
-    const endpoint = server?.endpoint ?? inject('ddbEndpoint');
+    const endpoint = server
+      ? (await startAwsRules({ upstream: server.endpoint })).endpoint
+      : inject('ddbEndpoint');
     const client = localClient(endpoint);
     const streams = streamsClient(endpoint);
     const tables = await createAuditedTables(client);

@@ -13,6 +13,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { freePort } from '../../local/dynamodb-local.js';
+import { streamLimitsInFrontOf } from './aws-rules.js';
 import { type ScriptedStream, startScriptedStream } from './scripted-stream.js';
 
 export const BUNDLE = resolve(import.meta.dirname, '../../dist/consumer.js');
@@ -258,14 +259,15 @@ export async function stopAll(workers: Iterable<WorkerProcess>): Promise<void> {
 
 /**
  * A scripted stream (test fixture) of `shardCount` shards over a fresh `users` table on DynamoDB Local, its
- * replica table, and the table names a worker needs; workers reach the fixture through
- * AWS_ENDPOINT_URL_DYNAMODB_STREAMS (see `scriptedStreamEnv`).
+ * replica table, and the table names a worker needs. Workers reach the fixture through
+ * AWS_ENDPOINT_URL_DYNAMODB_STREAMS = `streamsEndpoint`: the strict layer's stream limits in front of it
+ * (five reads a second per shard, two readers), as AWS applies them.
  */
 export async function createScriptedReplication(
   client: DynamoDBClient,
   ddbEndpoint: string,
   shardCount: number,
-): Promise<{ stream: ScriptedStream; tables: ReplicationTables }> {
+): Promise<{ stream: ScriptedStream; tables: ReplicationTables; streamsEndpoint: string }> {
   const prefix = uniqueName('s');
   const stream = await startScriptedStream({
     ddbEndpoint,
@@ -281,8 +283,10 @@ export async function createScriptedReplication(
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
+  const limits = await streamLimitsInFrontOf(stream.endpoint, ddbEndpoint);
   return {
     stream,
+    streamsEndpoint: limits.endpoint,
     tables: {
       source: `${prefix}-users`,
       target: `${prefix}-users_replica`,

@@ -1,0 +1,36 @@
+/**
+ * The strict layer (local/aws-rules) for tests that start their own DynamoDB Local or stream endpoint: the
+ * shared one in front of the global DynamoDB Local is set up by global-setup.ts.
+ */
+import { afterAll } from 'vitest';
+import { AwsRulesProxy, type AwsRulesProxyOptions, parseRuleSwitches } from '../../local/aws-rules/index.js';
+
+const started = new Set<AwsRulesProxy>();
+
+/** A layer with the run's switches (STREAMFLEET_AWS_RULES), closed after the file's tests. */
+export async function startAwsRules(options: AwsRulesProxyOptions): Promise<AwsRulesProxy> {
+  const spec = process.env.STREAMFLEET_AWS_RULES;
+  const layer = await AwsRulesProxy.start({
+    ...options,
+    rules: { ...(spec ? parseRuleSwitches(spec) : {}), ...options.rules },
+  });
+  started.add(layer);
+  return layer;
+}
+
+/**
+ * Stream limits in front of a scripted stream (test/support/scripted-stream.ts), DynamoDB requests passed on
+ * to `ddbEndpoint` (already behind the shared layer, which models the transaction rule once).
+ */
+export function streamLimitsInFrontOf(streamEndpoint: string, ddbEndpoint: string): Promise<AwsRulesProxy> {
+  return startAwsRules({
+    upstream: ddbEndpoint,
+    streamsUpstream: streamEndpoint,
+    rules: { transactionConflicts: false },
+  });
+}
+
+afterAll(async () => {
+  await Promise.all([...started].map((layer) => layer.close()));
+  started.clear();
+});
