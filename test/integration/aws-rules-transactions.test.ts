@@ -17,6 +17,16 @@ import {
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AwsRulesProxy, fetchAwsRulesStats, setAwsRules } from '../../local/aws-rules/index.js';
 
+/**
+ * DynamoDB Local itself, not the run's shared strict layer: this file's own layer must not stack on
+ * another. The global setup provides it as `ddbDirectEndpoint` when it puts a layer in front (looked up
+ * by name: a run without that layer has no such key); `ddbEndpoint` is the emulator otherwise.
+ */
+function emulatorEndpoint(): string {
+  const provided = inject as (key: string) => string | undefined;
+  return provided('ddbDirectEndpoint') ?? inject('ddbEndpoint');
+}
+
 const region = 'us-east-1';
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
@@ -24,7 +34,7 @@ let layer: AwsRulesProxy;
 let ddb: DynamoDBClient;
 
 beforeAll(async () => {
-  layer = await AwsRulesProxy.start({ upstream: inject('ddbEndpoint') });
+  layer = await AwsRulesProxy.start({ upstream: emulatorEndpoint() });
   // One attempt: the SDK would otherwise retry some refusals and hide them.
   ddb = new DynamoDBClient({ endpoint: layer.endpoint, region, credentials, maxAttempts: 1 });
 });
@@ -202,7 +212,7 @@ describe('transaction conflicts through the strict layer', () => {
   it('refuses a renewal of the item a long transaction checks, and lets it through once that has answered', async () => {
     const tables = await createTables();
     const slow = await AwsRulesProxy.start({
-      upstream: inject('ddbEndpoint'),
+      upstream: emulatorEndpoint(),
       transactionCommitLatencyMs: 1_500,
     });
     const client = new DynamoDBClient({ endpoint: slow.endpoint, region, credentials, maxAttempts: 1 });
