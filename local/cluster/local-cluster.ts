@@ -278,6 +278,12 @@ export class LocalCluster implements Cluster {
     return object;
   }
 
+  /** The configuration Streamfleet's field manager last applied to an object, as it was sent. */
+  appliedConfiguration(ref: ObjectRef): ManifestObject | undefined {
+    const applied = this.objects.get(keyOf(ref))?.applied;
+    return applied === undefined ? undefined : structuredClone(applied);
+  }
+
   async delete(ref: ObjectRef): Promise<boolean> {
     const key = keyOf(ref);
     if (!this.objects.has(key)) return false;

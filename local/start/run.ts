@@ -38,6 +38,7 @@ import {
   type WorkflowRecord,
   writeReport,
 } from '../report/report.js';
+import { type OperatorEndpoints, startOperatorEndpoints } from '../stepfunctions/index.js';
 import { type LambdaLike, loadHandler, runWorkflowLocally } from '../workflows/index.js';
 import type { WorkflowExecution } from '../workflows/run.js';
 import { type DrillEvent, FaultDrill } from './drill.js';
@@ -164,6 +165,8 @@ export class LocalRun {
   private load = { batchesDone: 0, itemsDone: 0, startedMs: undefined as number | undefined, endedMs: 0 };
   private baseline: Promise<void> | undefined;
   private lastCheckText = new Map<string, string>();
+  /** --keep-running: the local Step Functions and Kubernetes APIs the streamfleet CLI drives. */
+  private operator: OperatorEndpoints | undefined;
 
   constructor(
     private readonly options: StartOptions,
@@ -283,6 +286,23 @@ export class LocalRun {
     this.event('Everything keeps running (--keep-running). Press Ctrl-C to stop it.');
     if (this.database)
       this.event(`DynamoDB Local: ${this.database.endpoint} (region us-east-1, any credentials)`);
+    if (this.database && this.cluster) {
+      this.operator = await startOperatorEndpoints({
+        cluster: this.cluster,
+        dynamodbEndpoint: this.database.endpoint,
+        region: 'us-east-1',
+        dir: this.reportDir,
+        setupInput: {
+          fleet: this.fleet(),
+          load: { batches: 4, itemsPerBatch: 100, ratePerSecond: 50, prefix: 'cli' },
+        },
+        run: { controlPlane: this.controlPlane(), waitMs: 1_000, retryMs: 500, logLevel: 'SILENT' },
+        log: (line) => this.event(line),
+      });
+      this.event(
+        `streamfleet CLI: . ${displayPath(this.operator.envFile)} && npx streamfleet status (or setup --input ${displayPath(join(this.reportDir, 'setup-input.json'))})`,
+      );
+    }
     await new Promise<void>(() => {});
   }
 
@@ -770,6 +790,7 @@ export class LocalRun {
     this.stopped ??= (async () => {
       this.samplingStopped = true;
       this.reporter.stop();
+      await this.operator?.stop();
       if (this.cluster) {
         await Promise.race([this.cluster.stop(), sleep(graceMs)]);
       }

@@ -6,6 +6,7 @@ export {
   ExecutionStatus,
   type HistoryEvent,
   type LambdaLike,
+  type LocalExecutionEvent,
   type LogLevel,
   localWorkflowDefinition,
   type RunWorkflowOptions,

@@ -50,7 +50,15 @@ export interface RunWorkflowOptions {
   timeoutMs?: number;
   /** The handlers' log level (Powertools Logger). Default WARN. */
   logLevel?: LogLevel;
+  /** Called with each event of the execution as it happens (a live view, the local Step Functions API). */
+  onEvent?: (event: LocalExecutionEvent) => void;
+  /** Aborts the execution when it fires (StopExecution). */
+  signal?: AbortSignal;
 }
+
+/** One entry of aws-local-stepfunctions' event log. */
+export type LocalExecutionEvent =
+  ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
 
 export const ExecutionStatus = {
   Succeeded: 'SUCCEEDED',
@@ -244,6 +252,7 @@ export async function runWorkflowLocally(
   const history: HistoryEvent[] = [];
   const collecting = (async () => {
     for await (const event of execution.eventLogs) {
+      options.onEvent?.(event);
       const entry: HistoryEvent = { type: event.type, at: event.timestamp };
       if ('state' in event && event.state) entry.state = event.state.name;
       if ('Error' in event) entry.error = String(event.Error);
@@ -254,6 +263,8 @@ export async function runWorkflowLocally(
   })();
   const timer =
     options.timeoutMs === undefined ? undefined : setTimeout(() => execution.abort(), options.timeoutMs);
+  if (options.signal?.aborted) execution.abort();
+  options.signal?.addEventListener('abort', () => execution.abort(), { once: true });
 
   const finish = async (
     result: Omit<WorkflowExecution, 'workflow' | 'executionName' | 'history' | 'durationMs'>,
@@ -279,7 +290,7 @@ export async function runWorkflowLocally(
       return finish({
         status: ExecutionStatus.Aborted,
         error: 'Aborted',
-        cause: `Aborted after ${options.timeoutMs} ms.`,
+        cause: options.signal?.aborted ? 'Stopped on request.' : `Aborted after ${options.timeoutMs} ms.`,
       });
     }
     if (error instanceof ExecutionTimeoutError) {

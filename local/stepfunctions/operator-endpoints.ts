@@ -1,0 +1,79 @@
+/**
+ * What `npm start -- --keep-running` serves so the `streamfleet` CLI drives the local run as it drives AWS:
+ * the local Step Functions endpoint (the real workflows on the local cluster) and a read-only Kubernetes API
+ * of the local cluster (for `streamfleet status`), plus, in the run's folder, a `kubeconfig` for it, a
+ * `setup-input.json` for `streamfleet setup --input`, and `streamfleet.env` with the variables that point the
+ * AWS SDK and the CLI at all of it (`. <dir>/streamfleet.env`).
+ */
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Cluster } from '../../core/cluster.js';
+import { LocalIam } from '../../core/iam.js';
+import { type LocalKubernetesApi, startLocalKubernetesApi } from '../cluster/kubernetes-api.js';
+import {
+  type LocalStepFunctions,
+  type LocalStepFunctionsOptions,
+  startLocalStepFunctions,
+} from './server.js';
+
+export interface OperatorEndpointsInput {
+  cluster: Cluster;
+  /** DynamoDB Local, for the CLI's own reads (status, manifests). */
+  dynamodbEndpoint: string;
+  region: string;
+  /** Where the kubeconfig, setup-input.json and streamfleet.env are written. */
+  dir: string;
+  /** Written to setup-input.json. */
+  setupInput: unknown;
+  /** How the endpoint runs executions (control plane, shortened waits). */
+  run: LocalStepFunctionsOptions['run'];
+  log?: (line: string) => void;
+}
+
+export interface OperatorEndpoints {
+  stepFunctions: LocalStepFunctions;
+  kubernetes: LocalKubernetesApi;
+  envFile: string;
+  /** The variables streamfleet.env exports. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startOperatorEndpoints(input: OperatorEndpointsInput): Promise<OperatorEndpoints> {
+  const stepFunctions = await startLocalStepFunctions({
+    region: input.region,
+    run: input.run,
+    ...(input.log ? { log: input.log } : {}),
+  });
+  const kubernetes = await startLocalKubernetesApi(input.cluster);
+  const dir = resolve(input.dir);
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, kubernetes.kubeconfig(), { mode: 0o600 });
+  writeFileSync(join(dir, 'setup-input.json'), `${JSON.stringify(input.setupInput, null, 2)}\n`);
+  const env = {
+    AWS_ENDPOINT_URL_SFN: stepFunctions.endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: input.dynamodbEndpoint,
+    AWS_ENDPOINT_URL_DYNAMODB_STREAMS: input.dynamodbEndpoint,
+    AWS_REGION: input.region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    KUBECONFIG: kubeconfig,
+    STREAMFLEET_ACCOUNT_ID: LocalIam.ACCOUNT_ID,
+  };
+  const envFile = join(dir, 'streamfleet.env');
+  writeFileSync(
+    envFile,
+    `# The streamfleet CLI against this npm start run: . ${envFile}\n${Object.entries(env)
+      .map(([k, v]) => `export ${k}=${v}`)
+      .join('\n')}\n`,
+  );
+  return {
+    stepFunctions,
+    kubernetes,
+    envFile,
+    env,
+    async stop() {
+      await Promise.all([stepFunctions.stop(), kubernetes.stop()]);
+    },
+  };
+}
