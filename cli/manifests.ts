@@ -1,0 +1,51 @@
+/**
+ * `streamfleet manifests`: what DeployConsumer and InstallScaler apply for a fleet (core/fleet.ts
+ * `fleetManifests`, the same function the workflow uses), as YAML for `kubectl apply -f -`.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { type FleetSpec, fleetManifests } from '../core/fleet.js';
+import { renderManifestsYaml } from '../core/manifests.js';
+import { sourceStreamArn } from '../core/tables.js';
+import type { Env } from './aws.js';
+
+export async function manifestsYaml(input: {
+  fleet: FleetSpec;
+  region: string;
+  streamArn: string | undefined;
+  roleArn: string | undefined;
+  accountId: string | undefined;
+  env: Env;
+}): Promise<string> {
+  const { fleet } = input;
+  let streamArn = input.streamArn;
+  if (streamArn === undefined) {
+    const dynamodb = new DynamoDBClient({ region: input.region });
+    try {
+      streamArn = await sourceStreamArn(dynamodb, fleet.sourceTableName);
+    } finally {
+      dynamodb.destroy();
+    }
+  }
+  let roleArn = input.roleArn;
+  if (roleArn === undefined) {
+    let account = input.accountId ?? input.env.STREAMFLEET_ACCOUNT_ID;
+    if (account === undefined) {
+      const sts = new STSClient({ region: input.region });
+      try {
+        account = (await sts.send(new GetCallerIdentityCommand({}))).Account;
+      } finally {
+        sts.destroy();
+      }
+    }
+    const partition = input.region.startsWith('cn-')
+      ? 'aws-cn'
+      : input.region.startsWith('us-gov-')
+        ? 'aws-us-gov'
+        : 'aws';
+    roleArn = `arn:${partition}:iam::${account}:role/${fleet.roles.consumerRoleName}`;
+  }
+  return renderManifestsYaml(
+    fleetManifests({ fleet, streamArn, consumerRoleArn: roleArn, region: input.region }),
+  );
+}

@@ -1,0 +1,103 @@
+/**
+ * `streamfleet setup | verify | teardown`: StartExecution on the workflow's state machine, then (unless
+ * --no-follow) the live view until it ends, and the result — on failure the Error, the Cause and what they
+ * mean (cli/failures.ts).
+ */
+import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { InvalidInputError } from '../core/errors.js';
+import { parseFleetInput, parseSetupInput } from '../core/inputs.js';
+import { parseLoad } from '../core/load.js';
+import { Workflow } from '../core/workflows.js';
+import { type CliOptions, Command, ExitCode } from './args.js';
+import { explainFailure } from './failures.js';
+import { type FollowResult, followExecution, formatDuration } from './follow.js';
+
+export interface WorkflowRun {
+  executionArn: string;
+  result?: FollowResult;
+}
+
+const WORKFLOW_OF = {
+  [Command.Setup]: Workflow.Setup,
+  [Command.Verify]: Workflow.Verify,
+  [Command.Teardown]: Workflow.Teardown,
+} as const;
+
+/** Checks the input here first, so a wrong one is refused before any execution starts. */
+export function checkInput(command: Command, input: unknown): void {
+  if (command === Command.Setup) parseSetupInput(input);
+  else parseFleetInput(input);
+}
+
+export async function runWorkflow(
+  sfn: SFNClient,
+  options: CliOptions & { command: 'setup' | 'verify' | 'teardown' },
+  stateMachineArn: string,
+  input: Record<string, unknown>,
+  print: (line: string) => void,
+): Promise<{ exitCode: number; json: unknown }> {
+  const workflow = WORKFLOW_OF[options.command];
+  const execution = await sfn.send(
+    new StartExecutionCommand({
+      stateMachineArn,
+      name:
+        options.executionName ?? `streamfleet-${workflow}-${new Date().toISOString().replace(/[:.]/g, '-')}`,
+      input: JSON.stringify(input),
+    }),
+  );
+  const executionArn = execution.executionArn ?? '';
+  if (!options.follow) {
+    if (!options.json) print(executionArn);
+    return { exitCode: ExitCode.Ok, json: { executionArn } };
+  }
+  if (!options.json) print(`${workflow}: started ${executionArn}`);
+  let itemsPerBatch: number | undefined;
+  if (input.load !== undefined) {
+    try {
+      itemsPerBatch = parseLoad(input.load).itemsPerBatch;
+    } catch (error) {
+      if (!(error instanceof InvalidInputError)) throw error;
+    }
+  }
+  const result = await followExecution(sfn, executionArn, {
+    pollMs: options.pollMs,
+    ...(itemsPerBatch === undefined ? {} : { itemsPerBatch }),
+    ...(options.json ? {} : { line: print }),
+  });
+  const succeeded = result.status === 'SUCCEEDED';
+  const failure = succeeded ? undefined : explainFailure(result.error, result.cause);
+  if (!options.json) {
+    print(`${workflow} ${result.status} in ${formatDuration(result.durationMs)}`);
+    if (succeeded) for (const line of outputSummary(result.output)) print(`  ${line}`);
+    else if (failure) {
+      print(`  State  ${result.failedState ?? '(unknown)'}`);
+      print(`  Error  ${failure.error}`);
+      print(`  Cause  ${failure.cause}`);
+      print(`  Means  ${failure.meaning}`);
+    }
+  }
+  return {
+    exitCode: succeeded ? ExitCode.Ok : ExitCode.Failed,
+    json: {
+      executionArn,
+      workflow,
+      status: result.status,
+      durationMs: result.durationMs,
+      retries: result.retries,
+      ...(succeeded ? { output: result.output } : { failedState: result.failedState ?? null, ...failure }),
+    },
+  };
+}
+
+/** The lines worth showing of a workflow's output: the verdicts' summaries. */
+function outputSummary(output: unknown): string[] {
+  if (!output || typeof output !== 'object') return [];
+  const o = output as Record<string, unknown>;
+  const lines: string[] = [];
+  for (const key of ['scaling', 'replication']) {
+    const summary = (o[key] as { summary?: unknown } | undefined)?.summary;
+    if (typeof summary === 'string') lines.push(summary);
+  }
+  if (typeof o.summary === 'string') lines.push(o.summary);
+  return lines;
+}
