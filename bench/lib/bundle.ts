@@ -5,8 +5,14 @@ import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { onCleanup } from './cleanup.js';
 
-const LOOPS = ['bare-loop'] as const;
+const LOOPS = ['bare-loop', 'aws-rules'] as const;
 export type LoopName = (typeof LOOPS)[number];
+
+/** Where each child program's source is: the bench's loops, and the strict layer's own entry point. */
+const SOURCES: Record<LoopName, string> = {
+  'bare-loop': resolve(import.meta.dirname, '..', 'loops', 'bare-loop.ts'),
+  'aws-rules': resolve(import.meta.dirname, '..', '..', 'local', 'aws-rules', 'main.ts'),
+};
 
 /**
  * Started with NODE_OPTIONS=--require (node refuses --cpu-prof there): profiles the whole process through
@@ -30,9 +36,8 @@ process.on('exit', () => {
 export async function bundleLoops(): Promise<Record<LoopName | 'profiler-preload', string>> {
   const dir = mkdtempSync(join(tmpdir(), 'streamfleet-bench-'));
   onCleanup('bench bundle dir', () => rmSync(dir, { recursive: true, force: true }));
-  const root = resolve(import.meta.dirname, '..', 'loops');
   await build({
-    entryPoints: LOOPS.map((name) => ({ in: join(root, `${name}.ts`), out: name })),
+    entryPoints: LOOPS.map((name) => ({ in: SOURCES[name], out: name })),
     outdir: dir,
     bundle: true,
     platform: 'node',

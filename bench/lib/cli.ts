@@ -1,4 +1,10 @@
-/** Command line: `npm run bench -- [--quick] [--only NAME[,NAME]] [--rounds N] [--no-profile] [--out FILE]`. */
+/** Command line: `npm run bench -- [--quick] [--only NAME[,NAME]] [--rounds N] [--no-profile] [--out FILE] [--aws-rules SPEC]`. */
+import {
+  ALL_RULES_ON,
+  parseRuleSwitches,
+  type RuleSwitches,
+  RuleSwitchesError,
+} from '../../local/aws-rules/index.js';
 
 export const BENCHMARKS = ['drain', 'lag', 'failover', 'cost', 'scale'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
@@ -10,6 +16,8 @@ export interface CliOptions {
   profile: boolean;
   out: string | undefined;
   help: boolean;
+  /** The strict layer's switches for the headline figures. */
+  rules: RuleSwitches;
 }
 
 export const USAGE = `npm run bench -- [options]
@@ -19,6 +27,8 @@ export const USAGE = `npm run bench -- [options]
   --rounds N         rounds of drain and failover trials (default 3; quick 1); lag runs min(N, 2)
   --no-profile       skip the profiled drain (full runs CPU-profile the worker once, via node:inspector)
   --out FILE         where to write the JSON results (default bench/results.json)
+  --aws-rules SPEC   the strict layer's rules for the headline figures: all (default), none, or e.g.
+                     -transactionConflicts (also BENCH_AWS_RULES); the drain also reports rules off
   --help             this text
 
 BENCH_CONSUMER_BUNDLE=/path/consumer.js measures another build of the worker (prototypes).
@@ -33,7 +43,17 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     profile: true,
     out: undefined,
     help: false,
+    rules: { ...ALL_RULES_ON },
   };
+  const rulesSpec = (spec: string) => {
+    try {
+      return parseRuleSwitches(spec);
+    } catch (error) {
+      if (error instanceof RuleSwitchesError) throw new Error(`--aws-rules: ${error.message}`);
+      throw error;
+    }
+  };
+  if (env.BENCH_AWS_RULES) options.rules = rulesSpec(env.BENCH_AWS_RULES);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const value = () => {
@@ -58,6 +78,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
       if (!Number.isInteger(n) || n < 1) throw new Error('--rounds needs a positive integer');
       options.rounds = n;
     } else if (arg.startsWith('--out')) options.out = value();
+    else if (arg.startsWith('--aws-rules')) options.rules = rulesSpec(value());
     else throw new Error(`unknown option ${arg}\n\n${USAGE}`);
   }
   if (options.quick) options.profile = false;

@@ -11,6 +11,11 @@
  * Tail mode (the lag limit): `iteratorType` LATEST, `expected` 0 (no end), `emptyReadSleepMs` after an empty
  * read, until `stopAt`. The loop prints `READY` once it holds its iterator, so the writer starts after it.
  *
+ * Under AWS's rules (the strict layer, local/aws-rules) the loop obeys them as the worker must: reads start at
+ * most every `minReadIntervalMs` (default 205 ms, just under DynamoDB Streams' 5 a second per shard), and
+ * the order-safe limit that obeys the transaction rule has `concurrency` 1 (every transaction includes the
+ * fence item, and two in flight that share it conflict).
+ *
  * Configuration comes as JSON in BENCH_LOOP; one JSON line with the result goes to stdout.
  */
 import {
@@ -43,6 +48,8 @@ export interface BareLoopConfig {
   iteratorType?: 'TRIM_HORIZON' | 'LATEST';
   /** Pause after an empty GetRecords (default 10 ms). */
   emptyReadSleepMs?: number;
+  /** Least time between the starts of two GetRecords (default 205 ms: under 5 a second). */
+  minReadIntervalMs?: number;
   /** Epoch ms at which reading stops (tail mode). */
   stopAt?: number;
 }
@@ -120,9 +127,14 @@ async function main(): Promise<void> {
     const expected = config.expected > 0 ? config.expected : Number.POSITIVE_INFINITY;
     const stopAt = config.stopAt ?? Number.POSITIVE_INFINITY;
     const idle = () => new Promise((r) => setTimeout(r, config.emptyReadSleepMs ?? 10));
+    const minInterval = config.minReadIntervalMs ?? 205;
+    let lastReadAt = Number.NEGATIVE_INFINITY;
     while (iterator && read < expected && now() < stopAt) {
       let records: NonNullable<GetRecordsCommandOutput['Records']>;
       try {
+        const wait = lastReadAt + minInterval - now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        lastReadAt = now();
         const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
         iterator = out.NextShardIterator;
         records = out.Records ?? [];

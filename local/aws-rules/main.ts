@@ -47,7 +47,8 @@ async function main(): Promise<void> {
     return;
   }
   const upstream = values.upstream;
-  if (typeof upstream !== 'string') fail('--upstream is required (DynamoDB Local, e.g. http://127.0.0.1:8000)');
+  if (typeof upstream !== 'string')
+    fail('--upstream is required (DynamoDB Local, e.g. http://127.0.0.1:8000)');
   let rules: ReturnType<typeof parseRuleSwitches> | undefined;
   try {
     rules = typeof values.rules === 'string' ? parseRuleSwitches(values.rules) : undefined;
@@ -76,6 +77,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`aws-rules: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `aws-rules: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -58,6 +58,8 @@ export interface AwsRulesStats {
   readonly streams: {
     /** GetRecords let through, by shard id. */
     readonly getRecordsByShard: Readonly<Record<string, number>>;
+    /** Most GetRecords let through on a shard within any 1,000 ms, by shard id. */
+    readonly peakGetRecordsPerSecondByShard: Readonly<Record<string, number>>;
     /** GetRecords whose iterator could not be tied to a shard (let through, not limited). */
     readonly unattributedGetRecords: number;
   };
@@ -99,6 +101,8 @@ export class AwsRulesStatsRecorder {
   private readersPerShard = new KeyedCount();
   private describeStreamRate = new KeyedCount();
   private getRecordsByShard: Record<string, number> = {};
+  private recentGetRecords = new Map<string, number[]>();
+  private peakGetRecords: Record<string, number> = {};
   private unattributed = 0;
 
   request(operation: string, tables: readonly string[]): void {
@@ -141,8 +145,12 @@ export class AwsRulesStatsRecorder {
     this.describeStreamRate.add(streamArn);
   }
 
-  getRecordsAccepted(shardId: string): void {
+  getRecordsAccepted(shardId: string, now: number = performance.now()): void {
     bump(this.getRecordsByShard, shardId);
+    const recent = (this.recentGetRecords.get(shardId) ?? []).filter((at) => now - at < 1_000);
+    recent.push(now);
+    this.recentGetRecords.set(shardId, recent);
+    this.peakGetRecords[shardId] = Math.max(this.peakGetRecords[shardId] ?? 0, recent.length);
   }
 
   getRecordsUnattributed(): void {
@@ -164,6 +172,8 @@ export class AwsRulesStatsRecorder {
     this.readersPerShard = new KeyedCount();
     this.describeStreamRate = new KeyedCount();
     this.getRecordsByShard = {};
+    this.recentGetRecords = new Map();
+    this.peakGetRecords = {};
     this.unattributed = 0;
   }
 
@@ -204,6 +214,7 @@ export class AwsRulesStatsRecorder {
       },
       streams: {
         getRecordsByShard: { ...this.getRecordsByShard },
+        peakGetRecordsPerSecondByShard: { ...this.peakGetRecords },
         unattributedGetRecords: this.unattributed,
       },
     };

@@ -2,12 +2,11 @@
  * The strict layer (local/aws-rules) for tests that start their own DynamoDB Local or stream endpoint: the
  * shared one in front of the global DynamoDB Local is set up by global-setup.ts.
  */
-import { afterAll } from 'vitest';
 import { AwsRulesProxy, type AwsRulesProxyOptions, parseRuleSwitches } from '../../local/aws-rules/index.js';
 
 const started = new Set<AwsRulesProxy>();
 
-/** A layer with the run's switches (STREAMFLEET_AWS_RULES), closed after the file's tests. */
+/** A layer with the run's switches (STREAMFLEET_AWS_RULES), closed after the test file. */
 export async function startAwsRules(options: AwsRulesProxyOptions): Promise<AwsRulesProxy> {
   const spec = process.env.STREAMFLEET_AWS_RULES;
   const layer = await AwsRulesProxy.start({
@@ -30,7 +29,8 @@ export function streamLimitsInFrontOf(streamEndpoint: string, ddbEndpoint: strin
   });
 }
 
-afterAll(async () => {
+/** Closes every layer this file started (test/support/per-file-setup.ts runs it after each test file). */
+export async function closeAwsRulesLayers(): Promise<void> {
   await Promise.all([...started].map((layer) => layer.close()));
   started.clear();
-});
+}
