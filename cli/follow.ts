@@ -124,6 +124,8 @@ class Narrator {
       if (type === 'MapStateExited' && this.map?.name === name) this.map = undefined;
       else if (insideMap) return;
       if (type === 'ChoiceStateExited' || type === 'PassStateExited' || type === 'WaitStateExited') return;
+      // Left with its last attempt failed: the error was caught, and the workflow goes on to report it.
+      if (this.pending.get(name)?.length) return this.say(at, `✗ ${name} failed (${seconds(at - started)})`);
       return this.say(at, `✓ ${name} (${seconds(at - started)})`);
     }
     switch (type) {

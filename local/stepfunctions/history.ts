@@ -42,6 +42,8 @@ function resolvePath(path: string, value: unknown): unknown {
 /** Turns one local event into the Step Functions events it stands for, numbering them as it goes. */
 export class HistoryTranslator {
   private nextId = 1;
+  /** Task states whose last attempt failed and was caught: their exit is no success of the function. */
+  private readonly caught = new Set<string>();
   readonly events: WireHistoryEvent[] = [];
 
   constructor(
@@ -96,10 +98,15 @@ export class HistoryTranslator {
         break;
       }
       case 'StateCaught':
-        this.exitState(event.state.type, event.state.name, event.state.output ?? event.state.input, at);
+        // The state is left (StateExited follows) with the error at its ResultPath, not with a result.
+        this.caught.add(event.state.name);
         break;
       case 'StateExited': {
         const { type, name, output } = event.state;
+        if (this.caught.delete(name)) {
+          this.exitState(type, name, output, at);
+          break;
+        }
         if (type === 'Task')
           this.add('LambdaFunctionSucceeded', at, {
             lambdaFunctionSucceededEventDetails: {
