@@ -5,11 +5,16 @@
  * Two sinks: CloudWatch (PutMetricData) and an in-memory one for the local mode, which the local KEDA reads.
  */
 import { type CloudWatchClient, PutMetricDataCommand, type StandardUnit } from '@aws-sdk/client-cloudwatch';
-import type { ReplicationVerdict, ScalingVerdict } from './checks.js';
+import type { ComparisonVerdict, ReplicationVerdict, ScalingVerdict } from './checks.js';
 import { UNFINISHED_SHARDS_METRIC } from './keda.js';
 import { asTransientWhenRetriable } from './tables.js';
 
-export const MetricUnit = { Count: 'Count', Milliseconds: 'Milliseconds', None: 'None' } as const;
+export const MetricUnit = {
+  Count: 'Count',
+  Milliseconds: 'Milliseconds',
+  Percent: 'Percent',
+  None: 'None',
+} as const;
 export type MetricUnit = (typeof MetricUnit)[keyof typeof MetricUnit];
 
 export interface MetricDatum {
@@ -31,9 +36,10 @@ export interface MetricsSink {
 export function fleetMetricData(verdicts: {
   scaling?: ScalingVerdict;
   replication?: ReplicationVerdict;
+  comparison?: ComparisonVerdict;
 }): MetricDatum[] {
   const data: MetricDatum[] = [];
-  const { scaling, replication } = verdicts;
+  const { scaling, replication, comparison } = verdicts;
   if (scaling) {
     const f = scaling.figures;
     data.push(
@@ -56,7 +62,29 @@ export function fleetMetricData(verdicts: {
       { name: 'MissingItems', value: f.missing, unit: MetricUnit.Count },
       { name: 'DifferingItems', value: f.differing, unit: MetricUnit.Count },
       { name: 'ExtraItems', value: f.extra, unit: MetricUnit.Count },
-      { name: 'ReplicationLag', value: f.lagMs, unit: MetricUnit.Milliseconds },
+      { name: 'SampledItems', value: f.compared, unit: MetricUnit.Count },
+      {
+        name: 'MismatchRateUpperBound',
+        value: f.sample.source.statement.upperBound * 100,
+        unit: MetricUnit.Percent,
+      },
+      { name: 'ReplicationReadUnits', value: f.readUnits.total, unit: MetricUnit.Count },
+      { name: 'LagUnknownShards', value: f.lag.unknownShards, unit: MetricUnit.Count },
+      // No bound at all is no data point: 0 would say "caught up".
+      ...(f.lag.boundMs === null
+        ? []
+        : [{ name: 'ReplicationLag', value: f.lag.boundMs, unit: MetricUnit.Milliseconds }]),
+    );
+  }
+  if (comparison) {
+    const f = comparison.figures;
+    data.push(
+      { name: 'ComparisonHealthy', value: comparison.healthy ? 1 : 0, unit: MetricUnit.None },
+      { name: 'ComparedItems', value: f.compared, unit: MetricUnit.Count },
+      { name: 'ComparisonMissingItems', value: f.missing, unit: MetricUnit.Count },
+      { name: 'ComparisonDifferingItems', value: f.differing, unit: MetricUnit.Count },
+      { name: 'ComparisonExtraItems', value: f.extra, unit: MetricUnit.Count },
+      { name: 'ComparisonReadUnits', value: f.readUnits.total, unit: MetricUnit.Count },
     );
   }
   return data;

@@ -36,7 +36,7 @@ import {
   requireTableName,
 } from './validation.js';
 
-export const ReplicationCheckMode = { Full: 'full', Sample: 'sample' } as const;
+export const ReplicationCheckMode = { Sample: 'sample' } as const;
 export type ReplicationCheckMode = (typeof ReplicationCheckMode)[keyof typeof ReplicationCheckMode];
 
 export interface FleetScaling {
@@ -75,11 +75,19 @@ export interface FleetSpec {
     leaseSampleMs: number;
     /** Replication lag above this is unhealthy. */
     maxLagMs: number;
+    /** Always `sample`: a full comparison is the compare workflow's, never the scheduled check's. */
     replicationMode: ReplicationCheckMode;
-    /** Items compared in `sample` mode. */
-    sampleSize: number;
+    /** Read units one replication check may consume (source, replica and lease table, re-checks included). */
+    readBudget: number;
+    /** A mismatch is read again this long after (at least; longer while the fleet lags) before it counts. */
+    recheckAfterMs: number;
+    /** The replication check stops sampling after this long. */
+    maxSampleSeconds: number;
   };
 }
+
+/** Read units a scheduled replication check consumes by default: about 370 items of up to 4 KB compared. */
+export const DEFAULT_READ_BUDGET = 250;
 
 const CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/;
 const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
@@ -240,11 +248,17 @@ export function parseFleet(value: unknown, field = 'fleet'): FleetSpec {
   }
 
   const c = object(f('checks'), input.checks);
-  const replicationMode = (c.replicationMode ?? ReplicationCheckMode.Full) as ReplicationCheckMode;
-  if (replicationMode !== ReplicationCheckMode.Full && replicationMode !== ReplicationCheckMode.Sample) {
+  const replicationMode = (c.replicationMode ?? ReplicationCheckMode.Sample) as ReplicationCheckMode;
+  if (replicationMode !== ReplicationCheckMode.Sample) {
     throw new InvalidInputError(
       `${f('checks')}.replicationMode`,
-      `expected full or sample, got ${describeValue(replicationMode)}`,
+      `expected sample, got ${describeValue(replicationMode)}: the scheduled check samples within fleet.checks.readBudget (a table the budget covers is compared whole); for a full comparison run the compare workflow (README, Workflows)`,
+    );
+  }
+  if (c.sampleSize !== undefined) {
+    throw new InvalidInputError(
+      `${f('checks')}.sampleSize`,
+      'is replaced by fleet.checks.readBudget (read units a check may consume; the sample is as large as they pay for): remove it',
     );
   }
   const checks = {
@@ -254,7 +268,19 @@ export function parseFleet(value: unknown, field = 'fleet'): FleetSpec {
     }),
     maxLagMs: requireInteger(`${f('checks')}.maxLagMs`, c.maxLagMs ?? 60_000, { min: 0 }),
     replicationMode,
-    sampleSize: requireInteger(`${f('checks')}.sampleSize`, c.sampleSize ?? 200, { min: 1, max: 10_000 }),
+    // Time bounds a run as well (maxSampleSeconds), so a large budget cannot outlive the Lambda.
+    readBudget: requireInteger(`${f('checks')}.readBudget`, c.readBudget ?? DEFAULT_READ_BUDGET, {
+      min: 20,
+      max: 1_000_000,
+    }),
+    recheckAfterMs: requireInteger(`${f('checks')}.recheckAfterMs`, c.recheckAfterMs ?? 5_000, {
+      min: 0,
+      max: 60_000,
+    }),
+    maxSampleSeconds: requireInteger(`${f('checks')}.maxSampleSeconds`, c.maxSampleSeconds ?? 60, {
+      min: 1,
+      max: 600,
+    }),
   };
 
   return {

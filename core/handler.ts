@@ -18,6 +18,8 @@ import { type ControlPlanePorts, controlPlanePorts } from './ports.js';
 export interface HandlerTools {
   ports: ControlPlanePorts;
   logger: Logger;
+  /** Milliseconds left before Lambda stops this invocation. */
+  remainingMs(): number;
 }
 
 export interface ControlPlaneHandlerSpec<I, O> {
@@ -62,10 +64,14 @@ function errorHandling(
 
 export function controlPlaneHandler<I, O>(spec: ControlPlaneHandlerSpec<I, O>): ControlPlaneHandler<O> {
   const { logger, metrics } = handlerObservability(spec.name);
-  const base = async (event: unknown): Promise<O> => {
+  const base = async (event: unknown, context: Context): Promise<O> => {
     const input = spec.parse(event);
     logger.info(`${spec.name} started`);
-    const result = await spec.run(input, { ports: controlPlanePorts(), logger });
+    const result = await spec.run(input, {
+      ports: controlPlanePorts(),
+      logger,
+      remainingMs: () => context.getRemainingTimeInMillis(),
+    });
     metrics.addMetric('Succeeded', MetricUnit.Count, 1);
     logger.info(`${spec.name} finished`);
     return result;

@@ -4,10 +4,18 @@
  */
 import type { AlarmChange } from './alarms.js';
 import { parseAlarmEvent } from './alarms.js';
-import type { ReplicationVerdict, ScalingVerdict } from './checks.js';
+import type { ComparisonVerdict, ReplicationVerdict, ScalingVerdict } from './checks.js';
+import {
+  COMPARE_DEFAULTS,
+  type CompareOptions,
+  ComparePhase,
+  MAX_COMPARE_SEGMENTS,
+  type SegmentProgress,
+} from './compare-plan.js';
 import { InvalidInputError } from './errors.js';
 import { type FleetSpec, parseFleet, requireText } from './fleet.js';
 import { type LoadSpec, parseLoad } from './load.js';
+import { requireKeyAttribute, type TableKey } from './tables.js';
 import { describeValue, requireInteger } from './validation.js';
 
 type Json = Record<string, unknown>;
@@ -111,16 +119,19 @@ function optionalVerdict<V>(field: string, value: unknown, check: string): V | u
 export interface VerdictsInput extends FleetInput {
   scaling?: ScalingVerdict;
   replication?: ReplicationVerdict;
+  comparison?: ComparisonVerdict;
 }
 
 export function parseVerdictsInput(value: unknown): VerdictsInput {
   const input = event(value);
   const scaling = optionalVerdict<ScalingVerdict>('scaling', input.scaling, 'scaling');
   const replication = optionalVerdict<ReplicationVerdict>('replication', input.replication, 'replication');
+  const comparison = optionalVerdict<ComparisonVerdict>('comparison', input.comparison, 'comparison');
   return {
     fleet: parseFleet(input.fleet),
     ...(scaling ? { scaling } : {}),
     ...(replication ? { replication } : {}),
+    ...(comparison ? { comparison } : {}),
   };
 }
 
@@ -167,4 +178,110 @@ export function parseTeardownInput(value: unknown): TeardownInput {
     throw new InvalidInputError('deleteTables', `expected true or false, got ${describeValue(deleteTables)}`);
   }
   return { fleet: parseFleet(input.fleet), step, deleteTables };
+}
+
+export const CompareStep = { Plan: 'plan', Segment: 'segment', Report: 'report' } as const;
+export type CompareStep = (typeof CompareStep)[keyof typeof CompareStep];
+
+/** The compare workflow's `compare` object, with defaults (README, Workflows). */
+export function parseCompareOptions(value: unknown, field = 'compare'): CompareOptions {
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new InvalidInputError(field, `expected an object, got ${describeValue(value)}`);
+  }
+  const c = (value ?? {}) as Json;
+  const int = (name: string, fallback: number | undefined, bounds: { min: number; max: number }) =>
+    c[name] === undefined ? fallback : requireInteger(`${field}.${name}`, c[name], bounds);
+  return {
+    segments: int('segments', undefined, { min: 1, max: MAX_COMPARE_SEGMENTS }),
+    maxConcurrency: int('maxConcurrency', COMPARE_DEFAULTS.maxConcurrency, { min: 1, max: 40 }) as number,
+    itemsPerInvocation: int('itemsPerInvocation', COMPARE_DEFAULTS.itemsPerInvocation, {
+      min: 100,
+      max: 1_000_000,
+    }) as number,
+    secondsPerInvocation: int('secondsPerInvocation', COMPARE_DEFAULTS.secondsPerInvocation, {
+      min: 5,
+      max: 600,
+    }) as number,
+    recheckAfterMs: int('recheckAfterMs', COMPARE_DEFAULTS.recheckAfterMs, { min: 0, max: 60_000 }) as number,
+    maxExamples: int('maxExamples', COMPARE_DEFAULTS.maxExamples, { min: 0, max: 20 }) as number,
+  };
+}
+
+function segmentProgress(field: string, value: unknown): SegmentProgress {
+  const s = value as Partial<SegmentProgress> | null;
+  if (
+    s === null ||
+    typeof s !== 'object' ||
+    !Number.isInteger(s.segment) ||
+    !Number.isInteger(s.totalSegments) ||
+    !Object.values(ComparePhase).includes(s.phase as ComparePhase) ||
+    (s.cursor !== null && typeof s.cursor !== 'object') ||
+    typeof s.tally !== 'object' ||
+    typeof s.readUnits !== 'object'
+  ) {
+    throw new InvalidInputError(
+      field,
+      `expected a segment's progress as the plan step or the previous segment step returned it, got ${describeValue(value)}`,
+    );
+  }
+  return s as SegmentProgress;
+}
+
+function optionsFromPlan(value: unknown): Omit<CompareOptions, 'segments' | 'maxConcurrency'> {
+  const { segments: _, maxConcurrency: __, ...rest } = parseCompareOptions(value, 'options');
+  return rest;
+}
+
+export type CompareInput =
+  | (FleetInput & { step: typeof CompareStep.Plan; options: CompareOptions })
+  | (FleetInput & {
+      step: typeof CompareStep.Segment;
+      key: TableKey;
+      options: Omit<CompareOptions, 'segments' | 'maxConcurrency'>;
+      segment: SegmentProgress;
+    })
+  | (FleetInput & { step: typeof CompareStep.Report; segments: SegmentProgress[] });
+
+/** One step of the compare workflow: plan, one segment's next invocation, or the report. */
+export function parseCompareInput(value: unknown): CompareInput {
+  const input = event(value);
+  const fleet = parseFleet(input.fleet);
+  switch (input.step) {
+    case CompareStep.Plan:
+      return { fleet, step: CompareStep.Plan, options: parseCompareOptions(input.compare) };
+    case CompareStep.Segment:
+      return {
+        fleet,
+        step: CompareStep.Segment,
+        key: {
+          partitionKey: requireKeyAttribute(
+            'key.partitionKey',
+            (input.key as Json | undefined)?.partitionKey,
+          ),
+          ...((input.key as Json | undefined)?.sortKey === undefined
+            ? {}
+            : { sortKey: requireKeyAttribute('key.sortKey', (input.key as Json).sortKey) }),
+        },
+        options: optionsFromPlan(input.options),
+        segment: segmentProgress('segment', input.segment),
+      };
+    case CompareStep.Report: {
+      if (!Array.isArray(input.segments)) {
+        throw new InvalidInputError(
+          'segments',
+          `expected the Map's array of segment progress, got ${describeValue(input.segments)}`,
+        );
+      }
+      return {
+        fleet,
+        step: CompareStep.Report,
+        segments: input.segments.map((s, i) => segmentProgress(`segments[${i}]`, s)),
+      };
+    }
+    default:
+      throw new InvalidInputError(
+        'step',
+        `expected one of ${Object.values(CompareStep).join(', ')}, got ${describeValue(input.step)}`,
+      );
+  }
 }

@@ -3,24 +3,42 @@
  * `parse → operation → result`, and nothing here knows whether the cluster is EKS or local processes.
  */
 import { diagnose } from './alarms.js';
-import { type ReplicationVerdict, type ScalingVerdict, verifyReplication, verifyScaling } from './checks.js';
+import {
+  type ComparisonVerdict,
+  type ReplicationVerdict,
+  type ScalingVerdict,
+  verifyReplication,
+  verifyScaling,
+} from './checks.js';
+import { type ComparePlan, judgeComparison, planComparison, type SegmentProgress } from './compare-plan.js';
 import { deployConsumer, installScaler, removeConsumer, removeScaler } from './fleet.js';
 import { fleetMetricData } from './fleet-metrics.js';
-import type {
-  AlarmInput,
-  DeployInput,
-  FleetInput,
-  LoadInput,
-  ScalingCheckRequest,
-  StreamInput,
-  TeardownInput,
-  VerdictsInput,
+import { compareSegmentStep, processPeakRssMiB } from './full-compare.js';
+import {
+  type AlarmInput,
+  type CompareInput,
+  CompareStep,
+  type DeployInput,
+  type FleetInput,
+  type LoadInput,
+  type ScalingCheckRequest,
+  type StreamInput,
+  type TeardownInput,
+  type VerdictsInput,
 } from './inputs.js';
 import { removeIrsa, wireIrsa } from './irsa.js';
 import { UNFINISHED_SHARDS_METRIC } from './keda.js';
 import { writeLoadBatch } from './load.js';
 import type { ControlPlanePorts } from './ports.js';
-import { deleteTables, ensureReplicationTables, tableKey } from './tables.js';
+import {
+  deleteTables,
+  describeTable,
+  ensureReplicationTables,
+  existingTable,
+  keyFromDescription,
+  type TableKey,
+  tableKey,
+} from './tables.js';
 
 export async function ensureTablesOperation(ports: ControlPlanePorts, { fleet }: FleetInput) {
   const { partitionKey, sortKey } = fleet.tables;
@@ -66,6 +84,57 @@ export async function verifyReplicationOperation(ports: ControlPlanePorts, input
   return verifyReplication({ dynamodb: ports.dynamodb, streams: ports.streams }, input);
 }
 
+/** What a handler knows of its own invocation (Lambda's context). */
+export interface InvocationInfo {
+  remainingMs?(): number;
+}
+
+/**
+ * One step of the compare workflow: `plan` (table sizes → segments), `segment` (one bounded invocation of one
+ * segment, from its progress to its next progress), `report` (the verdict over every segment).
+ */
+export async function compareReplicasOperation(
+  ports: ControlPlanePorts,
+  input: CompareInput,
+  invocation: InvocationInfo = {},
+): Promise<(ComparePlan & { key: TableKey }) | SegmentProgress | ComparisonVerdict> {
+  const { fleet } = input;
+  switch (input.step) {
+    case CompareStep.Plan: {
+      const [source, replica] = await Promise.all([
+        describeTable(ports.dynamodb, fleet.sourceTableName),
+        describeTable(ports.dynamodb, fleet.replicaTableName),
+      ]);
+      const key = keyFromDescription(existingTable(source, fleet.sourceTableName));
+      existingTable(replica, fleet.replicaTableName);
+      const plan = planComparison({
+        itemCounts: { source: source?.ItemCount ?? 0, replica: replica?.ItemCount ?? 0 },
+        options: input.options,
+      });
+      return { ...plan, key };
+    }
+    case CompareStep.Segment:
+      return compareSegmentStep(
+        ports.dynamodb,
+        {
+          sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+          now: Date.now,
+          peakRssMiB: processPeakRssMiB,
+          ...(invocation.remainingMs ? { remainingMs: invocation.remainingMs } : {}),
+        },
+        { key: input.key, sourceTable: fleet.sourceTableName, replicaTable: fleet.replicaTableName },
+        input.segment,
+        input.options,
+      );
+    case CompareStep.Report:
+      return judgeComparison({
+        sourceTableName: fleet.sourceTableName,
+        replicaTableName: fleet.replicaTableName,
+        segments: input.segments,
+      });
+  }
+}
+
 export interface HealthReport {
   healthy: boolean;
   /** Every unhealthy verdict's reasons, prefixed with the check's name. */
@@ -75,6 +144,7 @@ export interface HealthReport {
   published: { namespace: string; dimensions: Record<string, string>; metrics: string[] };
   scaling?: ScalingVerdict;
   replication?: ReplicationVerdict;
+  comparison?: ComparisonVerdict;
 }
 
 export async function publishMetricsOperation(
@@ -84,7 +154,7 @@ export async function publishMetricsOperation(
   const data = fleetMetricData(input);
   const dimensions = { [UNFINISHED_SHARDS_METRIC.dimensionName]: input.fleet.applicationName };
   await ports.metrics.put(ports.config.metricsNamespace, dimensions, data, new Date());
-  const verdicts = [input.scaling, input.replication].filter((v) => v !== undefined);
+  const verdicts = [input.scaling, input.replication, input.comparison].filter((v) => v !== undefined);
   const reasons = verdicts.flatMap((v) => v.reasons.map((reason) => `${v.check}: ${reason}`));
   const healthy = verdicts.every((v) => v.healthy);
   return {
@@ -96,6 +166,7 @@ export async function publishMetricsOperation(
     published: { namespace: ports.config.metricsNamespace, dimensions, metrics: data.map((d) => d.name) },
     ...(input.scaling ? { scaling: input.scaling } : {}),
     ...(input.replication ? { replication: input.replication } : {}),
+    ...(input.comparison ? { comparison: input.comparison } : {}),
   };
 }
 

@@ -85,7 +85,7 @@ export function requireKeyAttribute(field: string, value: unknown): KeyAttribute
   return { name: candidate.name, type };
 }
 
-function keyFromDescription(table: TableDescription): TableKey {
+export function keyFromDescription(table: TableDescription): TableKey {
   const typeOf = (name: string): KeyAttributeType =>
     (table.AttributeDefinitions?.find((d) => d.AttributeName === name)?.AttributeType ??
       KeyAttributeType.String) as KeyAttributeType;
@@ -267,7 +267,11 @@ export async function ensureReplicationTables(
 
 /** The source table's current stream ARN; a PreconditionError when the table or its stream is missing. */
 export async function sourceStreamArn(client: DynamoDBClient, sourceTableName: string): Promise<string> {
-  const table = await describeTable(client, sourceTableName);
+  return streamArnOf(await describeTable(client, sourceTableName), sourceTableName);
+}
+
+/** The stream ARN of a described source table, with the same errors as `sourceStreamArn`. */
+export function streamArnOf(table: TableDescription | undefined, sourceTableName: string): string {
   if (table === undefined) {
     throw new PreconditionError(
       `The source table ${sourceTableName} does not exist.`,
@@ -285,11 +289,15 @@ export async function sourceStreamArn(client: DynamoDBClient, sourceTableName: s
 
 /** The key of an existing table. */
 export async function tableKey(client: DynamoDBClient, tableName: string): Promise<TableKey> {
-  const table = await describeTable(client, tableName);
+  return keyFromDescription(existingTable(await describeTable(client, tableName), tableName));
+}
+
+/** The description of a table that must exist; a PreconditionError naming it otherwise. */
+export function existingTable(table: TableDescription | undefined, tableName: string): TableDescription {
   if (table === undefined) {
     throw new PreconditionError(`The table ${tableName} does not exist.`, 'run the setup workflow first.');
   }
-  return keyFromDescription(table);
+  return table;
 }
 
 /** Deletes the named tables; absent ones are reported, not an error. */

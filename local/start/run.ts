@@ -17,6 +17,7 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { Context } from 'aws-lambda';
 import { KEDA_API_VERSION } from '../../core/cluster.js';
 import type { ControlPlaneConfig } from '../../core/control-plane-config.js';
+import { DEFAULT_READ_BUDGET } from '../../core/fleet.js';
 import { type ScalingConfig, scalingConfig } from '../../core/keda.js';
 import type { ControlPlaneFunction } from '../../core/workflows.js';
 import { type LocalCluster, ProcessLauncher, startLocalCluster } from '../cluster/index.js';
@@ -207,7 +208,13 @@ export class LocalRun {
         pollingIntervalSeconds: 1,
       },
       workerEnv: { ...DEMO_WORKER_ENV },
-      checks: { leaseSampleMs: 2_000, maxLagMs: 60_000, replicationMode: 'full' },
+      // The summary says the replica equals the source: a read budget that pays for every item (a census).
+      checks: {
+        leaseSampleMs: 2_000,
+        maxLagMs: 60_000,
+        readBudget: Math.max(DEFAULT_READ_BUDGET, Math.ceil(this.loadPlan.total * 1.2) + 1_000),
+        maxSampleSeconds: 600,
+      },
     };
   }
 

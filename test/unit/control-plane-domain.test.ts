@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
 import { diagnose, parseAlarmEvent } from '../../core/alarms.js';
-import { compareItems, judgeScaling, REPLICA_BOOKKEEPING } from '../../core/checks.js';
+import { judgeScaling, REPLICA_BOOKKEEPING } from '../../core/checks.js';
 import type { ScaleStatus } from '../../core/cluster.js';
 import { InvalidInputError, PreconditionError, TransientError } from '../../core/errors.js';
 import { parseFleet } from '../../core/fleet.js';
@@ -11,6 +11,7 @@ import type { LeaseView, ShardView } from '../../core/fleet-state.js';
 import { normalizeError } from '../../core/handler.js';
 import { LocalIam, policiesAllow } from '../../core/iam.js';
 import { parseTeardownInput } from '../../core/inputs.js';
+import { Mismatch, mismatchOf, RecheckOutcome, recheckOutcome, suspect } from '../../core/item-compare.js';
 import { loadItem, parseLoad } from '../../core/load.js';
 import { consumerDeployment } from '../../core/manifests.js';
 
@@ -44,7 +45,14 @@ describe('parseFleet', () => {
         consumerRoleName: 'users-replicator-consumer',
         kedaOperatorRoleName: 'users-replicator-keda-operator',
       },
-      checks: { leaseSampleMs: 5000, maxLagMs: 60000, replicationMode: 'full', sampleSize: 200 },
+      checks: {
+        leaseSampleMs: 5000,
+        maxLagMs: 60000,
+        replicationMode: 'sample',
+        readBudget: 250,
+        recheckAfterMs: 5000,
+        maxSampleSeconds: 60,
+      },
       // The worker's default SHUTDOWN_TIMEOUT_MS (20 s) plus the 10 s margin.
       terminationGracePeriodSeconds: 30,
     });
@@ -83,6 +91,10 @@ describe('parseFleet', () => {
     [{ ...base, terminationGracePeriodSeconds: 'long' }, 'fleet.terminationGracePeriodSeconds'],
     [{ ...base, name: 'a'.repeat(60) }, 'fleet.roles.consumerRoleName'],
     [{ ...base, checks: { replicationMode: 'some' } }, 'fleet.checks.replicationMode'],
+    // Never a full comparison on the schedule: that is the compare workflow's.
+    [{ ...base, checks: { replicationMode: 'full' } }, 'fleet.checks.replicationMode'],
+    [{ ...base, checks: { sampleSize: 200 } }, 'fleet.checks.sampleSize'],
+    [{ ...base, checks: { readBudget: 5 } }, 'fleet.checks.readBudget'],
     [undefined, 'fleet'],
   ])('names the field of a bad value (%#)', (input, field) => {
     expect(invalidField(() => parseFleet(input))).toBe(field);
@@ -211,8 +223,7 @@ describe('judgeScaling', () => {
   });
 });
 
-describe('compareItems', () => {
-  const key = { partitionKey: { name: 'email', type: 'S' as const } };
+describe('comparing a source item with its replica', () => {
   const item = (email: string, city: string) => ({ email: { S: email }, city: { S: city } });
   const replica = (email: string, city: string, by: string) => ({
     ...item(email, city),
@@ -220,30 +231,32 @@ describe('compareItems', () => {
     [REPLICA_BOOKKEEPING.sequence]: { N: '42' },
   });
 
-  it('counts missing, differing and extra items and the processed_by spread, ignoring bookkeeping', () => {
-    const result = compareItems({
-      key,
-      source: [item('a', 'Lisbon'), item('b', 'Porto'), item('c', 'Madrid'), item('d', 'Lima')],
-      replica: [
-        replica('a', 'Lisbon', 'w1'),
-        replica('b', 'Berlin', 'w1'),
-        replica('d', 'Lima', 'w2'),
-        replica('z', 'Tokyo', 'w2'),
-      ],
-      countExtra: true,
-    });
-    expect(result).toEqual({
-      compared: 4,
-      missing: 1,
-      differing: 1,
-      extra: 1,
-      examples: {
-        missing: ['{"email":{"S":"c"}}'],
-        differing: ['{"email":{"S":"b"}}'],
-        extra: ['{"email":{"S":"z"}}'],
-      },
-      processedBy: { w1: 1, w2: 1 },
-    });
+  it('tells missing, differing and extra pairs apart, ignoring the bookkeeping attributes', () => {
+    expect(mismatchOf(item('a', 'Lisbon'), replica('a', 'Lisbon', 'w1'))).toBeUndefined();
+    expect(mismatchOf(undefined, undefined)).toBeUndefined();
+    expect(mismatchOf(item('b', 'Porto'), replica('b', 'Berlin', 'w1'))).toBe(Mismatch.Differing);
+    expect(mismatchOf(item('c', 'Madrid'), undefined)).toBe(Mismatch.Missing);
+    expect(mismatchOf(undefined, replica('z', 'Tokyo', 'w2'))).toBe(Mismatch.Extra);
+  });
+
+  it('counts a suspect only when the re-read still disagrees and the replica did not move', () => {
+    const key = { email: { S: 'b' } };
+    const first = suspect(key, Mismatch.Differing, item('b', 'Porto'), replica('b', 'Lima', 'w1'));
+    // The fleet applied the change meanwhile.
+    expect(recheckOutcome(first, item('b', 'Porto'), replica('b', 'Porto', 'w1'))).toBe(
+      RecheckOutcome.Settled,
+    );
+    // The replica moved, but the source moved again: a change in flight.
+    expect(recheckOutcome(first, item('b', 'Oslo'), replica('b', 'Porto', 'w2'))).toBe(
+      RecheckOutcome.InFlight,
+    );
+    // Nothing moved on the replica: it is wrong.
+    expect(recheckOutcome(first, item('b', 'Porto'), replica('b', 'Lima', 'w1'))).toBe(Mismatch.Differing);
+    // A replica item deleted meanwhile moved too.
+    expect(recheckOutcome(first, item('b', 'Porto'), undefined)).toBe(RecheckOutcome.InFlight);
+    const missing = suspect(key, Mismatch.Missing, item('b', 'Porto'), undefined);
+    expect(recheckOutcome(missing, item('b', 'Porto'), undefined)).toBe(Mismatch.Missing);
+    expect(recheckOutcome(missing, undefined, undefined)).toBe(RecheckOutcome.Settled);
   });
 
   it('names the same bookkeeping attributes as the worker writes', () => {

@@ -67,7 +67,14 @@ describe('setup, verify, alarm reaction and teardown, locally', () => {
       scaling: { healthy: boolean; figures: { cluster: { readyReplicas: number } } };
       replication: {
         healthy: boolean;
-        figures: { compared: number; missing: number; processedBy: Record<string, number> };
+        figures: {
+          compared: number;
+          missing: number;
+          processedBy: Record<string, number>;
+          sample: { source: { census: boolean } };
+          lag: { boundMs: number | null; byStatus: Record<string, number> };
+          readUnits: { total: number };
+        };
       };
     };
     expect(output.streamArn).toMatch(/\/stream\//);
@@ -78,6 +85,11 @@ describe('setup, verify, alarm reaction and teardown, locally', () => {
     expect(output.scaling.figures.cluster.readyReplicas).toBe(2);
     expect(output.replication.healthy).toBe(true);
     expect(output.replication.figures.compared).toBe(120);
+    // A table the read budget covers is compared whole; the lag comes from the workers' lease items.
+    expect(output.replication.figures.sample.source.census).toBe(true);
+    expect(output.replication.figures.lag.byStatus.measured).toBeGreaterThan(0);
+    expect(output.replication.figures.lag.boundMs).not.toBeNull();
+    expect(output.replication.figures.readUnits.total).toBeGreaterThan(0);
     expect(
       Object.keys(output.replication.figures.processedBy).every((w) => w.startsWith('users-replicator-')),
     ).toBe(true);
