@@ -41,7 +41,7 @@ export interface AwsRulesStats {
     readonly byTable: Readonly<Record<string, number>>;
   };
   readonly transactions: {
-    /** Forwarded TransactWriteItems that DynamoDB Local answered 200. */
+    /** Forwarded TransactWriteItems that DynamoDB Local answered 200 (counted with the rule off too). */
     readonly committed: number;
     /** Forwarded ones it answered otherwise (a failed condition, a validation error). */
     readonly failedUpstream: number;

@@ -115,16 +115,18 @@ export class TransactionConflictRule implements Rule {
 
   inspects(head: RequestHead, switches: RuleSwitches): boolean {
     if (head.service !== 'dynamodb') return false;
-    if (SCHEMA_CHANGES.has(head.operation)) return true;
-    if (!switches.transactionConflicts) return false;
-    return head.operation === 'TransactWriteItems' || WRITES.has(head.operation);
+    // Transactions are watched with the rule off too, so a comparison run still counts what committed.
+    if (SCHEMA_CHANGES.has(head.operation) || head.operation === 'TransactWriteItems') return true;
+    return switches.transactionConflicts && WRITES.has(head.operation);
   }
 
   admit(request: AwsRequest, switches: RuleSwitches): Admission | Promise<Admission> {
     const { operation } = request;
     if (SCHEMA_CHANGES.has(operation)) return this.watchSchemaChange(request);
+    if (operation === 'TransactWriteItems') {
+      return switches.transactionConflicts ? this.admitTransaction(request) : this.countOutcome(undefined);
+    }
     if (!switches.transactionConflicts) return PASS;
-    if (operation === 'TransactWriteItems') return this.admitTransaction(request);
     // Nothing is held: no need to read the body at all (the common case).
     if (this.locks.ongoing === 0) return PASS;
     return this.admitSingleWrite(request);
@@ -136,20 +138,24 @@ export class TransactionConflictRule implements Rule {
     const items = targets && (await this.itemIds(targets, request));
     if (!targets || !items) {
       stats.transactionUnmodelled();
-      return PASS;
+      return this.countOutcome(undefined);
     }
     const result = this.locks.tryHold(items);
     if (!result.held) {
       stats.transactionCancelled(targets.filter((_, index) => result.conflicting[index]).map((t) => t.table));
       return refuse(transactionCanceled(result.conflicting));
     }
-    const { transaction } = result;
+    return { ...this.countOutcome(result.transaction), delayMs: commitLatencyMs };
+  }
+
+  /** Passes a transaction, releasing what it holds (if anything) and counting how it ended. */
+  private countOutcome(transaction: TransactionId | undefined): Admission & { kind: 'pass' } {
+    const { stats } = this.options;
     return {
       kind: 'pass',
-      delayMs: commitLatencyMs,
       watch: {
         settle: (outcome) => {
-          this.locks.release(transaction);
+          if (transaction !== undefined) this.locks.release(transaction);
           if (outcome.kind !== 'answered') return;
           if (outcome.status === 200) stats.transactionCommitted();
           else stats.transactionFailedUpstream();

@@ -264,7 +264,7 @@ describe('a scripted stream behind the strict layer', () => {
 
       const stats = scriptedLayer.stats();
       expect(stats.refused.getRecordsRate.byShard).toEqual({ [one.shardId]: 1 });
-      expect(stats.streams).toEqual({
+      expect(stats.streams).toMatchObject({
         getRecordsByShard: { [one.shardId]: 5, [two.shardId]: 1 },
         unattributedGetRecords: 0,
       });

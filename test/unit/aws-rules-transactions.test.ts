@@ -156,14 +156,17 @@ describe('TransactionConflictRule', () => {
     }
   });
 
-  it('does nothing with the switch off: no conflicts, no holds', async () => {
+  it('does nothing with the switch off but count what transactions commit: no conflicts, no holds', async () => {
     const off = { ...ALL_RULES_ON, transactionConflicts: false };
-    const { rule, admit } = setUp();
-    const head = { service: 'dynamodb', operation: 'TransactWriteItems', headers: {} } as const;
-    expect(rule.inspects(head, off)).toBe(false);
-    expect(await admit(transaction(conditionCheck('shard-1')), off)).toEqual({ kind: 'pass' });
-    expect((await admit(transaction(conditionCheck('shard-1')))).kind).toBe('pass');
-    expect(rule.locks.ongoing).toBe(1);
+    const { rule, admit, stats } = setUp();
+    const head = (operation: string) => ({ service: 'dynamodb', operation, headers: {} }) as const;
+    expect(rule.inspects(head('UpdateItem'), off)).toBe(false);
+    const first = await admit(transaction(conditionCheck('shard-1')), off);
+    const second = await admit(transaction(conditionCheck('shard-1')), off);
+    expect([first.kind, second.kind]).toEqual(['pass', 'pass']);
+    expect(rule.locks.ongoing).toBe(0);
+    if (first.kind === 'pass') first.watch?.settle(OK);
+    expect(stats.snapshot(off).transactions.committed).toBe(1);
   });
 
   it('lets through, counted as unmodelled, a transaction whose Put table has no known schema', async () => {
