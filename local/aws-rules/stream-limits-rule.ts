@@ -88,7 +88,7 @@ export class StreamLimitsRule implements Rule {
         ),
       );
     }
-    this.stats.getRecordsAccepted(shardId);
+    this.stats.getRecordsAccepted(shardId, this.limits.now());
     return {
       kind: 'pass',
       watch: {

@@ -185,6 +185,11 @@ export class StreamLimits {
     return window.tryTake(now);
   }
 
+  /** The limits' clock, for counters that should move with it. */
+  now(): number {
+    return this.clock.now();
+  }
+
   /** Active reader chains of a shard now. */
   activeReaders(shard: ShardRef): number {
     const state = this.shards.get(shardKey(shard));

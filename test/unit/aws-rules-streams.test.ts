@@ -259,6 +259,14 @@ describe('StreamLimitsRule', () => {
     const snapshot = stats.snapshot(ON);
     expect(snapshot.refused.getRecordsRate).toEqual({ total: 1, byShard: { [SHARD.shardId]: 1 } });
     expect(snapshot.streams.getRecordsByShard).toEqual({ [SHARD.shardId]: 5 });
+    expect(snapshot.streams.peakGetRecordsPerSecondByShard).toEqual({ [SHARD.shardId]: 5 });
+
+    clock.advance(1_000); // the peak is measured on the layer's clock, as the limit is
+    rule.admit(request('GetRecords', { ShardIterator: iterator }), ON);
+    expect(stats.snapshot(ON).streams).toMatchObject({
+      getRecordsByShard: { [SHARD.shardId]: 6 },
+      peakGetRecordsPerSecondByShard: { [SHARD.shardId]: 5 },
+    });
   });
 
   it('inspects only what its switches need', () => {
