@@ -13,6 +13,7 @@ export const Workflow = {
   Verify: 'verify',
   AlarmReaction: 'alarm-reaction',
   Teardown: 'teardown',
+  Compare: 'compare',
 } as const;
 export type Workflow = (typeof Workflow)[keyof typeof Workflow];
 
@@ -28,6 +29,7 @@ export const ControlPlaneFunction = {
   PublishMetrics: 'publish-metrics',
   HandleAlarm: 'handle-alarm',
   Teardown: 'teardown',
+  CompareReplicas: 'compare-replicas',
 } as const;
 export type ControlPlaneFunction = (typeof ControlPlaneFunction)[keyof typeof ControlPlaneFunction];
 

@@ -1,13 +1,15 @@
 /**
- * The ten control-plane Lambda functions, from the bundles `npm run build` (esbuild.config.mjs) writes to
+ * The eleven control-plane Lambda functions, from the bundles `npm run build` (esbuild.config.mjs) writes to
  * dist/functions: no second bundler. Each function's asset is a folder holding only its own bundle, its
  * source map and a one-line package.json that marks the folder as ES modules (the bundles are ESM `.js`
  * files, and Lambda loads a `.js` handler as ESM only under `"type": "module"`). The folder is assembled by
  * a local "bundling" step that only copies, so synth needs no Docker, and each asset's hash is its own
  * output's: rebuilding one handler changes one function.
  *
- * All ten share one execution role: they act on one fleet, and Kubernetes sees them as one identity (one
+ * Ten share one execution role: they act on one fleet, and Kubernetes sees them as one identity (one
  * EKS access entry). Its grants are scoped to the exact tables, stream pattern, roles, cluster and topic.
+ * compare-replicas, which only reads, has a role of its own: DescribeTable, Scan and BatchGetItem on the
+ * source and replica tables, and nothing else.
  */
 import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -74,6 +76,8 @@ const TIMEOUT_SECONDS: Record<ControlPlaneFunction, number> = {
   [ControlPlaneFunction.PublishMetrics]: 60,
   [ControlPlaneFunction.HandleAlarm]: 60,
   [ControlPlaneFunction.Teardown]: 300,
+  // Reads for at most secondsPerInvocation (default 120 s), and stops reading 30 s before this anyway.
+  [ControlPlaneFunction.CompareReplicas]: 300,
 };
 
 export const METRICS_NAMESPACE = 'Streamfleet';
@@ -90,6 +94,8 @@ export interface ControlPlaneProps {
 
 export class ControlPlane extends Construct {
   readonly role: iam.Role;
+  /** compare-replicas' own role: reads of the source and replica tables only. */
+  readonly compareRole: iam.Role;
   readonly fleet: FleetSpec;
   readonly functions: Record<ControlPlaneFunction, lambda.Function>;
 
@@ -104,6 +110,13 @@ export class ControlPlane extends Construct {
       description: `Streamfleet control plane for fleet ${fleet.name} (the ten workflow functions)`,
     });
 
+    this.compareRole = new iam.Role(this, 'CompareRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Streamfleet compare-replicas for fleet ${fleet.name}: reads the source and replica tables`,
+    });
+    const roleOf = (name: ControlPlaneFunction) =>
+      name === ControlPlaneFunction.CompareReplicas ? this.compareRole : this.role;
+
     const functions: Partial<Record<ControlPlaneFunction, lambda.Function>> = {};
     for (const name of Object.values(ControlPlaneFunction)) {
       const logGroup = new logs.LogGroup(this, `${name}-logs`, {
@@ -111,7 +124,7 @@ export class ControlPlane extends Construct {
         removalPolicy: RemovalPolicy.DESTROY,
       });
       // The role is shared and given explicitly, so CDK adds no logging policy: each group, exactly.
-      logGroup.grantWrite(this.role);
+      logGroup.grantWrite(roleOf(name));
       functions[name] = new lambda.Function(this, name, {
         description: `Streamfleet ${name} (dist/functions/${name}.js)`,
         code: functionCode(name, props.distDir),
@@ -120,7 +133,7 @@ export class ControlPlane extends Construct {
         architecture: lambda.Architecture.ARM_64,
         memorySize: 512,
         timeout: Duration.seconds(TIMEOUT_SECONDS[name]),
-        role: this.role,
+        role: roleOf(name),
         logGroup,
         loggingFormat: lambda.LoggingFormat.JSON,
         tracing: lambda.Tracing.ACTIVE,
@@ -162,9 +175,17 @@ export class ControlPlane extends Construct {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'SourceStream',
-        actions: ['dynamodb:DescribeStream', 'dynamodb:GetShardIterator', 'dynamodb:GetRecords'],
+        // A listing of shards only: the checks take lag from the lease table and never read records.
+        actions: ['dynamodb:DescribeStream'],
         // A stream's label is only known once the table (and its stream) exists: every stream of that one table.
         resources: [`${sourceTable}/stream/*`],
+      }),
+    );
+    this.compareRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'CompareReadTables',
+        actions: ['dynamodb:DescribeTable', 'dynamodb:Scan', 'dynamodb:BatchGetItem'],
+        resources: [sourceTable, tableArn(fleet.replicaTableName)],
       }),
     );
     // Exactly the two IRSA roles of this fleet (fleet.roles, with the workflows' defaults).

@@ -128,6 +128,11 @@ export function acknowledgeNagFindings(stack: StreamfleetStack): void {
         'The streams of exactly one table, the fleet’s source: a stream ARN ends in a label (its creation time) that exists only once ensure-tables has enabled the stream, and changes if the stream is re-enabled.',
     },
   );
+  acknowledge(stack.controlPlane.compareRole, {
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason:
+      'One statement only: X-Ray PutTraceSegments/PutTelemetryRecords (active tracing; X-Ray has no resource-level permissions). Its DynamoDB reads are on the two table ARNs.',
+  });
   if (stack.fleetCluster.oidcIssuerHostPath === undefined) {
     acknowledge(role, {
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:oidc-provider/oidc.eks.<AWS::Region>.amazonaws.com/id/*]',

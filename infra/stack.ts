@@ -1,5 +1,5 @@
 /**
- * Streamfleet on AWS for one fleet: the control plane (ten functions, four workflows), the cluster access
+ * Streamfleet on AWS for one fleet: the control plane (eleven functions, five workflows), the cluster access
  * (and, when the app creates it, the cluster and KEDA), the consumer image, the scheduled verification, and
  * the alarms with their reaction. Environment-agnostic (no lookups): `cdk synth` needs no credentials.
  */
@@ -115,6 +115,11 @@ export class StreamfleetStack extends Stack {
       'Started by the alarm rule',
     );
     output('TeardownStateMachineArn', machines[Workflow.Teardown].stateMachineArn, 'Removes the fleet');
+    output(
+      'CompareStateMachineArn',
+      machines[Workflow.Compare].stateMachineArn,
+      'A full comparison of source and replica, on demand',
+    );
     output('AlertsTopicArn', this.alerts.topic.topicArn, 'Diagnoses from the alarm-reaction workflow');
     output('ClusterName', this.fleetCluster.cluster.clusterName, 'The EKS cluster of the fleet');
     output('ControlPlaneRoleArn', this.controlPlane.role.roleArn, 'The workflow functions’ role');

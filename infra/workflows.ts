@@ -1,5 +1,5 @@
 /**
- * The four state machines, from statemachines/*.asl.json as they are: CDK fills the `${XxxFunctionArn}`
+ * The five state machines, from statemachines/*.asl.json as they are: CDK fills the `${XxxFunctionArn}`
  * placeholders with `definitionSubstitutions` built by core/workflows.ts's `functionArnSubstitutions`, the
  * same map the local runner uses. Every execution is logged (ALL, with execution data) and traced in X-Ray.
  */

@@ -18,6 +18,7 @@ const HANDLER_MODULES: Record<ControlPlaneFunction, () => Promise<HandlerModule>
   'publish-metrics': () => import('../../functions/publish-metrics.js') as Promise<HandlerModule>,
   'handle-alarm': () => import('../../functions/handle-alarm.js') as Promise<HandlerModule>,
   teardown: () => import('../../functions/teardown.js') as Promise<HandlerModule>,
+  'compare-replicas': () => import('../../functions/compare-replicas.js') as Promise<HandlerModule>,
 };
 
 export async function loadHandler(fn: ControlPlaneFunction): Promise<LambdaLike> {

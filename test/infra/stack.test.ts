@@ -122,7 +122,9 @@ describe('Lambda functions', () => {
     const logGroups = resourcesOf(s.template, 'AWS::Logs::LogGroup').filter(([id]) =>
       /^(ControlPlane|Workflows|ClusterVpcFlowLogs)/.test(id),
     );
-    expect(logGroups).toHaveLength(10 + 4 + 1);
+    expect(logGroups).toHaveLength(
+      Object.values(ControlPlaneFunction).length + Object.values(Workflow).length + 1,
+    );
     for (const [, group] of logGroups) expect(group.Properties.RetentionInDays).toBe(30);
   });
 });
@@ -130,7 +132,7 @@ describe('Lambda functions', () => {
 describe('state machines', () => {
   it('each definition is the .asl.json file, with every placeholder substituted by its function ARN', () => {
     const machines = resourcesOf(s.template, 'AWS::StepFunctions::StateMachine');
-    expect(machines).toHaveLength(4);
+    expect(machines).toHaveLength(Object.values(Workflow).length);
     for (const workflow of Object.values(Workflow)) {
       const [, machine] =
         machines.find(([, m]) => m.Properties.StateMachineName === `Streamfleet-${workflow}`) ?? [];
@@ -177,7 +179,7 @@ describe('control-plane IAM', () => {
   const table = (name: string) => `arn:${partition}:dynamodb:${region}:${account}:table/${name}`;
   const role = (name: string) => `arn:${partition}:iam::${account}:role/${name}`;
 
-  it('DynamoDB on the three tables by exact ARN, and the source stream by table/NAME/stream/*', () => {
+  it('DynamoDB on the three tables by exact ARN, and only a listing of the source stream (table/NAME/stream/*)', () => {
     const statements = controlPlaneStatements();
     const tables = statements.find((st) => st.Sid === 'FleetTables');
     expect(list(tables?.Resource).map(flat).sort()).toEqual(
@@ -185,11 +187,34 @@ describe('control-plane IAM', () => {
     );
     const stream = statements.find((st) => st.Sid === 'SourceStream');
     expect(list(stream?.Resource).map(flat)).toEqual([`${table('users')}/stream/*`]);
-    expect(list(stream?.Action).sort()).toEqual([
-      'dynamodb:DescribeStream',
-      'dynamodb:GetRecords',
-      'dynamodb:GetShardIterator',
+    // The checks take lag from the lease table: no function may read stream records.
+    expect(list(stream?.Action)).toEqual(['dynamodb:DescribeStream']);
+  });
+
+  it('compare-replicas has a role of its own that reads the source and replica tables and nothing else', () => {
+    const roleId = s.stack.resolve(s.stack.controlPlane.compareRole.roleName) as { Ref: string };
+    const statements = resourcesOf(s.template, 'AWS::IAM::Policy')
+      .filter(([, p]) =>
+        list(p.Properties.Roles as unknown[]).some((r) => JSON.stringify(r) === JSON.stringify(roleId)),
+      )
+      .flatMap(([, p]) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+    const dynamodb = statements.filter((st) => list(st.Action).some((a) => a.startsWith('dynamodb:')));
+    expect(dynamodb).toHaveLength(1);
+    expect(list(dynamodb[0]?.Action).sort()).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:DescribeTable',
+      'dynamodb:Scan',
     ]);
+    expect(list(dynamodb[0]?.Resource).map(flat).sort()).toEqual(
+      [table('users'), table('users_replica')].sort(),
+    );
+    // Besides its reads: its own log group and X-Ray, nothing of the shared role's.
+    const others = statements.filter((st) => st !== dynamodb[0]).flatMap((st) => list(st.Action));
+    expect(others.every((a) => a.startsWith('logs:') || a.startsWith('xray:'))).toBe(true);
+    s.template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'compare-replicas.handler',
+      Role: { 'Fn::GetAtt': [roleId.Ref, 'Arn'] },
+    });
   });
 
   it('creates and manages only the two IRSA roles of the fleet, and creates them only tagged', () => {

@@ -98,6 +98,7 @@ describe('placeholders', () => {
       'PublishMetricsFunctionArn',
       'HandleAlarmFunctionArn',
       'TeardownFunctionArn',
+      'CompareReplicasFunctionArn',
     ]);
   });
 });
