@@ -81,8 +81,8 @@ export async function startWorker(
   const refresher = new DynamoDBLeaseRefresher(dynamodb, config.applicationName, clock, {
     onRequest: (operation) => metrics.leaseTableRequests.inc({ operation }),
     gate,
-    // A renewal waits for the transaction in flight on its lease, but never so long that the lease runs out.
-    renewalMaxWaitMs: Math.min(1_000, config.leaseRenewIntervalMs / 2),
+    // A renewal waits for the transaction in flight on its lease, but never long enough to put the lease at risk.
+    renewalMaxWaitMs: Math.min(1_000, config.leaseDurationMs / 4),
   });
   const { ownerIndex } = await refresher.createLeaseTableIfNotExists();
   log.info({ leaseTable: config.applicationName, ownerIndex }, 'lease table ready');
