@@ -78,6 +78,13 @@ export interface ScaleStatus {
   pods: PodStatus[];
 }
 
+/** Which Deployment's rollout to wait for, and for how long at most. */
+export interface RolloutWait {
+  namespace: string;
+  name: string;
+  timeoutMs: number;
+}
+
 /** Where a Deployment's rollout stands: what `kubectl rollout status` waits for. */
 export interface RolloutStatus {
   /** Every replica runs the current pod template and is available. */
@@ -148,11 +155,7 @@ export interface Cluster {
    * Waits (watching, not polling, where the cluster can be watched) until the Deployment's rollout is complete
    * or `timeoutMs` has passed, and says where it stands; undefined when there is no such Deployment.
    */
-  waitForRollout(input: {
-    namespace: string;
-    name: string;
-    timeoutMs: number;
-  }): Promise<RolloutStatus | undefined>;
+  waitForRollout(input: RolloutWait): Promise<RolloutStatus | undefined>;
   /** The Deployment's scale, the ScaledObject's state and the pods (selected by `app.kubernetes.io/instance`). */
   scaleStatus(input: {
     namespace: string;

@@ -32,6 +32,7 @@ import {
   type ObjectRef,
   type PodStatus,
   type RolloutStatus,
+  type RolloutWait,
   rolloutOf,
   type ScaleStatus,
 } from './cluster.js';
@@ -277,11 +278,7 @@ export class KubernetesCluster implements Cluster {
     );
   }
 
-  async waitForRollout(input: {
-    namespace: string;
-    name: string;
-    timeoutMs: number;
-  }): Promise<RolloutStatus | undefined> {
+  async waitForRollout(input: RolloutWait): Promise<RolloutStatus | undefined> {
     const ref = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: input.namespace, name: input.name };
     const deadline = Date.now() + input.timeoutMs;
     const path = await this.call(`discover ${describeRef(ref)}`, () =>

@@ -23,6 +23,7 @@ import {
   type ObjectRef,
   type PodStatus,
   type RolloutStatus,
+  type RolloutWait,
   registerLocalCluster,
   type ScaleStatus,
 } from '../../core/cluster.js';
@@ -337,11 +338,7 @@ export class LocalCluster implements Cluster {
    * at every readiness interval until every pod runs the current template and is ready. A Deployment that
    * runs nothing here (the seeded KEDA operator) is rolled out at once.
    */
-  async waitForRollout(input: {
-    namespace: string;
-    name: string;
-    timeoutMs: number;
-  }): Promise<RolloutStatus | undefined> {
+  async waitForRollout(input: RolloutWait): Promise<RolloutStatus | undefined> {
     const ref = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: input.namespace, name: input.name };
     const deadline = Date.now() + input.timeoutMs;
     for (;;) {

@@ -210,12 +210,7 @@ export class LocalStepFunctions {
       case 'DescribeExecution': {
         const e = this.execution(body.executionArn);
         return {
-          executionArn: e.executionArn,
-          stateMachineArn: e.stateMachineArn,
-          name: e.name,
-          status: e.status,
-          startDate: e.startDate,
-          ...(e.stopDate === undefined ? {} : { stopDate: e.stopDate }),
+          ...listItem(e),
           input: e.input,
           inputDetails: { included: true },
           ...(e.output === undefined ? {} : { output: e.output, outputDetails: { included: true } }),
@@ -229,19 +224,7 @@ export class LocalStepFunctions {
           .filter((e) => e.stateMachineArn === body.stateMachineArn)
           .filter((e) => body.statusFilter === undefined || e.status === body.statusFilter)
           .sort((a, b) => b.startDate - a.startDate);
-        return this.page(
-          all,
-          body,
-          (e) => ({
-            executionArn: e.executionArn,
-            stateMachineArn: e.stateMachineArn,
-            name: e.name,
-            status: e.status,
-            startDate: e.startDate,
-            ...(e.stopDate === undefined ? {} : { stopDate: e.stopDate }),
-          }),
-          'executions',
-        );
+        return this.page(all, body, listItem, 'executions');
       }
       case 'GetExecutionHistory': {
         const e = this.execution(body.executionArn);
@@ -336,6 +319,18 @@ export class LocalStepFunctions {
     })();
     return { executionArn, startDate: execution.startDate };
   }
+}
+
+/** An execution as ListExecutions lists it (DescribeExecution adds input, output, error and cause). */
+function listItem(e: LocalExecution): Json {
+  return {
+    executionArn: e.executionArn,
+    stateMachineArn: e.stateMachineArn,
+    name: e.name,
+    status: e.status,
+    startDate: e.startDate,
+    ...(e.stopDate === undefined ? {} : { stopDate: e.stopDate }),
+  };
 }
 
 function withoutData(event: WireHistoryEvent): WireHistoryEvent {
