@@ -3,11 +3,15 @@
  * on loopback that follows the wire format: discovery, server-side apply, Status errors, strategic-merge
  * restarts, paged lists (limit/continue) and watches.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { stringify } from 'yaml';
 import { KEDA_API_VERSION } from '../../core/cluster.js';
 import { KubernetesApiError, PreconditionError, TransientError } from '../../core/errors.js';
 import { deployConsumer, installScaler, parseFleet, removeConsumer, removeScaler } from '../../core/fleet.js';
-import { bearerTokenKubeConfig } from '../../core/kubeconfig.js';
+import { bearerTokenKubeConfig, userKubeConfig } from '../../core/kubeconfig.js';
 import { KubernetesCluster } from '../../core/kubernetes.js';
 import { FakeKubernetesApi } from './fakes/fake-kubernetes-api.js';
 
@@ -338,5 +342,38 @@ describe('KubernetesCluster against a fake API server', () => {
     expect(
       await cluster.waitForRollout({ namespace: 'streamfleet', name: 'absent', timeoutMs: 1_000 }),
     ).toBeUndefined();
+  });
+
+  it('reads with the user’s kubeconfig (KUBECONFIG, current context or --context), as the CLI does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'streamfleet-kubeconfig-'));
+    const file = join(dir, 'config');
+    const user = (name: string, token: string) => ({ name, user: { token } });
+    writeFileSync(
+      file,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'fake', cluster: { server, 'insecure-skip-tls-verify': true } }],
+        users: [user('good', TOKEN), user('bad', 'wrong')],
+        contexts: [
+          { name: 'denied', context: { cluster: 'fake', user: 'bad' } },
+          { name: 'ops', context: { cluster: 'fake', user: 'good' } },
+        ],
+        'current-context': 'denied',
+      }),
+    );
+    const ref = { apiVersion: 'v1', kind: 'Namespace', name: 'streamfleet' };
+    await cluster.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'streamfleet' } });
+    const current = userKubeConfig({ env: { KUBECONFIG: file } });
+    expect(current).toMatchObject({ clusterName: 'fake', context: 'denied' });
+    await expect(new KubernetesCluster(INFO, current.kubeConfig).get(ref)).rejects.toBeInstanceOf(
+      PreconditionError,
+    );
+    const ops = userKubeConfig({ env: { KUBECONFIG: file }, context: 'ops' });
+    expect((await new KubernetesCluster(INFO, ops.kubeConfig).get(ref))?.metadata.name).toBe('streamfleet');
+
+    expect(() => userKubeConfig({ env: { KUBECONFIG: file }, context: 'prod' })).toThrow(/no context "prod"/);
+    expect(() => userKubeConfig({ env: { KUBECONFIG: join(dir, 'absent') } })).toThrow(PreconditionError);
+    expect(() => userKubeConfig({ env: { HOME: dir } })).toThrow(/aws eks update-kubeconfig/);
   });
 });
