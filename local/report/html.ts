@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { awsRulesLine } from '../start/summary.js';
 import { shortPod } from '../start/view.js';
 import type { RunReport } from './report.js';
 
@@ -221,6 +222,7 @@ export function renderReportHtml(report: RunReport): string {
       'Throughput',
       `${s.throughput.recordsProcessed} records processed; peak ${s.throughput.peakRecordsPerSecond}/s, mean ${s.throughput.meanRecordsPerSecond ?? '—'}/s`,
     ),
+    row('AWS rules', s.awsRules ? awsRulesLine(s.awsRules) : '—'),
     row('Scaling check', s.checks.scaling ?? '—'),
     row('Replication check', s.checks.replication ?? '—'),
     ...s.checks.reasons.map((reason) => row('Reason', reason)),

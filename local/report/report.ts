@@ -72,6 +72,24 @@ export interface RunSummary {
   };
   throughput: { peakRecordsPerSecond: number; meanRecordsPerSecond: number | null; recordsProcessed: number };
   checks: { scaling: string | null; replication: string | null; reasons: string[] };
+  /** What the strict layer (docs/aws-rules.md) enforced and refused over the whole run. */
+  awsRules: AwsRulesDigest | null;
+}
+
+export interface AwsRulesDigest {
+  /** `all`, `none`, or `all,-rule,...`. */
+  rules: string;
+  requests: number;
+  refused: {
+    total: number;
+    cancelledTransactions: number;
+    refusedSingleWrites: number;
+    throttledReads: number;
+    tooManyReaders: number;
+    describeStreamRate: number;
+  };
+  /** Most GetRecords let through on one shard in any second. */
+  peakReadsPerShardSecond: number;
 }
 
 export interface RunReport {

@@ -4,6 +4,7 @@
  * workflow's `load` input (batches that the GenerateLoad Map state writes two at a time).
  */
 import { parseArgs } from 'node:util';
+import { ALL_RULES_ON, parseRuleSwitches, type RuleSwitches, RuleSwitchesError } from '../aws-rules/index.js';
 
 export const OutputMode = { Live: 'live', Quiet: 'quiet', Json: 'json' } as const;
 export type OutputMode = (typeof OutputMode)[keyof typeof OutputMode];
@@ -29,6 +30,8 @@ export interface StartOptions {
   output: OutputMode;
   drill: boolean;
   browserCheck: boolean;
+  /** The strict layer's rules (docs/aws-rules.md): all on unless --aws-rules says otherwise. */
+  awsRules: RuleSwitches;
 }
 
 export class UsageError extends Error {
@@ -65,6 +68,8 @@ Fleet:
 Run:
   --keep-running        after verification, keep everything running (live view goes on) until Ctrl-C
   --data-dir DIR        persist DynamoDB Local's data in DIR (default: in memory)
+  --aws-rules SPEC      AWS's rules the strict layer enforces in front of DynamoDB Local: all (default),
+                        none, or e.g. -transactionConflicts (docs/aws-rules.md)
   --report-dir DIR      write report.json and report.html to DIR (default: reports/local/<time>)
   --no-browser-check    do not open the HTML report in headless Chromium to check its charts
   --quiet               print only the summary and the report's path
@@ -101,6 +106,7 @@ export function parseStartOptions(argv: readonly string[]): StartOptions | 'help
         'no-drill': { type: 'boolean' },
         'keep-running': { type: 'boolean' },
         'data-dir': { type: 'string' },
+        'aws-rules': { type: 'string' },
         'report-dir': { type: 'string' },
         'no-browser-check': { type: 'boolean' },
         quiet: { type: 'boolean' },
@@ -146,6 +152,16 @@ export function parseStartOptions(argv: readonly string[]): StartOptions | 'help
   const dataDir = text('data-dir');
   const reportDir = text('report-dir');
   if (dataDir === '') throw new UsageError('--data-dir expects a folder.');
+  let awsRules: RuleSwitches = { ...ALL_RULES_ON };
+  const rulesSpec = text('aws-rules');
+  if (rulesSpec !== undefined) {
+    try {
+      awsRules = parseRuleSwitches(rulesSpec);
+    } catch (error) {
+      if (error instanceof RuleSwitchesError) throw new UsageError(`--aws-rules: ${error.message}`);
+      throw error;
+    }
+  }
   if (reportDir === '') throw new UsageError('--report-dir expects a folder.');
   return {
     items,
@@ -166,6 +182,7 @@ export function parseStartOptions(argv: readonly string[]): StartOptions | 'help
     output,
     drill: values['no-drill'] !== true,
     browserCheck: values['no-browser-check'] !== true,
+    awsRules,
   };
 }
 

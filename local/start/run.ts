@@ -20,6 +20,7 @@ import type { ControlPlaneConfig } from '../../core/control-plane-config.js';
 import { DEFAULT_READ_BUDGET } from '../../core/fleet.js';
 import { type ScalingConfig, scalingConfig } from '../../core/keda.js';
 import type { ControlPlaneFunction } from '../../core/workflows.js';
+import { type AwsRulesProxy, formatRuleSwitches } from '../aws-rules/index.js';
 import { type LocalCluster, ProcessLauncher, startLocalCluster } from '../cluster/index.js';
 import {
   type DynamoDbLocal,
@@ -30,6 +31,7 @@ import {
 } from '../dynamodb-local.js';
 import type { BrowserCheck } from '../report/browser.js';
 import {
+  type AwsRulesDigest,
   defaultReportDir,
   lagPercentiles,
   type RunReport,
@@ -42,6 +44,7 @@ import {
 import { type OperatorEndpoints, startOperatorEndpoints } from '../stepfunctions/index.js';
 import { type LambdaLike, loadHandler, runWorkflowLocally } from '../workflows/index.js';
 import type { WorkflowExecution } from '../workflows/run.js';
+import { digestAwsRules, refusalLines, startStrictLayer } from './aws-rules.js';
 import { type DrillEvent, FaultDrill } from './drill.js';
 import { type LoadPlan, OutputMode, planLoad, type StartOptions } from './options.js';
 import { checkConsumerBundle, checkJava } from './prerequisites.js';
@@ -151,6 +154,9 @@ export class LocalRun {
   private readonly loadPlan: LoadPlan;
   private readonly verdicts: Record<string, Verdictish> = {};
   private database: DynamoDbLocal | undefined;
+  /** The strict layer in front of DynamoDB Local: the endpoint of everything the product runs. */
+  private layer: AwsRulesProxy | undefined;
+  private refusalsSeen: AwsRulesDigest | undefined;
   private cluster: LocalCluster | undefined;
   private dynamodb: DynamoDBClient | undefined;
   private streams: DynamoDBStreamsClient | undefined;
@@ -218,11 +224,16 @@ export class LocalRun {
     };
   }
 
+  /** Where the product's requests go: the strict layer, in front of DynamoDB Local. */
+  private productEndpoint(): string | undefined {
+    return this.layer?.endpoint ?? this.database?.endpoint;
+  }
+
   private controlPlane(): ControlPlaneConfig {
     return {
       clusterMode: 'local',
       region: 'us-east-1',
-      endpoint: this.database?.endpoint,
+      endpoint: this.productEndpoint(),
       alertsTopicArn: undefined,
       metricsNamespace: 'Streamfleet',
     };
@@ -291,12 +302,13 @@ export class LocalRun {
   /** --keep-running: the live view goes on until the process is signalled. */
   async keepRunning(): Promise<void> {
     this.event('Everything keeps running (--keep-running). Press Ctrl-C to stop it.');
-    if (this.database)
-      this.event(`DynamoDB Local: ${this.database.endpoint} (region us-east-1, any credentials)`);
-    if (this.database && this.cluster) {
+    const endpoint = this.productEndpoint();
+    if (endpoint)
+      this.event(`DynamoDB Local behind the strict layer: ${endpoint} (region us-east-1, any credentials)`);
+    if (endpoint && this.cluster) {
       this.operator = await startOperatorEndpoints({
         cluster: this.cluster,
-        dynamodbEndpoint: this.database.endpoint,
+        dynamodbEndpoint: endpoint,
         region: 'us-east-1',
         dir: this.reportDir,
         setupInput: {
@@ -375,6 +387,11 @@ export class LocalRun {
     this.event(
       `DynamoDB Local on ${this.database.endpoint} (started in ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
     );
+    this.layer = await startStrictLayer(this.database.endpoint, this.options.awsRules);
+    this.event(
+      `Strict layer on ${this.layer.endpoint}: AWS's rules ${formatRuleSwitches(this.options.awsRules)} (docs/aws-rules.md)`,
+    );
+    // The run's own observers read DynamoDB Local directly: they are not the product.
     const client = {
       endpoint: this.database.endpoint,
       region: 'us-east-1',
@@ -389,7 +406,7 @@ export class LocalRun {
     const database = this.database as DynamoDbLocal;
     this.cluster = await startLocalCluster({
       name: CLUSTER_NAME,
-      dynamodbEndpoint: database.endpoint,
+      dynamodbEndpoint: this.productEndpoint() ?? database.endpoint,
       pollingIntervalMs: 1_000,
       readinessIntervalMs: 500,
       // Kubernetes waits 10 s before restarting a crashed container the first time (CrashLoopBackOff).
@@ -478,15 +495,24 @@ export class LocalRun {
         this.event(`drill: ${error instanceof Error ? error.message : String(error)}`);
       });
     }
+    await this.reportRefusals();
     this.reporter.update(sample, {
       fleetName: FLEET_NAME,
-      endpoint: this.database?.endpoint,
+      endpoint: this.productEndpoint(),
       rolloverMs: this.rolloverMs,
       shardCount: this.options.shardCount,
       maxReplicaCount: this.scaling.maxReplicaCount,
       drill: this.drill ? (this.drill.done ? this.drillDigest() : this.drill.status) : undefined,
       lag: lagPercentiles(this.samples),
     });
+  }
+
+  /** A live-view event for every kind of request the strict layer refused since the last sample. */
+  private async reportRefusals(): Promise<void> {
+    if (!this.layer) return;
+    const now = digestAwsRules(this.layer.stats());
+    for (const line of refusalLines(this.refusalsSeen, now)) this.event(line);
+    this.refusalsSeen = now;
   }
 
   /** One short line once the drill is over: what each step took. */
@@ -744,6 +770,7 @@ export class LocalRun {
         replication: replication?.summary ?? null,
         reasons: [...(scaling?.reasons ?? []), ...(replication?.reasons ?? [])],
       },
+      awsRules: this.layer ? digestAwsRules(this.layer.stats()) : null,
     };
   }
 
@@ -811,6 +838,7 @@ export class LocalRun {
       await Promise.race([this.sampling ?? Promise.resolve(), sleep(1_000)]);
       this.dynamodb?.destroy();
       this.streams?.destroy();
+      await this.layer?.close();
       await this.database?.stop();
     })();
     return this.stopped;

@@ -1,9 +1,20 @@
 /** The table `npm start` prints at the end (and `--quiet` prints alone). */
 import type { BrowserCheck } from '../report/browser.js';
-import type { RunSummary } from '../report/report.js';
+import type { AwsRulesDigest, RunSummary } from '../report/report.js';
 import type { DrillEvent } from './drill.js';
 import { clock, formatDuration } from './stats.js';
 import { shortPod } from './view.js';
+
+/** What the strict layer enforced and refused, in one line (summary and HTML report). */
+export function awsRulesLine(digest: AwsRulesDigest): string {
+  const r = digest.refused;
+  return (
+    `${digest.rules} enforced on ${digest.requests} requests · refused ${r.total} ` +
+    `(${r.cancelledTransactions} transactions and ${r.refusedSingleWrites} writes for a conflict, ` +
+    `${r.throttledReads} reads throttled, ${r.tooManyReaders} for a third reader) · ` +
+    `at most ${digest.peakReadsPerShardSecond} GetRecords a second on a shard`
+  );
+}
 
 function ms(value: number | null): string {
   return value === null ? '—' : formatDuration(value);
@@ -69,6 +80,7 @@ export function renderSummary(input: {
     'Throughput',
     `${s.throughput.recordsProcessed} records processed (replays included) · peak ${s.throughput.peakRecordsPerSecond}/s · mean ${s.throughput.meanRecordsPerSecond ?? '—'}/s`,
   ]);
+  if (s.awsRules) rows.push(['AWS rules', awsRulesLine(s.awsRules)]);
   if (input.drill.length === 0) rows.push(['Fault drill', 'none']);
   input.drill.forEach((event, i) => {
     rows.push([i === 0 ? 'Fault drill' : '', `${clock(event.t)} ${event.text}`]);
