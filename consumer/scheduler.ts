@@ -164,6 +164,7 @@ export class Scheduler {
       idleTimeBetweenReadsMs: deps.config.idleTimeBetweenReadsMs,
       readsPerSecond: deps.config.readsPerSecond,
       progress: deps.progress,
+      owner: deps.config.instanceName,
       // The fenced writer checkpoints inside its transactions; conditional writes leave it to the consumer,
       // which writes it at most once a second (and at a graceful stop), not once per batch.
       checkpointIntervalMs: deps.config.writeMode === WriteMode.CONDITIONAL ? 1_000 : 0,

@@ -70,6 +70,8 @@ export interface LeaseRefresher {
   /** Hands a held lease to another worker (graceful shutdown); it finds it through the owner index. */
   assignLease(leaseKey: string, owner: string, newOwner: string): Promise<boolean>;
   checkpoint(leaseKey: string, owner: string, checkpoint: string, progress?: LeaseProgress): Promise<boolean>;
+  /** Records progress alone (a shard found caught up before any record was processed); false if not owned. */
+  recordProgress(leaseKey: string, owner: string, progress: LeaseProgress): Promise<boolean>;
   addChildShard(parentKey: string, childKey: string): Promise<void>;
   /** Deletes a lease only while it is finished (checkpoint SHARD_END); false if it was not. */
   deleteFinishedLease(leaseKey: string): Promise<boolean>;
@@ -461,6 +463,21 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     return this.ownerWrite(
       leaseKey,
       new UpdateItemCommand(checkpointUpdate(this.tableName, leaseKey, owner, checkpoint, progress)),
+    );
+  }
+
+  async recordProgress(leaseKey: string, owner: string, progress: LeaseProgress): Promise<boolean> {
+    const { clauses, values } = progressClauses(progress);
+    if (clauses.length === 0) return true;
+    return this.ownerWrite(
+      leaseKey,
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { leaseKey: S(leaseKey) },
+        UpdateExpression: `SET ${clauses.join(', ')}`,
+        ConditionExpression: 'leaseOwner = :owner',
+        ExpressionAttributeValues: { ':owner': S(owner), ...values },
+      }),
     );
   }
 

@@ -53,6 +53,8 @@ export interface ShardConsumerDeps {
   readsPerSecond: number;
   /** Where an empty read's "caught up" goes, for the renewer to record. */
   progress: PendingProgress;
+  /** This worker's id (the lease owner), for progress written outside the checkpoint. */
+  owner: string;
   /**
    * Checkpoints the processor did not write itself are written at most this often (0: after every batch);
    * a graceful stop writes the last one before the lease is handed on.
@@ -196,12 +198,33 @@ export class ShardConsumer {
         if (outcome !== 'done') return outcome;
       } else {
         this.deps.lag.record(this.shardId, 0);
-        if (!batch.shardEnded) this.deps.progress.note(this.shardId, { caughtUpAt: batch.readAt });
+        if (!batch.shardEnded) await this.noteCaughtUp(batch.readAt);
         const due = await this.writeDeferredCheckpoint(false);
         if (due === 'lease-lost') return ShutdownReason.LEASE_LOST;
       }
       if (batch.shardEnded) return this.finishShard(true);
     }
+  }
+
+  /**
+   * An empty read: the shard was caught up when it was sent. The renewer records that with its next renewal;
+   * the first time in this consumer's life, before any batch, it is written at once (one request per shard
+   * consumer), so a verification that reads the lease table soon after a take-over already finds a bound.
+   */
+  private progressRecorded = false;
+
+  private async noteCaughtUp(readAt: number): Promise<void> {
+    if (this.progressRecorded) {
+      this.deps.progress.note(this.shardId, { caughtUpAt: readAt });
+      return;
+    }
+    this.progressRecorded = await this.deps.refresher
+      .recordProgress(this.shardId, this.deps.owner, { caughtUpAt: readAt })
+      .catch((error: unknown) => {
+        this.log.debug({ err: error }, 'recording progress failed; the next renewal carries it');
+        this.deps.progress.note(this.shardId, { caughtUpAt: readAt });
+        return false;
+      });
   }
 
   /** A graceful stop: the checkpoint of the last batch processed is written before the lease is handed on. */
@@ -276,6 +299,7 @@ export class ShardConsumer {
         if (this.shutdownRequested) return ShutdownReason.REQUESTED;
       }
     }
+    this.progressRecorded = true; // the checkpoint carries lastRecordCreatedAt from here on
     if (checkpointed) {
       this.deferred = undefined;
       this.lastCheckpointAt = clock.now();

@@ -177,6 +177,15 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
     return true;
   }
 
+  async recordProgress(key: string, owner: string, progress: LeaseProgress): Promise<boolean> {
+    this.count('UpdateItem');
+    const lease = this.leases.get(key);
+    if (!lease || lease.leaseOwner !== owner) return false;
+    if (progress.caughtUpAt !== undefined) lease.caughtUpAt = progress.caughtUpAt;
+    if (progress.lastRecordCreatedAt !== undefined) lease.lastRecordCreatedAt = progress.lastRecordCreatedAt;
+    return true;
+  }
+
   async addChildShard(parent: string, child: string): Promise<void> {
     this.count('UpdateItem');
     const lease = this.leases.get(parent);
