@@ -111,8 +111,12 @@ export function confidenceStatement(input: {
   const confidence = input.confidence ?? CONFIDENCE;
   const noun = input.noun ?? 'items';
   const { compared, mismatches, census } = input;
-  const upperBound =
-    census && compared > 0 ? mismatches / compared : mismatchRateUpperBound(compared, mismatches, confidence);
+  // A census knows the rate (an empty table's is 0); a sample bounds it.
+  const upperBound = census
+    ? compared > 0
+      ? mismatches / compared
+      : 0
+    : mismatchRateUpperBound(compared, mismatches, confidence);
   const text = census
     ? `every one of the ${compared} ${noun} compared; ${mismatches} mismatched (${formatPercent(upperBound)} %)`
     : `${compared} ${noun} compared; with ${mismatches} mismatch${mismatches === 1 ? '' : 'es'} the mismatch rate is below ${formatPercent(upperBound)} % at ${formatPercent(confidence)} % confidence`;

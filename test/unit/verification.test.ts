@@ -117,6 +117,8 @@ describe('confidence bound', () => {
 
   it('a census states the observed rate, not a bound', () => {
     expect(confidenceStatement({ compared: 200, mismatches: 2, census: true }).upperBound).toBe(0.01);
+    expect(confidenceStatement({ compared: 0, mismatches: 0, census: true }).upperBound).toBe(0);
+    expect(confidenceStatement({ compared: 0, mismatches: 0, census: false }).upperBound).toBe(1);
   });
 });
 
