@@ -13,6 +13,7 @@ import { type DrainResult, runDrain } from './benchmarks/drain.js';
 import { type FailoverResult, runFailover } from './benchmarks/failover.js';
 import { type LagResult, runLag } from './benchmarks/lag.js';
 import { runScale, type ScaleResult } from './benchmarks/scale.js';
+import { runVerify, type VerifyResult } from './benchmarks/verify.js';
 import { bundleLoops } from './lib/bundle.js';
 import { installExitHandlers, onCleanup, runCleanups } from './lib/cleanup.js';
 import { type BenchmarkName, parseCli, USAGE } from './lib/cli.js';
@@ -43,6 +44,7 @@ export interface BenchResults {
   failover?: FailoverResult;
   cost?: CostResult;
   scale?: ScaleResult;
+  verify?: VerifyResult;
   [name: string]: unknown;
 }
 
@@ -167,6 +169,11 @@ async function main(): Promise<void> {
   if (want('scale')) {
     log('scale: 10 lease coordinators over many leases');
     results.scale = await withDynamoDb((ctx) => runScale(ctx, { quick: cli.quick }));
+  }
+
+  if (want('verify')) {
+    log('verify: the scheduled check from 20,000 to 200,000 items, and the full comparison across segments');
+    results.verify = await withDynamoDb((ctx) => runVerify(ctx, { quick: cli.quick }));
   }
 
   const busy1 = machineBusySeconds();

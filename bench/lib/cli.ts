@@ -6,7 +6,7 @@ import {
   RuleSwitchesError,
 } from '../../local/aws-rules/index.js';
 
-export const BENCHMARKS = ['drain', 'lag', 'failover', 'cost', 'scale'] as const;
+export const BENCHMARKS = ['drain', 'lag', 'failover', 'cost', 'scale', 'verify'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 export interface CliOptions {

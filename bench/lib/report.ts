@@ -130,6 +130,29 @@ export function printSummary(results: BenchResults, print: (line: string) => voi
       ]);
     }
   }
+  const v = results.verify;
+  if (v) {
+    for (const size of v.scheduled) {
+      rows.push([
+        `verify: scheduled check, ${size.items.toLocaleString('en-US')} items`,
+        `${f0(size.median.durationMs)} ms`,
+        '',
+        `peak ${f1(size.median.peakRssMiB)} MiB, ${f1(size.median.readUnits)} read units, ${f0(size.median.compared)} compared, bound ${size.median.upperBoundPercent} %`,
+      ]);
+    }
+    rows.push([
+      'verify: scheduled, largest / smallest',
+      `${f2(v.flatness.durationRatio)} time`,
+      'flat',
+      `memory ${f2(v.flatness.peakRssRatio)}, read units ${f2(v.flatness.readUnitsRatio)}; stream reads ${(v.scheduledRequests.byOperation.GetRecords ?? 0) + (v.scheduledRequests.byOperation.GetShardIterator ?? 0)}`,
+    ]);
+    rows.push([
+      `verify: full comparison, ${v.full.items.toLocaleString('en-US')} items`,
+      `${f1(v.full.wallSeconds)} s`,
+      'every difference',
+      `${v.full.invocations.length} invocations, max ${f0(v.full.maxInvocation.durationMs)} ms / ${f1(v.full.maxInvocation.peakRssMiB)} MiB; found ${v.full.found.missing}/${v.full.found.differing}/${v.full.found.extra} of ${v.full.planted.missing}/${v.full.planted.differing}/${v.full.planted.extra}: ${v.full.everyPlantedKeyFound ? 'met' : 'MISSED'}`,
+    ]);
+  }
   const widths = [0, 1, 2, 3].map((i) =>
     Math.max(...rows.map((r) => r[i]?.length ?? 0), ['measure', 'median', 'target', 'note'][i]?.length ?? 0),
   );
