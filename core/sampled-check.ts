@@ -17,7 +17,7 @@ import {
   type RecheckTally,
   type Suspect,
 } from './item-compare.js';
-import { itemReadUnits, itemSize, ReadConsistency, ReadMeter, type ReadUnitsFigures } from './read-units.js';
+import { itemSize, ReadConsistency, ReadMeter, type ReadUnitsFigures } from './read-units.js';
 import { type ComparedTables, compareBatch, recheckSuspects, Side } from './replica-compare.js';
 import { type ReadContext, scanPage } from './replica-reads.js';
 import {
@@ -97,12 +97,9 @@ interface SideRun {
   reserved: number;
 }
 
-/** One item's share of its lookup in the other table, and of its strongly consistent re-read of both. */
+/** One item's lookup in the other table (eventually consistent), and its strongly consistent re-read of both. */
 function lookupUnits(item: Item): number {
-  return Math.max(
-    itemReadUnits(item, ReadConsistency.Eventual),
-    Math.ceil((itemSize(item) + BOOKKEEPING_BYTES) / 4096) * 0.5,
-  );
+  return 0.5 * Math.ceil((itemSize(item) + BOOKKEEPING_BYTES) / 4096);
 }
 function recheckUnits(item: Item): number {
   return 2 * Math.ceil((itemSize(item) + BOOKKEEPING_BYTES) / 4096);
