@@ -4,7 +4,9 @@
  */
 import { hostname } from 'node:os';
 import { ConfigurationError, ResourceError } from '../core/errors.js';
+import { systemClock } from './clock.js';
 import { parseConfig } from './config.js';
+import { WorkerEvents } from './observability/events.js';
 import { createLogger } from './observability/logger.js';
 import { startWorker, type Worker } from './worker.js';
 
@@ -24,6 +26,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger(config.instanceName, config.logLevel);
+  const events = new WorkerEvents(log);
   let worker: Worker | undefined;
   let stopping = false;
   const stop = (signal: string) => {
@@ -32,7 +35,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal }, 'stopping: draining batches in hand and releasing leases');
+    events.emit('worker.stopping', { signal }, 'stopping: draining batches in hand and releasing leases');
     const force = setTimeout(() => {
       log.error('graceful stop took too long; exiting');
       process.exit(1);
@@ -50,7 +53,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 
   try {
-    log.info(
+    events.emit(
+      'worker.starting',
       {
         streamArn: config.streamArn,
         targetTable: config.targetTableName,
@@ -59,7 +63,7 @@ async function main(): Promise<void> {
       },
       'starting worker',
     );
-    worker = await startWorker(config, log);
+    worker = await startWorker(config, log, systemClock, events);
     if (stopping) await worker.shutdown().then(() => process.exit(0));
   } catch (error) {
     if (error instanceof ResourceError) fail(3, 'resource error', error.message);

@@ -1,71 +1,66 @@
 /**
- * Owns the worker's loops: the lease loop (LeaseCoordinator), shard sync, and one ShardConsumer per held
- * lease. Turns lease assignments into running consumers and back, and drains gracefully on shutdown.
+ * Owns the worker's loops: the lease loop (LeaseCoordinator), shard sync, and one ShardConsumer per lease
+ * the lease loop assigns. The seam is one snapshot, the assignments: every time they change the scheduler
+ * reconciles — starts a consumer for each lease to read, abandons the consumer of a lease no longer held,
+ * stops gracefully the consumer of a lease being handed to a peer and says when it has stopped. On shutdown it
+ * drains the consumers and hands every lease over.
  */
-import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { errorName } from '../core/errors.js';
 import type { Clock } from './clock.js';
-import { type WorkerConfig, WriteMode } from './config.js';
-import type { Lease } from './leases/lease.js';
-import type { LeaseCoordinator } from './leases/lease-coordinator.js';
-import type { LeaseRefresher } from './leases/lease-refresher.js';
+import type { WorkerConfig } from './config.js';
+import type { Assignments, HeldLease, LeaseCoordinator } from './leases/lease-coordinator.js';
 import type { PendingProgress } from './leases/pending-progress.js';
-import { Checkpointer } from './lifecycle/checkpointer.js';
-import { ShardConsumer, ShutdownReason } from './lifecycle/shard-consumer.js';
-import type { Logger } from './observability/logger.js';
+import type { Checkpointer } from './lifecycle/checkpointer.js';
+import {
+  type FetcherFactory,
+  ShardConsumer,
+  type ShardLeases,
+  ShutdownReason,
+} from './lifecycle/shard-consumer.js';
+import type { WorkerEvents } from './observability/events.js';
 import type { LagTracker, WorkerMetrics } from './observability/metrics.js';
 import type { ShardRecordProcessor } from './processor/record-processor.js';
 import { retry } from './retry.js';
-import { Sentinel } from './sequence.js';
 import { runPeriodicShardSync, type ShardSyncer } from './shards/shard-syncer.js';
 
 export interface SchedulerDeps {
-  config: WorkerConfig;
+  config: Pick<WorkerConfig, 'shardSyncIntervalMs' | 'shutdownTimeoutMs' | 'idleTimeBetweenReadsMs'>;
   coordinator: LeaseCoordinator;
-  refresher: LeaseRefresher;
   syncer: ShardSyncer;
   processor: ShardRecordProcessor;
-  streamsClient: DynamoDBStreamsClient;
+  checkpointer: Checkpointer;
+  fetcher: FetcherFactory;
+  leases: ShardLeases;
   clock: Clock;
-  log: Logger;
+  events: WorkerEvents;
   metrics: WorkerMetrics;
   lag: LagTracker;
   progress: PendingProgress;
+  /** Checkpoints the processor does not write itself are written at most this often (see ShardConsumer). */
+  checkpointIntervalMs: number;
 }
 
-const RECONCILE_INTERVAL_MS = 100;
 const RESTART_DELAY_AFTER_FAILURE_MS = 5_000;
 
+interface Running {
+  consumer: ShardConsumer;
+  done: Promise<void>;
+  /** Asked to stop for a hand-off: the coordinator is told once it has. */
+  handingOff: boolean;
+}
+
 export class Scheduler {
-  private readonly consumers = new Map<string, { consumer: ShardConsumer; done: Promise<void> }>();
-  private readonly finishedHere = new Set<string>();
+  private readonly consumers = new Map<string, Running>();
   private readonly stopController = new AbortController();
-  private readonly checkpointer: Checkpointer;
   private loops: Promise<void>[] = [];
+  private unsubscribe: () => void = () => {};
   private initialized = false;
   private shuttingDown = false;
 
-  constructor(private readonly deps: SchedulerDeps) {
-    this.checkpointer = new Checkpointer(
-      deps.refresher,
-      deps.config.instanceName,
-      deps.clock,
-      deps.metrics,
-      deps.log,
-    );
-    deps.coordinator.setShardStopper((leaseKey) => this.stopConsumer(leaseKey));
-  }
-
-  /** A peer asked for this shard's lease: the consumer finishes its batch and checkpoint, then stops. */
-  private async stopConsumer(leaseKey: string): Promise<void> {
-    const entry = this.consumers.get(leaseKey);
-    if (!entry) return;
-    entry.consumer.requestShutdown();
-    await entry.done;
-  }
+  constructor(private readonly deps: SchedulerDeps) {}
 
   isReady(): boolean {
-    return this.initialized && !this.shuttingDown && this.deps.coordinator.tableReachable();
+    return this.initialized && !this.shuttingDown && this.deps.coordinator.ready();
   }
 
   /** Shard ids with a running consumer, for tests and diagnostics. */
@@ -74,29 +69,29 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
-    const { syncer, coordinator, clock, log, config } = this.deps;
+    const { syncer, coordinator, clock, events, config } = this.deps;
     const signal = this.stopController.signal;
     await retry(() => syncer.sync(), {
       clock,
       signal,
       policy: { baseDelayMs: 200, maxDelayMs: 5_000, maxAttempts: 10 },
-      onRetry: (err, attempt) => log.warn({ err, attempt }, 'initial shard sync failed; retrying'),
+      onRetry: (error) =>
+        events.emit('shard-sync.failed', { error, when: 'initial' }, 'initial shard sync failed; retrying'),
     });
     await coordinator.takerPass();
+    this.unsubscribe = coordinator.onAssignments((assignments) => this.reconcile(assignments));
     coordinator.start();
     this.initialized = true;
-    log.info({ leases: coordinator.heldLeases().length }, 'worker started');
-    this.loops = [
-      runPeriodicShardSync(syncer, config.shardSyncIntervalMs, clock, signal, log),
-      this.reconcileLoop(signal),
-    ];
+    events.emit('worker.started', { leases: coordinator.heldLeases().length }, 'worker started');
+    this.reconcile(coordinator.assignments());
+    this.loops = [runPeriodicShardSync(syncer, config.shardSyncIntervalMs, clock, signal, events)];
   }
 
   /** SIGTERM: stop taking, let every consumer finish and checkpoint its batch, hand the leases to peers. */
   async shutdown(): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
-    const { coordinator, clock, log, config } = this.deps;
+    const { coordinator, clock, events, config } = this.deps;
     coordinator.stopTaking();
     this.stopController.abort();
     const drained = Promise.all([...this.consumers.values()].map((entry) => entry.done));
@@ -106,98 +101,100 @@ export class Scheduler {
       clock.sleep(config.shutdownTimeoutMs).then(() => true),
     ]);
     if (timedOut) {
-      log.warn({ shards: this.runningShards() }, 'shutdown timeout: abandoning consumers still running');
+      events.emit(
+        'worker.shutdown-timeout',
+        { shards: this.runningShards() },
+        'shutdown timeout: abandoning consumers still running',
+      );
       for (const { consumer } of this.consumers.values()) consumer.abandon();
     }
+    this.unsubscribe();
     await coordinator.handOffAll();
     await coordinator.stop();
     await Promise.allSettled(this.loops);
-    log.info('worker stopped; leases handed off');
+    events.emit('worker.stopped', {}, 'worker stopped; leases handed off');
   }
 
-  private leaseView(): ReadonlyMap<string, Lease> {
-    const view = new Map(
-      this.deps.coordinator.latestSnapshot().leases.map((lease) => [lease.leaseKey, lease]),
-    );
-    for (const key of this.finishedHere) {
-      const lease = view.get(key);
-      if (lease) view.set(key, { ...lease, checkpoint: Sentinel.SHARD_END });
-    }
-    return view;
-  }
-
-  private async reconcileLoop(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      this.reconcile();
-      await this.deps.clock.sleep(RECONCILE_INTERVAL_MS, signal);
-    }
-  }
-
-  private reconcile(): void {
+  /** Brings the running consumers in line with the assignments. */
+  private reconcile(assignments: Assignments): void {
     const { coordinator } = this.deps;
-    for (const [key, { consumer }] of this.consumers) {
-      if (!coordinator.isHeld(key)) consumer.abandon();
+    const reading = new Map(assignments.read.map((lease) => [lease.leaseKey, lease]));
+    const handingOff = new Set(assignments.handOff);
+    for (const [key, running] of this.consumers) {
+      if (handingOff.has(key)) {
+        if (!running.handingOff) {
+          running.handingOff = true;
+          running.consumer.requestShutdown();
+        }
+      } else if (!reading.has(key)) running.consumer.abandon();
     }
+    // A lease asked for while nothing reads it here can go at once.
+    for (const key of handingOff) if (!this.consumers.has(key)) coordinator.consumerStopped(key);
     if (this.shuttingDown) return;
-    for (const lease of coordinator.heldLeases()) {
-      if (!this.consumers.has(lease.leaseKey) && !this.finishedHere.has(lease.leaseKey))
+    for (const lease of reading.values()) {
+      if (!this.consumers.has(lease.leaseKey) && !assignments.finished.has(lease.leaseKey))
         this.startConsumer(lease);
     }
   }
 
-  private startConsumer(lease: ReturnType<LeaseCoordinator['heldLeases']>[number]): void {
+  private startConsumer(lease: HeldLease): void {
     const { deps } = this;
     const consumer = new ShardConsumer(lease, {
-      streamsClient: deps.streamsClient,
-      streamArn: deps.config.streamArn,
-      refresher: deps.refresher,
-      checkpointer: this.checkpointer,
+      fetcher: deps.fetcher,
+      leases: deps.leases,
+      checkpointer: deps.checkpointer,
       processor: deps.processor,
       isHeld: (key) => deps.coordinator.isHeld(key),
-      leaseView: () => this.leaseView(),
       onShardEnded: (shardId) => this.onShardEnded(shardId),
       clock: deps.clock,
-      log: deps.log,
+      events: deps.events,
       metrics: deps.metrics,
       lag: deps.lag,
-      maxRecords: deps.config.maxRecords,
       idleTimeBetweenReadsMs: deps.config.idleTimeBetweenReadsMs,
-      readsPerSecond: deps.config.readsPerSecond,
       progress: deps.progress,
-      owner: deps.config.instanceName,
-      // The fenced writer checkpoints inside its transactions; conditional writes leave it to the consumer,
-      // which writes it at most once a second (and at a graceful stop), not once per batch.
-      checkpointIntervalMs: deps.config.writeMode === WriteMode.CONDITIONAL ? 1_000 : 0,
+      checkpointIntervalMs: deps.checkpointIntervalMs,
     });
-    const done = consumer.run().then(
+    const entry: Running = { consumer, done: Promise.resolve(), handingOff: false };
+    entry.done = consumer.run().then(
       (reason) => {
-        if (reason === ShutdownReason.LEASE_LOST)
-          deps.log.info({ shardId: lease.leaseKey }, 'stopped reading: lease lost');
-        this.consumers.delete(lease.leaseKey);
         if (reason !== ShutdownReason.REQUESTED) deps.progress.forget(lease.leaseKey);
+        this.stopped(lease.leaseKey, entry);
       },
       async (error: unknown) => {
         // Counted like a failed batch: the checkpoint does not move, and an alarm on the metric sees a shard
         // that fails for ever (a checkpoint edited beyond the shard, say) instead of only a log line.
         deps.metrics.processingErrors.inc({ error: errorName(error) });
-        deps.log.error(
-          { shardId: lease.leaseKey, err: error },
+        deps.events.emit(
+          'shard.failed',
+          { shardId: lease.leaseKey, error },
           'shard consumer failed; restarting it shortly',
         );
         await deps.clock.sleep(RESTART_DELAY_AFTER_FAILURE_MS, this.stopController.signal);
-        this.consumers.delete(lease.leaseKey);
+        this.stopped(lease.leaseKey, entry);
       },
     );
-    this.consumers.set(lease.leaseKey, { consumer, done });
+    this.consumers.set(lease.leaseKey, entry);
+  }
+
+  /** A consumer ended: forget it, confirm a hand-off, and start what the assignments still want read. */
+  private stopped(leaseKey: string, entry: Running): void {
+    if (this.consumers.get(leaseKey) !== entry) return;
+    this.consumers.delete(leaseKey);
+    if (entry.handingOff) this.deps.coordinator.consumerStopped(leaseKey);
+    if (!this.shuttingDown) this.reconcile(this.deps.coordinator.assignments());
   }
 
   private onShardEnded(shardId: string): void {
-    this.finishedHere.add(shardId);
     this.deps.coordinator.markFinished(shardId);
-    this.deps.coordinator.requestScan();
     // Children are created as soon as the parent ends, not at the next periodic sync.
     this.deps.syncer
       .sync()
-      .catch((error: unknown) => this.deps.log.warn({ err: error }, 'shard sync after shard end failed'));
+      .catch((error: unknown) =>
+        this.deps.events.emit(
+          'shard-sync.failed',
+          { error, when: 'shard-end' },
+          'shard sync after shard end failed',
+        ),
+      );
   }
 }

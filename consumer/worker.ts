@@ -12,6 +12,9 @@ import { LeaseCoordinator } from './leases/lease-coordinator.js';
 import { LeaseItemGate } from './leases/lease-item-gate.js';
 import { DynamoDBLeaseRefresher } from './leases/lease-refresher.js';
 import { PendingProgress } from './leases/pending-progress.js';
+import { Checkpointer } from './lifecycle/checkpointer.js';
+import { DataFetcher } from './lifecycle/data-fetcher.js';
+import { WorkerEvents } from './observability/events.js';
 import type { Logger } from './observability/logger.js';
 import { LagTracker, WorkerMetrics } from './observability/metrics.js';
 import { type HealthSource, startHealthServer } from './observability/server.js';
@@ -29,6 +32,8 @@ import { ShardSyncer } from './shards/shard-syncer.js';
 export interface Worker {
   readonly scheduler: Scheduler;
   readonly metrics: WorkerMetrics;
+  /** Everything the worker reports, for in-process listeners (also written to the log with an `event` field). */
+  readonly events: WorkerEvents;
   readonly server: Server;
   shutdown(): Promise<void>;
 }
@@ -42,6 +47,7 @@ export async function startWorker(
   config: WorkerConfig,
   log: Logger,
   clock: Clock = systemClock,
+  events: WorkerEvents = new WorkerEvents(log),
 ): Promise<Worker> {
   const dynamodb = new DynamoDBClient({ region: config.region, ...CLIENT_OPTIONS });
   const streams = new DynamoDBStreamsClient({ region: config.region, ...CLIENT_OPTIONS });
@@ -70,8 +76,9 @@ export async function startWorker(
     );
   }
   await assertTableExists(dynamodb, config.targetTableName, 'TARGET_TABLE_NAME');
-  log.info(
-    { viewType: description.viewType, targetTable: config.targetTableName },
+  events.emit(
+    'worker.checked',
+    { viewType: description.viewType ?? 'unknown', targetTable: config.targetTableName },
     'stream and target table checked',
   );
 
@@ -85,9 +92,10 @@ export async function startWorker(
     renewalMaxWaitMs: Math.min(1_000, config.leaseDurationMs / 4),
   });
   const { ownerIndex } = await refresher.createLeaseTableIfNotExists();
-  log.info({ leaseTable: config.applicationName, ownerIndex }, 'lease table ready');
+  events.emit('lease-table.ready', { leaseTable: config.applicationName, ownerIndex }, 'lease table ready');
   if (!ownerIndex) {
-    log.warn(
+    events.emit(
+      'lease-table.no-owner-index',
       { leaseTable: config.applicationName },
       'lease table has no LeaseOwnerToLeaseKeyIndex: every taker pass scans the whole table (correct, but costlier); recreate the table or add the index',
     );
@@ -107,7 +115,7 @@ export async function startWorker(
     gate,
     clock,
     metrics,
-    log,
+    events,
   };
   const writer =
     config.writeMode === WriteMode.FENCED
@@ -120,7 +128,7 @@ export async function startWorker(
     instanceName: config.instanceName,
     targetTableName: config.targetTableName,
     metrics,
-    log,
+    events,
   });
   const coordinator = new LeaseCoordinator(
     refresher,
@@ -138,22 +146,46 @@ export async function startWorker(
     clock,
     log,
     metrics,
+    events,
   );
-  const syncer = new ShardSyncer(detector, refresher, config.initialPosition, log, () =>
+  const syncer = new ShardSyncer(detector, refresher, config.initialPosition, events, () =>
     coordinator.requestScan(),
   );
   const scheduler = new Scheduler({
     config,
     coordinator,
-    refresher,
     syncer,
     processor,
-    streamsClient: streams,
+    checkpointer: new Checkpointer(refresher, config.instanceName, clock, metrics, events),
+    fetcher: (shardId, signal) =>
+      new DataFetcher(
+        streams,
+        {
+          streamArn: config.streamArn,
+          shardId,
+          maxRecords: config.maxRecords,
+          idleTimeBetweenReadsMs: config.idleTimeBetweenReadsMs,
+          readsPerSecond: config.readsPerSecond,
+        },
+        clock,
+        metrics,
+        events,
+        signal,
+      ),
+    leases: {
+      view: () => coordinator.leaseView(),
+      read: (keys) => refresher.getLeases(keys),
+      get: (key) => refresher.getLease(key),
+      recordProgress: (key, progress) => refresher.recordProgress(key, config.instanceName, progress),
+    },
     clock,
-    log,
+    events,
     metrics,
     lag: new LagTracker(metrics.replicationLagMs),
     progress,
+    // The fenced writer checkpoints inside its transactions; conditional writes leave it to the consumer,
+    // which writes it at most once a second (and at a graceful stop), not once per batch.
+    checkpointIntervalMs: config.writeMode === WriteMode.CONDITIONAL ? 1_000 : 0,
   });
   readiness = scheduler;
   await scheduler.start();
@@ -161,6 +193,7 @@ export async function startWorker(
   return {
     scheduler,
     metrics,
+    events,
     server,
     async shutdown() {
       await scheduler.shutdown();

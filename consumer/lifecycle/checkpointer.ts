@@ -7,7 +7,7 @@ import { isRetriableAwsError } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
 import type { LeaseProgress } from '../leases/lease.js';
 import type { LeaseRefresher } from '../leases/lease-refresher.js';
-import type { Logger } from '../observability/logger.js';
+import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { backoffDelay, type RetryPolicy } from '../retry.js';
 
@@ -25,7 +25,7 @@ export class Checkpointer {
     private readonly owner: string,
     private readonly clock: Clock,
     private readonly metrics: WorkerMetrics,
-    private readonly log: Logger,
+    private readonly events: WorkerEvents,
   ) {}
 
   async checkpoint(
@@ -44,7 +44,11 @@ export class Checkpointer {
       } catch (error) {
         if (!isRetriableAwsError(error)) throw error;
         const delay = backoffDelay(attempt, CHECKPOINT_BACKOFF);
-        this.log.warn({ shardId, checkpoint, err: error, delayMs: delay }, 'checkpoint failed; retrying');
+        this.events.emit(
+          'checkpoint.failed',
+          { shardId, checkpoint, error, delayMs: delay },
+          'checkpoint failed; retrying',
+        );
         await this.clock.sleep(delay);
       }
     }

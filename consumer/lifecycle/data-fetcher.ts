@@ -24,10 +24,11 @@ import {
   UnreadablePositionError,
 } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
-import type { Logger } from '../observability/logger.js';
+import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { backoffDelay, type RetryPolicy } from '../retry.js';
 import { isSequenceNumber, Sentinel } from '../sequence.js';
+import type { Fetcher } from './shard-consumer.js';
 
 export type { StreamRecord };
 
@@ -57,7 +58,7 @@ const READ_BACKOFF: RetryPolicy = {
   maxAttempts: Number.POSITIVE_INFINITY,
 };
 
-export class DataFetcher {
+export class DataFetcher implements Fetcher {
   private iterator: string | undefined;
   /** Where reading resumes if the iterator has to be acquired again. */
   private position: string = Sentinel.TRIM_HORIZON;
@@ -71,7 +72,7 @@ export class DataFetcher {
     private readonly options: DataFetcherOptions,
     private readonly clock: Clock,
     private readonly metrics: WorkerMetrics,
-    private readonly log: Logger,
+    private readonly events: WorkerEvents,
     private readonly signal: AbortSignal,
   ) {}
 
@@ -136,7 +137,11 @@ export class DataFetcher {
     const shardId = this.options.shardId;
     if (name === 'ExpiredIteratorException') {
       this.metrics.expiredIterators.inc();
-      this.log.info({ shardId, position: this.position }, 'shard iterator expired; acquiring a new one');
+      this.events.emit(
+        'read.iterator-expired',
+        { shardId, position: this.position },
+        'shard iterator expired; acquiring a new one',
+      );
       this.iterator = undefined;
       return;
     }
@@ -149,13 +154,18 @@ export class DataFetcher {
     if (!isRetriableAwsError(error)) throw error;
     if (!throttled) this.metrics.processingErrors.inc({ error: name });
     const delay = backoffDelay(attempt, READ_BACKOFF);
-    this.log.warn({ shardId, err: error, delayMs: delay }, 'GetRecords failed; backing off');
+    this.events.emit(
+      'read.failed',
+      { shardId, api: 'GetRecords', error, delayMs: delay },
+      'GetRecords failed; backing off',
+    );
     await this.clock.sleep(delay, this.signal);
   }
 
   private onTrimmed(): void {
     this.metrics.trimmedDataEvents.inc();
-    this.log.error(
+    this.events.emit(
+      'read.trimmed',
       { shardId: this.options.shardId, position: this.position },
       'TrimmedDataAccessException: records after this position are past the stream retention (24 h) and gone from the stream; resuming at the oldest available record',
     );
@@ -201,9 +211,10 @@ export class DataFetcher {
         const delay = backoffDelay(attempt, READ_BACKOFF);
         if (!throttled) {
           this.metrics.processingErrors.inc({ error: errorName(error) });
-          this.log.warn(
-            { shardId, position, err: error, delayMs: delay },
-            'GetShardIterator failed; backing off',
+          this.events.emit(
+            'read.failed',
+            { shardId, api: 'GetShardIterator', error, delayMs: delay },
+            `GetShardIterator at ${position} failed; backing off`,
           );
         }
         await this.clock.sleep(delay, this.signal);

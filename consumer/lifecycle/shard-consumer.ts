@@ -1,22 +1,24 @@
 /**
  * One held lease, read to its end: WAITING_ON_PARENT_SHARDS → INITIALIZING → PROCESSING → SHUTTING_DOWN →
  * SHUTDOWN_COMPLETE. Checkpoints after every batch that was fully written; never before.
+ *
+ * Everything it touches comes in through small ports, so it runs against fakes in unit tests: the lease table
+ * (`ShardLeases`: parents, the fresh checkpoint, progress), the reader (`Fetcher`, from a factory), the
+ * processor, the checkpointer, the clock and the events.
  */
-import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { errorName, PoisonRecordError, ShardGoneError } from '../../core/errors.js';
 import type { Clock } from '../clock.js';
-import { isFinished, type Lease, parentsDone } from '../leases/lease.js';
-import type { HeldLease } from '../leases/lease-coordinator.js';
-import type { LeaseRefresher } from '../leases/lease-refresher.js';
+import type { HeldLease } from '../leases/held-leases.js';
+import { isFinished, type Lease, type LeaseProgress, parentsDone } from '../leases/lease.js';
 import type { PendingProgress } from '../leases/pending-progress.js';
-import type { Logger } from '../observability/logger.js';
+import type { WorkerEvents } from '../observability/events.js';
 import type { LagTracker, WorkerMetrics } from '../observability/metrics.js';
 import type { ShardRecordProcessor } from '../processor/record-processor.js';
 import type { BatchPosition } from '../processor/replica-writer.js';
 import { backoffDelay, type RetryPolicy } from '../retry.js';
 import { isSentinel, isSequenceNumber, Sentinel } from '../sequence.js';
 import type { Checkpointer } from './checkpointer.js';
-import { DataFetcher, type StreamRecord } from './data-fetcher.js';
+import type { FetchedBatch, StreamRecord } from './data-fetcher.js';
 
 export const ShardConsumerState = {
   WAITING_ON_PARENT_SHARDS: 'WAITING_ON_PARENT_SHARDS',
@@ -34,27 +36,43 @@ export const ShutdownReason = {
 } as const;
 export type ShutdownReason = (typeof ShutdownReason)[keyof typeof ShutdownReason];
 
+/** The reader of one shard (DataFetcher, or a fake). */
+export interface Fetcher {
+  /** Positions the reader after `checkpoint` (a sequence number) or at TRIM_HORIZON / LATEST. */
+  initialize(checkpoint: string): Promise<void>;
+  /** The next batch (empty when nothing is there yet). */
+  next(): Promise<FetchedBatch>;
+}
+
+/** Builds the reader of `shardId`; `signal` aborts its reads (a stop or a lost lease). */
+export type FetcherFactory = (shardId: string, signal: AbortSignal) => Fetcher;
+
+/** What a shard consumer reads and writes in the lease table besides its checkpoints. */
+export interface ShardLeases {
+  /** The latest snapshot the lease loop has, with shards finished here marked finished. */
+  view(): ReadonlyMap<string, Lease>;
+  /** The named leases, strongly consistent. */
+  read(leaseKeys: readonly string[]): Promise<Lease[]>;
+  /** One lease, strongly consistent. */
+  get(leaseKey: string): Promise<Lease | undefined>;
+  /** Records progress beside the checkpoint (owner-conditional); false when not owned. */
+  recordProgress(leaseKey: string, progress: LeaseProgress): Promise<boolean>;
+}
+
 export interface ShardConsumerDeps {
-  streamsClient: DynamoDBStreamsClient;
-  streamArn: string;
-  refresher: LeaseRefresher;
+  fetcher: FetcherFactory;
+  leases: ShardLeases;
   checkpointer: Checkpointer;
   processor: ShardRecordProcessor;
   isHeld: (leaseKey: string) => boolean;
-  /** Latest lease-table snapshot (refreshed by the taker) plus shards this worker finished itself. */
-  leaseView: () => ReadonlyMap<string, Lease>;
   onShardEnded: (shardId: string) => void;
   clock: Clock;
-  log: Logger;
+  events: WorkerEvents;
   metrics: WorkerMetrics;
   lag: LagTracker;
-  maxRecords: number;
   idleTimeBetweenReadsMs: number;
-  readsPerSecond: number;
   /** Where an empty read's "caught up" goes, for the renewer to record. */
   progress: PendingProgress;
-  /** This worker's id (the lease owner), for progress written outside the checkpoint. */
-  owner: string;
   /**
    * Checkpoints the processor did not write itself are written at most this often (0: after every batch);
    * a graceful stop writes the last one before the lease is handed on.
@@ -80,14 +98,17 @@ export class ShardConsumer {
   private readonly reading = new AbortController();
   private readonly writing = new AbortController();
   private shutdownRequested = false;
-  private readonly log: Logger;
+  private stalled = false;
+  /** The checkpoint of processed batches not written yet (see `checkpointIntervalMs`). */
+  private deferred: BatchPosition | undefined;
+  private lastCheckpointAt = Number.NEGATIVE_INFINITY;
+  /** Progress of this consumer's life is in the lease item (a checkpoint, or the first "caught up"). */
+  private progressRecorded = false;
 
   constructor(
     readonly lease: HeldLease,
     private readonly deps: ShardConsumerDeps,
-  ) {
-    this.log = deps.log.child({ shardId: lease.leaseKey });
-  }
+  ) {}
 
   get shardId(): string {
     return this.lease.leaseKey;
@@ -113,7 +134,7 @@ export class ShardConsumer {
       if (error instanceof ShardGoneError && this.held()) {
         // Nothing more can ever be read from it: record the loss loudly and let its children proceed.
         this.deps.metrics.trimmedDataEvents.inc();
-        this.log.error({ err: error }, error.message);
+        this.deps.events.emit('shard.gone', { shardId: this.shardId, error }, error.message);
         reason = await this.finishShard(true);
       } else if (this.writing.signal.aborted || !this.held()) reason = ShutdownReason.LEASE_LOST;
       else if (this.shutdownRequested) reason = ShutdownReason.REQUESTED;
@@ -129,7 +150,7 @@ export class ShardConsumer {
     else await processor.shutdownRequested(input);
     lag.forget(this.shardId);
     this.state = ShardConsumerState.SHUTDOWN_COMPLETE;
-    this.log.info({ reason }, 'shard consumer stopped');
+    this.deps.events.emit('shard.stopped', { shardId: this.shardId, reason }, 'shard consumer stopped');
     return reason;
   }
 
@@ -138,54 +159,35 @@ export class ShardConsumer {
   }
 
   private async consume(): Promise<ShutdownReason> {
-    const { clock, refresher } = this.deps;
-    // Block until every parent shard is finished, so an item's older changes are never written after newer ones,
-    // and, for a stolen lease, until its previous owner has stopped reading it.
-    let parentsReady = false;
-    let lastParentRead = Number.NEGATIVE_INFINITY;
-    for (;;) {
-      if (!this.held()) return ShutdownReason.LEASE_LOST;
-      if (this.shutdownRequested) return ShutdownReason.REQUESTED;
-      if (!parentsReady) parentsReady = parentsDone(this.lease, this.deps.leaseView());
-      // The shared snapshot may be a scan interval old: read the parents themselves, at most once a second.
-      if (!parentsReady && clock.now() - lastParentRead >= PARENT_POLL_MS) {
-        lastParentRead = clock.now();
-        const parents = await refresher.getLeases(this.lease.parentShardIds);
-        parentsReady = parentsDone(this.lease, new Map(parents.map((lease) => [lease.leaseKey, lease])));
-      }
-      if (parentsReady && clock.now() >= this.lease.readableAt) break;
-      await clock.sleep(Math.min(250, this.deps.idleTimeBetweenReadsMs || 250), this.reading.signal);
-    }
+    const blocked = await this.waitForParents();
+    if (blocked) return blocked;
 
+    const { events, leases } = this.deps;
     this.state = ShardConsumerState.INITIALIZING;
-    this.log.info('shard consumer initializing: reading starts');
+    events.emit(
+      'shard.initializing',
+      { shardId: this.shardId },
+      'shard consumer initializing: reading starts',
+    );
     // The checkpoint may have moved after the snapshot the lease was taken from: read it fresh.
-    const current = await refresher.getLease(this.shardId);
+    const current = await leases.get(this.shardId);
     if (!current || !this.held()) return ShutdownReason.LEASE_LOST;
     if (isFinished(current)) return this.finishShard(false);
     if (!isSequenceNumber(current.checkpoint) && !isSentinel(current.checkpoint)) {
-      this.log.warn(
-        { checkpoint: current.checkpoint },
+      events.emit(
+        'shard.checkpoint-malformed',
+        { shardId: this.shardId, checkpoint: current.checkpoint },
         'checkpoint is neither a sequence number nor TRIM_HORIZON/LATEST/SHARD_END (edited by hand?): reading the shard from TRIM_HORIZON, a full replay that the sequence guard makes harmless',
       );
     }
-    const fetcher = new DataFetcher(
-      this.deps.streamsClient,
-      {
-        streamArn: this.deps.streamArn,
-        shardId: this.shardId,
-        maxRecords: this.deps.maxRecords,
-        idleTimeBetweenReadsMs: this.deps.idleTimeBetweenReadsMs,
-        readsPerSecond: this.deps.readsPerSecond,
-      },
-      clock,
-      this.deps.metrics,
-      this.log,
-      this.reading.signal,
-    );
+    const fetcher = this.deps.fetcher(this.shardId, this.reading.signal);
     await fetcher.initialize(current.checkpoint);
     await this.deps.processor.initialize({ shardId: this.shardId, checkpoint: current.checkpoint });
-    this.log.info({ checkpoint: current.checkpoint }, 'shard consumer initialized');
+    events.emit(
+      'shard.initialized',
+      { shardId: this.shardId, checkpoint: current.checkpoint },
+      'shard consumer initialized',
+    );
 
     this.state = ShardConsumerState.PROCESSING;
     for (;;) {
@@ -199,10 +201,33 @@ export class ShardConsumer {
       } else {
         this.deps.lag.record(this.shardId, 0);
         if (!batch.shardEnded) await this.noteCaughtUp(batch.readAt);
-        const due = await this.writeDeferredCheckpoint(false);
-        if (due === 'lease-lost') return ShutdownReason.LEASE_LOST;
+        if ((await this.writeDeferredCheckpoint(false)) === 'lease-lost') return ShutdownReason.LEASE_LOST;
       }
       if (batch.shardEnded) return this.finishShard(true);
+    }
+  }
+
+  /**
+   * Blocks until every parent shard is finished, so an item's older changes are never written after newer
+   * ones, and, for a stolen lease, until its previous owner has stopped reading it. Returns why it stopped
+   * waiting early, or undefined once reading may start.
+   */
+  private async waitForParents(): Promise<ShutdownReason | undefined> {
+    const { clock, leases } = this.deps;
+    let parentsReady = false;
+    let lastParentRead = Number.NEGATIVE_INFINITY;
+    for (;;) {
+      if (!this.held()) return ShutdownReason.LEASE_LOST;
+      if (this.shutdownRequested) return ShutdownReason.REQUESTED;
+      if (!parentsReady) parentsReady = parentsDone(this.lease, leases.view());
+      // The shared snapshot may be a scan interval old: read the parents themselves, at most once a second.
+      if (!parentsReady && clock.now() - lastParentRead >= PARENT_POLL_MS) {
+        lastParentRead = clock.now();
+        const parents = await leases.read(this.lease.parentShardIds);
+        parentsReady = parentsDone(this.lease, new Map(parents.map((lease) => [lease.leaseKey, lease])));
+      }
+      if (parentsReady && clock.now() >= this.lease.readableAt) return undefined;
+      await clock.sleep(Math.min(250, this.deps.idleTimeBetweenReadsMs || 250), this.reading.signal);
     }
   }
 
@@ -211,17 +236,14 @@ export class ShardConsumer {
    * the first time in this consumer's life, before any batch, it is written at once (one request per shard
    * consumer), so a verification that reads the lease table soon after a take-over already finds a bound.
    */
-  private progressRecorded = false;
-
   private async noteCaughtUp(readAt: number): Promise<void> {
     if (this.progressRecorded) {
       this.deps.progress.note(this.shardId, { caughtUpAt: readAt });
       return;
     }
-    this.progressRecorded = await this.deps.refresher
-      .recordProgress(this.shardId, this.deps.owner, { caughtUpAt: readAt })
-      .catch((error: unknown) => {
-        this.log.debug({ err: error }, 'recording progress failed; the next renewal carries it');
+    this.progressRecorded = await this.deps.leases
+      .recordProgress(this.shardId, { caughtUpAt: readAt })
+      .catch(() => {
         this.deps.progress.note(this.shardId, { caughtUpAt: readAt });
         return false;
       });
@@ -233,10 +255,6 @@ export class ShardConsumer {
     return result === 'lease-lost' ? ShutdownReason.LEASE_LOST : ShutdownReason.REQUESTED;
   }
 
-  /** The checkpoint of processed batches not written yet (see `checkpointIntervalMs`). */
-  private deferred: { position: BatchPosition; since: number } | undefined;
-  private lastCheckpointAt = Number.NEGATIVE_INFINITY;
-
   private async writeDeferredCheckpoint(force: boolean): Promise<'written' | 'lease-lost' | 'not-due'> {
     const deferred = this.deferred;
     if (!deferred) return 'not-due';
@@ -244,9 +262,9 @@ export class ShardConsumer {
     if (!force && clock.now() - this.lastCheckpointAt < checkpointIntervalMs) return 'not-due';
     const result = await checkpointer.checkpoint(
       this.shardId,
-      deferred.position.sequenceNumber,
+      deferred.sequenceNumber,
       () => this.held(),
-      deferred.position.progress,
+      deferred.progress,
     );
     if (result === 'lease-lost') return 'lease-lost';
     if (this.deferred === deferred) this.deferred = undefined;
@@ -260,7 +278,7 @@ export class ShardConsumer {
    * every `checkpointIntervalMs`).
    */
   private async processAndCheckpoint(records: StreamRecord[]): Promise<'done' | ShutdownReason> {
-    const { processor, metrics, clock } = this.deps;
+    const { processor, metrics, clock, events } = this.deps;
     const last = records.at(-1)?.dynamodb;
     const created = last?.ApproximateCreationDateTime;
     const sequenceNumber = last?.SequenceNumber;
@@ -289,8 +307,16 @@ export class ShardConsumer {
         if (poison) this.setStalled(true);
         metrics.processingErrors.inc({ error: errorName(error) });
         const delay = backoffDelay(Math.min(attempt, 10), poison ? POISON_BACKOFF : FAILURE_BACKOFF);
-        this.log.error(
-          { err: error, delayMs: delay, firstSequenceNumber: records[0]?.dynamodb?.SequenceNumber },
+        events.emit(
+          'batch.failed',
+          {
+            shardId: this.shardId,
+            error,
+            delayMs: delay,
+            ...(records[0]?.dynamodb?.SequenceNumber
+              ? { firstSequenceNumber: records[0].dynamodb.SequenceNumber }
+              : {}),
+          },
           'batch failed; it will be retried and the checkpoint stays before it',
         );
         // A graceful stop does not wait out a failing batch: it is left unprocessed and uncheckpointed.
@@ -304,14 +330,12 @@ export class ShardConsumer {
       this.deferred = undefined;
       this.lastCheckpointAt = clock.now();
     } else if (position) {
-      this.deferred = { position, since: clock.now() };
+      this.deferred = position;
       if ((await this.writeDeferredCheckpoint(false)) === 'lease-lost') return ShutdownReason.LEASE_LOST;
     }
     if (created) this.deps.lag.record(this.shardId, clock.now() - created.getTime());
     return 'done';
   }
-
-  private stalled = false;
 
   private setStalled(stalled: boolean): void {
     if (stalled === this.stalled) return;
@@ -327,7 +351,11 @@ export class ShardConsumer {
       );
       if (result === 'lease-lost') return ShutdownReason.LEASE_LOST;
       this.deps.metrics.shardsCompleted.inc();
-      this.log.info('shard finished (SHARD_END checkpointed)');
+      this.deps.events.emit(
+        'shard.finished',
+        { shardId: this.shardId },
+        'shard finished (SHARD_END checkpointed)',
+      );
     }
     this.deps.onShardEnded(this.shardId);
     return ShutdownReason.SHARD_END;

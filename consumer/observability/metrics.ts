@@ -100,6 +100,12 @@ export class WorkerMetrics {
     help: 'Shards read to their end (checkpoint SHARD_END).',
     registers: [this.registry],
   });
+  readonly leaseLoopFailures = new Counter({
+    name: 'streamfleet_lease_loop_failures_total',
+    help: 'Lease loop passes that failed, by loop (renewer, taker) and error; a loop that keeps failing turns /readyz not ready.',
+    labelNames: ['loop', 'error'] as const,
+    registers: [this.registry],
+  });
   readonly leaseTableRequests = new Counter({
     name: 'streamfleet_lease_table_requests_total',
     help: 'Requests to the lease table, by operation.',

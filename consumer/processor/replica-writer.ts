@@ -38,7 +38,7 @@ import type { Clock } from '../clock.js';
 import type { LeaseProgress } from '../leases/lease.js';
 import { GatePriority, type LeaseItemGate } from '../leases/lease-item-gate.js';
 import { checkpointUpdate, leaseOwnerCheck } from '../leases/lease-refresher.js';
-import type { Logger } from '../observability/logger.js';
+import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { backoffDelay, type RetryPolicy } from '../retry.js';
 import { compareSequenceNumbers, toOrderedSequence } from '../sequence.js';
@@ -105,7 +105,7 @@ export interface ReplicaWriterOptions {
   gate: LeaseItemGate;
   clock: Clock;
   metrics: WorkerMetrics;
-  log: Logger;
+  events: WorkerEvents;
 }
 
 /** The replica item: the new image, plus who wrote it and the sequence number of the change. */
@@ -186,20 +186,17 @@ abstract class GuardedWriter implements ReplicaWriter {
     if (isThrottlingError(error)) this.options.metrics.throttles.inc({ api });
     if (!isRetriableAwsError(error) || context.signal.aborted) throw error;
     const delay = backoffDelay(attempt, WRITE_BACKOFF);
-    this.options.log.warn(
-      { shardId: context.shardId, err: error, delayMs: delay },
+    this.options.events.emit(
+      'write.failed',
+      { shardId: context.shardId, api, error, delayMs: delay },
       `${api} failed; backing off`,
     );
     await this.options.clock.sleep(delay, context.signal);
   }
 
-  protected async pause(attempt: number, context: WriteContext, api: string, reason: string): Promise<void> {
-    const delay = backoffDelay(attempt, WRITE_BACKOFF);
-    this.options.log.debug(
-      { shardId: context.shardId, reason, delayMs: delay },
-      `${api} cancelled; retrying`,
-    );
-    await this.options.clock.sleep(delay, context.signal);
+  /** A transaction cancelled for a conflict or throttling (reasons given): back off, then send it again. */
+  protected async pause(attempt: number, context: WriteContext): Promise<void> {
+    await this.options.clock.sleep(backoffDelay(attempt, WRITE_BACKOFF), context.signal);
   }
 
   /** Writes units (transactions or single items) `concurrency` at a time and adds their outcomes up; stops on lease loss. */
@@ -344,7 +341,7 @@ export class FencedReplicaWriter extends GuardedWriter {
             )
               metrics.throttles.inc({ api: 'TransactWriteItems' });
             if (isTransactionConflict(error)) metrics.transactionConflicts.inc({ api: 'TransactWriteItems' });
-            await this.pause(attempt, context, 'TransactWriteItems', codes.join(','));
+            await this.pause(attempt, context);
           }
           continue;
         }

@@ -5,7 +5,7 @@
 
 import { PoisonRecordError } from '../../core/errors.js';
 import { PoisonPolicy } from '../config.js';
-import type { Logger } from '../observability/logger.js';
+import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { coalesce } from './change.js';
 import type { DeadLetterTable } from './dead-letter.js';
@@ -19,7 +19,7 @@ export interface ReplicationProcessorOptions {
   instanceName: string;
   targetTableName: string;
   metrics: WorkerMetrics;
-  log: Logger;
+  events: WorkerEvents;
 }
 
 export class ReplicationProcessor implements ShardRecordProcessor {
@@ -28,7 +28,7 @@ export class ReplicationProcessor implements ShardRecordProcessor {
   async initialize(): Promise<void> {}
 
   async processRecords(input: ProcessRecordsInput): Promise<ProcessResult> {
-    const { writer, metrics, log } = this.options;
+    const { writer, metrics, events } = this.options;
     const changes = coalesce(input.records);
     const outcome = await writer.write(changes, {
       shardId: input.shardId,
@@ -40,7 +40,8 @@ export class ReplicationProcessor implements ShardRecordProcessor {
 
     for (const poison of outcome.poison) {
       metrics.poisonRecords.inc();
-      log.error(
+      events.emit(
+        'record.poison',
         {
           shardId: input.shardId,
           sequenceNumber: poison.change.sequenceNumber,
@@ -63,16 +64,6 @@ export class ReplicationProcessor implements ShardRecordProcessor {
     }
     for (const record of input.records)
       metrics.recordsProcessed.inc({ event_name: record.eventName ?? 'UNKNOWN' });
-    log.debug(
-      {
-        shardId: input.shardId,
-        records: input.records.length,
-        items: changes.length,
-        applied: outcome.applied,
-        stale: outcome.stale,
-      },
-      'batch replicated',
-    );
     // Poison records (dead-lettered above) keep the writer from checkpointing past them: then the shard
     // consumer checkpoints, after the dead-letter writes.
     return outcome.checkpointed && outcome.poison.length === 0 ? 'checkpointed' : 'processed';

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../clock.js';
 import type { LeaseRefresher } from '../leases/lease-refresher.js';
-import type { Logger } from '../observability/logger.js';
+import type { WorkerEvents } from '../observability/events.js';
 import { planLeaseCleanup } from './lease-cleanup.js';
 import { planNewLeases } from './lineage.js';
 import type { ShardDetector } from './shard-detector.js';
@@ -26,7 +26,7 @@ export class ShardSyncer {
     private readonly detector: ShardDetector,
     private readonly refresher: LeaseRefresher,
     private readonly initialPosition: 'TRIM_HORIZON' | 'LATEST',
-    private readonly log: Logger,
+    private readonly events: WorkerEvents,
     /** Called when this sync created leases, so the lease loop reads the table at its next pass. */
     private readonly onLeasesCreated: () => void = () => {},
   ) {}
@@ -67,7 +67,7 @@ export class ShardSyncer {
       for (const parent of lease.parentShardIds) await this.refresher.addChildShard(parent, lease.leaseKey);
     }
     if (created.length > 0) {
-      this.log.info({ created, shards: shards.length }, 'shard sync created leases');
+      this.events.emit('shards.created', { created, shards: shards.length }, 'shard sync created leases');
       this.onLeasesCreated();
     }
     const deleted: string[] = [];
@@ -75,7 +75,11 @@ export class ShardSyncer {
       if (await this.refresher.deleteFinishedLease(leaseKey)) deleted.push(leaseKey);
     }
     if (deleted.length > 0)
-      this.log.info({ deleted }, 'finished leases of shards gone from the stream deleted');
+      this.events.emit(
+        'shards.deleted',
+        { deleted },
+        'finished leases of shards gone from the stream deleted',
+      );
     return {
       shards: shards.length,
       openShards: shards.filter((s) => !s.endingSequenceNumber).length,
@@ -91,7 +95,7 @@ export async function runPeriodicShardSync(
   intervalMs: number,
   clock: Clock,
   signal: AbortSignal,
-  log: Logger,
+  events: WorkerEvents,
 ): Promise<void> {
   while (!signal.aborted) {
     await clock.sleep(intervalMs * (0.9 + Math.random() * 0.2), signal);
@@ -99,7 +103,7 @@ export async function runPeriodicShardSync(
     try {
       await syncer.sync();
     } catch (error) {
-      log.warn({ err: error }, 'periodic shard sync failed; will retry');
+      events.emit('shard-sync.failed', { error, when: 'periodic' }, 'periodic shard sync failed; will retry');
     }
   }
 }

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { systemClock } from '../../consumer/clock.js';
 import { LeaseItemGate } from '../../consumer/leases/lease-item-gate.js';
 import { DynamoDBLeaseRefresher } from '../../consumer/leases/lease-refresher.js';
+import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import { coalesce } from '../../consumer/processor/change.js';
 import {
@@ -63,7 +64,7 @@ async function setup(mode: 'fenced' | 'conditional') {
     gate: new LeaseItemGate(systemClock),
     clock: systemClock,
     metrics: new WorkerMetrics(),
-    log: pino({ level: 'silent' }),
+    events: silentEvents(),
   };
   const writer: ReplicaWriter =
     mode === 'fenced' ? new FencedReplicaWriter(options) : new ConditionalReplicaWriter(options);

@@ -18,6 +18,7 @@ import { systemClock } from '../../consumer/clock.js';
 import { LeaseCoordinator } from '../../consumer/leases/lease-coordinator.js';
 import { LeaseItemGate } from '../../consumer/leases/lease-item-gate.js';
 import { DynamoDBLeaseRefresher } from '../../consumer/leases/lease-refresher.js';
+import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import { coalesce } from '../../consumer/processor/change.js';
 import { FencedReplicaWriter } from '../../consumer/processor/replica-writer.js';
@@ -90,6 +91,7 @@ async function heldLease(owner: string) {
     systemClock,
     silent,
     metrics,
+    silentEvents(),
   );
   await coordinator.takerPass();
   expect(coordinator.isHeld(SHARD)).toBe(true);
@@ -103,7 +105,7 @@ async function heldLease(owner: string) {
       gate: writerGate,
       clock: systemClock,
       metrics: new WorkerMetrics(),
-      log: silent,
+      events: silentEvents(),
     });
   return { target, leaseTable, gate, metrics, coordinator, refresher, writer };
 }

@@ -3,20 +3,27 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { LeaseCoordinator, type LeaseCoordinatorOptions } from '../../consumer/leases/lease-coordinator.js';
 import { PendingProgress } from '../../consumer/leases/pending-progress.js';
+import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { confirmHandoffsAtOnce } from '../support/lease-loop.js';
 import { MemoryLeaseRefresher } from '../support/memory-lease-refresher.js';
 
 const silent = pino({ level: 'silent' });
 const LEASE = 10_000;
 
+/**
+ * A coordinator as the scheduler drives it: a lease it is asked to hand over is confirmed stopped at once
+ * (no consumer runs in these tests), unless `confirmHandoffs` is false and the test confirms it itself.
+ */
 function coordinator(
   table: MemoryLeaseRefresher,
   clock: FakeClock,
   workerId: string,
   extra: Partial<LeaseCoordinatorOptions> = {},
+  confirmHandoffs = true,
 ) {
-  return new LeaseCoordinator(
+  const c = new LeaseCoordinator(
     table,
     {
       workerId,
@@ -32,7 +39,10 @@ function coordinator(
     clock,
     silent,
     new WorkerMetrics(),
+    silentEvents(),
   );
+  if (confirmHandoffs) confirmHandoffsAtOnce(c);
+  return c;
 }
 
 function shards(table: MemoryLeaseRefresher, n: number) {
@@ -122,12 +132,15 @@ describe('lease coordinator', () => {
      */
     async function ownerThenNewcomer(
       n: number,
-      options: { ownerTable?: (table: MemoryLeaseRefresher) => MemoryLeaseRefresher } = {},
+      options: {
+        ownerTable?: (table: MemoryLeaseRefresher) => MemoryLeaseRefresher;
+        confirmHandoffs?: boolean;
+      } = {},
     ) {
       const clock = new FakeClock();
       const table = new MemoryLeaseRefresher();
       shards(table, n);
-      const a = coordinator(options.ownerTable?.(table) ?? table, clock, 'a');
+      const a = coordinator(options.ownerTable?.(table) ?? table, clock, 'a', {}, options.confirmHandoffs);
       a.start();
       await clock.advance(5_000);
       const b = coordinator(table, clock, 'b');
@@ -175,13 +188,19 @@ describe('lease coordinator', () => {
     });
 
     it('the owner stops reading the shard (batch and checkpoint done) before it hands the lease over', async () => {
-      const { clock, table, a, b } = await ownerThenNewcomer(2);
+      const { clock, table, a, b } = await ownerThenNewcomer(2, { confirmHandoffs: false });
       const stopping: string[] = [];
-      a.setShardStopper(async (key) => {
-        stopping.push(key);
-        expect(a.heldLeases().map((l) => l.leaseKey)).not.toContain(key); // nothing restarts it meanwhile
-        await clock.sleep(2_000); // the batch in flight and its checkpoint
-        expect(table.leases.get(key)?.leaseOwner).toBe('a'); // not handed over before it stopped
+      // The scheduler's part: the consumer of a lease to hand off finishes its batch, then says it stopped.
+      a.onAssignments(({ handOff, read }) => {
+        for (const key of handOff) {
+          if (stopping.includes(key)) continue;
+          stopping.push(key);
+          expect(read.map((l) => l.leaseKey)).not.toContain(key); // nothing restarts it meanwhile
+          void clock.sleep(2_000).then(() => {
+            expect(table.leases.get(key)?.leaseOwner).toBe('a'); // not handed over before it stopped
+            a.consumerStopped(key);
+          });
+        }
       });
       const readable = await watchThief(clock, a, b, 12_000);
       expect(stopping).toHaveLength(1);
@@ -400,6 +419,7 @@ describe('lease coordinator under AWS rules (conflicts, request cost)', () => {
       clock,
       silent,
       metrics,
+      silentEvents(),
     );
     a.start();
     await clock.advance(2_000);
