@@ -57,6 +57,19 @@ export function limitExceeded(message: string): AwsErrorReply {
   return awsError('LimitExceededException', message);
 }
 
+/**
+ * A request IAM refused: HTTP 400 `AccessDeniedException`, in the namespace DynamoDB uses for it
+ * (`com.amazon.coral.service#AccessDeniedException`; the SDK takes the name after `#` either way), with
+ * AWS's message (see `accessDeniedMessage` in core/iam-evaluation.ts).
+ */
+export function accessDenied(message: string): AwsErrorReply {
+  return {
+    status: 400,
+    type: 'AccessDeniedException',
+    body: JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', Message: message }),
+  };
+}
+
 /** Headers for an error reply; `x-amzn-requestid` as the services send it. */
 export function errorHeaders(reply: AwsErrorReply): Record<string, string | number> {
   return {

@@ -8,9 +8,10 @@
  * | `getRecordsRate` | DynamoDB Streams GetRecords `LimitExceededException`; Kinesis' 5 reads/s per shard | `LimitExceededException` |
  * | `readersPerShard` | DynamoDB Streams API reference: "more than 2 processes reading from the same streams shard" | `LimitExceededException` |
  * | `describeStreamRate` | DescribeStream about 10 calls/s | `LimitExceededException` |
+ * | `iam` | IAM policy evaluation ("Policy evaluation logic"), per action and exact resource ARN | `AccessDeniedException` |
  *
- * What each models and leaves out is written at the top of `transaction-conflicts.ts` and
- * `stream-limits.ts`.
+ * What each models and leaves out is written at the top of `transaction-conflicts.ts`,
+ * `stream-limits.ts` and `iam-rule.ts` (with `iam-requests.ts` and core/iam-evaluation.ts).
  *
  * ```ts
  * const layer = await AwsRulesProxy.start({ upstream: inject('ddbEndpoint') });
@@ -24,15 +25,29 @@
 export {
   AwsRulesControlError,
   CONTROL_PREFIX,
+  deleteIamRole,
   fetchAwsRules,
   fetchAwsRulesStats,
+  fetchIamRoles,
+  registerIamCredentials,
+  registerIamRole,
   resetAwsRulesStats,
   setAwsRules,
 } from './control.js';
+export type { Principal, RegisteredCredentials, RegisteredRole } from './iam-registry.js';
+export { IamRegistrationError } from './iam-registry.js';
+export { DYNAMODB_LOCAL_LOCATION } from './iam-requests.js';
 export type { AwsRulesProxyOptions } from './proxy.js';
 export { AwsRulesProxy, DEFAULT_TRANSACTION_COMMIT_LATENCY_MS } from './proxy.js';
 export type { Admission, AwsRequest, RequestHead, ResponseWatch, Rule, UpstreamOutcome } from './rule.js';
-export type { AwsRulesStats, CountByShard, CountByStream, TransactionConflictRefusals } from './stats.js';
+export type {
+  AwsRulesStats,
+  CountByPrincipal,
+  CountByShard,
+  CountByStream,
+  IamRefusal,
+  TransactionConflictRefusals,
+} from './stats.js';
 export type { RulesClock, StreamLimitsConfig } from './stream-limits.js';
 export { DEFAULT_STREAM_LIMITS } from './stream-limits.js';
 export type { RuleName, RuleSwitches } from './switches.js';

@@ -24,6 +24,9 @@ import {
 import type { AddressInfo } from 'node:net';
 import { type ControlTarget, handleControl, isControlPath } from './control.js';
 import { type AwsErrorReply, errorHeaders } from './errors.js';
+import { IamRegistry } from './iam-registry.js';
+import { type ArnLocation, DYNAMODB_LOCAL_LOCATION } from './iam-requests.js';
+import { IamRule } from './iam-rule.js';
 import { describeKeySchemaVia, KeySchemaCache } from './key-schema-cache.js';
 import {
   BufferedRequest,
@@ -63,6 +66,11 @@ export interface AwsRulesProxyOptions {
   readonly readerIdleMs?: number;
   /** For the stream windows; real time when absent. */
   readonly clock?: RulesClock;
+  /**
+   * Where the tables are, for the ARNs the `iam` rule judges: DynamoDB Local's own (`aws`, `ddblocal`,
+   * `000000000000`) by default, which is what it puts in every ARN it returns.
+   */
+  readonly arnLocation?: ArnLocation;
 }
 
 export const DEFAULT_TRANSACTION_COMMIT_LATENCY_MS = 20;
@@ -85,6 +93,8 @@ export class AwsRulesProxy implements ControlTarget {
   private readonly agent: Agent;
   private readonly server: Server;
   private readonly commitLatencyMs: number;
+  /** The principals the `iam` rule knows: registered over the control API by the local runtime. */
+  readonly iam = new IamRegistry();
 
   /** Starts the layer; resolves once it listens. */
   static async start(options: AwsRulesProxyOptions): Promise<AwsRulesProxy> {
@@ -122,7 +132,9 @@ export class AwsRulesProxy implements ControlTarget {
     // Idle upstream sockets are closed after a few seconds, well before the emulator would close them
     // itself and race a request on a socket it is closing.
     this.agent = new Agent({ keepAlive: true, maxFreeSockets: 64, timeout: 4_000 });
+    // IAM first: a request AWS refuses for permissions never reaches the other rules or their counters.
     this.rulesInOrder = [
+      new IamRule(this.iam, this.recorder, options.arnLocation ?? DYNAMODB_LOCAL_LOCATION),
       new TransactionConflictRule({
         schemas: new KeySchemaCache(describeKeySchemaVia(this.upstream, this.agent)),
         stats: this.recorder,

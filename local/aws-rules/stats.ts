@@ -1,6 +1,7 @@
 /**
  * Counters of the strict layer: every request it saw, everything it refused (by rule, with the table,
- * shard or stream), and what happened to the transactions it let through. Plain numbers in plain
+ * shard, stream, or principal, action and resource), what happened to the transactions it let through, and
+ * what each registered principal was allowed to do. Plain numbers in plain
  * objects, so a snapshot crosses HTTP as JSON unchanged.
  */
 import type { RuleSwitches } from './switches.js';
@@ -28,6 +29,33 @@ export interface CountByStream {
   readonly byStream: Readonly<Record<string, number>>;
 }
 
+/** Requests counted by principal (role ARN), then IAM action, then resource ARN. */
+export type CountByPrincipal = Readonly<
+  Record<string, Readonly<Record<string, Readonly<Record<string, number>>>>>
+>;
+
+/** One refusal of the IAM rule, as AWS worded it. */
+export interface IamRefusal {
+  /** The caller: `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`. */
+  readonly principal: string;
+  readonly roleArn: string;
+  readonly action: string;
+  readonly resource: string;
+  readonly decision: 'explicit-deny' | 'implicit-deny';
+  /** The AccessDeniedException message sent. */
+  readonly message: string;
+}
+
+export interface IamRefusals {
+  readonly total: number;
+  /** Per authorization refused (a refused request counts once, on the authorization that refused it). */
+  readonly byPrincipal: CountByPrincipal;
+  /** The latest refusals, oldest first (at most {@link RECENT_IAM_REFUSALS}). */
+  readonly recent: readonly IamRefusal[];
+}
+
+export const RECENT_IAM_REFUSALS = 20;
+
 export interface AwsRulesStats {
   /** Epoch milliseconds of the start or the last reset. */
   readonly since: number;
@@ -54,6 +82,17 @@ export interface AwsRulesStats {
     readonly getRecordsRate: CountByShard;
     readonly readersPerShard: CountByShard;
     readonly describeStreamRate: CountByStream;
+    readonly iam: IamRefusals;
+  };
+  readonly iam: {
+    /** Requests signed by registered credentials and judged (with the rule on). */
+    readonly judged: number;
+    /** Authorizations allowed, by principal, action and resource: what each principal used. */
+    readonly allowed: CountByPrincipal;
+    /** Requests of registered principals whose action or resource could not be told (let through). */
+    readonly unjudged: number;
+    /** Requests signed by credentials nobody registered (test clients, the bench's load): not checked. */
+    readonly unchecked: number;
   };
   readonly streams: {
     /** GetRecords let through, by shard id. */
@@ -69,6 +108,29 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function bump(record: Record<string, number>, key: string, by = 1): void {
   record[key] = (record[key] ?? 0) + by;
+}
+
+type MutableByPrincipal = Record<string, Record<string, Record<string, number>>>;
+
+function bumpPrincipal(
+  counts: MutableByPrincipal,
+  principal: string,
+  action: string,
+  resource: string,
+): void {
+  counts[principal] ??= {};
+  const byAction = counts[principal];
+  byAction[action] ??= {};
+  bump(byAction[action], resource);
+}
+
+function copyByPrincipal(counts: MutableByPrincipal): MutableByPrincipal {
+  return Object.fromEntries(
+    Object.entries(counts).map(([principal, byAction]) => [
+      principal,
+      Object.fromEntries(Object.entries(byAction).map(([action, byResource]) => [action, { ...byResource }])),
+    ]),
+  );
 }
 
 class KeyedCount {
@@ -104,6 +166,13 @@ export class AwsRulesStatsRecorder {
   private recentGetRecords = new Map<string, number[]>();
   private peakGetRecords: Record<string, number> = {};
   private unattributed = 0;
+  private iamJudged = 0;
+  private iamUnjudged = 0;
+  private iamUnchecked = 0;
+  private iamAllowed: MutableByPrincipal = {};
+  private iamRefusedTotal = 0;
+  private iamRefused: MutableByPrincipal = {};
+  private iamRecent: IamRefusal[] = [];
 
   request(operation: string, tables: readonly string[]): void {
     this.requestTotal += 1;
@@ -157,6 +226,29 @@ export class AwsRulesStatsRecorder {
     this.unattributed += 1;
   }
 
+  iamJudgedRequest(): void {
+    this.iamJudged += 1;
+  }
+
+  iamAllowedAuthorization(roleArn: string, action: string, resource: string): void {
+    bumpPrincipal(this.iamAllowed, roleArn, action, resource);
+  }
+
+  iamRefusal(refusal: IamRefusal): void {
+    this.iamRefusedTotal += 1;
+    bumpPrincipal(this.iamRefused, refusal.roleArn, refusal.action, refusal.resource);
+    this.iamRecent.push(refusal);
+    if (this.iamRecent.length > RECENT_IAM_REFUSALS) this.iamRecent.shift();
+  }
+
+  iamUnjudgedRequest(): void {
+    this.iamUnjudged += 1;
+  }
+
+  iamUncheckedRequest(): void {
+    this.iamUnchecked += 1;
+  }
+
   reset(): void {
     this.since = Date.now();
     this.requestTotal = 0;
@@ -175,6 +267,13 @@ export class AwsRulesStatsRecorder {
     this.recentGetRecords = new Map();
     this.peakGetRecords = {};
     this.unattributed = 0;
+    this.iamJudged = 0;
+    this.iamUnjudged = 0;
+    this.iamUnchecked = 0;
+    this.iamAllowed = {};
+    this.iamRefusedTotal = 0;
+    this.iamRefused = {};
+    this.iamRecent = [];
   }
 
   snapshot(rules: RuleSwitches): AwsRulesStats {
@@ -199,7 +298,8 @@ export class AwsRulesStatsRecorder {
           this.refusedSingleWrites +
           this.getRecordsRate.total +
           this.readersPerShard.total +
-          this.describeStreamRate.total,
+          this.describeStreamRate.total +
+          this.iamRefusedTotal,
         transactionConflicts: {
           cancelledTransactions: this.cancelledTransactions,
           refusedSingleWrites: this.refusedSingleWrites,
@@ -211,6 +311,17 @@ export class AwsRulesStatsRecorder {
           total: this.describeStreamRate.total,
           byStream: this.describeStreamRate.copy(),
         },
+        iam: {
+          total: this.iamRefusedTotal,
+          byPrincipal: copyByPrincipal(this.iamRefused),
+          recent: this.iamRecent.map((refusal) => ({ ...refusal })),
+        },
+      },
+      iam: {
+        judged: this.iamJudged,
+        allowed: copyByPrincipal(this.iamAllowed),
+        unjudged: this.iamUnjudged,
+        unchecked: this.iamUnchecked,
       },
       streams: {
         getRecordsByShard: { ...this.getRecordsByShard },

@@ -8,6 +8,7 @@ export const RULE_NAMES = [
   'getRecordsRate',
   'readersPerShard',
   'describeStreamRate',
+  'iam',
 ] as const;
 
 export type RuleName = (typeof RULE_NAMES)[number];
@@ -19,6 +20,7 @@ export const ALL_RULES_ON: RuleSwitches = Object.freeze({
   getRecordsRate: true,
   readersPerShard: true,
   describeStreamRate: true,
+  iam: true,
 });
 
 export const ALL_RULES_OFF: RuleSwitches = Object.freeze({
@@ -26,6 +28,7 @@ export const ALL_RULES_OFF: RuleSwitches = Object.freeze({
   getRecordsRate: false,
   readersPerShard: false,
   describeStreamRate: false,
+  iam: false,
 });
 
 export class RuleSwitchesError extends Error {

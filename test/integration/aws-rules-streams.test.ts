@@ -200,6 +200,7 @@ describe('DynamoDB Streams limits through the strict layer', () => {
       getRecordsRate: true,
       readersPerShard: true,
       describeStreamRate: true,
+      iam: true,
     });
   });
 

@@ -277,6 +277,7 @@ describe('StreamLimitsRule', () => {
       getRecordsRate: false,
       readersPerShard: false,
       describeStreamRate: false,
+      iam: true,
     };
     expect(
       ['GetRecords', 'GetShardIterator', 'DescribeStream', 'ListStreams'].map((op) =>
