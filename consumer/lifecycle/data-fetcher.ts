@@ -26,6 +26,7 @@ import {
 import type { Clock } from '../clock.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
+import { approximateItemSize } from '../processor/change.js';
 import { backoffDelay, type RetryPolicy } from '../retry.js';
 import { isSequenceNumber, Sentinel } from '../sequence.js';
 import type { Fetcher } from './shard-consumer.js';
@@ -38,6 +39,26 @@ export interface FetchedBatch {
   shardEnded: boolean;
   /** When (this worker's clock) the read that returned the batch was sent. */
   readAt: number;
+  /**
+   * The read found the end of what the shard held when it was sent: fewer records than asked for, well under
+   * GetRecords' 1 MB answer limit (so not cut short by size). Everything written before `readAt`, give or take
+   * the stream's own delay, is in this batch or an earlier one.
+   */
+  reachedTip: boolean;
+}
+
+/** An answer this much under GetRecords' 1 MB limit was not cut short by size. */
+const CUT_SHORT_BYTES = 512 * 1024;
+
+function reachedTip(records: readonly StreamRecord[], asked: number): boolean {
+  if (records.length >= asked) return false;
+  let bytes = 0;
+  for (const record of records) {
+    const data = record.dynamodb;
+    bytes += approximateItemSize(data?.NewImage) + approximateItemSize(data?.OldImage) + 200;
+    if (bytes >= CUT_SHORT_BYTES) return false;
+  }
+  return true;
 }
 
 export interface DataFetcherOptions {
@@ -94,17 +115,17 @@ export class DataFetcher implements Fetcher {
   }
 
   private async fetch(): Promise<FetchedBatch> {
-    if (this.ended) return { records: [], shardEnded: true, readAt: this.clock.now() };
+    if (this.ended) return { records: [], shardEnded: true, readAt: this.clock.now(), reachedTip: true };
     if (this.lastWasEmpty) await this.clock.sleep(this.options.idleTimeBetweenReadsMs, this.signal);
     for (let attempt = 0; ; attempt++) {
-      if (this.signal.aborted) return { records: [], shardEnded: false, readAt: this.clock.now() };
+      if (this.signal.aborted) return this.nothing(false);
       try {
         if (this.iterator === undefined) {
           this.iterator = await this.acquireIterator();
-          if (this.iterator === undefined) return { records: [], shardEnded: true, readAt: this.clock.now() };
+          if (this.iterator === undefined) return this.nothing(true);
         }
         await this.pace();
-        if (this.signal.aborted) return { records: [], shardEnded: false, readAt: this.clock.now() };
+        if (this.signal.aborted) return this.nothing(false);
         const started = this.clock.now();
         this.lastReadAt = started;
         const result = await this.client.send(
@@ -118,12 +139,22 @@ export class DataFetcher implements Fetcher {
         this.iterator = result.NextShardIterator;
         this.lastWasEmpty = records.length === 0;
         if (this.iterator === undefined) this.ended = true;
-        return { records, shardEnded: this.ended, readAt: started };
+        return {
+          records,
+          shardEnded: this.ended,
+          readAt: started,
+          reachedTip: reachedTip(records, this.options.maxRecords),
+        };
       } catch (error) {
-        if (this.signal.aborted) return { records: [], shardEnded: false, readAt: this.clock.now() };
+        if (this.signal.aborted) return this.nothing(false);
         await this.recover(error, attempt);
       }
     }
+  }
+
+  /** No records: the shard ended, or reading was stopped (then nothing is claimed about the tip). */
+  private nothing(shardEnded: boolean): FetchedBatch {
+    return { records: [], shardEnded, readAt: this.clock.now(), reachedTip: shardEnded };
   }
 
   /** Waits until a read is allowed: at most `readsPerSecond` reads start in any second. */

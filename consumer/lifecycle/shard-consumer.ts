@@ -18,7 +18,7 @@ import type { BatchPosition } from '../processor/replica-writer.js';
 import { backoffDelay, type RetryPolicy } from '../retry.js';
 import { isSentinel, isSequenceNumber, Sentinel } from '../sequence.js';
 import type { Checkpointer } from './checkpointer.js';
-import type { FetchedBatch, StreamRecord } from './data-fetcher.js';
+import type { FetchedBatch } from './data-fetcher.js';
 
 export const ShardConsumerState = {
   WAITING_ON_PARENT_SHARDS: 'WAITING_ON_PARENT_SHARDS',
@@ -196,7 +196,7 @@ export class ShardConsumer {
       const batch = await fetcher.next();
       if (this.shutdownRequested && batch.records.length === 0) return this.stopRequested();
       if (batch.records.length > 0) {
-        const outcome = await this.processAndCheckpoint(batch.records);
+        const outcome = await this.processAndCheckpoint(batch);
         if (outcome !== 'done') return outcome;
       } else {
         this.deps.lag.record(this.shardId, 0);
@@ -277,14 +277,18 @@ export class ShardConsumer {
    * the fenced writer moves the checkpoint in its own transactions; otherwise it is written here (at most once
    * every `checkpointIntervalMs`).
    */
-  private async processAndCheckpoint(records: StreamRecord[]): Promise<'done' | ShutdownReason> {
+  private async processAndCheckpoint(batch: FetchedBatch): Promise<'done' | ShutdownReason> {
     const { processor, metrics, clock, events } = this.deps;
+    const { records } = batch;
     const last = records.at(-1)?.dynamodb;
     const created = last?.ApproximateCreationDateTime;
     const sequenceNumber = last?.SequenceNumber;
-    const position: BatchPosition | undefined = sequenceNumber
-      ? { sequenceNumber, progress: created ? { lastRecordCreatedAt: created.getTime() } : {} }
-      : undefined;
+    // A batch read at the shard's tip: once it is written, the shard was caught up as of the read.
+    const progress: LeaseProgress = {
+      ...(created ? { lastRecordCreatedAt: created.getTime() } : {}),
+      ...(batch.reachedTip ? { caughtUpAt: batch.readAt } : {}),
+    };
+    const position: BatchPosition | undefined = sequenceNumber ? { sequenceNumber, progress } : undefined;
     let checkpointed = false;
     for (let attempt = 0; ; attempt++) {
       if (!this.held()) return ShutdownReason.LEASE_LOST;

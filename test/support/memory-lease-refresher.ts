@@ -168,12 +168,19 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
     return true;
   }
 
-  async checkpoint(key: string, owner: string, checkpoint: string): Promise<boolean> {
+  async checkpoint(
+    key: string,
+    owner: string,
+    checkpoint: string,
+    progress?: LeaseProgress,
+  ): Promise<boolean> {
     this.count('UpdateItem');
     const lease = this.leases.get(key);
     if (!lease || lease.leaseOwner !== owner) return false;
     lease.checkpoint = checkpoint;
     lease.ownerSwitchesSinceCheckpoint = 0;
+    if (progress?.caughtUpAt !== undefined) lease.caughtUpAt = progress.caughtUpAt;
+    if (progress?.lastRecordCreatedAt !== undefined) lease.lastRecordCreatedAt = progress.lastRecordCreatedAt;
     return true;
   }
 
