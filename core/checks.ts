@@ -19,7 +19,13 @@ import {
   scanLeases,
   shardStates,
 } from './fleet-state.js';
-import { compareReplicas, type ReplicaComparison } from './keda.js';
+import {
+  compareReplicas,
+  describeArithmetic,
+  kedaTriggerArithmetic,
+  neededArithmetic,
+  type ReplicaComparison,
+} from './keda.js';
 import { sourceStreamArn } from './tables.js';
 import { CheckName, type Verdict, verdict } from './verdict.js';
 
@@ -209,7 +215,7 @@ export function judgeScaling(input: {
     CheckName.Scaling,
     reasons,
     figures,
-    `scaling healthy: ${ready}/${desired} replicas ready for ${comparison.shards.unfinished} unfinished of ${comparison.shards.total} shards (KEDA's formula: ${comparison.classic.replicas}, needed: ${comparison.needed.replicas}).`,
+    `scaling healthy: ${ready}/${desired} replicas ready; KEDA's trigger: ${describeArithmetic(kedaTriggerArithmetic(comparison.shards.total, config))}; needed: ${describeArithmetic(neededArithmetic(comparison.shards.unfinished, config), 'unfinished shards')}.`,
   );
 }
 

@@ -10,6 +10,7 @@
 import { HELP, parseStartOptions, UsageError } from './start/options.js';
 import { MissingPrerequisiteError } from './start/prerequisites.js';
 import { ExitCode, LocalRun } from './start/run.js';
+import { describeStopOutcome } from './start/services.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -43,9 +44,19 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       return;
     }
     firstSignalAt = now;
-    run?.freezeView();
-    process.stderr.write(`\n${signal}: stopping the workers and DynamoDB Local ...\n`);
-    void finish(verdictCode ?? ExitCode.Interrupted, 6_000);
+    exiting = true;
+    if (!run) process.exit(verdictCode ?? ExitCode.Interrupted);
+    // Once the verdict is known (--keep-running), the report is whole: stop without rewriting it.
+    const finished = verdictCode !== undefined;
+    process.stderr.write(
+      `\n${signal}: ${finished ? '' : 'writing a partial report, then '}stopping the workers and DynamoDB Local ...\n`,
+    );
+    const said = finished
+      ? run.stop(6_000).then((stopped) => [`stopped ${describeStopOutcome(stopped)}.`])
+      : run.interrupt(signal, 6_000).then((result) => LocalRun.describeInterruption(result));
+    void said
+      .then((lines) => process.stderr.write(`${lines.join('\n')}\n`))
+      .finally(() => process.exit(verdictCode ?? ExitCode.Interrupted));
   });
 }
 
@@ -66,6 +77,7 @@ async function main(): Promise<void> {
   }
   run = new LocalRun(options, { stdout: process.stdout, stderr: process.stderr });
   const result = await run.run();
+  if (exiting) return; // interrupted: the signal handler reports and exits
   verdictCode = result.exitCode;
   if (options.keepRunning && !exiting) await run.keepRunning();
   await finish(result.exitCode);

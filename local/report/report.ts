@@ -8,7 +8,9 @@ import { join, resolve } from 'node:path';
 import type { DrillEvent } from '../start/drill.js';
 import type { LoadPlan, StartOptions } from '../start/options.js';
 import type { Sample } from '../start/sampler.js';
+import type { StopOutcome } from '../start/services.js';
 import { mean, percentile } from '../start/stats.js';
+import type { RunEvent } from '../start/timeline.js';
 import { renderReportHtml } from './html.js';
 
 export interface TaskSpan {
@@ -35,6 +37,8 @@ export interface WorkflowRecord {
 
 export interface RunSummary {
   passed: boolean;
+  /** Set when Ctrl-C (or SIGTERM) stopped the run: the report is partial. */
+  interrupted: { signal: string; atMs: number; phase: string; stopped: StopOutcome | null } | null;
   /** One sentence: what passed, or what failed. */
   verdict: string;
   durationMs: number;
@@ -50,10 +54,16 @@ export interface RunSummary {
   };
   shards: { total: number; open: number; closed: number; closedFinished: number; unfinished: number } | null;
   rollovers: number;
+  /** From the last sample through local/start/figures.ts, the numbers the live view showed. */
   scaling: {
+    /** What KEDA's trigger asks for over every listed shard, unlimited: ceil(shards / shardCount). */
     kedaAsks: number;
+    /** The same within the ScaledObject's limits, as arithmetic: "21 shards → ceil(21/2) = 11, capped at 3". */
+    kedaTrigger: string;
     kedaDesired: number | null;
     needed: number;
+    /** "1 unfinished → ceil(1/2) = 1". */
+    neededText: string;
     maxReplicaCount: number;
     peakWorkers: number;
     finalWorkers: number;
@@ -116,6 +126,8 @@ export interface RunReport {
   tasks: TaskSpan[];
   drill: DrillEvent[];
   samples: Sample[];
+  /** Every line the live view showed as an event, with its kind (pod starts, restarts and exits; KEDA; drill). */
+  events: RunEvent[];
   clusterEvents: string[];
   browserCheck?: unknown;
 }

@@ -54,16 +54,50 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** A launcher that records every worker it starts, then lets the real one start it. */
+/** What happened to a pod's process, as the launcher saw it (every start, restart and exit). */
+export type PodEvent =
+  | { kind: 'started'; pod: string; pid: number | null }
+  | { kind: 'restarted'; pod: string; pid: number | null; restart: number }
+  | { kind: 'exited'; pod: string; pid: number | null; code: number | null; signal: string | null };
+
+/** "pod 3fa9c1-7b2d0 started (pid 9212)", "… exited: killed by SIGKILL", "… restarted (restart 1, pid 9340)". */
+export function describePodEvent(event: PodEvent, name: string): string {
+  const pid = event.pid === null ? '' : `pid ${event.pid}`;
+  switch (event.kind) {
+    case 'started':
+      return `pod ${name} started${pid ? ` (${pid})` : ''}`;
+    case 'restarted':
+      return `pod ${name} restarted (restart ${event.restart}${pid ? `, ${pid}` : ''})`;
+    default:
+      return `pod ${name} exited: ${event.signal ? `killed by ${event.signal}` : `code ${event.code}`}`;
+  }
+}
+
+/**
+ * A launcher that records every worker process it starts in processes.json and reports each start, restart
+ * (a second launch for the same pod: the cluster's restartPolicy Always) and exit, then lets the real
+ * launcher start it.
+ */
 export class RecordingLauncher implements WorkerLauncher {
+  private readonly launches = new Map<string, number>();
+
   constructor(
     private readonly inner: WorkerLauncher,
     private readonly log: ProcessLog,
+    private readonly onPodEvent: (event: PodEvent) => void = () => {},
   ) {}
 
   launch(spec: LaunchSpec): LaunchedWorker {
     const worker = this.inner.launch(spec);
     this.log.worker(spec.podName, worker.pid, spec.port);
+    const pod = spec.podName;
+    const pid = worker.pid ?? null;
+    const restart = this.launches.get(pod) ?? 0;
+    this.launches.set(pod, restart + 1);
+    this.onPodEvent(restart === 0 ? { kind: 'started', pod, pid } : { kind: 'restarted', pod, pid, restart });
+    void worker.exited.then(({ code, signal }) =>
+      this.onPodEvent({ kind: 'exited', pod, pid, code, signal }),
+    );
     return worker;
   }
 }

@@ -38,11 +38,14 @@ export interface Sample {
   /** Milliseconds since the run started. */
   t: number;
   phase: string;
-  load: { written: number; target: number; batchesDone: number; batches: number };
+  /** batchesStarted: GenerateLoad invocations begun (the Map state writes two at a time). */
+  load: { written: number; target: number; batchesDone: number; batchesStarted?: number; batches: number };
   /** Null until the stream exists. */
   shards: { total: number; open: number; closed: number; closedFinished: number; unfinished: number } | null;
   /** KEDA's metric (every shard DescribeStream lists), what its formula asks for, and its last decision. */
   keda: { metric: number; asks: number; desired: number | null };
+  /** The ScaledObject's numbers in force when the sample was taken (the drill lowers maxReplicaCount). */
+  scaling: Pick<ScalingConfig, 'shardCount' | 'minReplicaCount' | 'maxReplicaCount' | 'activationShardCount'>;
   /** What the unfinished shards need: ceil(unfinished / shardCount), within min and max. */
   needed: number;
   workers: { desired: number; running: number; ready: number; pods: PodSample[] };
@@ -70,7 +73,13 @@ export interface SamplerDeps {
   config: () => ScalingConfig;
   startedAtMs: number;
   phase: () => string;
-  load: () => { target: number; batchesDone: number; batches: number; itemsDone: number };
+  load: () => {
+    target: number;
+    batchesDone: number;
+    batchesStarted: number;
+    batches: number;
+    itemsDone: number;
+  };
   rollovers: () => number;
   /** Items already in the source table before this run's load (a persisted data folder). */
   baselineItems?: number;
@@ -179,9 +188,21 @@ export class Sampler {
     const sample: Sample = {
       t,
       phase: deps.phase(),
-      load: { written, target: load.target, batchesDone: load.batchesDone, batches: load.batches },
+      load: {
+        written,
+        target: load.target,
+        batchesDone: load.batchesDone,
+        batchesStarted: load.batchesStarted,
+        batches: load.batches,
+      },
       shards,
       keda,
+      scaling: {
+        shardCount: config.shardCount,
+        minReplicaCount: config.minReplicaCount,
+        maxReplicaCount: config.maxReplicaCount,
+        activationShardCount: config.activationShardCount,
+      },
       needed,
       workers: {
         desired: workload?.desired ?? 0,

@@ -2,8 +2,9 @@
 import type { BrowserCheck } from '../report/browser.js';
 import type { AwsRulesDigest, RunSummary } from '../report/report.js';
 import type { DrillEvent } from './drill.js';
+import { shortPod } from './figures.js';
+import { wrapText } from './layout.js';
 import { clock, formatDuration } from './stats.js';
-import { shortPod } from './view.js';
 
 /** What the strict layer enforced and refused, in one line (summary and HTML report). */
 export function awsRulesLine(digest: AwsRulesDigest): string {
@@ -26,13 +27,16 @@ export function renderSummary(input: {
   reportPaths: { json: string; html: string };
   browserCheck: BrowserCheck | { skipped: string } | undefined;
   fleetName?: string;
+  /** Columns to fit (values wrap under their label, never cut). */
+  width?: number;
   color?: boolean;
 }): string[] {
   const { summary: s } = input;
   const fleet = input.fleetName ?? 'users-replicator';
   const paint = (code: string, text: string) => (input.color ? `\x1b[${code}m${text}\x1b[0m` : text);
   const rows: [string, string][] = [];
-  rows.push(['Result', `${s.passed ? paint('1;32', 'PASSED') : paint('1;31', 'FAILED')}  ${s.verdict}`]);
+  const outcome = s.interrupted ? 'INTERRUPTED' : s.passed ? 'PASSED' : 'FAILED';
+  rows.push(['Result', `${outcome}  ${s.verdict}`]);
   const t = s.timings;
   rows.push([
     'Run time',
@@ -68,9 +72,11 @@ export function renderSummary(input: {
       ? `${s.shards.total} listed (${s.shards.open} open, ${s.shards.closed} closed) after ${s.rollovers} rollovers · ${s.shards.unfinished} unfinished`
       : '—',
   ]);
+  rows.push(['KEDA', `${s.scaling.kedaTrigger} · desired ${s.scaling.kedaDesired ?? '—'}`]);
+  rows.push(['Needed', s.scaling.neededText]);
   rows.push([
-    'Replicas',
-    `KEDA's count asks ${s.scaling.kedaAsks} · KEDA desired ${s.scaling.kedaDesired ?? '—'} (max ${s.scaling.maxReplicaCount}) · unfinished shards need ${s.scaling.needed} · running ${s.scaling.finalWorkers} (peak ${s.scaling.peakWorkers})`,
+    'Workers',
+    `${s.scaling.finalWorkers} running · ${s.scaling.readyWorkers} ready · peak ${s.scaling.peakWorkers}`,
   ]);
   rows.push([
     'Lag',
@@ -100,6 +106,18 @@ export function renderSummary(input: {
         : `FAILED in ${check.browser}: ${check.chartsWithData}/${check.charts} charts drawn; ${[...check.consoleErrors, ...check.pageErrors, ...check.failedRequests].join('; ') || 'no errors'}`,
     ]);
   }
-  const width = Math.max(...rows.map(([label]) => label.length)) + 2;
-  return [paint('2', '─'.repeat(78)), ...rows.map(([label, value]) => `${label.padEnd(width)}${value}`)];
+  const labelWidth = Math.max(...rows.map(([label]) => label.length)) + 2;
+  const width = input.width ?? 80;
+  const lines = rows.flatMap(([label, value]) =>
+    wrapText(value, width - labelWidth).map(
+      (line, i) => `${i === 0 ? label.padEnd(labelWidth) : ' '.repeat(labelWidth)}${line}`,
+    ),
+  );
+  // The verdict word is painted after wrapping, so colour codes never count towards the width.
+  const first = lines.findIndex((line) => line.startsWith('Result'));
+  if (first >= 0) {
+    const code = s.interrupted ? '1;33' : s.passed ? '1;32' : '1;31';
+    lines[first] = (lines[first] as string).replace(outcome, paint(code, outcome));
+  }
+  return [paint('2', '─'.repeat(Math.min(78, width - 2))), ...lines];
 }

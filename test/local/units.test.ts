@@ -4,11 +4,12 @@ import type { LeaseView } from '../../core/fleet-state.js';
 import { renderReportHtml } from '../../local/report/html.js';
 import type { RunReport } from '../../local/report/report.js';
 import { FaultDrill } from '../../local/start/drill.js';
+import { fleetFigures } from '../../local/start/figures.js';
+import { factLines, liveBlock, visibleWidth, wrapText } from '../../local/start/layout.js';
 import { DEFAULTS, parseStartOptions, planLoad, UsageError } from '../../local/start/options.js';
 import { metricValue, parsePrometheusText } from '../../local/start/prometheus.js';
 import { endToEndDelayMs, type PodSample, type Sample } from '../../local/start/sampler.js';
 import { percentile } from '../../local/start/stats.js';
-import { fitToWidth, renderLiveBlock, renderStatusLine } from '../../local/start/view.js';
 
 describe('options', () => {
   it('defaults to a load of rate x duration with rollovers, the drill and the browser check', () => {
@@ -125,6 +126,7 @@ function sample(t: number, written: number, pods: PodSample[], desired = pods.le
     load: { written, target: 100, batchesDone: 0, batches: 4 },
     shards: { total: 9, open: 1, closed: 8, closedFinished: 7, unfinished: 2 },
     keda: { metric: 9, asks: 5, desired },
+    scaling: { shardCount: 2, minReplicaCount: 0, maxReplicaCount: 4, activationShardCount: 0 },
     needed: 1,
     workers: { desired, running: pods.filter((p) => !p.stopping).length, ready: pods.length, pods },
     leases: {
@@ -213,33 +215,73 @@ describe('the fault drill', () => {
 });
 
 describe('the live view', () => {
-  const context = {
-    fleetName: 'users-replicator',
-    endpoint: 'http://127.0.0.1:1',
-    rolloverMs: 5000,
-    shardCount: 2,
-    maxReplicaCount: 4,
-    drill: 'SIGKILL one worker at 35% of the load',
-    lag: { p50: 1000, p99: 4000 },
-  };
   const s = sample(72_000, 47, [pod('users-replicator-a'), pod('users-replicator-bb')]);
+  const figures = fleetFigures(s, { fleetName: 'users-replicator', lag: { p50: 1000, p99: 4000 } });
+  const context = { now: 72_500, rolloverMs: 5000, drill: 'SIGKILL one worker at 35% of the load' };
 
-  it('shows load, shards, KEDA beside needed, workers, leases, records, lag and the drill', () => {
-    const block = renderLiveBlock(s, context).join('\n');
-    expect(block).toContain('01:12');
-    expect(block).toContain('47/100 items 47%');
-    expect(block).toContain('9 total · 1 open · 8 closed (7 finished) · 2 unfinished');
-    expect(block).toContain('its count asks ceil(9/2) = 5 · unfinished shards need ceil(2/2) → 1');
-    expect(block).toContain('a: 1 · bb: 1');
-    expect(block).toContain('end to end now 1.2 s · p50 1.0 s · p99 4.0 s');
-    expect(block).toContain('Drill      SIGKILL one worker');
+  it('keeps every key number at 80 columns, each line within the width', () => {
+    const block = liveBlock(figures, { ...context, width: 80 });
+    for (const line of block) expect(visibleWidth(line), line).toBeLessThanOrEqual(80);
+    const text = block.join('\n');
+    expect(text).toContain('01:12');
+    expect(text).toContain('47/100 47%');
+    expect(text).toContain('9 listed · 1 open · 2 unfinished');
+    // What KEDA's trigger asks, as arithmetic, and what KEDA decided.
+    expect(text).toContain('9 shards → ceil(9/2) = 5, capped at 4 · desired 2');
+    expect(text).toContain('2 unfinished → ceil(2/2) = 1');
+    expect(text).toContain('2 running · 2 ready');
+    expect(text).toContain('a 1 · bb 1');
+    expect(text).toContain('now 1.2 s · p50 1.0 s · p99 4.0 s');
+    expect(text).toContain('Drill    SIGKILL one worker');
+    expect(text).not.toContain('…');
   });
 
-  it('has a one-line form and never wraps a terminal line', () => {
-    expect(renderStatusLine(s, context)).toMatch(/^\[01:12\] setup ▸ GenerateLoad \| load 47\/100 \(47%\)/);
-    const cut = fitToWidth(`\x1b[1mbold\x1b[0m ${'x'.repeat(100)}`, 20);
-    const ansi = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
-    expect(cut.replace(ansi, '')).toHaveLength(20);
+  it('adds detail on a wide terminal, never drops a fact', () => {
+    const narrow = liveBlock(figures, { ...context, width: 80 });
+    const wide = liveBlock(figures, { ...context, width: 160 }).join('\n');
+    expect(wide).toContain('(7 finished)');
+    expect(wide).toContain("workers' gauge");
+    for (const label of narrow.map((line) => line.slice(0, 9).trim()).filter(Boolean)) {
+      expect(wide).toContain(label);
+    }
+  });
+
+  it('wraps a long line at a separator under its label instead of cutting it', () => {
+    const many = {
+      ...s,
+      leases: {
+        ...s.leases,
+        byOwner: Object.fromEntries(
+          Array.from({ length: 9 }, (_, i) => [`users-replicator-${i}abcde-12345`, i]),
+        ),
+      },
+    };
+    const block = liveBlock(fleetFigures(many, { fleetName: 'users-replicator', lag: { p50: 1, p99: 2 } }), {
+      ...context,
+      width: 80,
+    });
+    for (const line of block) expect(visibleWidth(line)).toBeLessThanOrEqual(80);
+    expect(block.join(' ')).toContain('8abcde-12345 (gone) 8');
+    expect(wrapText('word '.repeat(30).trim(), 20, '  ').every((l) => visibleWidth(l) <= 20)).toBe(true);
+  });
+
+  it('without a TTY: one fact per line, each short', () => {
+    const facts = factLines(figures);
+    expect(facts.map((f) => f.key)).toEqual([
+      'phase',
+      'load',
+      'shards',
+      'keda',
+      'needed',
+      'workers',
+      'leases',
+      'replica',
+      'lag',
+    ]);
+    expect(facts.find((f) => f.key === 'keda')?.text).toBe(
+      'KEDA: 9 shards → ceil(9/2) = 5, capped at 4; desired 2',
+    );
+    for (const fact of facts) expect(visibleWidth(fact.text)).toBeLessThanOrEqual(72);
   });
 });
 
@@ -265,10 +307,13 @@ describe('the report page', () => {
         replica: { sourceItems: 10, replicaItems: 10, missing: 0, differing: 0, extra: 0, processedBy: {} },
         shards: null,
         rollovers: 0,
+        interrupted: null,
         scaling: {
           kedaAsks: 1,
+          kedaTrigger: '1 shards → ceil(1/2) = 1',
           kedaDesired: 1,
           needed: 1,
+          neededText: '1 unfinished → ceil(1/2) = 1',
           maxReplicaCount: 1,
           peakWorkers: 1,
           finalWorkers: 1,

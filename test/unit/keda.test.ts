@@ -3,12 +3,16 @@ import { InvalidInputError } from '../../core/errors.js';
 import {
   clampReplicas,
   compareReplicas,
+  describeArithmetic,
+  explainScalingDecision,
   HPA_DEFAULTS,
   hpaAverageValueReplicas,
   isTriggerActive,
   KEDA_DEFAULTS,
   kedaReplicas,
   kedaSteadyStateReplicas,
+  kedaTriggerArithmetic,
+  neededArithmetic,
   neededReplicas,
   type Recommendation,
   ScalingReason,
@@ -419,5 +423,49 @@ describe('a day-old stream: 4 open shards, 24 × 4 closed and finished', () => {
     expect(comparison.classic.replicas).toBe(100);
     expect(comparison.needed.replicas).toBe(4);
     expect(comparison.idleReplicas).toBe(96);
+  });
+});
+
+describe('replica numbers as arithmetic', () => {
+  const config = scalingConfig({ shardCount: 2, maxReplicaCount: 3 });
+
+  it("says KEDA's trigger as a person checks it, with the limit that moved it", () => {
+    expect(describeArithmetic(kedaTriggerArithmetic(13, config))).toBe(
+      '13 shards → ceil(13/2) = 7, capped at 3',
+    );
+    expect(describeArithmetic(kedaTriggerArithmetic(5, scalingConfig({ shardCount: 2 })))).toBe(
+      '5 shards → ceil(5/2) = 3',
+    );
+    expect(kedaTriggerArithmetic(0, config)).toMatchObject({ replicas: 0, limitedBy: 'inactive' });
+    expect(describeArithmetic(neededArithmetic(1, config), 'unfinished')).toBe(
+      '1 unfinished → ceil(1/2) = 1',
+    );
+  });
+
+  it('agrees with the steady-state number and the needed number it explains', () => {
+    for (let shards = 0; shards < 40; shards++) {
+      for (const max of [1, 3, 10]) {
+        const c = scalingConfig({ shardCount: 3, maxReplicaCount: max });
+        expect(kedaTriggerArithmetic(shards, c).replicas).toBe(kedaSteadyStateReplicas(shards, c));
+      }
+    }
+  });
+
+  it("explains each of KEDA's decisions by its reason", () => {
+    expect(
+      explainScalingDecision(
+        { from: 2, to: 3, metric: 5, reason: 'metric' },
+        scalingConfig({ shardCount: 2 }),
+      ),
+    ).toBe('2 → 3 replicas: 5 shards → ceil(5/2) = 3');
+    expect(explainScalingDecision({ from: 4, to: 3, metric: 21, reason: 'above-maximum' }, config)).toBe(
+      '4 → 3 replicas: maxReplicaCount is 3 (21 shards → ceil(21/2) = 11, capped at 3)',
+    );
+    expect(explainScalingDecision({ from: 2, to: 3, metric: 13, reason: 'clamped' }, config)).toBe(
+      '2 → 3 replicas: 13 shards → ceil(13/2) = 7, capped at 3',
+    );
+    expect(
+      explainScalingDecision({ from: 0, to: 1, metric: 1, reason: 'scale-from-zero' }, config),
+    ).toContain('KEDA starts from zero');
   });
 });
