@@ -14,6 +14,7 @@ import { AlertsTopic, FleetAlarms } from './alerts.js';
 import { FleetCluster } from './cluster.js';
 import { ImagePlatform, type InfraConfig } from './config.js';
 import { ControlPlane, REPO_ROOT } from './control-plane.js';
+import { FleetDashboard } from './dashboard.js';
 import { acknowledgeNagFindings } from './nag.js';
 import { Workflows } from './workflows.js';
 
@@ -37,6 +38,7 @@ export class StreamfleetStack extends Stack {
   readonly fleetCluster: FleetCluster;
   readonly alerts: AlertsTopic;
   readonly alarms: FleetAlarms;
+  readonly dashboard: FleetDashboard;
   readonly verifySchedule: scheduler.Schedule;
   readonly consumerImage: DockerImageAsset | undefined;
 
@@ -103,6 +105,16 @@ export class StreamfleetStack extends Stack {
       fleetInput: config.fleetInput,
       verifyEveryMinutes: config.verifyEveryMinutes,
       replicationLagThresholdMs: config.replicationLagThresholdMs,
+    });
+    this.dashboard = new FleetDashboard(this, 'Dashboard', {
+      applicationName: config.fleet.applicationName,
+      alarms: this.alarms.alarms,
+      stateMachines: {
+        setup: machines[Workflow.Setup],
+        verify: machines[Workflow.Verify],
+        compare: machines[Workflow.Compare],
+      },
+      verifyEveryMinutes: config.verifyEveryMinutes,
     });
 
     const output = (key: string, value: string, description: string) =>

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { baseLabel, MEETS } from './charts.js';
 
 export const CHROMIUM_PATH = process.env.STREAMFLEET_CHROMIUM ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -63,63 +64,147 @@ const PROBE = `(() => {
   return { charts: canvases.length, withData };
 })()`;
 
-export async function checkReportInBrowser(
-  htmlPath: string,
-  options: { screenshot?: { path: string; selector: string; width?: number }; timeoutMs?: number } = {},
-): Promise<BrowserCheck> {
-  const started = Date.now();
+/** One drawn series of a chart, as the page drew it (pixels), for checking that none hides under another. */
+export interface DrawnSeries {
+  label: string;
+  dash: number[];
+  width: number;
+  /** Pixel positions of its points, rounded; null where it has no value. */
+  points: ([number, number] | null)[];
+}
+
+export interface DrawnChart {
+  id: string;
+  stacked: boolean;
+  series: DrawnSeries[];
+}
+
+/** Runs in the page: every chart's datasets with the pixels Chart.js placed their points at. */
+const SERIES_PROBE = `(() => Array.from(document.querySelectorAll('canvas')).map((canvas) => {
+  const chart = Chart.getChart(canvas);
+  return {
+    id: canvas.id,
+    stacked: !!chart.options.scales.y.stacked,
+    series: chart.data.datasets.map((d, i) => ({
+      label: d.label,
+      dash: d.borderDash || [],
+      width: d.borderWidth,
+      points: chart.getDatasetMeta(i).data.map((p, k) =>
+        d.data[k] && d.data[k].y !== null ? [Math.round(p.x), Math.round(p.y)] : null),
+    })),
+  };
+}))()`;
+
+async function withPage<T>(
+  width: number,
+  use: (page: import('playwright-core').Page, version: string) => Promise<T>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: [...CHROMIUM_ARGS],
     headless: true,
-    timeout: options.timeoutMs ?? 30_000,
+    timeout: timeoutMs,
   });
-  const consoleErrors: string[] = [];
-  const pageErrors: string[] = [];
-  const failedRequests: string[] = [];
   try {
-    const page = await browser.newPage({
-      viewport: { width: options.screenshot?.width ?? 1280, height: 900 },
-      deviceScaleFactor: 1,
-    });
-    page.on('console', (message) => {
-      if (message.type() === 'error') consoleErrors.push(message.text());
-    });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('requestfailed', (request) => failedRequests.push(request.url()));
-    await page.goto(pathToFileURL(resolve(htmlPath)).href, { waitUntil: 'load' });
-    await page.waitForFunction(
-      'window.__streamfleetReport && window.__streamfleetReport.rendered === true',
-      undefined,
-      {
-        timeout: options.timeoutMs ?? 15_000,
-      },
-    );
-    const probe = (await page.evaluate(PROBE)) as ChartProbe;
-    let screenshot: string | undefined;
-    if (options.screenshot) {
-      await page.locator(options.screenshot.selector).first().screenshot({ path: options.screenshot.path });
-      screenshot = options.screenshot.path;
-    }
-    const ok =
-      probe.charts > 0 &&
-      probe.withData === probe.charts &&
-      consoleErrors.length === 0 &&
-      pageErrors.length === 0 &&
-      failedRequests.length === 0;
-    return {
-      ok,
-      browser: `Chromium ${browser.version()}`,
-      charts: probe.charts,
-      chartsWithData: probe.withData,
-      consoleErrors,
-      pageErrors,
-      failedRequests,
-      durationMs: Date.now() - started,
-      ...(screenshot ? { screenshot } : {}),
-    };
+    const page = await browser.newPage({ viewport: { width, height: 900 }, deviceScaleFactor: 1 });
+    return await use(page, browser.version());
   } finally {
     await browser.close();
   }
+}
+
+async function openReport(
+  page: import('playwright-core').Page,
+  htmlPath: string,
+  timeoutMs: number,
+): Promise<void> {
+  await page.goto(pathToFileURL(resolve(htmlPath)).href, { waitUntil: 'load' });
+  await page.waitForFunction(
+    'window.__streamfleetReport && window.__streamfleetReport.rendered === true',
+    undefined,
+    {
+      timeout: timeoutMs,
+    },
+  );
+}
+
+/** Every chart's series as drawn in headless Chromium. */
+export async function drawnSeries(htmlPath: string): Promise<DrawnChart[]> {
+  return withPage(1280, async (page) => {
+    await openReport(page, htmlPath, 15_000);
+    return (await page.evaluate(SERIES_PROBE)) as DrawnChart[];
+  });
+}
+
+export async function checkReportInBrowser(
+  htmlPath: string,
+  options: { screenshot?: { path: string; selector: string; width?: number }; timeoutMs?: number } = {},
+): Promise<BrowserCheck> {
+  const started = Date.now();
+  const consoleErrors: string[] = [];
+  const pageErrors: string[] = [];
+  const failedRequests: string[] = [];
+  return withPage(
+    options.screenshot?.width ?? 1280,
+    async (page, version) => {
+      page.on('console', (message) => {
+        if (message.type() === 'error') consoleErrors.push(message.text());
+      });
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      page.on('requestfailed', (request) => failedRequests.push(request.url()));
+      await openReport(page, htmlPath, options.timeoutMs ?? 15_000);
+      const probe = (await page.evaluate(PROBE)) as ChartProbe;
+      let screenshot: string | undefined;
+      if (options.screenshot) {
+        await page.locator(options.screenshot.selector).first().screenshot({ path: options.screenshot.path });
+        screenshot = options.screenshot.path;
+      }
+      const ok =
+        probe.charts > 0 &&
+        probe.withData === probe.charts &&
+        consoleErrors.length === 0 &&
+        pageErrors.length === 0 &&
+        failedRequests.length === 0;
+      return {
+        ok,
+        browser: `Chromium ${version}`,
+        charts: probe.charts,
+        chartsWithData: probe.withData,
+        consoleErrors,
+        pageErrors,
+        failedRequests,
+        durationMs: Date.now() - started,
+        ...(screenshot ? { screenshot } : {}),
+      };
+    },
+    options.timeoutMs ?? 30_000,
+  );
+}
+
+/**
+ * Pairs of series a reader could not tell apart: drawn on the same pixels everywhere (they should have been
+ * merged into one line), or on the same pixels somewhere with the same dash and width, or somewhere without
+ * the later one's legend naming the earlier. Stacked charts are bands, not lines, and are left out.
+ */
+export function indistinguishableSeries(charts: readonly DrawnChart[]): string[] {
+  const found: string[] = [];
+  const at = (p: [number, number] | null | undefined) => (p ? `${p[0]},${p[1]}` : null);
+  for (const chart of charts.filter((c) => !c.stacked)) {
+    chart.series.forEach((a, i) => {
+      for (const b of chart.series.slice(i + 1)) {
+        const shared = a.points.filter((p, k) => p !== null && at(p) === at(b.points[k])).length;
+        if (shared === 0) continue;
+        const everywhere =
+          a.points.length === b.points.length && a.points.every((p, k) => at(p) === at(b.points[k]));
+        const sameStyle = a.dash.join() === b.dash.join() && a.width === b.width;
+        const named = (b.label.split(MEETS)[1] ?? '').split('; ').includes(baseLabel(a.label));
+        if (everywhere || sameStyle || !named) {
+          found.push(`${chart.id}: "${b.label}" lies on "${a.label}" at ${shared} point(s)`);
+        }
+      }
+    });
+  }
+  return found;
 }

@@ -57,6 +57,7 @@ function series(input: Input): SeriesSpec {
 function compare(
   a: readonly (number | null)[],
   b: readonly (number | null)[],
+  tolerance: number,
 ): { common: number; equal: number } {
   let common = 0;
   let equal = 0;
@@ -65,50 +66,74 @@ function compare(
     const y = b[i];
     if (x === null || x === undefined || y === null || y === undefined) continue;
     common++;
-    if (x === y) equal++;
+    if (Math.abs(x - y) <= tolerance) equal++;
   }
   return { common, equal };
+}
+
+/** Values closer than 1 % of a chart's range land on the same pixel row or the next: they coincide. */
+export function pixelTolerance(series: readonly { values: readonly (number | null)[] }[]): number {
+  const max = Math.max(0, ...series.flatMap((s) => s.values.filter((v): v is number => v !== null)));
+  return max * 0.01;
 }
 
 const sameGaps = (a: readonly (number | null)[], b: readonly (number | null)[]) =>
   a.length === b.length && a.every((v, i) => (v === null) === (b[i] === null));
 
-const DASH = [6, 4];
+/** Dash patterns for a series drawn on top of others, each different from what lies under it. */
+const DASHES = [
+  [6, 4],
+  [2, 3],
+  [10, 3, 2, 3],
+  [1, 5],
+];
+
+/** The legend's note on a series that lies on others part of the time: "name — dashed where it meets: a; b". */
+export const MEETS = ' — dashed where it meets: ';
+
+/** A legend label without its note (what other series name it by). */
+export function baseLabel(label: string): string {
+  return label.split(MEETS)[0] as string;
+}
 
 /**
  * Merges series equal at every point and marks those equal part of the time, so none is drawn exactly under
  * another without the legend saying so. Order matters: a later series is merged into, or dashed on top of,
- * an earlier one.
+ * an earlier one, with a dash pattern none of those under it has and a thinner line.
  */
-export function separateCoinciding(input: readonly SeriesSpec[]): SeriesSpec[] {
+export function separateCoinciding(
+  input: readonly SeriesSpec[],
+  tolerance = pixelTolerance(input),
+): SeriesSpec[] {
   const out: SeriesSpec[] = [];
   for (const candidate of input) {
-    let current = { ...candidate, coincidesWith: [...candidate.coincidesWith] };
     const merged = out.find((earlier) => {
-      const { common, equal } = compare(earlier.values, current.values);
-      return common > 0 && equal === common && sameGaps(earlier.values, current.values);
+      const { common, equal } = compare(earlier.values, candidate.values, tolerance);
+      return common > 0 && equal === common && sameGaps(earlier.values, candidate.values);
     });
     if (merged) {
-      merged.label = `${merged.label} = ${current.label}`;
-      merged.coincidesWith.push(current.label);
-      merged.coincidence = 'merged';
+      const [name, note] = merged.label.split(MEETS);
+      merged.label = `${name} = ${candidate.label}${note === undefined ? '' : `${MEETS}${note}`}`;
+      merged.coincidesWith.push(candidate.label);
+      merged.coincidence ??= 'merged';
       continue;
     }
-    const under = out.filter((earlier) => compare(earlier.values, current.values).equal > 0);
-    if (under.length > 0) {
-      const names = under.map((u) => u.label);
-      const solidUnder = under.every((u) => u.dash.length === 0);
-      current = {
-        ...current,
-        // Dashed and thinner than anything it lies on, so the line below shows through its gaps.
-        dash: solidUnder && current.dash.length === 0 ? DASH : current.dash.length > 0 ? current.dash : DASH,
-        width: Math.max(1, Math.min(current.width, ...under.map((u) => u.width)) - 1),
-        label: `${current.label} (dashed where it equals ${names.join(', ')})`,
-        coincidesWith: [...current.coincidesWith, ...names],
-        coincidence: 'overlaps',
-      };
+    const under = out.filter((earlier) => compare(earlier.values, candidate.values, tolerance).equal > 0);
+    if (under.length === 0) {
+      out.push({ ...candidate, coincidesWith: [...candidate.coincidesWith] });
+      continue;
     }
-    out.push(current);
+    const names = under.map((u) => baseLabel(u.label));
+    const taken = new Set(under.map((u) => u.dash.join()));
+    const own = candidate.dash.length > 0 && !taken.has(candidate.dash.join()) ? candidate.dash : undefined;
+    out.push({
+      ...candidate,
+      dash: own ?? DASHES.find((d) => !taken.has(d.join())) ?? [1, 2],
+      width: Math.max(1, Math.min(candidate.width, ...under.map((u) => u.width - 1))),
+      label: `${candidate.label}${MEETS}${names.join('; ')}`,
+      coincidesWith: [...candidate.coincidesWith, ...names],
+      coincidence: 'overlaps',
+    });
   }
   return out;
 }

@@ -28,7 +28,8 @@ export interface StopOutcome {
   /** Worker processes alive when stopping began, and those that needed SIGKILL after the grace period. */
   workers: { running: number; killed: number };
   strictLayer: boolean;
-  dynamodbLocal: { pid: number | null } | null;
+  /** `starting`: Ctrl-C came while Java was starting; its guard stops it as this process exits. */
+  dynamodbLocal: { pid: number | null; starting: boolean } | null;
   operatorEndpoints: boolean;
 }
 
@@ -49,6 +50,7 @@ export class RunServices {
   rolloverMs: number;
   rolloverNote: string | undefined;
   private stopping: Promise<StopOutcome> | undefined;
+  private databaseStarting = false;
 
   constructor(
     private readonly options: { rolloverMs: number; dataDir: string | undefined; awsRules: RuleSwitches },
@@ -88,6 +90,7 @@ export class RunServices {
         ...(rollover > 0 ? { rolloverIntervalMs: rollover } : {}),
         ...(dataDir ? { dataDir } : {}),
       });
+    this.databaseStarting = true;
     try {
       this.database = await start(this.rolloverMs);
     } catch (error) {
@@ -97,6 +100,7 @@ export class RunServices {
       this.rolloverMs = 0;
       this.database = await start(0);
     }
+    this.databaseStarting = false;
     this.processLog.dynamodbLocal(this.database.pid, this.database.port);
     const tookMs = Date.now() - t0;
     this.hooks.say(
@@ -176,12 +180,12 @@ export class RunServices {
       const strictLayer = this.layer !== undefined;
       await this.layer?.close();
       const pid = this.database?.pid ?? null;
-      const hadDatabase = this.database !== undefined;
+      const hadDatabase = this.database !== undefined || this.databaseStarting;
       await this.database?.stop();
       return {
         workers: { running, killed },
         strictLayer,
-        dynamodbLocal: hadDatabase ? { pid } : null,
+        dynamodbLocal: hadDatabase ? { pid, starting: this.database === undefined } : null,
         operatorEndpoints,
       };
     })();
@@ -200,11 +204,9 @@ export function describeStopOutcome(outcome: StopOutcome): string {
   }
   if (outcome.operatorEndpoints) parts.push('the CLI endpoints');
   if (outcome.strictLayer) parts.push('the strict layer');
-  if (outcome.dynamodbLocal) {
-    parts.push(
-      `DynamoDB Local${outcome.dynamodbLocal.pid === null ? '' : ` (pid ${outcome.dynamodbLocal.pid})`}`,
-    );
-  }
-  if (parts.length === 0) return 'nothing had started yet';
+  const db = outcome.dynamodbLocal;
+  if (db?.starting) parts.push('DynamoDB Local (still starting: its guard stops it as this process exits)');
+  else if (db) parts.push(`DynamoDB Local${db.pid === null ? '' : ` (pid ${db.pid})`}`);
+  if (parts.length === 0) return 'nothing: nothing had started yet';
   return parts.length === 1 ? (parts[0] as string) : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
 }

@@ -2,13 +2,15 @@
  * Ctrl-C at any moment leaves nothing behind: `npm start`'s program is interrupted the way a terminal does it
  * (SIGINT to its whole process group) while DynamoDB Local starts, once a worker runs, and during the load.
  * Then no process of its group, no Java it started (found by the port it recorded before starting Java) and
- * no worker it launched (by the pids it recorded) may remain. Other test files run in parallel, so nothing is
+ * no worker it launched (by the pids it recorded) may remain, and the run has said what it stopped and written a
+ * partial report marked interrupted at the path it printed. Other test files run in parallel, so nothing is
  * looked up globally.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { RunReport } from '../../local/report/report.js';
 import { leftovers, pgrep, readProcesses, type StartProcess, startNpmStart } from './start-process.js';
 
 const SMALL = [
@@ -48,7 +50,7 @@ describe('npm start stopped with Ctrl-C', () => {
         expect(r.output()).not.toMatch(/DynamoDB Local on http/);
       },
     ],
-    ['once a worker runs', (r) => r.waitFor(/Pod users-replicator-\S+ started/, 60_000)],
+    ['once a worker runs', (r) => r.waitFor(/pod \S+ started/, 60_000)],
     [
       'during the load, with several workers',
       async (r) => {
@@ -59,7 +61,7 @@ describe('npm start stopped with Ctrl-C', () => {
   ];
 
   it.each(points)(
-    '%s: exits 130 and leaves no Java, worker or other process',
+    '%s: exits 130, writes a partial report and leaves no Java, worker or other process',
     async (_point, waitUntil) => {
       const reportDir = mkdtempSync(join(tmpdir(), 'streamfleet-start-int-'));
       dirs.push(reportDir);
@@ -76,8 +78,16 @@ describe('npm start stopped with Ctrl-C', () => {
       expect(exit, run.output().slice(-2000)).not.toHaveProperty('timeout');
       // npm passes the child's fate on: killed by SIGINT, or exit code 130 from our handler.
       expect(exit.code === 130 || exit.signal === 'SIGINT', JSON.stringify(exit)).toBe(true);
-      // The run's own handler said what it does (npm may exit a moment before its child's last words).
-      await run.waitFor(/SIGINT: stopping the workers and DynamoDB Local/, 5_000);
+      // The run's own handler said what it stopped and where the partial report is (npm may exit a moment
+      // before its child's last words).
+      await run.waitFor(/partial report \(marked interrupted\): \S+report\.html/, 5_000);
+      expect(run.output()).toMatch(/^stopped .*DynamoDB Local/m);
+      const printed = /partial report \(marked interrupted\): (\S+)/.exec(run.output())?.[1];
+      expect(printed).toBe(join(reportDir, 'report.html'));
+      const partial = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8')) as RunReport;
+      expect(partial.summary).toMatchObject({ passed: false, interrupted: { signal: 'SIGINT' } });
+      expect(partial.summary.interrupted?.stopped?.dynamodbLocal).not.toBeUndefined();
+      expect(readFileSync(join(reportDir, 'report.html'), 'utf8')).toContain('INTERRUPTED');
       expect(await leftovers(group, reportDir), run.output().slice(-2000)).toEqual({
         group: [],
         java: [],
@@ -93,7 +103,7 @@ describe('npm start stopped with Ctrl-C', () => {
     const reportDir = mkdtempSync(join(tmpdir(), 'streamfleet-start-kill-'));
     run = startNpmStart([...SMALL, '--report-dir', reportDir]);
     const group = run.child.pid as number;
-    await run.waitFor(/Pod users-replicator-\S+ started/, 60_000);
+    await run.waitFor(/pod \S+ started/, 60_000);
     const record = readProcesses(reportDir);
     expect(record?.workers.length, 'a worker was recorded').toBeGreaterThan(0);
     process.kill(record?.main as number, 'SIGKILL');

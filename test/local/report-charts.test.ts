@@ -36,7 +36,7 @@ describe('series that coincide', () => {
     expect(above).toMatchObject({ coincidence: 'overlaps', coincidesWith: ['running'] });
     expect(above?.dash.length).toBeGreaterThan(0);
     expect(above?.width).toBeLessThan(below?.width ?? 0);
-    expect(above?.label).toContain('dashed where it equals running');
+    expect(above?.label).toBe('desired — dashed where it meets: running');
   });
 
   it('leaves series that never meet alone', () => {

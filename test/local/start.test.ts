@@ -8,7 +8,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserUnavailable, checkReportInBrowser } from '../../local/report/browser.js';
+import {
+  browserUnavailable,
+  checkReportInBrowser,
+  drawnSeries,
+  indistinguishableSeries,
+} from '../../local/report/browser.js';
 import type { RunReport } from '../../local/report/report.js';
 import { leftovers, ROOT, readProcesses, START_COMMAND, startNpmStart } from './start-process.js';
 
@@ -51,20 +56,34 @@ describe('npm start with small options', () => {
     ]);
   });
 
-  it('prints the live view as lines (no TTY) and the summary table', () => {
+  it('prints the live view as short lines (no TTY), one fact per line, and the summary table', () => {
+    const lines = output.split('\n');
+    // 80 columns at most, every line: the summary and the events are wrapped, never cut.
+    const long = lines.filter((line) => [...line].length > 80);
+    expect(long, long.join('\n')).toEqual([]);
+    expect(output).not.toContain('…');
     expect(output).toMatch(/^\[00:\d\d\] setup ▸ EnsureTables$/m);
+    // One fact per line: what KEDA's trigger asks as arithmetic, what KEDA decided, what the shards need.
     expect(output).toMatch(
-      /\| load \d+\/400 \(\d+%\) \| shards \d+ .*\| KEDA asks \d+, desired .*needed \d+/,
+      /^\[\d\d:\d\d\] KEDA: \d+ shards → ceil\(\d+\/2\) = \d+(, capped at 2)?; desired \d+$/m,
     );
-    expect(output).toMatch(/drill: SIGKILL users-replicator-\S+ \(pid \d+\)/);
-    expect(output).toMatch(
-      /^Result\s+PASSED {2}the verify workflow passed: the replica equals the source \(400 items\)/m,
-    );
-    expect(output).toMatch(/^Replica\s+400 items for 400 source items · 0 missing · 0 differing · 0 extra$/m);
-    expect(output).toMatch(/^Shards\s+\d+ listed \(1 open, \d+ closed\) after \d+ rollovers/m);
-    expect(output).toMatch(/^Lag\s+end to end p50 .* · p99 /m);
+    expect(output).toMatch(/^\[\d\d:\d\d\] needed: \d+ unfinished → ceil\(\d+\/2\) = \d+$/m);
+    expect(output).toMatch(/^\[\d\d:\d\d\] load: \d+\/400 items \(\d+%\)/m);
+    expect(output).toMatch(/^Result\s+PASSED {2}the verify workflow passed/m);
+    expect(output).toMatch(/^KEDA\s+\d+ shards → ceil\(\d+\/2\) = \d+, capped at 1 · desired 1$/m);
     expect(output).toContain(join(reportDir, 'report.html'));
     expect(output.includes('\u001b[')).toBe(false); // no cursor movement or colour without a TTY
+  });
+
+  it('says the same numbers in the summary, the report and the checks', () => {
+    const s = report.summary;
+    const last = report.samples[report.samples.length - 1];
+    expect(s.scaling.maxReplicaCount).toBe(1); // the drill's scale-in, not the option's 2
+    expect(s.scaling.kedaTrigger).toBe(
+      `${last?.shards?.total} shards → ceil(${last?.shards?.total}/2) = ${last?.keda.asks}, capped at 1`,
+    );
+    // The verify workflow was given the ScaledObject as it is after the drill, so its check says "capped at 1" too.
+    expect(s.checks.scaling).toMatch(/KEDA's trigger: \d+ shards → ceil\(\d+\/2\) = \d+, capped at 1;/);
   });
 
   it('writes report.json with every figure over time', () => {
@@ -115,11 +134,32 @@ describe('npm start with small options', () => {
     }
   });
 
+  it('has an event for every pod start, restart and exit', () => {
+    const record = readProcesses(reportDir);
+    const podEvents = report.events.filter((e) => e.kind === 'pod');
+    // Every process the run launched (first start or restart) has its event, with its pid.
+    for (const worker of record?.workers ?? []) {
+      expect(
+        podEvents.some((e) => e.pod === worker.pod && e.pid === worker.pid && e.what !== 'exited'),
+        `${worker.pod} pid ${worker.pid}`,
+      ).toBe(true);
+    }
+    const killed = report.drill.find((e) => e.kind === 'sigkill');
+    expect(podEvents.some((e) => e.what === 'exited' && e.pid === killed?.pid)).toBe(true);
+    // A pod restarted in place is a 'restarted' event with a new pid, never a second 'started'.
+    const started = podEvents.filter((e) => e.what === 'started').map((e) => e.pod);
+    expect(new Set(started).size).toBe(started.length);
+    // KEDA's decisions are said as arithmetic.
+    expect(report.events.some((e) => e.kind === 'keda' && /replicas: \d+ shards → ceil/.test(e.text))).toBe(
+      true,
+    );
+  });
+
   it('leaves no process behind', async () => {
     const record = readProcesses(reportDir);
     // Every pod it started was recorded (restarts add processes when the SIGKILLed pod's restart came before
     // the drill's scale-in), so the check below covers them all.
-    const podsStarted = new Set([...output.matchAll(/Pod (users-replicator-\S+) started/g)].map((m) => m[1]));
+    const podsStarted = new Set(report.events.filter((e) => e.what === 'started').map((e) => e.pod));
     expect(podsStarted.size).toBeGreaterThanOrEqual(2);
     expect(new Set(record?.workers.map((w) => w.pod))).toEqual(podsStarted);
     expect(await leftovers(group, reportDir)).toEqual({ group: [], java: [], guard: [], workers: [] });
@@ -133,16 +173,20 @@ describe('npm start with small options', () => {
     if (missing && !process.env.CI) {
       context.skip(`${missing} Skipping the browser check (it is required when CI is set).`);
     }
-    expect(report.browserCheck).toMatchObject({ ok: true, charts: 4, chartsWithData: 4, consoleErrors: [] });
+    expect(report.browserCheck).toMatchObject({ ok: true, charts: 5, chartsWithData: 5, consoleErrors: [] });
     const check = await checkReportInBrowser(html);
     expect(check).toMatchObject({
       ok: true,
-      charts: 4,
-      chartsWithData: 4,
+      charts: 5,
+      chartsWithData: 5,
       consoleErrors: [],
       pageErrors: [],
       failedRequests: [],
     });
+    // As drawn: no series lies on another's pixels unless merged into it or dashed with a legend naming it.
+    const drawn = await drawnSeries(html);
+    expect(drawn.map((c) => c.id)).toContain('chart-scaling');
+    expect(indistinguishableSeries(drawn)).toEqual([]);
   }, 60_000);
 });
 

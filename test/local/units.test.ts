@@ -3,12 +3,15 @@ import { describe, expect, it } from 'vitest';
 import type { LeaseView } from '../../core/fleet-state.js';
 import { renderReportHtml } from '../../local/report/html.js';
 import type { RunReport } from '../../local/report/report.js';
+import { readClusterLine } from '../../local/start/cluster-events.js';
 import { FaultDrill } from '../../local/start/drill.js';
 import { fleetFigures } from '../../local/start/figures.js';
 import { factLines, liveBlock, visibleWidth, wrapText } from '../../local/start/layout.js';
 import { DEFAULTS, parseStartOptions, planLoad, UsageError } from '../../local/start/options.js';
+import { describePodEvent } from '../../local/start/processes.js';
 import { metricValue, parsePrometheusText } from '../../local/start/prometheus.js';
 import { endToEndDelayMs, type PodSample, type Sample } from '../../local/start/sampler.js';
+import { describeStopOutcome } from '../../local/start/services.js';
 import { percentile } from '../../local/start/stats.js';
 
 describe('options', () => {
@@ -334,5 +337,51 @@ describe('the report page', () => {
     expect(html).not.toMatch(/<script[^>]+src=/);
     expect(html.match(/<\/script>/g)).toHaveLength(3); // data, Chart.js, page script
     expect(html).toContain('a &lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; verdict');
+  });
+});
+
+describe('what the run says about pods, KEDA and stopping', () => {
+  it('reads KEDA decisions and pod lines from the cluster log, anything else as written', () => {
+    expect(
+      readClusterLine(
+        '2026-12-02T17:00:00.000Z KEDA: streamfleet/users-replicator 2 → 3 replicas (metric 5, metric)',
+      ),
+    ).toEqual({ kind: 'keda', from: 2, to: 3, metric: 5, reason: 'metric' });
+    expect(readClusterLine('2026-12-02T17:00:00.000Z Pod users-replicator-a started (port 1)')).toEqual({
+      kind: 'pod',
+    });
+    expect(readClusterLine('2026-12-02T17:00:00.000Z Deployment x created\nmore')).toEqual({
+      kind: 'other',
+      text: 'Deployment x created',
+    });
+  });
+
+  it('says every pod start, restart and exit', () => {
+    expect(describePodEvent({ kind: 'started', pod: 'p', pid: 7 }, 'a')).toBe('pod a started (pid 7)');
+    expect(describePodEvent({ kind: 'restarted', pod: 'p', pid: 8, restart: 1 }, 'a')).toBe(
+      'pod a restarted (restart 1, pid 8)',
+    );
+    expect(describePodEvent({ kind: 'exited', pod: 'p', pid: 7, code: null, signal: 'SIGKILL' }, 'a')).toBe(
+      'pod a exited: killed by SIGKILL',
+    );
+  });
+
+  it('says what Ctrl-C stopped', () => {
+    expect(
+      describeStopOutcome({
+        workers: { running: 3, killed: 1 },
+        strictLayer: true,
+        dynamodbLocal: { pid: 42, starting: false },
+        operatorEndpoints: false,
+      }),
+    ).toBe('3 workers (SIGTERM, then SIGKILL for 1), the strict layer and DynamoDB Local (pid 42)');
+    expect(
+      describeStopOutcome({
+        workers: { running: 0, killed: 0 },
+        strictLayer: false,
+        dynamodbLocal: { pid: null, starting: true },
+        operatorEndpoints: false,
+      }),
+    ).toMatch(/^DynamoDB Local \(still starting/);
   });
 });
