@@ -312,7 +312,8 @@ export function reportCharts(report: RunReport): ChartsData {
     series: workers.map((name, i) =>
       series({
         label: shortPod(name, report.fleetName),
-        values: samples.map((s) => (name in s.leases.byOwner ? (s.leases.byOwner[name] ?? 0) : null)),
+        // 0 while the worker does not run: a stacked band with gaps would drop every band above it.
+        values: samples.map((s) => s.leases.byOwner[name] ?? 0),
         color: PALETTE[i % PALETTE.length] as string,
         width: 1,
         stepped: true,

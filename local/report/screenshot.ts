@@ -1,8 +1,8 @@
 /**
  * `npx tsx local/report/screenshot.ts REPORT.html OUT.png [CSS selector]`: opens a report in headless
- * Chromium, checks it like `npm start` does, and saves a PNG of one element (default: the workers, KEDA and
- * shards chart, `#panel-scaling`; others: `#panel-lag`, `#panel-throughput`, `#panel-leases`) or, with
- * `page`, of the whole page. How docs/images/local-report-scaling.png was made.
+ * Chromium, checks it like `npm start` does, and saves a PNG of one element (default: the workers and KEDA
+ * chart, `#panel-scaling`; others: `#panel-shards`, `#panel-lag`, `#panel-throughput`, `#panel-leases`) or, with
+ * `page`, of the whole page. How docs/images/local-report.png was made (with `page`).
  */
 import { checkReportInBrowser } from './browser.js';
 
