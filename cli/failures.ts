@@ -1,5 +1,5 @@
 /**
- * What a failed execution's Error means and what to do, as the README's "Output and failures" table says,
+ * What a failed execution's Error means and what to do, as docs/workflows.md's "Output and failures" table says,
  * and the Cause made readable: a Task's Cause is Lambda's JSON `{ errorType, errorMessage, trace }`.
  */
 
@@ -43,7 +43,7 @@ const MEANINGS: { match: RegExp; meaning: string }[] = [
   { match: /^Aborted$/, meaning: 'The execution was stopped before it finished.' },
 ];
 
-/** The meaning of an Error name (the README's table), or a pointer to the Cause. */
+/** The meaning of an Error name (docs/workflows.md's table), or a pointer to the Cause. */
 export function meaningOf(error: string): string {
   return (
     MEANINGS.find((m) => m.match.test(error))?.meaning ??
