@@ -105,12 +105,13 @@ AWS credentials. Exits 0 when healthy, 1 when not.
 
 Prints the Namespace, ServiceAccount (with the IRSA role annotation), Deployment, PodDisruptionBudget,
 TriggerAuthentication and ScaledObject that DeployConsumer and InstallScaler apply, as YAML for
-kubectl apply -f -. The stream ARN is read from the source table (DescribeTable) unless given; the role is
-fleet.roles.consumerRoleName in your account (STS GetCallerIdentity) unless given.
+kubectl apply -f -. The stream ARN is read from the source table (DescribeTable) unless given; the roles are
+fleet.roles.consumerRoleName (the ServiceAccount's, unless --role-arn is given) and fleet.roles.scalerRoleName
+(the TriggerAuthentication's) in your account (STS GetCallerIdentity).
 
   --stream-arn ARN            the source table's stream
   --role-arn ARN              the consumer's IRSA role
-  --account-id ID             the account of the role (default: STREAMFLEET_ACCOUNT_ID, else STS)
+  --account-id ID             the account of the roles (default: STREAMFLEET_ACCOUNT_ID, else STS)
 `,
 };
 

@@ -27,25 +27,28 @@ export async function manifestsYaml(input: {
       dynamodb.destroy();
     }
   }
-  let roleArn = input.roleArn;
-  if (roleArn === undefined) {
-    let account = input.accountId ?? input.env.STREAMFLEET_ACCOUNT_ID;
-    if (account === undefined) {
-      const sts = new STSClient({ region: input.region });
-      try {
-        account = (await sts.send(new GetCallerIdentityCommand({}))).Account;
-      } finally {
-        sts.destroy();
-      }
+  let account = input.accountId ?? input.env.STREAMFLEET_ACCOUNT_ID;
+  if (account === undefined) {
+    const sts = new STSClient({ region: input.region });
+    try {
+      account = (await sts.send(new GetCallerIdentityCommand({}))).Account;
+    } finally {
+      sts.destroy();
     }
-    const partition = input.region.startsWith('cn-')
-      ? 'aws-cn'
-      : input.region.startsWith('us-gov-')
-        ? 'aws-us-gov'
-        : 'aws';
-    roleArn = `arn:${partition}:iam::${account}:role/${fleet.roles.consumerRoleName}`;
   }
+  const partition = input.region.startsWith('cn-')
+    ? 'aws-cn'
+    : input.region.startsWith('us-gov-')
+      ? 'aws-us-gov'
+      : 'aws';
+  const roleArnOf = (roleName: string) => `arn:${partition}:iam::${account}:role/${roleName}`;
   return renderManifestsYaml(
-    fleetManifests({ fleet, streamArn, consumerRoleArn: roleArn, region: input.region }),
+    fleetManifests({
+      fleet,
+      streamArn,
+      consumerRoleArn: input.roleArn ?? roleArnOf(fleet.roles.consumerRoleName),
+      scalerRoleArn: roleArnOf(fleet.roles.scalerRoleName),
+      region: input.region,
+    }),
   );
 }

@@ -52,6 +52,11 @@ export function tableIndexesArn(table: string): string {
   return `${table}/index/*`;
 }
 
+/** One index of a table: `TABLE_ARN/index/NAME` (DynamoDB authorises Query and Scan of an index on it). */
+export function tableIndexArn(table: string, indexName: string): string {
+  return `${table}/index/${indexName}`;
+}
+
 /** The ARN pattern that covers every stream a table ever had: `TABLE_ARN/stream/*`. */
 export function tableStreamsArn(table: string): string {
   return `${table}/stream/*`;

@@ -59,23 +59,37 @@ export function controlPlaneConfig(env: Env = process.env): ControlPlaneConfig {
   };
 }
 
+/** Credentials the local mode signs with (DynamoDB Local ignores them; the strict layer reads the key id). */
+export interface LocalCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+}
+
 /** One set of SDK clients per configuration; created lazily so a handler pays only for what it uses. */
 export class AwsClients {
   private cache = new Map<string, unknown>();
 
-  constructor(private readonly config: Pick<ControlPlaneConfig, 'region' | 'endpoint' | 'clusterMode'>) {}
+  /**
+   * `credentials` (local mode only): the role session the local runtime runs this invocation as (see
+   * `withInvocationCredentials` in core/ports.ts); the dummy `local` ones otherwise.
+   */
+  constructor(
+    private readonly config: Pick<ControlPlaneConfig, 'region' | 'endpoint' | 'clusterMode'>,
+    private readonly credentials?: LocalCredentials,
+  ) {}
 
   private base(): {
     region: string;
     endpoint?: string;
-    credentials?: { accessKeyId: string; secretAccessKey: string };
+    credentials?: LocalCredentials;
   } {
     if (this.config.clusterMode === ClusterMode.Local) {
-      // DynamoDB Local accepts any credentials; the local mode never reaches AWS.
+      // DynamoDB Local accepts any credentials and the local mode never reaches AWS; the strict layer in front
+      // of it reads the access key id to know which role's policies to judge the call by.
       return {
         region: this.config.region,
         ...(this.config.endpoint === undefined ? {} : { endpoint: this.config.endpoint }),
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        credentials: this.credentials ?? { accessKeyId: 'local', secretAccessKey: 'local' },
       };
     }
     return { region: this.config.region };

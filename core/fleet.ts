@@ -68,8 +68,16 @@ export interface FleetSpec {
   terminationGracePeriodSeconds: number;
   tables: { create: boolean; partitionKey?: KeyAttribute; sortKey?: KeyAttribute };
   scaling: FleetScaling;
-  keda: { namespace: string; serviceAccountName: string; deploymentName: string };
-  roles: { consumerRoleName: string; kedaOperatorRoleName: string };
+  /**
+   * Where KEDA runs, and the IRSA role of its operator: one role per cluster, shared by every fleet on it,
+   * allowed to assume each fleet's scaler role (`roles.scalerRoleName`) and nothing else.
+   */
+  keda: { namespace: string; serviceAccountName: string; deploymentName: string; operatorRoleName: string };
+  /**
+   * The fleet's own roles: the consumer's (its pods' IRSA role) and the scaler's, which KEDA assumes for this
+   * fleet's trigger (the TriggerAuthentication's `podIdentity.roleArn`), so fleets never share permissions.
+   */
+  roles: { consumerRoleName: string; scalerRoleName: string };
   checks: {
     /** Time between the two lease-table reads that tell a renewed lease from an expired one. */
     leaseSampleMs: number;
@@ -131,6 +139,41 @@ function prefixed<T>(prefix: string, run: () => T): T {
   }
 }
 
+/**
+ * The worker's dead-letter settings, by the names consumer/config.ts reads (a unit test keeps them in step):
+ * with `POISON_RECORD_POLICY=dead-letter` the workers create and write `DEAD_LETTER_TABLE_NAME`.
+ */
+export const DEAD_LETTER_SETTINGS = {
+  policyVariable: 'POISON_RECORD_POLICY',
+  policy: 'dead-letter',
+  tableVariable: 'DEAD_LETTER_TABLE_NAME',
+} as const;
+
+/** The dead-letter table this fleet's workers use, if they use one. */
+export function fleetDeadLetterTable(fleet: Pick<FleetSpec, 'workerEnv'>): string | undefined {
+  const env = fleet.workerEnv;
+  return env[DEAD_LETTER_SETTINGS.policyVariable] === DEAD_LETTER_SETTINGS.policy
+    ? env[DEAD_LETTER_SETTINGS.tableVariable]
+    : undefined;
+}
+
+/** The KEDA operator's role by default: one per cluster, as the operator is. */
+export function kedaOperatorRoleName(clusterName: string): string {
+  return `keda-operator-${clusterName}`;
+}
+
+function requireRoleName(field: string, value: unknown, derivedFrom: string | undefined): string {
+  if (typeof value !== 'string' || !ROLE_NAME.test(value)) {
+    throw new InvalidInputError(
+      field,
+      `expected an IAM role name (1-64 of letters, digits and +=,.@_-), got ${describeValue(value)}${
+        derivedFrom === undefined ? '' : ` (${derivedFrom}; set it explicitly)`
+      }`,
+    );
+  }
+  return value;
+}
+
 /** Parses and checks the `fleet` object of an execution input. */
 export function parseFleet(value: unknown, field = 'fleet'): FleetSpec {
   const input = object(field, value, true);
@@ -176,6 +219,15 @@ export function parseFleet(value: unknown, field = 'fleet'): FleetSpec {
       );
     }
     workerEnv[key] = v;
+  }
+  if (
+    workerEnv[DEAD_LETTER_SETTINGS.policyVariable] === DEAD_LETTER_SETTINGS.policy &&
+    workerEnv[DEAD_LETTER_SETTINGS.tableVariable] === undefined
+  ) {
+    throw new InvalidInputError(
+      `${f('workerEnv')}.${DEAD_LETTER_SETTINGS.tableVariable}`,
+      `is required with ${DEAD_LETTER_SETTINGS.policyVariable}=${DEAD_LETTER_SETTINGS.policy}: name the table the workers put refused records into (its IRSA policy is scoped to it)`,
+    );
   }
   const shutdownField = `${f('workerEnv')}.${SHUTDOWN_TIMEOUT.variable}`;
   const terminationGracePeriodSeconds = terminationGracePeriod({
@@ -229,22 +281,37 @@ export function parseFleet(value: unknown, field = 'fleet'): FleetSpec {
       k.serviceAccountName ?? KEDA_OPERATOR_SERVICE_ACCOUNT.name,
     ),
     deploymentName: requireDns1123Label(`${f('keda')}.deploymentName`, k.deploymentName ?? 'keda-operator'),
+    operatorRoleName: requireRoleName(
+      `${f('keda')}.operatorRoleName`,
+      k.operatorRoleName ?? kedaOperatorRoleName(clusterName),
+      k.operatorRoleName === undefined ? 'derived from fleet.clusterName' : undefined,
+    ),
   };
 
   const r = object(f('roles'), input.roles);
+  if (r.kedaOperatorRoleName !== undefined) {
+    throw new InvalidInputError(
+      `${f('roles')}.kedaOperatorRoleName`,
+      `is replaced by ${f('roles')}.scalerRoleName (this fleet's own role, which KEDA assumes for its trigger) and ${f('keda')}.operatorRoleName (the KEDA operator's role, one per cluster): rename it, or remove it for the defaults (NAME-keda-scaler, keda-operator-CLUSTER)`,
+    );
+  }
   const roles = {
-    consumerRoleName: r.consumerRoleName ?? `${name}-consumer`,
-    kedaOperatorRoleName: r.kedaOperatorRoleName ?? `${name}-keda-operator`,
+    consumerRoleName: requireRoleName(
+      `${f('roles')}.consumerRoleName`,
+      r.consumerRoleName ?? `${name}-consumer`,
+      r.consumerRoleName === undefined ? 'derived from fleet.name' : undefined,
+    ),
+    scalerRoleName: requireRoleName(
+      `${f('roles')}.scalerRoleName`,
+      r.scalerRoleName ?? `${name}-keda-scaler`,
+      r.scalerRoleName === undefined ? 'derived from fleet.name' : undefined,
+    ),
   };
-  for (const [key, roleName] of Object.entries(roles)) {
-    if (typeof roleName !== 'string' || !ROLE_NAME.test(roleName)) {
-      throw new InvalidInputError(
-        `${f('roles')}.${key}`,
-        `expected an IAM role name (1-64 of letters, digits and +=,.@_-), got ${describeValue(roleName)}${
-          r[key] === undefined ? ' (derived from fleet.name; set it explicitly)' : ''
-        }`,
-      );
-    }
+  if (new Set([roles.consumerRoleName, roles.scalerRoleName, keda.operatorRoleName]).size < 3) {
+    throw new InvalidInputError(
+      f('roles'),
+      `the consumer role, the scaler role and the KEDA operator role must be three different roles, got ${roles.consumerRoleName}, ${roles.scalerRoleName} and ${keda.operatorRoleName}`,
+    );
   }
 
   const c = object(f('checks'), input.checks);
@@ -296,7 +363,7 @@ export function parseFleet(value: unknown, field = 'fleet'): FleetSpec {
     tables,
     scaling,
     keda,
-    roles: roles as FleetSpec['roles'],
+    roles,
     checks,
   };
 }
@@ -422,6 +489,7 @@ export async function deployConsumer(
 export function scalerManifests(input: {
   fleet: FleetSpec;
   streamArn: string;
+  scalerRoleArn: string;
   region: string;
 }): ManifestObject[] {
   const { fleet } = input;
@@ -430,6 +498,7 @@ export function scalerManifests(input: {
       namespace: fleet.namespace,
       name: triggerAuthenticationName(fleet),
       instance: fleet.name,
+      roleArn: input.scalerRoleArn,
     }),
   );
   const { mode, ...numbers } = fleet.scaling;
@@ -457,6 +526,7 @@ export function fleetManifests(input: {
   fleet: FleetSpec;
   streamArn: string;
   consumerRoleArn: string;
+  scalerRoleArn: string;
   region: string;
 }): ManifestObject[] {
   return [namespaceManifest(input.fleet), ...consumerManifests(input), ...scalerManifests(input)];
@@ -464,7 +534,7 @@ export function fleetManifests(input: {
 
 export async function installScaler(
   cluster: Cluster,
-  input: { fleet: FleetSpec; streamArn: string; region: string },
+  input: { fleet: FleetSpec; streamArn: string; scalerRoleArn: string; region: string },
 ): Promise<AppliedManifests & { scaledObject: string; mode: ScalingMode }> {
   if (!(await cluster.servesApi(KEDA_API_VERSION))) throw kedaMissing(cluster.name);
   const result = await applyAll(cluster, scalerManifests(input));

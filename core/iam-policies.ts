@@ -1,18 +1,20 @@
 /**
  * IAM JSON documents for the fleet and for KEDA, built from the exact ARNs involved. Pure: callers attach
- * them (CDK, the setup Lambda) or print them. The only `"Resource": "*"` statements are for actions that
- * have no resource-level permissions at all, and each says so.
+ * them (CDK, the setup Lambda) or print them. The only `"Resource": "*"` statement is for an action that has
+ * no resource-level permissions at all (cloudwatch:GetMetricData), and it says so. docs/iam.md shows each
+ * principal's policy, generated from these functions (test/unit/iam-docs.test.ts keeps it true).
  */
 import {
   oidcIssuerHostPath,
   oidcProviderArn,
   type Partition,
+  parseRoleArn,
   parseStreamArn,
   tableArn,
-  tableIndexesArn,
+  tableIndexArn,
   tableStreamsArn,
 } from './arns.js';
-import { ScalingMode, UNFINISHED_SHARDS_METRIC } from './keda.js';
+import { ScalingMode } from './keda.js';
 import { requireDns1123Label, requireDns1123Subdomain, requireTableName } from './validation.js';
 
 export type ConditionBlock = Record<string, Record<string, string | string[]>>;
@@ -22,7 +24,8 @@ export interface PolicyStatement {
   Effect: 'Allow' | 'Deny';
   Action: string[];
   Resource?: string[];
-  Principal?: { Federated: string };
+  /** Trust policies only: the OIDC provider (IRSA) or the role allowed to assume. */
+  Principal?: { Federated: string } | { AWS: string };
   Condition?: ConditionBlock;
 }
 
@@ -86,7 +89,7 @@ export function irsaTrustPolicy(input: IrsaTrustInput): PolicyDocument {
   };
 }
 
-export interface KedaOperatorPolicyInput {
+export interface KedaScalerPolicyInput {
   /** The source table's stream, `arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL`. */
   streamArn: string;
   /** Defaults to `classic`. */
@@ -100,11 +103,11 @@ export interface KedaOperatorPolicyInput {
 }
 
 /**
- * What the KEDA operator's own identity needs for the TriggerAuthentication `podIdentity: aws`.
- * Classic: DescribeTable on the source table (to find its LatestStreamArn) and DescribeStream on its stream.
- * Unfinished-shards: cloudwatch:GetMetricData, which has no resource-level permissions (`*`).
+ * What KEDA needs, as this fleet's scaler role, to read its trigger. Classic (`aws-dynamodb-streams`):
+ * DescribeTable on the source table (to find its LatestStreamArn) and DescribeStream on its stream.
+ * Unfinished-shards (`aws-cloudwatch`): cloudwatch:GetMetricData, which has no resource-level permissions (`*`).
  */
-export function kedaOperatorPolicy(input: KedaOperatorPolicyInput): PolicyDocument {
+export function kedaScalerPolicy(input: KedaScalerPolicyInput): PolicyDocument {
   const stream = parseStreamArn(input.streamArn);
   const mode = input.scalingMode ?? ScalingMode.Classic;
   if (mode === ScalingMode.UnfinishedShards) {
@@ -140,6 +143,47 @@ export function kedaOperatorPolicy(input: KedaOperatorPolicyInput): PolicyDocume
   };
 }
 
+/**
+ * The trust policy of a fleet's scaler role: only the KEDA operator's own role may assume it (KEDA's
+ * `podIdentity.roleArn`: the operator calls sts:AssumeRole with its IRSA credentials).
+ */
+export function assumedByRoleTrustPolicy(operatorRoleArn: string): PolicyDocument {
+  const { roleArn } = parseRoleArn(operatorRoleArn, 'operatorRoleArn');
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'AssumeFromKedaOperator',
+        Effect: 'Allow',
+        Principal: { AWS: roleArn },
+        Action: ['sts:AssumeRole'],
+      },
+    ],
+  };
+}
+
+/**
+ * One fleet's inline policy on the shared KEDA operator role: sts:AssumeRole on that fleet's scaler role,
+ * exactly. Each fleet adds its own (named after its scaler role) and removes only its own on teardown.
+ */
+export function kedaOperatorAssumePolicy(scalerRoleArn: string): PolicyDocument {
+  const { roleArn } = parseRoleArn(scalerRoleArn, 'scalerRoleArn');
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'AssumeFleetScalerRole', Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: [roleArn] },
+    ],
+  };
+}
+
+/** The operator role's inline policy for one fleet: named after the fleet's scaler role, so fleets never clash. */
+export function kedaOperatorPolicyName(scalerRoleName: string): string {
+  return `streamfleet-assume-${scalerRoleName}`;
+}
+
+/** The lease table's index by owner: the consumer creates it (consumer/leases/lease-refresher.ts) and queries it. */
+export const LEASE_OWNER_INDEX_NAME = 'LeaseOwnerToLeaseKeyIndex';
+
 export interface ConsumerPolicyInput {
   /** SOURCE_TABLE_STREAM_ARN. The lease, target and dead-letter tables live in its account and region. */
   streamArn: string;
@@ -147,21 +191,24 @@ export interface ConsumerPolicyInput {
   leaseTableName: string;
   /** TARGET_TABLE_NAME. */
   targetTableName: string;
+  /** DEAD_LETTER_TABLE_NAME, when the fleet runs with POISON_RECORD_POLICY=dead-letter. */
   deadLetterTableName?: string;
-  /** Defaults to `Streamfleet`. */
-  metricsNamespace?: string;
 }
 
 /**
- * What one worker pod needs:
- * - read the source stream;
- * - own its lease table (created on first start) and its indexes;
- * - replicate into the target table with TransactWriteItems. IAM has no TransactWriteItems action: it
- *   checks each item's own action (Put → PutItem, Delete → DeleteItem, ConditionCheck → ConditionCheckItem)
- *   against that item's table. Writes are fenced by a ConditionCheck on the lease item, so the lease table
- *   needs ConditionCheckItem too;
- * - optionally put records it gives up on into a dead-letter table;
- * - publish metrics into its own CloudWatch namespace only.
+ * What one worker pod calls, and nothing else:
+ * - read the source stream (DescribeStream, GetShardIterator, GetRecords on the exact stream);
+ * - own its lease table: create it on first start and wait for it (CreateTable, DescribeTable); list leases
+ *   (Scan), read several at once on every taker pass and while waiting on parents (BatchGetItem, which IAM
+ *   authorises as its own action, not as GetItem), read one (GetItem), create, renew, take, hand off,
+ *   checkpoint and delete leases (PutItem, UpdateItem, DeleteItem), and fence replica writes
+ *   (ConditionCheckItem inside the transaction); query its own leases on the owner index (Query, on that
+ *   index only);
+ * - check the target table exists and replicate into it: conditional PutItem/DeleteItem, or the same items
+ *   inside TransactWriteItems — IAM has no TransactWriteItems action and checks each item's own action
+ *   against that item's table;
+ * - with a dead-letter table: create it on first start, wait for it, and put records into it.
+ * The worker publishes metrics on /metrics for Prometheus: it calls no CloudWatch API.
  */
 export function consumerPolicy(input: ConsumerPolicyInput): PolicyDocument {
   const stream = parseStreamArn(input.streamArn);
@@ -178,15 +225,8 @@ export function consumerPolicy(input: ConsumerPolicyInput): PolicyDocument {
     {
       Sid: 'ReadSourceStream',
       Effect: 'Allow',
-      Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
+      Action: ['dynamodb:DescribeStream', 'dynamodb:GetShardIterator', 'dynamodb:GetRecords'],
       Resource: [stream.streamArn],
-    },
-    {
-      Sid: 'ListStreams',
-      Effect: 'Allow',
-      // dynamodb:ListStreams supports no resource-level permissions: IAM only accepts `*` for it.
-      Action: ['dynamodb:ListStreams'],
-      Resource: ['*'],
     },
     {
       Sid: 'OwnLeaseTable',
@@ -194,25 +234,26 @@ export function consumerPolicy(input: ConsumerPolicyInput): PolicyDocument {
       Action: [
         'dynamodb:CreateTable',
         'dynamodb:DescribeTable',
+        'dynamodb:Scan',
+        'dynamodb:BatchGetItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:UpdateItem',
         'dynamodb:DeleteItem',
         'dynamodb:ConditionCheckItem',
-        'dynamodb:Scan',
-        'dynamodb:Query',
       ],
-      Resource: [leaseTable, tableIndexesArn(leaseTable)],
+      Resource: [leaseTable],
+    },
+    {
+      Sid: 'QueryLeasesByOwner',
+      Effect: 'Allow',
+      Action: ['dynamodb:Query'],
+      Resource: [tableIndexArn(leaseTable, LEASE_OWNER_INDEX_NAME)],
     },
     {
       Sid: 'WriteTargetTable',
       Effect: 'Allow',
-      Action: [
-        'dynamodb:DescribeTable',
-        'dynamodb:PutItem',
-        'dynamodb:DeleteItem',
-        'dynamodb:ConditionCheckItem',
-      ],
+      Action: ['dynamodb:DescribeTable', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
       Resource: [targetTable],
     },
   ];
@@ -222,21 +263,11 @@ export function consumerPolicy(input: ConsumerPolicyInput): PolicyDocument {
       tableName: requireTableName('deadLetterTableName', input.deadLetterTableName),
     });
     statements.push({
-      Sid: 'WriteDeadLetters',
+      Sid: 'OwnDeadLetterTable',
       Effect: 'Allow',
-      Action: ['dynamodb:PutItem'],
+      Action: ['dynamodb:CreateTable', 'dynamodb:DescribeTable', 'dynamodb:PutItem'],
       Resource: [deadLetters],
     });
   }
-  statements.push({
-    Sid: 'PublishMetrics',
-    Effect: 'Allow',
-    // PutMetricData supports no resource-level permissions (`*` only); the namespace condition narrows it.
-    Action: ['cloudwatch:PutMetricData'],
-    Resource: ['*'],
-    Condition: {
-      StringEquals: { 'cloudwatch:namespace': input.metricsNamespace ?? UNFINISHED_SHARDS_METRIC.namespace },
-    },
-  });
   return { Version: '2012-10-17', Statement: statements };
 }

@@ -59,6 +59,8 @@ export interface IamPort {
   ensureRole(spec: RoleSpec): Promise<EnsuredRole>;
   /** Deletes a Streamfleet-managed role and its policies; false when it does not exist. */
   deleteRole(roleName: string): Promise<boolean>;
+  /** Deletes one inline policy of a Streamfleet-managed role; false when the role or the policy does not exist. */
+  deleteRolePolicy(roleName: string, policyName: string): Promise<boolean>;
   getRole(roleName: string): Promise<StoredRole | undefined>;
 }
 
@@ -234,6 +236,19 @@ export class AwsIam implements IamPort {
     return true;
   }
 
+  async deleteRolePolicy(roleName: string, policyName: string): Promise<boolean> {
+    const existing = await this.getRole(roleName);
+    if (existing === undefined) return false;
+    if (existing.tags[MANAGED_BY_TAG.key] !== MANAGED_BY_TAG.value) throw notManaged(roleName);
+    try {
+      await this.iam.send(new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName: policyName }));
+    } catch (error) {
+      if (errorName(error) === 'NoSuchEntityException') return false;
+      throw asTransientWhenRetriable(error);
+    }
+    return true;
+  }
+
   /** One call with the retriable errors mapped to TransientError. */
   private async call<T>(send: () => Promise<T>): Promise<T> {
     try {
@@ -244,11 +259,29 @@ export class AwsIam implements IamPort {
   }
 }
 
-/** The local mode's IAM: the same records in memory, account 000000000000. No AWS call. */
+/** A role created, changed (`role`) or deleted (`undefined`) in the local IAM. */
+export type LocalIamListener = (roleName: string, role: StoredRole | undefined) => void;
+
+/**
+ * The local mode's IAM: the same records in memory, account 000000000000. No AWS call. Whoever hands out
+ * credentials for these roles locally (local/identities) follows their changes with `onChange`.
+ */
 export class LocalIam implements IamPort {
   static readonly ACCOUNT_ID = '000000000000';
   readonly providers = new Set<string>();
   readonly roles = new Map<string, StoredRole>();
+  private readonly listeners = new Set<LocalIamListener>();
+
+  /** Calls `listener` after every change of a role; returns the unsubscribe function. */
+  onChange(listener: LocalIamListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(roleName: string): void {
+    const role = this.roles.get(roleName);
+    for (const listener of this.listeners) listener(roleName, role ? structuredClone(role) : undefined);
+  }
 
   async accountId(): Promise<string> {
     return LocalIam.ACCOUNT_ID;
@@ -271,8 +304,9 @@ export class LocalIam implements IamPort {
       arn,
       trustPolicy: spec.trustPolicy,
       policies: { ...existing?.policies, [spec.policyName]: spec.policy },
-      tags: { ...spec.tags, [MANAGED_BY_TAG.key]: MANAGED_BY_TAG.value },
+      tags: { ...(existing?.tags ?? spec.tags), [MANAGED_BY_TAG.key]: MANAGED_BY_TAG.value },
     });
+    this.changed(spec.roleName);
     return { arn, created: existing === undefined, trustUpdated };
   }
 
@@ -281,6 +315,17 @@ export class LocalIam implements IamPort {
     if (!existing) return false;
     if (existing.tags[MANAGED_BY_TAG.key] !== MANAGED_BY_TAG.value) throw notManaged(roleName);
     this.roles.delete(roleName);
+    this.changed(roleName);
+    return true;
+  }
+
+  async deleteRolePolicy(roleName: string, policyName: string): Promise<boolean> {
+    const existing = this.roles.get(roleName);
+    if (!existing || !(policyName in existing.policies)) return false;
+    if (existing.tags[MANAGED_BY_TAG.key] !== MANAGED_BY_TAG.value) throw notManaged(roleName);
+    const { [policyName]: _removed, ...rest } = existing.policies;
+    this.roles.set(roleName, { ...existing, policies: rest });
+    this.changed(roleName);
     return true;
   }
 
@@ -293,35 +338,4 @@ export class LocalIam implements IamPort {
   roleByArn(arn: string): StoredRole | undefined {
     return [...this.roles.values()].find((role) => role.arn === arn);
   }
-}
-
-function wildcardMatch(pattern: string, value: string, ignoreCase: boolean): boolean {
-  const escaped = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${escaped}$`, ignoreCase ? 'i' : '').test(value);
-}
-
-/**
- * Whether identity policies allow `action` on `resource`: some Allow statement matches and no Deny does.
- * Actions and resources with `*`/`?` wildcards; conditions are not evaluated (a statement with a Condition
- * counts as matching). Enough to check that a role can do what the local KEDA does.
- */
-export function policiesAllow(
-  policies: readonly PolicyDocument[],
-  action: string,
-  resource: string,
-): boolean {
-  let allowed = false;
-  for (const policy of policies) {
-    for (const statement of policy.Statement) {
-      const actionMatches = statement.Action.some((a) => wildcardMatch(a, action, true));
-      const resourceMatches = (statement.Resource ?? ['*']).some((r) => wildcardMatch(r, resource, false));
-      if (!actionMatches || !resourceMatches) continue;
-      if (statement.Effect === 'Deny') return false;
-      allowed = true;
-    }
-  }
-  return allowed;
 }

@@ -59,6 +59,16 @@ export function parseStreamInput(value: unknown): StreamInput {
   return { fleet: parseFleet(input.fleet), streamArn: requireText('streamArn', input.streamArn) };
 }
 
+export interface ScalerInput extends StreamInput {
+  /** The fleet's scaler role, from WireIrsa: the TriggerAuthentication names it. */
+  scalerRoleArn: string;
+}
+
+export function parseScalerInput(value: unknown): ScalerInput {
+  const input = event(value);
+  return { ...parseStreamInput(value), scalerRoleArn: requireText('scalerRoleArn', input.scalerRoleArn) };
+}
+
 export interface DeployInput extends StreamInput {
   consumerRoleArn: string;
 }

@@ -1,20 +1,39 @@
 /**
- * IRSA wiring for one fleet: the cluster's OIDC issuer → the IAM OIDC provider → two roles (the consumer's
- * and the KEDA operator's) with trust and least-privilege policies from core/iam-policies.ts → the
- * ServiceAccounts annotated with them → a rollout restart of the KEDA operator when its annotation changed,
- * so the pod identity webhook injects the new credentials. Every step is idempotent.
+ * IRSA wiring for one fleet: the cluster's OIDC issuer → the IAM OIDC provider → the fleet's two roles and
+ * the cluster's KEDA operator role, with trust and least-privilege policies from core/iam-policies.ts → the
+ * ServiceAccounts annotated with them. Every step is idempotent.
+ *
+ * Several fleets share one cluster and one KEDA operator, so KEDA's identity is split in two:
+ * - the **operator role** (`fleet.keda.operatorRoleName`, one per cluster) is what the operator's
+ *   ServiceAccount is annotated with; it may only `sts:AssumeRole` the scaler roles of the fleets on the
+ *   cluster — one inline policy per fleet, named after that fleet's scaler role;
+ * - each fleet's **scaler role** (`fleet.roles.scalerRoleName`) holds what its trigger reads, trusts only the
+ *   operator role, and is named in the fleet's TriggerAuthentication (`podIdentity.roleArn`).
+ * A second fleet therefore never rewrites the first one's permissions, the operator's annotation stays the
+ * same (so it is restarted only when the annotation first changes), and a teardown removes only its own
+ * fleet's roles and its own inline policy on the operator role.
  */
 import type { Cluster, ManifestObject, RolloutStatus } from './cluster.js';
 import { PreconditionError } from './errors.js';
-import { type FleetSpec, roleAnnotation } from './fleet.js';
+import { type FleetSpec, fleetDeadLetterTable, roleAnnotation } from './fleet.js';
 import type { IamPort } from './iam.js';
-import { consumerPolicy, irsaTrustPolicy, kedaOperatorPolicy } from './iam-policies.js';
+import {
+  assumedByRoleTrustPolicy,
+  consumerPolicy,
+  irsaTrustPolicy,
+  kedaOperatorAssumePolicy,
+  kedaOperatorPolicyName,
+  kedaScalerPolicy,
+} from './iam-policies.js';
 import { IRSA_ROLE_ANNOTATION } from './manifests.js';
 
 export interface IrsaResult {
   oidcProviderArn: string;
   oidcProviderCreated: boolean;
   consumerRoleArn: string;
+  /** This fleet's scaler role: the fleet's TriggerAuthentication names it (`podIdentity.roleArn`). */
+  scalerRoleArn: string;
+  /** The KEDA operator's own role, shared by every fleet on the cluster. */
   kedaOperatorRoleArn: string;
   /** Roles created by this run (the others existed and were brought up to date). */
   createdRoles: string[];
@@ -68,20 +87,32 @@ export async function wireIrsa(
       streamArn,
       leaseTableName: fleet.applicationName,
       targetTableName: fleet.replicaTableName,
+      ...pickDeadLetterTable(fleet),
     }),
     tags,
   });
-  const keda = await iam.ensureRole({
-    roleName: fleet.roles.kedaOperatorRoleName,
-    description: `KEDA operator for Streamfleet ${fleet.name}: reads the shard count of ${fleet.sourceTableName}`,
+  // The operator role is the cluster's: it is created (or brought up to date) by whichever fleet comes first
+  // and carries one inline policy per fleet. Its tags name the cluster only.
+  const scalerRoleArn = roleArnLike(consumer.arn, fleet.roles.scalerRoleName);
+  const operator = await iam.ensureRole({
+    roleName: fleet.keda.operatorRoleName,
+    description: `KEDA operator on cluster ${fleet.clusterName}: assumes the scaler role of each Streamfleet fleet`,
     trustPolicy: irsaTrustPolicy({
       issuerUrl: oidcIssuerUrl,
       accountId,
       namespace: fleet.keda.namespace,
       serviceAccountName: fleet.keda.serviceAccountName,
     }),
-    policyName: 'streamfleet-keda-operator',
-    policy: kedaOperatorPolicy({ streamArn, scalingMode: fleet.scaling.mode, anyStreamOfTable: true }),
+    policyName: kedaOperatorPolicyName(fleet.roles.scalerRoleName),
+    policy: kedaOperatorAssumePolicy(scalerRoleArn),
+    tags: { 'streamfleet:cluster': fleet.clusterName },
+  });
+  const scaler = await iam.ensureRole({
+    roleName: fleet.roles.scalerRoleName,
+    description: `KEDA scaler for Streamfleet ${fleet.name}: reads the shard count of ${fleet.sourceTableName}`,
+    trustPolicy: assumedByRoleTrustPolicy(operator.arn),
+    policyName: 'streamfleet-keda-scaler',
+    policy: kedaScalerPolicy({ streamArn, scalingMode: fleet.scaling.mode, anyStreamOfTable: true }),
     tags,
   });
 
@@ -114,11 +145,11 @@ export async function wireIrsa(
     metadata: {
       name: fleet.keda.serviceAccountName,
       namespace: fleet.keda.namespace,
-      annotations: { [IRSA_ROLE_ANNOTATION]: keda.arn },
+      annotations: { [IRSA_ROLE_ANNOTATION]: operator.arn },
     },
   };
   await cluster.apply(kedaPatch);
-  const restart = before !== keda.arn;
+  const restart = before !== operator.arn;
   let rollout: RolloutStatus | undefined;
   if (restart) {
     await cluster.restartDeployment(fleet.keda.namespace, fleet.keda.deploymentName);
@@ -133,33 +164,41 @@ export async function wireIrsa(
     oidcProviderArn: provider.arn,
     oidcProviderCreated: provider.created,
     consumerRoleArn: consumer.arn,
-    kedaOperatorRoleArn: keda.arn,
-    createdRoles: [consumer, keda].filter((r) => r.created).map((r) => r.arn),
+    scalerRoleArn: scaler.arn,
+    kedaOperatorRoleArn: operator.arn,
+    createdRoles: [consumer, operator, scaler].filter((r) => r.created).map((r) => r.arn),
     kedaOperatorRestarted: restart,
     ...(rollout ? { kedaOperatorRollout: rollout } : {}),
   };
 }
 
 /**
- * Undoes the wiring: drops our annotation from KEDA's ServiceAccount (an apply without it, under the same
- * field manager, removes the field we own) and deletes both roles. The OIDC provider stays: other workloads
- * on the cluster may trust it.
+ * Undoes this fleet's wiring: deletes its consumer and scaler roles and its own inline policy on the KEDA
+ * operator role. The operator role, its ServiceAccount annotation and the OIDC provider stay: other fleets on
+ * the cluster (and other workloads) scale and authenticate through them, and with no fleet left the operator
+ * role may assume nothing.
  */
 export async function removeIrsa(
   deps: { iam: IamPort; cluster: Cluster },
   fleet: FleetSpec,
-): Promise<{ deletedRoles: string[] }> {
-  const kedaAccount = await deps.cluster.get(kedaServiceAccountRef(fleet));
-  if (kedaAccount !== undefined) {
-    await deps.cluster.apply({
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: fleet.keda.serviceAccountName, namespace: fleet.keda.namespace },
-    });
-  }
+): Promise<{ deletedRoles: string[]; detachedOperatorPolicy: boolean }> {
   const deletedRoles: string[] = [];
-  for (const roleName of [fleet.roles.consumerRoleName, fleet.roles.kedaOperatorRoleName]) {
+  for (const roleName of [fleet.roles.consumerRoleName, fleet.roles.scalerRoleName]) {
     if (await deps.iam.deleteRole(roleName)) deletedRoles.push(roleName);
   }
-  return { deletedRoles };
+  const detachedOperatorPolicy = await deps.iam.deleteRolePolicy(
+    fleet.keda.operatorRoleName,
+    kedaOperatorPolicyName(fleet.roles.scalerRoleName),
+  );
+  return { deletedRoles, detachedOperatorPolicy };
+}
+
+function pickDeadLetterTable(fleet: FleetSpec): { deadLetterTableName?: string } {
+  const table = fleetDeadLetterTable(fleet);
+  return table === undefined ? {} : { deadLetterTableName: table };
+}
+
+/** Another role's ARN in the same account and partition as `roleArn`. */
+function roleArnLike(roleArn: string, roleName: string): string {
+  return roleArn.replace(/:role\/.*$/, `:role/${roleName}`);
 }

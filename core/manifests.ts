@@ -436,20 +436,27 @@ export interface TriggerAuthenticationInput {
   name: string;
   /** The fleet's `app.kubernetes.io/instance` label. Default: `name`. */
   instance?: string;
+  /** The fleet's scaler role, which the KEDA operator assumes with its own IRSA identity for this trigger. */
+  roleArn: string;
 }
 
 /**
- * KEDA authenticates to AWS with the operator's own IRSA identity (`podIdentity.provider: aws`). The
- * recipe's `identityOwner: operator` trigger metadata is deprecated since KEDA 2.13; this is its successor.
+ * KEDA authenticates to AWS through its operator's IRSA identity (`podIdentity.provider: aws`) and, for
+ * this fleet, assumes the fleet's own scaler role (`podIdentity.roleArn`, KEDA 2.13+), so fleets sharing a
+ * cluster never share or overwrite each other's permissions. (The recipe's `identityOwner: operator`
+ * trigger metadata is deprecated since KEDA 2.13; this is its successor.)
  */
 export function kedaTriggerAuthentication(input: TriggerAuthenticationInput): TriggerAuthentication {
   const namespace = requireDns1123Label('namespace', input.namespace);
   const name = requireDns1123Subdomain('triggerAuthenticationName', input.name);
   const instance = requireDns1123Label('instance', input.instance ?? name);
+  const { roleArn } = parseRoleArn(input.roleArn, 'roleArn');
+  // The package's schema predates `roleArn` (it accepts it; its type does not name it).
+  const podIdentity = { provider: 'aws', roleArn } as { provider: string };
   return validated(
     new TriggerAuthentication({
       metadata: { name, namespace, labels: standardLabels(instance) },
-      spec: { podIdentity: { provider: 'aws' } },
+      spec: { podIdentity },
     }),
     'TriggerAuthentication',
   );
@@ -602,6 +609,8 @@ export interface ConsumerFleetInput
     > {
   /** The consumer's IRSA role. */
   roleArn: string;
+  /** The fleet's scaler role, which KEDA assumes for the trigger. */
+  scalerRoleArn: string;
   /** Default: the Deployment's name. */
   serviceAccountName?: string;
 }
@@ -629,6 +638,7 @@ export function consumerFleetManifests(
       namespace: input.namespace,
       name: triggerAuthenticationName,
       instance: name,
+      roleArn: input.scalerRoleArn,
     }),
     consumerScaledObject({
       ...pickDefined({

@@ -21,6 +21,7 @@ import {
   type DeployInput,
   type FleetInput,
   type LoadInput,
+  type ScalerInput,
   type ScalingCheckRequest,
   type StreamInput,
   type TeardownInput,
@@ -60,7 +61,7 @@ export async function deployConsumerOperation(ports: ControlPlanePorts, input: D
   return deployConsumer(cluster, { ...input, region: ports.config.region });
 }
 
-export async function installScalerOperation(ports: ControlPlanePorts, input: StreamInput) {
+export async function installScalerOperation(ports: ControlPlanePorts, input: ScalerInput) {
   const cluster = await ports.cluster(input.fleet.clusterName);
   return installScaler(cluster, { ...input, region: ports.config.region });
 }

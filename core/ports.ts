@@ -5,6 +5,7 @@
  * the local runtime registered (local/cluster), and IAM, alerts and metrics are in-memory stand-ins that
  * the local runtime shares (`localServices`).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { type AlertSink, LocalAlertSink, SnsAlertSink } from './alarms.js';
@@ -14,6 +15,7 @@ import {
   ClusterMode,
   type ControlPlaneConfig,
   controlPlaneConfig,
+  type LocalCredentials,
 } from './control-plane-config.js';
 import { connectEksCluster } from './eks.js';
 import { PreconditionError } from './errors.js';
@@ -39,8 +41,11 @@ export const localServices = {
   metrics: new LocalMetricsSink(),
 };
 
-export function createControlPlanePorts(config: ControlPlaneConfig): ControlPlanePorts {
-  const clients = new AwsClients(config);
+export function createControlPlanePorts(
+  config: ControlPlaneConfig,
+  credentials?: LocalCredentials,
+): ControlPlanePorts {
+  const clients = new AwsClients(config, credentials);
   if (config.clusterMode === ClusterMode.Local) {
     return {
       config,
@@ -89,20 +94,49 @@ export function createControlPlanePorts(config: ControlPlaneConfig): ControlPlan
 }
 
 let current: ControlPlanePorts | undefined;
+/** Whether `current` was built from a configuration (and may be rebuilt with other credentials). */
+let currentFromConfig = false;
+/** Local mode: the ports of each role session an invocation ran as, by access key id. */
+const byCredentials = new Map<string, ControlPlanePorts>();
+const invocationCredentials = new AsyncLocalStorage<LocalCredentials>();
 
-/** The process's ports, built from the environment on first use. */
+/**
+ * Local mode: runs `fn` (one handler invocation) with its AWS clients signing as `credentials` — a session of
+ * the role the function has when deployed (local/workflows/run.ts gets it from the CDK app), so the strict
+ * layer judges its calls by that role's policies. On AWS, Lambda gives each function its role; this is the
+ * local runtime's way to do the same for handlers that share one process.
+ */
+export function withInvocationCredentials<T>(credentials: LocalCredentials, fn: () => T): T {
+  return invocationCredentials.run(credentials, fn);
+}
+
+/** The process's ports, built from the environment on first use (with the invocation's credentials, locally). */
 export function controlPlanePorts(): ControlPlanePorts {
-  current ??= createControlPlanePorts(controlPlaneConfig());
-  return current;
+  if (!current) {
+    current = createControlPlanePorts(controlPlaneConfig());
+    currentFromConfig = true;
+  }
+  const credentials = invocationCredentials.getStore();
+  if (!credentials || !currentFromConfig || current.config.clusterMode !== ClusterMode.Local) return current;
+  let ports = byCredentials.get(credentials.accessKeyId);
+  if (!ports) {
+    ports = createControlPlanePorts(current.config, credentials);
+    byCredentials.set(credentials.accessKeyId, ports);
+  }
+  return ports;
 }
 
 /** Replaces the process's ports (the local runtime, tests); returns the new ones. */
 export function configureControlPlane(config: ControlPlaneConfig | ControlPlanePorts): ControlPlanePorts {
+  currentFromConfig = !('dynamodb' in config);
   current = 'dynamodb' in config ? config : createControlPlanePorts(config);
+  byCredentials.clear();
   return current;
 }
 
 /** Forgets the configured ports; the next `controlPlanePorts()` reads the environment again. */
 export function resetControlPlane(): void {
   current = undefined;
+  currentFromConfig = false;
+  byCredentials.clear();
 }

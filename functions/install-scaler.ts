@@ -1,10 +1,10 @@
 /** KEDA's TriggerAuthentication and the fleet's ScaledObject (classic or unfinished-shards mode). */
 import { controlPlaneHandler } from '../core/handler.js';
-import { parseStreamInput } from '../core/inputs.js';
+import { parseScalerInput } from '../core/inputs.js';
 import { installScalerOperation } from '../core/operations.js';
 
 export const handler = controlPlaneHandler({
   name: 'install-scaler',
-  parse: parseStreamInput,
+  parse: parseScalerInput,
   run: (input, { ports }) => installScalerOperation(ports, input),
 });

@@ -16,12 +16,18 @@ export interface BuildAppOptions {
   nag?: boolean;
   /** Make the acknowledgements (default true). */
   acknowledgeNagFindings?: boolean;
+  /**
+   * CDK's built-in CloudFormation schema validation on synth (default true; the slow part of a synth). The
+   * local mode turns it off when it synthesizes the app only to read the roles' policies.
+   */
+  validation?: boolean;
 }
 
 export function buildApp(options: BuildAppOptions = {}): { app: App; stack: StreamfleetStack } {
   const app = new App({
     ...(options.context === undefined ? {} : { context: options.context }),
     ...(options.outdir === undefined ? {} : { outdir: options.outdir }),
+    ...(options.validation === undefined ? {} : { builtinCloudFormationValidation: options.validation }),
   });
   const config = readInfraConfig((key: ContextKey) => app.node.tryGetContext(key));
   const stack = new StreamfleetStack(app, config.stackName, {

@@ -155,21 +155,44 @@ export class ControlPlane extends Construct {
     const tableArn = (tableName: string) =>
       stack.formatArn({ service: 'dynamodb', resource: 'table', resourceName: tableName });
     const sourceTable = tableArn(fleet.sourceTableName);
-    const tables = [sourceTable, tableArn(fleet.replicaTableName), tableArn(fleet.applicationName)];
+    const replicaTable = tableArn(fleet.replicaTableName);
+    const leaseTable = tableArn(fleet.applicationName);
 
+    // Each table gets what the functions call on it (core/iam-needs.ts says which function, and why).
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'FleetTables',
+        sid: 'SourceTable',
         actions: [
           'dynamodb:DescribeTable',
           'dynamodb:CreateTable',
           'dynamodb:UpdateTable',
           'dynamodb:DeleteTable',
+          'dynamodb:BatchWriteItem',
           'dynamodb:Scan',
           'dynamodb:BatchGetItem',
-          'dynamodb:BatchWriteItem',
         ],
-        resources: tables,
+        resources: [sourceTable],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReplicaTable',
+        actions: [
+          'dynamodb:DescribeTable',
+          'dynamodb:CreateTable',
+          'dynamodb:DeleteTable',
+          'dynamodb:Scan',
+          'dynamodb:BatchGetItem',
+        ],
+        resources: [replicaTable],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'LeaseTable',
+        // The workers create the lease table; the checks read it, and teardown may delete it.
+        actions: ['dynamodb:Scan', 'dynamodb:DeleteTable'],
+        resources: [leaseTable],
       }),
     );
     this.role.addToPrincipalPolicy(
@@ -185,18 +208,21 @@ export class ControlPlane extends Construct {
       new iam.PolicyStatement({
         sid: 'CompareReadTables',
         actions: ['dynamodb:DescribeTable', 'dynamodb:Scan', 'dynamodb:BatchGetItem'],
-        resources: [sourceTable, tableArn(fleet.replicaTableName)],
+        resources: [sourceTable, replicaTable],
       }),
     );
-    // Exactly the two IRSA roles of this fleet (fleet.roles, with the workflows' defaults).
-    const irsaRoles = [fleet.roles.consumerRoleName, fleet.roles.kedaOperatorRoleName].map((roleName) =>
-      stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: roleName }),
-    );
+    // Exactly the IRSA roles of this fleet (fleet.roles, with the workflows' defaults), and the cluster's KEDA
+    // operator role (fleet.keda.operatorRoleName), which every fleet on the cluster shares: this fleet may create
+    // it and put or delete its own inline policy on it, never delete it.
+    const roleArn = (roleName: string) =>
+      stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: roleName });
+    const fleetRoles = [fleet.roles.consumerRoleName, fleet.roles.scalerRoleName].map(roleArn);
+    const operatorRole = roleArn(fleet.keda.operatorRoleName);
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'CreateIrsaRolesTagged',
         actions: ['iam:CreateRole', 'iam:TagRole'],
-        resources: irsaRoles,
+        resources: [...fleetRoles, operatorRole],
         // wire-irsa always tags what it creates; anything else it may not create.
         conditions: { StringEquals: { [`aws:RequestTag/${MANAGED_BY_TAG.key}`]: MANAGED_BY_TAG.value } },
       }),
@@ -214,7 +240,14 @@ export class ControlPlane extends Construct {
           'iam:ListAttachedRolePolicies',
           'iam:DetachRolePolicy',
         ],
-        resources: irsaRoles,
+        resources: fleetRoles,
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ShareKedaOperatorRole',
+        actions: ['iam:GetRole', 'iam:UpdateAssumeRolePolicy', 'iam:PutRolePolicy', 'iam:DeleteRolePolicy'],
+        resources: [operatorRole],
       }),
     );
     this.role.addToPrincipalPolicy(

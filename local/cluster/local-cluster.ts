@@ -6,10 +6,14 @@
  * (DescribeStream's shard count, or the local CloudWatch stand-in's UnfinishedShards), decides with
  * `kedaReplicas`, and starts or SIGTERMs workers.
  *
- * Like on EKS, the local KEDA needs credentials: its operator's ServiceAccount must carry an IRSA role (read
- * when the operator starts, so a rollout restart is needed after annotating it), and that role's policy in
- * the local IAM must allow what the trigger reads. The state lives in this object, owned by the long-lived
- * local runtime, and is registered by name so Lambda-style handlers reach it through the `Cluster` port.
+ * Like on EKS, every process signs its AWS calls as a role session (local/identities): a pod as the IRSA role
+ * its ServiceAccount names, the local KEDA as its operator's role — read when the operator starts, so a rollout
+ * restart is needed after annotating it — or, for a trigger whose TriggerAuthentication names a
+ * `podIdentity.roleArn`, as that role, which the operator's role must be allowed to assume and whose trust
+ * policy must name the operator's role (checked here, as STS would). With the strict layer in front, its
+ * `iam` rule judges each call against the role's policies in the local IAM. The state lives in this object,
+ * owned by the long-lived local runtime, and is registered by name so Lambda-style handlers reach it through
+ * the `Cluster` port.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -29,11 +33,20 @@ import {
 } from '../../core/cluster.js';
 import { KubernetesApiError, PreconditionError } from '../../core/errors.js';
 import type { LocalMetricsSink } from '../../core/fleet-metrics.js';
-import { type LocalIam, policiesAllow } from '../../core/iam.js';
+import type { LocalIam } from '../../core/iam.js';
+import {
+  accessDeniedMessage,
+  assumedRoleArn,
+  Decision,
+  evaluatePolicies,
+  trustAllows,
+} from '../../core/iam-evaluation.js';
 import { kedaReplicas, type Recommendation, scalingConfig } from '../../core/keda.js';
 import { IRSA_ROLE_ANNOTATION } from '../../core/manifests.js';
 import { localServices } from '../../core/ports.js';
 import { freePort } from '../dynamodb-local.js';
+import { LocalRoleSessions, namedPolicies } from '../identities/role-sessions.js';
+import { type LocalSts, localStsAt, type SessionCredentials } from '../identities/sts.js';
 import { type LaunchedWorker, ProcessLauncher, type WorkerLauncher } from './launcher.js';
 
 export interface LocalClusterOptions {
@@ -56,6 +69,11 @@ export interface LocalClusterOptions {
   stateFile?: string;
   launcher?: WorkerLauncher;
   iam?: LocalIam;
+  /**
+   * Hands out role-session credentials to pods and the local KEDA. Default: registered with the strict layer
+   * at `dynamodbEndpoint` when one answers there, else the unchecked dummy credentials.
+   */
+  sts?: LocalSts;
   metrics?: LocalMetricsSink;
   /** Register under `name` for the handlers (default true). */
   register?: boolean;
@@ -86,6 +104,8 @@ interface Pod {
   restarts: number;
   stopping: boolean;
   templateHash: string;
+  /** The pod's IRSA session, issued when the pod starts and kept across restarts of its container. */
+  credentials: SessionCredentials | undefined;
 }
 
 interface Workload {
@@ -145,8 +165,12 @@ export class LocalCluster implements Cluster {
   private readonly launcher: WorkerLauncher;
   private readonly iam: LocalIam;
   private readonly metrics: LocalMetricsSink;
-  private readonly dynamodb: DynamoDBClient;
-  private readonly streams: DynamoDBStreamsClient;
+  private readonly sessions: Promise<LocalRoleSessions>;
+  /** The local KEDA's AWS clients, one pair per role session it uses. */
+  private readonly kedaClients = new Map<
+    string,
+    { dynamodb: DynamoDBClient; streams: DynamoDBStreamsClient }
+  >();
   private readonly readinessTimer: NodeJS.Timeout;
   private readonly unregister: () => void;
   /** The IRSA role the KEDA operator started with (the webhook injects it at pod start). */
@@ -159,13 +183,9 @@ export class LocalCluster implements Cluster {
     this.launcher = options.launcher ?? new ProcessLauncher();
     this.iam = options.iam ?? localServices.iam;
     this.metrics = options.metrics ?? localServices.metrics;
-    const client = {
-      endpoint: options.dynamodbEndpoint,
-      region: options.region ?? 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    };
-    this.dynamodb = new DynamoDBClient(client);
-    this.streams = new DynamoDBStreamsClient(client);
+    this.sessions = (options.sts ? Promise.resolve(options.sts) : localStsAt(options.dynamodbEndpoint)).then(
+      (sts) => new LocalRoleSessions(this.iam, sts),
+    );
     if (options.keda ?? true) this.seedKeda();
     this.readinessTimer = setInterval(() => void this.probeAll(), options.readinessIntervalMs ?? 500);
     this.readinessTimer.unref();
@@ -528,9 +548,11 @@ export class LocalCluster implements Cluster {
       restarts: 0,
       stopping: false,
       templateHash: hash,
+      credentials: undefined,
     };
     workload.pods.push(placeholder);
     placeholder.port = await freePort();
+    placeholder.credentials = await this.podCredentials(workload.namespace, template.serviceAccount, podName);
     if (placeholder.stopping || this.stopped) {
       workload.pods = workload.pods.filter((p) => p !== placeholder);
       return;
@@ -548,11 +570,23 @@ export class LocalCluster implements Cluster {
       INSTANCE_NAME: pod.name,
       PORT: String(pod.port),
       ...this.options.workerEnv,
-      // What the pod identity webhook injects on EKS; here: DynamoDB Local and its dummy credentials.
+      // What the pod identity webhook injects on EKS (credentials for the ServiceAccount's role); here a
+      // session of that role the strict layer knows, and DynamoDB Local (through the layer) as the endpoint.
       AWS_ENDPOINT_URL: this.options.dynamodbEndpoint,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ACCESS_KEY_ID: pod.credentials?.accessKeyId ?? 'local',
+      AWS_SECRET_ACCESS_KEY: pod.credentials?.secretAccessKey ?? 'local',
     };
+  }
+
+  /** The session a pod of `serviceAccount` gets: its IRSA role's, or the node's when it names none. */
+  private async podCredentials(
+    namespace: string,
+    serviceAccount: string,
+    podName: string,
+  ): Promise<SessionCredentials> {
+    const account = this.read({ apiVersion: 'v1', kind: 'ServiceAccount', namespace, name: serviceAccount });
+    const roleArn = account?.metadata.annotations?.[IRSA_ROLE_ANNOTATION];
+    return (await this.sessions).session(roleArn, podName);
   }
 
   private launch(workload: Workload, pod: Pod, templateEnv: Record<string, string>): void {
@@ -648,7 +682,7 @@ export class LocalCluster implements Cluster {
     } catch (error) {
       this.fail(
         scaler,
-        `error polling the trigger: ${error instanceof Error ? error.message : String(error)}`,
+        `error polling the trigger: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
       );
     } finally {
       scaler.ticking = false;
@@ -698,35 +732,31 @@ export class LocalCluster implements Cluster {
         `TriggerAuthentication ${trigger.authenticationRef?.name ?? '(none)'} with podIdentity aws not found`,
       );
     }
-    const role = this.kedaOperatorRole ? this.iam.roleByArn(this.kedaOperatorRole) : undefined;
-    if (!role) {
-      return this.fail(
-        scaler,
-        `the KEDA operator has no AWS credentials (role ${this.kedaOperatorRole ?? 'none'}): annotate its ServiceAccount with an IRSA role and restart it`,
-      );
-    }
-    const policies = Object.values(role.policies);
+    const identity = await this.kedaIdentity(
+      auth?.spec as { podIdentity?: { roleArn?: string } } | undefined,
+    );
+    if ('failure' in identity) return this.fail(scaler, identity.failure);
     let metric: number;
     let target: number;
     let activation: number;
     if (trigger.type === 'aws-dynamodb-streams') {
       const tableName = trigger.metadata.tableName ?? '';
-      const { Table } = await this.dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
-      const tableArn = Table?.TableArn ?? '';
+      const { dynamodb, streams } = this.kedaClientsFor(identity.credentials);
+      const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
       const streamArn = Table?.LatestStreamArn;
-      if (!policiesAllow(policies, 'dynamodb:DescribeTable', tableArn)) {
-        return this.fail(scaler, `AccessDenied: ${role.arn} may not dynamodb:DescribeTable on ${tableArn}`);
-      }
       if (!streamArn) return this.fail(scaler, `table ${tableName} has no stream`);
-      if (!policiesAllow(policies, 'dynamodb:DescribeStream', streamArn)) {
-        return this.fail(scaler, `AccessDenied: ${role.arn} may not dynamodb:DescribeStream on ${streamArn}`);
-      }
-      metric = await this.shardCount(streamArn);
+      metric = await this.shardCount(streams, streamArn);
       target = Number(trigger.metadata.shardCount ?? 2);
       activation = Number(trigger.metadata.activationShardCount ?? 0);
     } else if (trigger.type === 'aws-cloudwatch') {
-      if (!policiesAllow(policies, 'cloudwatch:GetMetricData', '*')) {
-        return this.fail(scaler, `AccessDenied: ${role.arn} may not cloudwatch:GetMetricData`);
+      // The local CloudWatch stand-in is not behind the strict layer: its one action is judged here.
+      const request = { action: 'cloudwatch:GetMetricData', resource: '*' };
+      const evaluation = evaluatePolicies(identity.policies, request);
+      if (evaluation.decision !== Decision.Allow) {
+        return this.fail(
+          scaler,
+          `AccessDeniedException: ${accessDeniedMessage(identity.principalArn, request, evaluation.decision)}`,
+        );
       }
       const m = trigger.metadata;
       const value = this.metrics.latest(
@@ -776,11 +806,77 @@ export class LocalCluster implements Cluster {
     }
   }
 
-  private async shardCount(streamArn: string): Promise<number> {
+  /**
+   * Who the local KEDA is for a trigger, as KEDA's `podIdentity: aws` works out: the operator's own IRSA role,
+   * or the TriggerAuthentication's `roleArn`, assumed with it (sts:AssumeRole: the operator role's policies
+   * must allow it on that role, and that role's trust policy must name the operator role).
+   */
+  private async kedaIdentity(
+    auth: { podIdentity?: { roleArn?: string } } | undefined,
+  ): Promise<
+    | { credentials: SessionCredentials; principalArn: string; policies: ReturnType<typeof namedPolicies> }
+    | { failure: string }
+  > {
+    const operatorArn = this.kedaOperatorRole;
+    const operator = operatorArn ? this.iam.roleByArn(operatorArn) : undefined;
+    if (!operatorArn || !operator) {
+      return {
+        failure: `the KEDA operator has no AWS credentials (role ${operatorArn ?? 'none'}): annotate its ServiceAccount with an IRSA role and restart it`,
+      };
+    }
+    const sessions = await this.sessions;
+    const wanted = auth?.podIdentity?.roleArn;
+    if (wanted === undefined || wanted === operatorArn) {
+      return {
+        credentials: await sessions.session(operatorArn, KEDA_SEED.deploymentName),
+        principalArn: assumedRoleArn(operatorArn, KEDA_SEED.deploymentName),
+        policies: namedPolicies(operator),
+      };
+    }
+    const caller = assumedRoleArn(operatorArn, KEDA_SEED.deploymentName);
+    const request = { action: 'sts:AssumeRole', resource: wanted };
+    const allowed = evaluatePolicies(namedPolicies(operator), request);
+    if (allowed.decision !== Decision.Allow) {
+      return { failure: `AccessDenied: ${accessDeniedMessage(caller, request, allowed.decision)}` };
+    }
+    const role = this.iam.roleByArn(wanted);
+    if (!role || !trustAllows(role.trustPolicy, operatorArn)) {
+      return {
+        failure: `AccessDenied: User: ${caller} is not authorized to perform: sts:AssumeRole on resource: ${wanted}${
+          role ? " (the role's trust policy does not name the operator's role)" : ' (no such role)'
+        }`,
+      };
+    }
+    const session = `keda-${wanted.split('/').pop() ?? 'scaler'}`;
+    return {
+      credentials: await sessions.session(wanted, session),
+      principalArn: assumedRoleArn(wanted, session),
+      policies: namedPolicies(role),
+    };
+  }
+
+  private kedaClientsFor(credentials: SessionCredentials): {
+    dynamodb: DynamoDBClient;
+    streams: DynamoDBStreamsClient;
+  } {
+    let clients = this.kedaClients.get(credentials.accessKeyId);
+    if (!clients) {
+      const config = {
+        endpoint: this.options.dynamodbEndpoint,
+        region: this.options.region ?? 'us-east-1',
+        credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
+      };
+      clients = { dynamodb: new DynamoDBClient(config), streams: new DynamoDBStreamsClient(config) };
+      this.kedaClients.set(credentials.accessKeyId, clients);
+    }
+    return clients;
+  }
+
+  private async shardCount(streams: DynamoDBStreamsClient, streamArn: string): Promise<number> {
     let count = 0;
     let start: string | undefined;
     do {
-      const { StreamDescription } = await this.streams.send(
+      const { StreamDescription } = await streams.send(
         new DescribeStreamCommand({ StreamArn: streamArn, ExclusiveStartShardId: start }),
       );
       count += StreamDescription?.Shards?.length ?? 0;
@@ -852,8 +948,12 @@ export class LocalCluster implements Cluster {
         workload.pods.map((pod) => this.stopPod(workload, pod)),
       ),
     );
-    this.dynamodb.destroy();
-    this.streams.destroy();
+    for (const clients of this.kedaClients.values()) {
+      clients.dynamodb.destroy();
+      clients.streams.destroy();
+    }
+    this.kedaClients.clear();
+    (await this.sessions).close();
     this.saveState();
   }
 }

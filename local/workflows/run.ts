@@ -17,7 +17,7 @@ import {
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
 import { ClusterMode, type ControlPlaneConfig } from '../../core/control-plane-config.js';
-import { configureControlPlane } from '../../core/ports.js';
+import { configureControlPlane, controlPlanePorts, withInvocationCredentials } from '../../core/ports.js';
 import {
   ControlPlaneFunction,
   FUNCTION_ARN_PLACEHOLDERS,
@@ -27,6 +27,8 @@ import {
   substitutePlaceholders,
   type Workflow,
 } from '../../core/workflows.js';
+import { type HandlerIdentities, handlerIdentitiesFor } from '../identities/handler-identities.js';
+import { localStsAt } from '../identities/sts.js';
 import { type LambdaLike, loadHandler } from './handlers.js';
 
 export type { LogLevel } from '../../core/observability.js';
@@ -54,6 +56,12 @@ export interface RunWorkflowOptions {
   onEvent?: (event: LocalExecutionEvent) => void;
   /** Aborts the execution when it fires (StopExecution). */
   signal?: AbortSignal;
+  /**
+   * Who each handler runs as. Default: when the handlers' endpoint is a strict layer, a session of its
+   * function's role as the CDK app deploys it for the input's fleet (local/identities), so the layer's `iam`
+   * rule judges every call; otherwise (or with `false`) the dummy credentials, unchecked.
+   */
+  identities?: HandlerIdentities | false;
 }
 
 /** One entry of aws-local-stepfunctions' event log. */
@@ -169,6 +177,18 @@ async function prepareObservability(level: LogLevel): Promise<void> {
   setControlPlaneLogLevel(level);
 }
 
+/** The handlers' identities: as given, or found from the configured endpoint (see `identities`). */
+async function handlerIdentitiesOf(
+  given: HandlerIdentities | false | undefined,
+): Promise<HandlerIdentities | undefined> {
+  if (given === false) return undefined;
+  if (given) return given;
+  const { config } = controlPlanePorts();
+  if (config.clusterMode !== ClusterMode.Local) return undefined;
+  const sts = await localStsAt(config.endpoint);
+  return sts.checked ? handlerIdentitiesFor(sts) : undefined;
+}
+
 export async function runWorkflowLocally(
   workflow: Workflow,
   input: unknown,
@@ -186,6 +206,7 @@ export async function runWorkflowLocally(
       metricsNamespace: 'Streamfleet',
     });
   }
+  const identities = await handlerIdentitiesOf(options.identities);
   const definition = localWorkflowDefinition(workflow);
   const validation = validateWorkflowDefinition(definition);
   if (!validation.valid) {
@@ -207,7 +228,9 @@ export async function runWorkflowLocally(
       taskResourceLocalHandlers[name] = async (event: unknown) => {
         const handler = options.handlers?.[fn] ?? (await loadHandler(fn));
         try {
-          const result = await handler(structuredClone(event), lambdaContext(fn, arn));
+          const invoke = () => handler(structuredClone(event), lambdaContext(fn, arn));
+          const credentials = identities ? await identities.credentialsFor(fn, event) : undefined;
+          const result = await (credentials ? withInvocationCredentials(credentials, invoke) : invoke());
           // Lambda returns JSON: whatever does not survive JSON does not reach the next state.
           return (result === undefined ? null : JSON.parse(JSON.stringify(result))) as never;
         } catch (error) {

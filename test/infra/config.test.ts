@@ -27,8 +27,9 @@ describe('readInfraConfig', () => {
     // The workflows' own defaults: the grants are scoped to these names.
     expect(config.fleet.roles).toEqual({
       consumerRoleName: 'users-replicator-consumer',
-      kedaOperatorRoleName: 'users-replicator-keda-operator',
+      scalerRoleName: 'users-replicator-keda-scaler',
     });
+    expect(config.fleet.keda.operatorRoleName).toBe('keda-operator-streamfleet');
     expect(config.fleet.applicationName).toBe('users-replicator');
   });
 

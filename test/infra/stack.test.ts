@@ -173,65 +173,8 @@ describe('state machines', () => {
 });
 
 describe('control-plane IAM', () => {
-  const region = '<AWS::Region>';
-  const account = '<AWS::AccountId>';
-  const partition = '<AWS::Partition>';
-  const table = (name: string) => `arn:${partition}:dynamodb:${region}:${account}:table/${name}`;
-  const role = (name: string) => `arn:${partition}:iam::${account}:role/${name}`;
-
-  it('DynamoDB on the three tables by exact ARN, and only a listing of the source stream (table/NAME/stream/*)', () => {
-    const statements = controlPlaneStatements();
-    const tables = statements.find((st) => st.Sid === 'FleetTables');
-    expect(list(tables?.Resource).map(flat).sort()).toEqual(
-      [table('users'), table('users_replica'), table('users-replicator')].sort(),
-    );
-    const stream = statements.find((st) => st.Sid === 'SourceStream');
-    expect(list(stream?.Resource).map(flat)).toEqual([`${table('users')}/stream/*`]);
-    // The checks take lag from the lease table: no function may read stream records.
-    expect(list(stream?.Action)).toEqual(['dynamodb:DescribeStream']);
-  });
-
-  it('compare-replicas has a role of its own that reads the source and replica tables and nothing else', () => {
-    const roleId = s.stack.resolve(s.stack.controlPlane.compareRole.roleName) as { Ref: string };
-    const statements = resourcesOf(s.template, 'AWS::IAM::Policy')
-      .filter(([, p]) =>
-        list(p.Properties.Roles as unknown[]).some((r) => JSON.stringify(r) === JSON.stringify(roleId)),
-      )
-      .flatMap(([, p]) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
-    const dynamodb = statements.filter((st) => list(st.Action).some((a) => a.startsWith('dynamodb:')));
-    expect(dynamodb).toHaveLength(1);
-    expect(list(dynamodb[0]?.Action).sort()).toEqual([
-      'dynamodb:BatchGetItem',
-      'dynamodb:DescribeTable',
-      'dynamodb:Scan',
-    ]);
-    expect(list(dynamodb[0]?.Resource).map(flat).sort()).toEqual(
-      [table('users'), table('users_replica')].sort(),
-    );
-    // Besides its reads: its own log group and X-Ray, nothing of the shared role's.
-    const others = statements.filter((st) => st !== dynamodb[0]).flatMap((st) => list(st.Action));
-    expect(others.every((a) => a.startsWith('logs:') || a.startsWith('xray:'))).toBe(true);
-    s.template.hasResourceProperties('AWS::Lambda::Function', {
-      Handler: 'compare-replicas.handler',
-      Role: { 'Fn::GetAtt': [roleId.Ref, 'Arn'] },
-    });
-  });
-
-  it('creates and manages only the two IRSA roles of the fleet, and creates them only tagged', () => {
-    const statements = controlPlaneStatements();
-    const expected = [role('users-replicator-consumer'), role('users-replicator-keda-operator')];
-    const create = statements.find((st) => st.Sid === 'CreateIrsaRolesTagged');
-    expect(list(create?.Resource).map(flat)).toEqual(expected);
-    expect(create?.Condition).toEqual({ StringEquals: { 'aws:RequestTag/managed-by': 'streamfleet' } });
-    const manage = statements.find((st) => st.Sid === 'ManageIrsaRoles');
-    expect(list(manage?.Resource).map(flat)).toEqual(expected);
-    for (const st of statements) {
-      if (list(st.Action).some((a) => a.startsWith('iam:') && a.includes('Role'))) {
-        expect(list(st.Resource).map(flat).sort()).toEqual(expected.sort());
-      }
-    }
-  });
-
+  // What each role may do on DynamoDB and IAM is tested as properties against what the functions call, in
+  // iam.test.ts; these are the cluster, logging, alerting and wildcard grants.
   it('the cluster and its OIDC provider by exact ARN (the app made the cluster)', () => {
     const statements = controlPlaneStatements();
     const cluster = statements.find((st) => st.Sid === 'DescribeCluster');

@@ -5,11 +5,11 @@ import { diagnose, parseAlarmEvent } from '../../core/alarms.js';
 import { judgeScaling, REPLICA_BOOKKEEPING } from '../../core/checks.js';
 import type { ScaleStatus } from '../../core/cluster.js';
 import { InvalidInputError, PreconditionError, TransientError } from '../../core/errors.js';
-import { parseFleet } from '../../core/fleet.js';
+import { fleetDeadLetterTable, parseFleet } from '../../core/fleet.js';
 import { fleetMetricData, LocalMetricsSink } from '../../core/fleet-metrics.js';
 import type { LeaseView, ShardView } from '../../core/fleet-state.js';
 import { normalizeError } from '../../core/handler.js';
-import { LocalIam, policiesAllow } from '../../core/iam.js';
+import { LocalIam } from '../../core/iam.js';
 import { parseTeardownInput } from '../../core/inputs.js';
 import { Mismatch, mismatchOf, RecheckOutcome, recheckOutcome, suspect } from '../../core/item-compare.js';
 import { loadItem, parseLoad } from '../../core/load.js';
@@ -40,10 +40,15 @@ describe('parseFleet', () => {
       applicationName: 'users-replicator',
       tables: { create: false },
       scaling: { mode: 'classic' },
-      keda: { namespace: 'keda', serviceAccountName: 'keda-operator', deploymentName: 'keda-operator' },
+      keda: {
+        namespace: 'keda',
+        serviceAccountName: 'keda-operator',
+        deploymentName: 'keda-operator',
+        operatorRoleName: 'keda-operator-demo',
+      },
       roles: {
         consumerRoleName: 'users-replicator-consumer',
-        kedaOperatorRoleName: 'users-replicator-keda-operator',
+        scalerRoleName: 'users-replicator-keda-scaler',
       },
       checks: {
         leaseSampleMs: 5000,
@@ -56,6 +61,35 @@ describe('parseFleet', () => {
       // The worker's default SHUTDOWN_TIMEOUT_MS (20 s) plus the 10 s margin.
       terminationGracePeriodSeconds: 30,
     });
+  });
+
+  it('names three distinct roles, says what replaced kedaOperatorRoleName, and needs a dead-letter table to use one', () => {
+    expect(
+      invalidField(() =>
+        parseFleet({ ...base, roles: { kedaOperatorRoleName: 'users-replicator-keda-operator' } }),
+      ),
+    ).toBe('fleet.roles.kedaOperatorRoleName');
+    expect(
+      invalidField(() => parseFleet({ ...base, roles: { scalerRoleName: 'users-replicator-consumer' } })),
+    ).toBe('fleet.roles');
+    expect(invalidField(() => parseFleet({ ...base, clusterName: 'c'.repeat(60) }))).toBe(
+      'fleet.keda.operatorRoleName',
+    );
+    expect(
+      parseFleet({ ...base, clusterName: 'c'.repeat(60), keda: { operatorRoleName: 'keda' } }).keda
+        .operatorRoleName,
+    ).toBe('keda');
+    expect(
+      invalidField(() => parseFleet({ ...base, workerEnv: { POISON_RECORD_POLICY: 'dead-letter' } })),
+    ).toBe('fleet.workerEnv.DEAD_LETTER_TABLE_NAME');
+    const withDeadLetters = parseFleet({
+      ...base,
+      workerEnv: { POISON_RECORD_POLICY: 'dead-letter', DEAD_LETTER_TABLE_NAME: 'users_dlq' },
+    });
+    expect(fleetDeadLetterTable(withDeadLetters)).toBe('users_dlq');
+    expect(
+      fleetDeadLetterTable(parseFleet({ ...base, workerEnv: { DEAD_LETTER_TABLE_NAME: 'users_dlq' } })),
+    ).toBe(undefined);
   });
 
   it('derives the grace period from the workers’ SHUTDOWN_TIMEOUT_MS and refuses one it would exceed', () => {
@@ -390,32 +424,7 @@ describe('errors at the handler edge', () => {
   });
 });
 
-describe('IAM policy evaluation and the local IAM', () => {
-  it('allows by action and resource wildcards; a Deny wins', () => {
-    const allow = {
-      Version: '2012-10-17' as const,
-      Statement: [
-        {
-          Sid: 'A',
-          Effect: 'Allow' as const,
-          Action: ['dynamodb:Describe*'],
-          Resource: ['arn:aws:dynamodb:*:*:table/users/stream/*'],
-        },
-      ],
-    };
-    const deny = {
-      Version: '2012-10-17' as const,
-      Statement: [{ Sid: 'D', Effect: 'Deny' as const, Action: ['*'], Resource: ['*'] }],
-    };
-    const stream = 'arn:aws:dynamodb:us-east-1:1:table/users/stream/2024';
-    expect(policiesAllow([allow], 'dynamodb:DescribeStream', stream)).toBe(true);
-    expect(policiesAllow([allow], 'dynamodb:GetRecords', stream)).toBe(false);
-    expect(
-      policiesAllow([allow], 'dynamodb:DescribeStream', 'arn:aws:dynamodb:us-east-1:1:table/other/stream/1'),
-    ).toBe(false);
-    expect(policiesAllow([allow, deny], 'dynamodb:DescribeStream', stream)).toBe(false);
-  });
-
+describe('the local IAM', () => {
   it('keeps roles like IAM does and refuses to touch roles it does not manage', async () => {
     const iam = new LocalIam();
     const doc = { Version: '2012-10-17' as const, Statement: [] };
@@ -440,8 +449,30 @@ describe('IAM policy evaluation and the local IAM', () => {
     ).toBe(false);
     iam.roles.set('theirs', { arn: 'x', trustPolicy: doc, policies: {}, tags: {} });
     await expect(iam.deleteRole('theirs')).rejects.toBeInstanceOf(PreconditionError);
+    await expect(iam.deleteRolePolicy('theirs', 'p')).resolves.toBe(false);
     expect(await iam.deleteRole('r')).toBe(true);
     expect(await iam.deleteRole('r')).toBe(false);
+  });
+
+  it('keeps one inline policy per name, deletes one alone, and tells listeners of every change', async () => {
+    const iam = new LocalIam();
+    const doc = { Version: '2012-10-17' as const, Statement: [] };
+    const changes: [string, string[] | undefined][] = [];
+    const stop = iam.onChange((name, role) => changes.push([name, role && Object.keys(role.policies)]));
+    const spec = { roleName: 'op', description: '', trustPolicy: doc, policy: doc };
+    await iam.ensureRole({ ...spec, policyName: 'fleet-a' });
+    await iam.ensureRole({ ...spec, policyName: 'fleet-b' });
+    expect(await iam.deleteRolePolicy('op', 'fleet-a')).toBe(true);
+    expect(await iam.deleteRolePolicy('op', 'fleet-a')).toBe(false);
+    await iam.deleteRole('op');
+    stop();
+    await iam.ensureRole({ ...spec, policyName: 'fleet-c' });
+    expect(changes).toEqual([
+      ['op', ['fleet-a']],
+      ['op', ['fleet-a', 'fleet-b']],
+      ['op', ['fleet-b']],
+      ['op', undefined],
+    ]);
   });
 });
 

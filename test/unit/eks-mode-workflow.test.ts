@@ -121,7 +121,8 @@ describe('teardown in eks mode', () => {
         },
         roles: {
           step: 'roles',
-          deletedRoles: ['users-replicator-consumer', 'users-replicator-keda-operator'],
+          deletedRoles: ['users-replicator-consumer', 'users-replicator-keda-scaler'],
+          detachedOperatorPolicy: true,
         },
       },
     });
@@ -134,8 +135,15 @@ describe('teardown in eks mode', () => {
     ]);
     expect(iamMock.commandCalls(DeleteRoleCommand).map((c) => c.args[0].input.RoleName)).toEqual([
       'users-replicator-consumer',
-      'users-replicator-keda-operator',
+      'users-replicator-keda-scaler',
     ]);
+    // The cluster's KEDA operator role stays for the other fleets; only this fleet's policy leaves it.
+    expect(
+      iamMock
+        .commandCalls(DeleteRolePolicyCommand)
+        .filter((c) => c.args[0].input.RoleName === 'keda-operator-demo')
+        .map((c) => c.args[0].input.PolicyName),
+    ).toEqual(['streamfleet-assume-users-replicator-keda-scaler']);
     // DescribeCluster once per cluster name and process: the Lambda container reuses the connection.
     expect(eksMock.commandCalls(DescribeClusterCommand)).toHaveLength(1);
   });

@@ -1,3 +1,7 @@
+/**
+ * ARN helpers and the IRSA trust policies. What each role may do is tested as properties against what its
+ * code calls in iam-least-privilege.test.ts.
+ */
 import { describe, expect, it } from 'vitest';
 import {
   oidcIssuerHostPath,
@@ -12,14 +16,10 @@ import {
 } from '../../core/arns.js';
 import { InvalidInputError } from '../../core/errors.js';
 import {
-  consumerPolicy,
   irsaTrustPolicy,
   KEDA_OPERATOR_SERVICE_ACCOUNT,
-  kedaOperatorPolicy,
-  type PolicyDocument,
   serviceAccountSubject,
 } from '../../core/iam-policies.js';
-import { ScalingMode } from '../../core/keda.js';
 
 const ACCOUNT = '123456789012';
 const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-05-01T12:00:00.000';
@@ -36,18 +36,6 @@ function expectInvalid(fn: () => unknown, field: string): InvalidInputError {
     return error as InvalidInputError;
   }
   throw new Error(`expected InvalidInputError for ${field}`);
-}
-
-function statement(policy: PolicyDocument, sid: string) {
-  const found = policy.Statement.find((s) => s.Sid === sid);
-  if (found === undefined) throw new Error(`no statement ${sid}`);
-  return found;
-}
-
-function wildcardActions(policy: PolicyDocument): string[] {
-  return policy.Statement.filter((s) => s.Resource?.some((r) => r === '*' || r.endsWith(':*'))).flatMap(
-    (s) => s.Action,
-  );
 }
 
 describe('ARN helpers', () => {
@@ -201,159 +189,5 @@ describe('IRSA trust policy', () => {
       () => irsaTrustPolicy({ issuerUrl: ISSUER, accountId: 'x', namespace: 'a', serviceAccountName: 'b' }),
       'accountId',
     );
-  });
-});
-
-describe('KEDA operator policy', () => {
-  it('classic: DescribeTable on the exact table, DescribeStream on the exact stream', () => {
-    const policy = kedaOperatorPolicy({ streamArn: STREAM_ARN });
-    expect(policy.Statement).toEqual([
-      {
-        Sid: 'DescribeSourceTable',
-        Effect: 'Allow',
-        Action: ['dynamodb:DescribeTable'],
-        Resource: [TABLE_ARN],
-      },
-      {
-        Sid: 'DescribeSourceStream',
-        Effect: 'Allow',
-        Action: ['dynamodb:DescribeStream'],
-        Resource: [STREAM_ARN],
-      },
-    ]);
-    expect(wildcardActions(policy)).toEqual([]);
-  });
-
-  it('classic: every stream of the table when asked', () => {
-    const policy = kedaOperatorPolicy({ streamArn: STREAM_ARN, anyStreamOfTable: true });
-    expect(statement(policy, 'DescribeSourceStream').Resource).toEqual([`${TABLE_ARN}/stream/*`]);
-  });
-
-  it('unfinished-shards: GetMetricData only', () => {
-    const policy = kedaOperatorPolicy({ streamArn: STREAM_ARN, scalingMode: ScalingMode.UnfinishedShards });
-    expect(policy.Statement).toEqual([
-      {
-        Sid: 'ReadUnfinishedShardsMetric',
-        Effect: 'Allow',
-        Action: ['cloudwatch:GetMetricData'],
-        Resource: ['*'],
-      },
-    ]);
-  });
-});
-
-describe('consumer policy', () => {
-  const policy = consumerPolicy({
-    streamArn: STREAM_ARN,
-    leaseTableName: 'streamfleet-users',
-    targetTableName: 'users_replica',
-    deadLetterTableName: 'users_dlq',
-  });
-  const lease = 'arn:aws:dynamodb:us-east-1:123456789012:table/streamfleet-users';
-
-  it('reads exactly the source stream', () => {
-    expect(statement(policy, 'ReadSourceStream')).toEqual({
-      Sid: 'ReadSourceStream',
-      Effect: 'Allow',
-      Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
-      Resource: [STREAM_ARN],
-    });
-  });
-
-  it('ListStreams is the only DynamoDB action on *', () => {
-    expect(statement(policy, 'ListStreams')).toEqual({
-      Sid: 'ListStreams',
-      Effect: 'Allow',
-      Action: ['dynamodb:ListStreams'],
-      Resource: ['*'],
-    });
-  });
-
-  it('owns the lease table and its indexes, including ConditionCheckItem for fenced writes', () => {
-    const leaseStatement = statement(policy, 'OwnLeaseTable');
-    expect(leaseStatement.Resource).toEqual([lease, `${lease}/index/*`]);
-    expect([...leaseStatement.Action].sort()).toEqual(
-      [
-        'dynamodb:ConditionCheckItem',
-        'dynamodb:CreateTable',
-        'dynamodb:DeleteItem',
-        'dynamodb:DescribeTable',
-        'dynamodb:GetItem',
-        'dynamodb:PutItem',
-        'dynamodb:Query',
-        'dynamodb:Scan',
-        'dynamodb:UpdateItem',
-      ].sort(),
-    );
-  });
-
-  it('writes the target table with the item actions TransactWriteItems is checked against', () => {
-    expect(statement(policy, 'WriteTargetTable')).toEqual({
-      Sid: 'WriteTargetTable',
-      Effect: 'Allow',
-      Action: [
-        'dynamodb:DescribeTable',
-        'dynamodb:PutItem',
-        'dynamodb:DeleteItem',
-        'dynamodb:ConditionCheckItem',
-      ],
-      Resource: ['arn:aws:dynamodb:us-east-1:123456789012:table/users_replica'],
-    });
-  });
-
-  it('puts dead letters into the dead-letter table only', () => {
-    expect(statement(policy, 'WriteDeadLetters')).toEqual({
-      Sid: 'WriteDeadLetters',
-      Effect: 'Allow',
-      Action: ['dynamodb:PutItem'],
-      Resource: ['arn:aws:dynamodb:us-east-1:123456789012:table/users_dlq'],
-    });
-    const withoutDeadLetters = consumerPolicy({
-      streamArn: STREAM_ARN,
-      leaseTableName: 'streamfleet-users',
-      targetTableName: 'users_replica',
-    });
-    expect(withoutDeadLetters.Statement.map((s) => s.Sid)).not.toContain('WriteDeadLetters');
-  });
-
-  it('publishes metrics into the Streamfleet namespace only', () => {
-    expect(statement(policy, 'PublishMetrics')).toEqual({
-      Sid: 'PublishMetrics',
-      Effect: 'Allow',
-      Action: ['cloudwatch:PutMetricData'],
-      Resource: ['*'],
-      Condition: { StringEquals: { 'cloudwatch:namespace': 'Streamfleet' } },
-    });
-  });
-
-  it('no * resource except ListStreams and the namespace-conditioned PutMetricData', () => {
-    expect(wildcardActions(policy).sort()).toEqual(['cloudwatch:PutMetricData', 'dynamodb:ListStreams']);
-    for (const s of policy.Statement) {
-      for (const resource of s.Resource ?? []) {
-        if (resource === '*') continue;
-        expect(resource.startsWith('arn:aws:dynamodb:us-east-1:123456789012:table/')).toBe(true);
-        expect(resource.endsWith('/index/*') || !resource.includes('*')).toBe(true);
-      }
-    }
-  });
-
-  it('follows the stream’s partition', () => {
-    const gov = consumerPolicy({
-      streamArn:
-        'arn:aws-us-gov:dynamodb:us-gov-west-1:123456789012:table/users/stream/2024-05-01T12:00:00.000',
-      leaseTableName: 'lease',
-      targetTableName: 'replica',
-    });
-    expect(statement(gov, 'WriteTargetTable').Resource).toEqual([
-      'arn:aws-us-gov:dynamodb:us-gov-west-1:123456789012:table/replica',
-    ]);
-  });
-
-  it('rejects bad names, naming the field', () => {
-    const base = { streamArn: STREAM_ARN, leaseTableName: 'lease', targetTableName: 'replica' };
-    expectInvalid(() => consumerPolicy({ ...base, streamArn: TABLE_ARN }), 'streamArn');
-    expectInvalid(() => consumerPolicy({ ...base, leaseTableName: 'x' }), 'leaseTableName');
-    expectInvalid(() => consumerPolicy({ ...base, targetTableName: 'has space' }), 'targetTableName');
-    expectInvalid(() => consumerPolicy({ ...base, deadLetterTableName: 'a/b' }), 'deadLetterTableName');
   });
 });

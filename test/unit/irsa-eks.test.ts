@@ -28,7 +28,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectEksCluster, describeEksCluster, EKS_TOKEN_PREFIX, eksToken } from '../../core/eks.js';
 import { PreconditionError, TransientError } from '../../core/errors.js';
 import { parseFleet } from '../../core/fleet.js';
-import { AwsIam, MANAGED_BY_TAG, policiesAllow } from '../../core/iam.js';
+import { AwsIam, MANAGED_BY_TAG } from '../../core/iam.js';
+import { evaluatePolicies, trustAllows } from '../../core/iam-evaluation.js';
 import { irsaTrustPolicy } from '../../core/iam-policies.js';
 import { removeIrsa, wireIrsa } from '../../core/irsa.js';
 import { FakeKubernetesApi } from './fakes/fake-kubernetes-api.js';
@@ -57,12 +58,13 @@ beforeEach(() => {
   stsMock.reset();
 });
 
-const fleet = parseFleet({
+const fleetInput = {
   name: 'users-replicator',
   clusterName: 'demo',
   sourceTableName: 'users',
   replicaTableName: 'users_replica',
-});
+};
+const fleet = parseFleet(fleetInput);
 
 describe('EKS token', () => {
   it('is k8s-aws-v1. + base64url (no padding) of a presigned GetCallerIdentity URL for the cluster', async () => {
@@ -322,7 +324,7 @@ describe('wireIrsa: IAM (mocked SDK) + Kubernetes (fake API server)', () => {
     await api.stop();
   });
 
-  it('creates provider and roles, annotates both ServiceAccounts, restarts KEDA once, and undoes it', async () => {
+  it('creates provider and roles, annotates both ServiceAccounts, restarts KEDA once, and undoes only its own fleet', async () => {
     const cluster = await connectEksCluster({
       eks: new EKSClient({ region: 'us-east-1', credentials: CREDENTIALS }),
       clusterName: 'demo',
@@ -333,15 +335,18 @@ describe('wireIrsa: IAM (mocked SDK) + Kubernetes (fake API server)', () => {
       new IAMClient({ region: 'us-east-1', credentials: CREDENTIALS }),
       new STSClient({ region: 'us-east-1', credentials: CREDENTIALS }),
     );
+    const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
     const result = await wireIrsa({ iam, cluster }, { fleet, streamArn: STREAM_ARN });
     expect(result).toEqual({
       oidcProviderArn: PROVIDER_ARN,
       oidcProviderCreated: true,
-      consumerRoleArn: `arn:aws:iam::${ACCOUNT}:role/users-replicator-consumer`,
-      kedaOperatorRoleArn: `arn:aws:iam::${ACCOUNT}:role/users-replicator-keda-operator`,
+      consumerRoleArn: role('users-replicator-consumer'),
+      scalerRoleArn: role('users-replicator-keda-scaler'),
+      kedaOperatorRoleArn: role('keda-operator-demo'),
       createdRoles: [
-        `arn:aws:iam::${ACCOUNT}:role/users-replicator-consumer`,
-        `arn:aws:iam::${ACCOUNT}:role/users-replicator-keda-operator`,
+        role('users-replicator-consumer'),
+        role('keda-operator-demo'),
+        role('users-replicator-keda-scaler'),
       ],
       kedaOperatorRestarted: true,
       // The restart is followed to the end (the fake's stand-in controller rolls it out at once).
@@ -355,19 +360,36 @@ describe('wireIrsa: IAM (mocked SDK) + Kubernetes (fake API server)', () => {
         iamMock.commandCalls(CreateRoleCommand).find((c) => c.args[0].input.RoleName === roleName)?.args[0]
           .input.AssumeRolePolicyDocument ?? '',
       );
-    expect(trustOf('users-replicator-keda-operator').Statement[0].Condition.StringEquals).toEqual({
+    const policyOf = (roleName: string) =>
+      iamMock
+        .commandCalls(PutRolePolicyCommand)
+        .filter((c) => c.args[0].input.RoleName === roleName)
+        .map((c) => ({
+          name: c.args[0].input.PolicyName ?? '',
+          document: JSON.parse(c.args[0].input.PolicyDocument ?? ''),
+        }));
+    expect(trustOf('keda-operator-demo').Statement[0].Condition.StringEquals).toEqual({
       'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE:aud': 'sts.amazonaws.com',
       'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE:sub':
         'system:serviceaccount:keda:keda-operator',
     });
-    const kedaPolicy = JSON.parse(
-      iamMock
-        .commandCalls(PutRolePolicyCommand)
-        .find((c) => c.args[0].input.RoleName === 'users-replicator-keda-operator')?.args[0].input
-        .PolicyDocument ?? '',
+    // The operator may assume this fleet's scaler role, which trusts the operator's role only.
+    const operator = policyOf('keda-operator-demo');
+    expect(operator.map((p) => p.name)).toEqual(['streamfleet-assume-users-replicator-keda-scaler']);
+    const assume = { action: 'sts:AssumeRole', resource: result.scalerRoleArn };
+    expect(evaluatePolicies(operator, assume).decision).toBe('allow');
+    expect(evaluatePolicies(operator, { ...assume, resource: role('other-keda-scaler') }).decision).toBe(
+      'implicit-deny',
     );
-    expect(policiesAllow([kedaPolicy], 'dynamodb:DescribeStream', STREAM_ARN)).toBe(true);
-    expect(policiesAllow([kedaPolicy], 'dynamodb:GetRecords', STREAM_ARN)).toBe(false);
+    expect(trustAllows(trustOf('users-replicator-keda-scaler'), result.kedaOperatorRoleArn)).toBe(true);
+    expect(trustAllows(trustOf('users-replicator-keda-scaler'), result.consumerRoleArn)).toBe(false);
+    const scaler = policyOf('users-replicator-keda-scaler');
+    expect(
+      evaluatePolicies(scaler, { action: 'dynamodb:DescribeStream', resource: STREAM_ARN }).decision,
+    ).toBe('allow');
+    expect(evaluatePolicies(scaler, { action: 'dynamodb:GetRecords', resource: STREAM_ARN }).decision).toBe(
+      'implicit-deny',
+    );
 
     const kedaAccount = api.object('/api/v1/namespaces/keda/serviceaccounts/keda-operator') as {
       metadata: { annotations: Record<string, string>; labels: Record<string, string> };
@@ -387,9 +409,10 @@ describe('wireIrsa: IAM (mocked SDK) + Kubernetes (fake API server)', () => {
       const created = iamMock
         .commandCalls(CreateRoleCommand)
         .find((c) => c.args[0].input.RoleName === input.RoleName)?.args[0].input;
+      if (!created) return Promise.reject(awsError('NoSuchEntityException', 404));
       return {
         Role: {
-          Arn: `arn:aws:iam::${ACCOUNT}:role/${input.RoleName}`,
+          Arn: role(input.RoleName),
           AssumeRolePolicyDocument: encodeURIComponent(created?.AssumeRolePolicyDocument ?? ''),
           Tags: created?.Tags,
         },
@@ -403,18 +426,43 @@ describe('wireIrsa: IAM (mocked SDK) + Kubernetes (fake API server)', () => {
     });
     expect(iamMock.commandCalls(UpdateAssumeRolePolicyCommand)).toHaveLength(0);
 
-    // Undo: our annotation leaves KEDA's account (Helm's labels stay), the roles go.
+    // A second fleet on the cluster adds its own inline policy to the operator role and restarts nothing.
+    const orders = parseFleet({
+      ...fleetInput,
+      name: 'orders-replicator',
+      sourceTableName: 'orders',
+      replicaTableName: 'orders_replica',
+    });
+    const second = await wireIrsa({ iam, cluster }, { fleet: orders, streamArn: STREAM_ARN });
+    expect(second.kedaOperatorRoleArn).toBe(result.kedaOperatorRoleArn);
+    expect(second.kedaOperatorRestarted).toBe(false);
+    expect(policyOf('keda-operator-demo').map((p) => p.name)).toContain(
+      'streamfleet-assume-orders-replicator-keda-scaler',
+    );
+
+    // Undo one fleet: its roles and its inline policy on the operator role go; the operator role and KEDA's
+    // annotation stay for the other fleet.
     iamMock.on(ListRolePoliciesCommand).resolves({ PolicyNames: ['p'] });
     iamMock.on(ListAttachedRolePoliciesCommand).resolves({ AttachedPolicies: [] });
     iamMock.on(DeleteRolePolicyCommand).resolves({});
     iamMock.on(DeleteRoleCommand).resolves({});
     expect(await removeIrsa({ iam, cluster }, fleet)).toEqual({
-      deletedRoles: ['users-replicator-consumer', 'users-replicator-keda-operator'],
+      deletedRoles: ['users-replicator-consumer', 'users-replicator-keda-scaler'],
+      detachedOperatorPolicy: true,
     });
+    expect(iamMock.commandCalls(DeleteRoleCommand).map((c) => c.args[0].input.RoleName)).not.toContain(
+      'keda-operator-demo',
+    );
+    expect(
+      iamMock
+        .commandCalls(DeleteRolePolicyCommand)
+        .filter((c) => c.args[0].input.RoleName === 'keda-operator-demo')
+        .map((c) => c.args[0].input.PolicyName),
+    ).toEqual(['streamfleet-assume-users-replicator-keda-scaler']);
     const after = api.object('/api/v1/namespaces/keda/serviceaccounts/keda-operator') as {
       metadata: { annotations?: Record<string, string>; labels: Record<string, string> };
     };
-    expect(after.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBeUndefined();
+    expect(after.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBe(result.kedaOperatorRoleArn);
     expect(after.metadata.labels['app.kubernetes.io/managed-by']).toBe('Helm');
   });
 

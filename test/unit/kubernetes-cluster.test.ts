@@ -17,6 +17,7 @@ import { FakeKubernetesApi } from './fakes/fake-kubernetes-api.js';
 
 const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-05-01T12:00:00.000';
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/users-replicator-consumer';
+const SCALER_ROLE_ARN = 'arn:aws:iam::123456789012:role/users-replicator-keda-scaler';
 const TOKEN = 'k8s-aws-v1.test-token';
 
 const INFO = { name: 'demo', kind: 'eks', oidcIssuerUrl: 'https://oidc.eks.us-east-1.amazonaws.com/id/ABC' };
@@ -123,7 +124,12 @@ describe('KubernetesCluster against a fake API server', () => {
 
   it('installs the scaler when keda.sh/v1alpha1 is served, and refuses with the install command when not', async () => {
     expect(await cluster.servesApi(KEDA_API_VERSION)).toBe(true);
-    const result = await installScaler(cluster, { fleet, streamArn: STREAM_ARN, region: 'us-east-1' });
+    const result = await installScaler(cluster, {
+      fleet,
+      streamArn: STREAM_ARN,
+      scalerRoleArn: SCALER_ROLE_ARN,
+      region: 'us-east-1',
+    });
     expect(result.applied).toEqual([
       'streamfleet/TriggerAuthentication/users-replicator-aws',
       'streamfleet/ScaledObject/users-replicator',
@@ -140,9 +146,12 @@ describe('KubernetesCluster against a fake API server', () => {
     });
 
     api.groups.delete('apis/keda.sh/v1alpha1');
-    const error = await installScaler(cluster, { fleet, streamArn: STREAM_ARN, region: 'us-east-1' }).catch(
-      (e) => e,
-    );
+    const error = await installScaler(cluster, {
+      fleet,
+      streamArn: STREAM_ARN,
+      scalerRoleArn: SCALER_ROLE_ARN,
+      region: 'us-east-1',
+    }).catch((e) => e);
     expect(error).toBeInstanceOf(PreconditionError);
     expect((error as Error).message).toContain('KEDA is not installed on cluster demo');
     expect((error as Error).message).toContain('helm install keda kedacore/keda');
@@ -150,6 +159,7 @@ describe('KubernetesCluster against a fake API server', () => {
     const [, scaledObject] = (await import('../../core/fleet.js')).scalerManifests({
       fleet,
       streamArn: STREAM_ARN,
+      scalerRoleArn: SCALER_ROLE_ARN,
       region: 'us-east-1',
     });
     await expect(cluster.apply(scaledObject as never)).rejects.toBeInstanceOf(PreconditionError);

@@ -19,6 +19,7 @@ import {
 
 const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-05-01T12:00:00.000';
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/streamfleet-consumer';
+const SCALER_ROLE_ARN = 'arn:aws:iam::123456789012:role/streamfleet-keda-scaler';
 
 const deploymentInput: DeploymentInput = {
   namespace: 'streamfleet',
@@ -46,6 +47,7 @@ const fleetInput: ConsumerFleetInput = {
   name: 'users-replicator',
   image: deploymentInput.image,
   roleArn: ROLE_ARN,
+  scalerRoleArn: SCALER_ROLE_ARN,
   sourceTableStreamArn: STREAM_ARN,
   targetTableName: 'users_replica',
   applicationName: 'users-replicator',
@@ -317,22 +319,30 @@ describe('a Deployment that survives a cluster day', () => {
 });
 
 describe('TriggerAuthentication', () => {
-  it('uses the operator’s AWS pod identity, not the deprecated identityOwner', () => {
-    const auth = kedaTriggerAuthentication({ namespace: 'streamfleet', name: 'users-replicator-aws' });
+  it('has the operator’s AWS pod identity assume the fleet’s own scaler role, not the deprecated identityOwner', () => {
+    const auth = kedaTriggerAuthentication({
+      namespace: 'streamfleet',
+      name: 'users-replicator-aws',
+      roleArn: SCALER_ROLE_ARN,
+    });
     const json = auth.toJSON() as Record<string, unknown>;
     expect(json).toMatchObject({
       apiVersion: 'keda.sh/v1alpha1',
       kind: 'TriggerAuthentication',
       metadata: { name: 'users-replicator-aws', namespace: 'streamfleet' },
-      spec: { podIdentity: { provider: 'aws' } },
+      spec: { podIdentity: { provider: 'aws', roleArn: SCALER_ROLE_ARN } },
     });
     expect(JSON.stringify(json)).not.toContain('identityOwner');
   });
 
-  it('rejects invalid names', () => {
+  it('rejects invalid names and role ARNs', () => {
     expectInvalid(
-      () => kedaTriggerAuthentication({ namespace: 'streamfleet', name: 'Aws' }),
+      () => kedaTriggerAuthentication({ namespace: 'streamfleet', name: 'Aws', roleArn: SCALER_ROLE_ARN }),
       'triggerAuthenticationName',
+    );
+    expectInvalid(
+      () => kedaTriggerAuthentication({ namespace: 'streamfleet', name: 'aws', roleArn: 'scaler' }),
+      'roleArn',
     );
   });
 });

@@ -142,7 +142,7 @@ describe('local cluster (fake pods)', () => {
     expect(env.INSTANCE_NAME).toMatch(/^users-replicator-[0-9a-f]{6}-[0-9a-f]{5}$/);
     expect(env.PORT).toBe(String(launcher.running()[0]?.spec.port));
 
-    await installScaler(c, { fleet, streamArn, region: 'us-east-1' });
+    await installScaler(c, { fleet, streamArn, scalerRoleArn: irsa.scalerRoleArn, region: 'us-east-1' });
     const publish = (value: number) =>
       metrics.put(
         'Streamfleet',
@@ -178,7 +178,7 @@ describe('local cluster (fake pods)', () => {
     );
   });
 
-  it('KEDA needs an IRSA role with the right policy, read when its operator (re)starts', async () => {
+  it('KEDA needs an operator role read when it (re)starts, allowed to assume the fleet’s scaler role, whose policy the layer judges', async () => {
     const launcher = new FakeLauncher();
     const iam = new LocalIam();
     const c = start(launcher, iam, new LocalMetricsSink());
@@ -192,13 +192,14 @@ describe('local cluster (fake pods)', () => {
       scaling: { shardCount: 1, minReplicaCount: 2 },
     });
     const consumerRoleArn = 'arn:aws:iam::000000000000:role/users-replicator-consumer';
+    const scalerRoleArn = 'arn:aws:iam::000000000000:role/users-replicator-keda-scaler';
     await c.apply({
       apiVersion: 'v1',
       kind: 'ServiceAccount',
       metadata: { name: 'users-replicator', namespace: 'streamfleet' },
     });
     await deployConsumer(c, { fleet, streamArn, consumerRoleArn, region: 'us-east-1' });
-    await installScaler(c, { fleet, streamArn, region: 'us-east-1' });
+    await installScaler(c, { fleet, streamArn, scalerRoleArn, region: 'us-east-1' });
     const scaledObject = async () =>
       (
         await c.scaleStatus({
@@ -207,21 +208,18 @@ describe('local cluster (fake pods)', () => {
           scaledObjectName: 'users-replicator',
         })
       ).scaledObject;
-    await waitFor(async () => (await scaledObject())?.message?.includes('no AWS credentials'), {
-      timeoutMs: 5_000,
-      message: 'KEDA without credentials',
-    });
+    const messageContains = (text: string, message: string) =>
+      waitFor(async () => (await scaledObject())?.message?.includes(text), { timeoutMs: 5_000, message });
+    await messageContains('no AWS credentials', 'KEDA without credentials');
 
-    // A role that cannot DescribeStream is refused like AWS would.
+    // An operator role that may not assume the scaler role is refused, as STS would refuse it.
+    const trust = { Version: '2012-10-17' as const, Statement: [] };
     await iam.ensureRole({
-      roleName: 'weak',
+      roleName: 'weak-operator',
       description: '',
-      trustPolicy: { Version: '2012-10-17', Statement: [] },
+      trustPolicy: trust,
       policyName: 'p',
-      policy: {
-        Version: '2012-10-17',
-        Statement: [{ Sid: 'T', Effect: 'Allow', Action: ['dynamodb:DescribeTable'], Resource: ['*'] }],
-      },
+      policy: { Version: '2012-10-17', Statement: [] },
     });
     await c.apply({
       apiVersion: 'v1',
@@ -229,24 +227,40 @@ describe('local cluster (fake pods)', () => {
       metadata: {
         name: 'keda-operator',
         namespace: 'keda',
-        annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::000000000000:role/weak' },
+        annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::000000000000:role/weak-operator' },
       },
     });
     // Annotated but not restarted: the operator still has no credentials.
     await new Promise((r) => setTimeout(r, 300));
     expect((await scaledObject())?.message).toContain('no AWS credentials');
     await c.restartDeployment('keda', 'keda-operator');
-    await waitFor(async () => (await scaledObject())?.message?.includes('AccessDenied'), {
-      timeoutMs: 5_000,
-      message: 'AccessDenied for DescribeStream',
-    });
-    expect((await scaledObject())?.message).toContain('may not dynamodb:DescribeStream');
+    await messageContains('sts:AssumeRole', 'AccessDenied for AssumeRole');
+    expect((await scaledObject())?.message).toContain(
+      `User: arn:aws:sts::000000000000:assumed-role/weak-operator/keda-operator is not authorized to perform: sts:AssumeRole on resource: ${scalerRoleArn}`,
+    );
 
-    // The wiring that setup does fixes it: the classic trigger sees 1 shard, minReplicaCount 2 wins.
+    // The wiring setup does fixes it: the classic trigger sees 1 shard, minReplicaCount 2 wins.
     const irsa = await wireIrsa({ iam, cluster: c }, { fleet, streamArn });
+    expect(irsa.scalerRoleArn).toBe(scalerRoleArn);
     expect(irsa.kedaOperatorRestarted).toBe(true);
     await waitFor(() => launcher.running().length === 2, { timeoutMs: 5_000, message: 'two pods' });
     expect((await scaledObject())?.ready).toBe(true);
+
+    // The scaler role's own policy is judged by the strict layer: without DescribeStream, KEDA is refused.
+    await iam.ensureRole({
+      roleName: 'users-replicator-keda-scaler',
+      description: '',
+      trustPolicy: (await iam.getRole('users-replicator-keda-scaler'))?.trustPolicy ?? trust,
+      policyName: 'streamfleet-keda-scaler',
+      policy: {
+        Version: '2012-10-17',
+        Statement: [{ Sid: 'T', Effect: 'Allow', Action: ['dynamodb:DescribeTable'], Resource: ['*'] }],
+      },
+    });
+    await messageContains('AccessDeniedException', 'AccessDenied for DescribeStream');
+    expect((await scaledObject())?.message).toMatch(
+      /assumed-role\/users-replicator-keda-scaler\/.* is not authorized to perform: dynamodb:DescribeStream on resource: arn:aws:dynamodb:ddblocal:000000000000:table\/.*\/stream\//,
+    );
   });
 
   it('restarts a crashed worker in its pod, rolls pods on a template change, and holds pods without their ServiceAccount', async () => {
