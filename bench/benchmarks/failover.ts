@@ -87,11 +87,11 @@ async function trial(
   try {
     const owner = await BenchWorker.start({ endpoint: ctx.endpoint, tables, name: `${prefix}-owner`, env });
     workers.push(owner);
-    await owner.waitForLog(/worker started/, 30_000);
+    await owner.waitForEvent('worker.started', 30_000);
     await owner.waitForCounter('streamfleet_leases_held', (v) => v >= 1, { timeoutMs: 30_000 });
     const peer = await BenchWorker.start({ endpoint: ctx.endpoint, tables, name: `${prefix}-peer`, env });
     workers.push(peer);
-    await peer.waitForLog(/worker started/, 30_000);
+    await peer.waitForEvent('worker.started', 30_000);
     writer.start();
     // Caught up with what earlier trials wrote, and replicating this trial's writes.
     await owner.waitForCounter('streamfleet_records_processed_total', (v) => v >= before + 50, {

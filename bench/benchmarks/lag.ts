@@ -203,8 +203,8 @@ export async function workerPhase(
   ];
   try {
     // Both started, and the shard's consumer is reading (one of them holds the only shard).
-    await Promise.all(workers.map((w) => w.waitForLog(/worker started/, 30_000)));
-    await Promise.race(workers.map((w) => w.waitForLog(/shard consumer initialized/, 30_000)));
+    await Promise.all(workers.map((w) => w.waitForEvent('worker.started', 30_000)));
+    await Promise.race(workers.map((w) => w.waitForEvent('shard.initialized', 30_000)));
     await sleep(1_000);
     const before = await Promise.all(workers.map((w) => w.scrape()));
     await ctx.rules.reset();

@@ -87,13 +87,15 @@ export class BenchWorker {
     return this.child.exitCode !== null || this.child.signalCode !== null;
   }
 
-  async waitForLog(pattern: RegExp, timeoutMs = 30_000): Promise<void> {
+  /** Waits until the worker logs the structured event `name` (its JSON line's stable `event` field). */
+  async waitForEvent(name: string, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!pattern.test(this.output)) {
+    const marker = `"event":"${name}"`;
+    while (!this.output.includes(marker)) {
       if (this.exited)
-        throw new Error(`${this.name} exited before logging ${pattern}:\n${this.output.slice(-3000)}`);
+        throw new Error(`${this.name} exited before reporting ${name}:\n${this.output.slice(-3000)}`);
       if (Date.now() > deadline)
-        throw new Error(`${this.name} did not log ${pattern}:\n${this.output.slice(-3000)}`);
+        throw new Error(`${this.name} did not report ${name}:\n${this.output.slice(-3000)}`);
       await sleep(50);
     }
   }

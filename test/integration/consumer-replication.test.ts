@@ -38,7 +38,7 @@ describe('replication (worker process on DynamoDB Local)', () => {
     for (let i = 0; i < 40; i++)
       await put(tables.source, `user${i}@example.com`, { name: `User ${i}`, city: 'Lisbon' });
     const worker = await start({ endpoint, tables, name: 'replicator-1' });
-    await worker.waitForLog(/worker started/);
+    await worker.waitForEvent('worker.started');
     for (let i = 0; i < 15; i++) {
       await client.send(
         new UpdateItemCommand({
@@ -108,7 +108,7 @@ describe('replication (worker process on DynamoDB Local)', () => {
     for (let i = 10; i < 15; i++) await put(tables.source, `e${i}@example.com`, { v: '1' });
 
     const second = await start({ endpoint, tables, name: 'edited' });
-    await second.waitForLog(/shard consumer failed; restarting it shortly/);
+    await second.waitForEvent('shard.failed');
     // Counted where an alarm looks, and the worker keeps running and stays ready.
     await waitFor(async () => (await second.metric('streamfleet_processing_errors_total')) > 0, {
       timeoutMs: 10_000,
@@ -142,7 +142,7 @@ describe('replication (worker process on DynamoDB Local)', () => {
       }),
     );
     const again = await start({ endpoint, tables, name: 'replayer-2', env: { MAX_RECORDS: '1' } });
-    await again.waitForLog(/shard consumer initialized/);
+    await again.waitForEvent('shard.initialized');
     await new Promise((r) => setTimeout(r, 2_000));
     expect(await again.metric('streamfleet_records_processed_total')).toBe(3);
     // Every replayed write found the replica already at v3 and was skipped, so v3 from the first worker stays.

@@ -65,7 +65,7 @@ describe('worker against a scripted stream', () => {
   it('survives throttling and expired iterators, counting both, and loses nothing', async () => {
     const { stream, tables, start } = await scripted(2);
     const worker = await start('throttled');
-    await worker.waitForLog(/worker started/);
+    await worker.waitForEvent('worker.started');
     // More throttled calls in a row than the SDK retries by itself, so the worker's own backoff is exercised.
     stream.throttle({ calls: 12 }, ['GetRecords']);
     for (let i = 0; i < 60; i++) await stream.put({ email: `t${i}@x`, v: 1 });
@@ -102,7 +102,7 @@ describe('worker against a scripted stream', () => {
       timeoutMs: 15_000,
       message: 'a trimmed-data event to be counted',
     });
-    await second.waitForLog(/TrimmedDataAccessException/);
+    await second.waitForEvent('read.trimmed');
     await waitFor(
       async () =>
         (await scanAll(client, tables.target)).filter((i) => i.email?.S?.startsWith('b')).length === 10,
@@ -125,20 +125,20 @@ describe('lineage over time on a scripted stream', () => {
       SHARD_SYNC_INTERVAL_MS: '600000',
       IDLE_TIME_BETWEEN_READS_MS: '200',
     });
-    await worker.waitForLog(/worker started/);
+    await worker.waitForEvent('worker.started');
     const parent = stream.openShards()[0]?.shardId ?? '';
     const [child] = stream.closeShard(parent, 1);
-    const closedAt = performance.now();
-    await waitFor(
-      async () => (await scanAll(client, tables.app)).some((l) => l.leaseKey?.S === child?.shardId),
-      {
-        timeoutMs: 5_000,
-        intervalMs: 20,
-        message: 'the child lease to be created by the sync that follows the parent shard end',
-      },
+    // The periodic sync is 10 minutes away: the child lease can only come from the sync that follows the end
+    // of the parent, and in that order.
+    const created = await worker.waitForEvent(
+      'shards.created',
+      (e) => (e.created as string[]).includes(child?.shardId ?? ''),
+      60_000,
     );
-    // One idle interval to see the end of the parent, plus a DescribeStream and a PutItem.
-    expect(performance.now() - closedAt).toBeLessThan(1_500);
+    const finished = worker.events('shard.finished').find((e) => e.shardId === parent);
+    expect(finished).toBeDefined();
+    expect(Date.parse(created.time)).toBeGreaterThanOrEqual(Date.parse(finished?.time ?? ''));
+    expect((await scanAll(client, tables.app)).some((l) => l.leaseKey?.S === child?.shardId)).toBe(true);
     for (let i = 0; i < 10; i++) await stream.put({ email: `e${i}@x`, v: 1 });
     await waitForConvergence(client, tables.source, tables.target);
   });
@@ -182,7 +182,7 @@ describe('lineage over time on a scripted stream', () => {
     stream.expireShard(parent);
     for (let i = 0; i < 5; i++) await stream.put({ email: `after${i}@x`, v: 1 });
     const second = await start('after-expiry', { LEASE_DURATION_MS: '2000' });
-    await second.waitForLog(/no longer exists in the stream/, 15_000);
+    await second.waitForEvent('shard.gone', () => true, 15_000);
     await waitFor(
       async () =>
         (await scanAll(client, tables.target)).filter((i) => i.email?.S?.startsWith('after')).length === 5,
@@ -219,7 +219,7 @@ describe('poison records (real stream on DynamoDB Local)', () => {
       message: 'the shard to stall',
     });
     expect(await worker.metric('streamfleet_poison_records_total')).toBeGreaterThanOrEqual(1);
-    await worker.waitForLog(/poison record/);
+    await worker.waitForEvent('record.poison');
     const [lease] = await scanAll(client, tables.app);
     expect(lease?.checkpoint?.S).toBe('TRIM_HORIZON'); // nothing of the batch is checkpointed
     expect((await scanAll(client, tables.target)).map((i) => i.email?.S).sort()).toEqual([

@@ -31,17 +31,15 @@ interface Reading {
   end: number;
 }
 
-/** [initializing, stopped] intervals per shard, from a worker's JSON log lines (pino ISO times). */
+/** [initializing, stopped] intervals per shard, from a worker's events (pino ISO times). */
 function readingIntervals(worker: WorkerProcess, killedAt: number | undefined): Map<string, Reading[]> {
   const byShard = new Map<string, Reading[]>();
   const open = new Map<string, number>();
-  for (const line of worker.output.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const entry = JSON.parse(line) as { msg?: string; shardId?: string; time?: string };
-    if (!entry.shardId || !entry.time) continue;
+  for (const entry of worker.events()) {
+    if (!entry.shardId) continue;
     const at = Date.parse(entry.time);
-    if (entry.msg === 'shard consumer initializing: reading starts') open.set(entry.shardId, at);
-    if (entry.msg === 'shard consumer stopped' && open.has(entry.shardId)) {
+    if (entry.event === 'shard.initializing') open.set(entry.shardId, at);
+    if (entry.event === 'shard.stopped' && open.has(entry.shardId)) {
       const list = byShard.get(entry.shardId) ?? [];
       list.push({ worker: worker.name, start: open.get(entry.shardId) as number, end: at });
       byShard.set(entry.shardId, list);
@@ -74,6 +72,9 @@ async function scriptedFleet(shards: number) {
         AWS_ENDPOINT_URL_DYNAMODB_STREAMS: created.streamsEndpoint,
         MAX_RECORDS: String(MAX_RECORDS),
         LEASE_DURATION_MS: String(LEASE_DURATION_MS),
+        // No periodic full scan within a test: what the workers learn, they learn from the lease loop's events
+        // (sentinels, hand-offs, requests), which is what these tests are about.
+        LEASE_SCAN_INTERVAL_MS: '3600000',
         LOG_LEVEL: 'info',
       },
     });
@@ -163,14 +164,14 @@ describe('many shards and a changing fleet', () => {
 
     const joined = performance.now();
     for (const name of ['w2', 'w3', 'w4']) await start(name);
+    // Each joiner needs 16 leases, asked for one per taker pass (1 s): about 16 passes; bounded generously, as
+    // the machine may be loaded (how fast it balances is measured by the bench, not asserted here).
     await waitFor(() => balancedAmong(['w1', 'w2', 'w3', 'w4']), {
-      timeoutMs: 60_000,
+      timeoutMs: 150_000,
       intervalMs: 250,
       message: '4 workers balanced',
     });
     const toFour = performance.now() - joined;
-    // Each joiner needs 16 leases, stolen one per taker pass (1 s): about 16 passes.
-    expect(toFour).toBeLessThan(40_000);
 
     const scrape = new Map<string, number>();
     const scrapeAll = async () => {
@@ -194,14 +195,25 @@ describe('many shards and a changing fleet', () => {
     expect((await w3?.exited)?.code).toBe(0);
     const shrunk = performance.now();
     await waitFor(() => balancedAmong(['w1', 'w2']), {
-      timeoutMs: 60_000,
+      timeoutMs: 120_000,
       intervalMs: 250,
       message: '2 workers balanced',
     });
     const toTwo = performance.now() - shrunk;
-    // w3's leases are handed over at once; w4's expire after the lease duration, then one pass each side.
-    // (A worker that handed leases to w4 must have chosen a sentinel of w4 since: it rescans after a hand-off.)
-    expect(toTwo).toBeLessThan(LEASE_DURATION_MS + 10_000);
+    // w3's leases were handed over on purpose; w4's were taken as expired once a survivor judged w4 dead from
+    // its sentinels (no periodic scan runs in this test, so nothing else could have found them).
+    expect(
+      (w3 as WorkerProcess).events('lease.handed-off').every((e) => e.why === 'shutdown' && e.done),
+    ).toBe(true);
+    const survivors = ['w1', 'w2'].map((name) => workers.get(name) as WorkerProcess);
+    const judgedDead = survivors.some((w) =>
+      w.events('peers.dead').some((e) => (e.workers as string[]).includes('w4')),
+    );
+    expect(judgedDead, 'a survivor judged w4 dead from its sentinels').toBe(true);
+    const takenFromW4 = survivors.flatMap((w) =>
+      w.events('lease.taken').filter((e) => e.previousOwner === 'w4'),
+    );
+    expect(takenFromW4.length).toBeGreaterThanOrEqual(w4Leases);
 
     await stopLoad();
     await waitForConvergence(client, tables.source, tables.target, 60_000);
@@ -209,14 +221,13 @@ describe('many shards and a changing fleet', () => {
 
     const { handovers, gaps } = expectOneReaderPerShard(new Map([['w4', killedAt]]));
     expect(handovers).toBeGreaterThan(SHARDS / 2);
-    // Balancing is cooperative: most hand-overs (the 48 of 1 → 4 and w3's on SIGTERM) pause a shard for about
-    // a renew interval, not the lease duration a steal or the crash of w4 costs.
+    // Balancing is cooperative: w1 was asked for its leases and handed them over after stopping their
+    // consumers, rather than having them stolen (then each shard would pause a lease duration).
     const medianGap = gaps[Math.floor(gaps.length / 2)] ?? Number.POSITIVE_INFINITY;
-    expect(medianGap).toBeLessThan(LEASE_DURATION_MS);
-    const handedToBalance = (workers.get('w1')?.output.match(/"msg":"lease handed off to balance"/g) ?? [])
-      .length;
-    expect(handedToBalance).toBeGreaterThan(0);
-
+    const w1 = workers.get('w1');
+    const handedToBalance = w1?.events('lease.handed-off').filter((e) => e.why === 'balance' && e.done) ?? [];
+    expect(handedToBalance.length).toBeGreaterThanOrEqual(24); // most of the 48 leases w1 gave up
+    expect(w1?.events('lease.lost') ?? []).toEqual([]);
     // Replays only after the crash, at most one unfinished batch per shard w4 held.
     const processed = [...scrape.values()].reduce((a, b) => a + b, 0);
     expect(processed).toBeGreaterThanOrEqual(written() - MAX_RECORDS * w4Leases);
@@ -228,7 +239,7 @@ describe('many shards and a changing fleet', () => {
         toFourMs: Math.round(toFour),
         toTwoMs: Math.round(toTwo),
         handovers,
-        handedToBalance,
+        handedToBalance: handedToBalance.length,
         gapMs: { median: medianGap, p90: gaps[Math.floor(gaps.length * 0.9)], max: gaps.at(-1) },
         w4Leases,
       }),

@@ -290,7 +290,7 @@ describe('configuration fuzzing', () => {
         PORT: String(await freePort()),
       },
     });
-    await control.waitForLog(/worker started/, 20_000);
+    await control.waitForEvent('worker.started', () => true, 20_000);
     control.signal('SIGTERM');
     expect((await control.exited).code).toBe(0);
 

@@ -445,7 +445,7 @@ export class Fleet {
       env: { ...this.options.env, ...options.env },
     });
     this.incarnations.push(worker);
-    if (options.waitForStart ?? true) await worker.waitForLog(/worker started/, 30_000);
+    if (options.waitForStart ?? true) await worker.waitForEvent('worker.started', () => true, 30_000);
     return worker;
   }
 
@@ -637,8 +637,11 @@ export const FAST_LEASES: Record<string, string> = {
 };
 
 /**
- * What every scenario file starts with: the test run's DynamoDB Local, a client for it and one for its streams,
- * and every fleet (plus whatever `cleanup` closes) stopped after the file's tests.
+ * What every scenario file starts with: the test run's DynamoDB Local (behind the strict layer), a client for
+ * it, a client for its streams, and every fleet (plus whatever `cleanup` closes) stopped after the file's tests.
+ * The streams client is the audit's: it reads every record of the source and replica streams to judge the run,
+ * so it talks to DynamoDB Local directly — an auditor is not the product, and must neither spend the shard's
+ * read allowance the workers live on nor count as a third reader of it.
  */
 export function reliabilitySuite(cleanup?: () => Promise<unknown>) {
   const endpoint = inject('ddbEndpoint');
@@ -646,5 +649,9 @@ export function reliabilitySuite(cleanup?: () => Promise<unknown>) {
     await Fleet.stopEverything();
     await cleanup?.();
   });
-  return { endpoint, client: localClient(endpoint), streams: streamsClient(endpoint) };
+  return {
+    endpoint,
+    client: localClient(endpoint),
+    streams: streamsClient(inject('ddbDirectEndpoint')),
+  };
 }

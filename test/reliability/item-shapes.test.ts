@@ -194,7 +194,7 @@ describe('items of every shape, keys of every kind', () => {
           distinctKeys: shape.keys.length,
           itemsInSource: result.itemsInSource,
           poisonRecords: fleet.total('streamfleet_poison_records_total'),
-          poisonReasons: [...new Set(worker.output.match(/"reason":"[^"]*"/g) ?? [])],
+          poisonReasons: [...new Set(worker.events('record.poison').map((e) => e.reason))],
           examples: result.examples,
         });
         expect(result.examples).toEqual([]);

@@ -89,11 +89,14 @@ describe('poison records (the target refuses the change)', () => {
     expect(stalledAt).toBe(seqOf('a3@example.com'));
     expect(replicaWhileStalled).toEqual(['a1@example.com', 'a2@example.com', 'a3@example.com']);
     expect(metrics?.get('streamfleet_poison_records_total')).toBeGreaterThanOrEqual(1);
-    expect(worker.output).toMatch(/"keys":\{"email":\{"S":"too-big@example.com"\}\}.*"msg":"poison record/);
-    expect(worker.output).toMatch(
+    const [poison] = worker.events('record.poison');
+    expect(poison?.keys).toEqual({ email: { S: 'too-big@example.com' } });
+    expect(poison?.reason).toMatch(
       /Item size has exceeded the maximum allowed size|Item size to update has exceeded/,
     );
-    expect(worker.output).toMatch(/POISON_RECORD_POLICY=dead-letter/);
+    // The error says what to do about it.
+    const failed = worker.events('batch.failed').map((e) => (e.err as { message?: string }).message ?? '');
+    expect(failed.some((message) => message.includes('POISON_RECORD_POLICY=dead-letter'))).toBe(true);
 
     // A graceful stop still works while stalled, and the checkpoint still has not moved.
     const stopping = Date.now();

@@ -73,7 +73,7 @@ describe('target table deleted while the worker runs', () => {
       const log = worker.output.slice(outputBefore);
       expect([...seen]).toEqual([caughtUp]); // never past an unwritten record
       expect(errors).toBeGreaterThan(0);
-      expect(log).toMatch(/"msg":"batch failed; it will be retried and the checkpoint stays before it"/);
+      expect(worker.events('batch.failed').length).toBeGreaterThan(0);
       expect(log).toMatch(/ResourceNotFoundException/); // the cause, as DynamoDB said it
       expect(log).toContain(`table ${tables.target} (TARGET_TABLE_NAME)`); // and which table, in our words
 

@@ -33,6 +33,15 @@ export interface ReplicationTables {
   streamArn: string;
 }
 
+/** One structured event as a worker logs it: `event` names it (stable); the other fields are its data. */
+export interface LoggedEvent {
+  event: string;
+  time: string;
+  worker: string;
+  shardId?: string;
+  [field: string]: unknown;
+}
+
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
@@ -200,6 +209,34 @@ export class WorkerProcess {
     for (const [key, value] of Object.entries(base)) if (value !== undefined) env[key] = value;
     const child = spawn(process.execPath, [BUNDLE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     return new WorkerProcess(options.name, port, child);
+  }
+
+  /** The worker's structured events so far (its JSON log lines that carry an `event` field), in order. */
+  events(name?: string): LoggedEvent[] {
+    const events: LoggedEvent[] = [];
+    for (const line of this.output.split('\n')) {
+      if (!line.startsWith('{') || !line.includes('"event":')) continue;
+      try {
+        const parsed = JSON.parse(line) as LoggedEvent;
+        if (typeof parsed.event === 'string' && (name === undefined || parsed.event === name))
+          events.push(parsed);
+      } catch {
+        // a line cut by a kill: not an event
+      }
+    }
+    return events;
+  }
+
+  /** Waits for an event named `name` (and matching `match`, when given); resolves with it. */
+  async waitForEvent(
+    name: string,
+    match: (event: LoggedEvent) => boolean = () => true,
+    timeoutMs = 20_000,
+  ): Promise<LoggedEvent> {
+    return waitFor(() => this.events(name).find(match), {
+      timeoutMs,
+      message: `${this.name} to report ${name}\n--- output ---\n${this.output.slice(-3000)}`,
+    });
   }
 
   async waitForLog(pattern: RegExp, timeoutMs = 20_000): Promise<void> {
