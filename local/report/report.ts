@@ -97,9 +97,13 @@ export interface AwsRulesDigest {
     throttledReads: number;
     tooManyReaders: number;
     describeStreamRate: number;
+    /** Calls IAM refused (the `iam` rule: a principal's policy lacks the action on the resource). */
+    iam: number;
   };
   /** Most GetRecords let through on one shard in any second. */
   peakReadsPerShardSecond: number;
+  /** What IAM refused, by role, action and resource (empty when nothing was). */
+  iamRefusals: { roleArn: string; action: string; resource: string; count: number }[];
 }
 
 export interface RunReport {

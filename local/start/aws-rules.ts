@@ -2,7 +2,8 @@
  * The strict layer in `npm start`: started in front of DynamoDB Local, it carries every request of the
  * product (workers, workflow handlers, the CLI's endpoints); the run's own observers (sampler, live view) go
  * to DynamoDB Local directly so they neither spend the stream's read allowance nor show in the counters.
- * `refusalEvents` turns new refusals into lines for the live view; `digest` is what the report keeps.
+ * `refusalLines` turns new refusals into lines for the live view (an IAM refusal names the role, the action
+ * and the resource); `digestAwsRules` is what the report keeps.
  */
 import {
   AwsRulesProxy,
@@ -24,8 +25,14 @@ export function digestAwsRules(stats: AwsRulesStats): AwsRulesDigest {
       throttledReads: refused.getRecordsRate.total,
       tooManyReaders: refused.readersPerShard.total,
       describeStreamRate: refused.describeStreamRate.total,
+      iam: refused.iam.total,
     },
     peakReadsPerShardSecond: Math.max(0, ...Object.values(stats.streams.peakGetRecordsPerSecondByShard)),
+    iamRefusals: Object.entries(refused.iam.byPrincipal).flatMap(([roleArn, byAction]) =>
+      Object.entries(byAction).flatMap(([action, byResource]) =>
+        Object.entries(byResource).map(([resource, count]) => ({ roleArn, action, resource, count })),
+      ),
+    ),
   };
 }
 
@@ -42,6 +49,17 @@ export function refusalLines(before: AwsRulesDigest | undefined, now: AwsRulesDi
   for (const [kind, text] of kinds) {
     const grew = now.refused[kind] - (before?.refused[kind] ?? 0);
     if (grew > 0) lines.push(`AWS rules: ${grew} ${text} (${now.refused[kind]} in all)`);
+  }
+  for (const refusal of now.iamRefusals) {
+    const seen = before?.iamRefusals.find(
+      (r) => r.roleArn === refusal.roleArn && r.action === refusal.action && r.resource === refusal.resource,
+    );
+    const grew = refusal.count - (seen?.count ?? 0);
+    if (grew > 0) {
+      lines.push(
+        `AWS rules: IAM refused ${refusal.action} on ${refusal.resource} to ${refusal.roleArn} ${grew} time(s) (${refusal.count} in all): its policy does not allow it`,
+      );
+    }
   }
   return lines;
 }

@@ -12,7 +12,7 @@ export function awsRulesLine(digest: AwsRulesDigest): string {
   return (
     `${digest.rules} enforced on ${digest.requests} requests · refused ${r.total} ` +
     `(${r.cancelledTransactions} transactions and ${r.refusedSingleWrites} writes for a conflict, ` +
-    `${r.throttledReads} reads throttled, ${r.tooManyReaders} for a third reader) · ` +
+    `${r.throttledReads} reads throttled, ${r.tooManyReaders} for a third reader, ${r.iam} calls by IAM) · ` +
     `at most ${digest.peakReadsPerShardSecond} GetRecords a second on a shard`
   );
 }
