@@ -1,4 +1,4 @@
-/** Context parsing (no synth), and README's "Deploy to AWS" against the context keys and scripts the code supports. */
+/** Context parsing (no synth), and docs/deploy.md (with the README) against the context keys and scripts the code supports. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -77,8 +77,8 @@ describe('readInfraConfig', () => {
   });
 });
 
-describe('README: Deploy to AWS', () => {
-  const doc = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+describe('docs/deploy.md and the README: Deploy to AWS', () => {
+  const doc = ['docs/deploy.md', 'README.md'].map((f) => readFileSync(join(REPO_ROOT, f), 'utf8')).join('\n');
 
   it('documents every context key the app reads, and passes no other', () => {
     for (const key of CONTEXT_KEYS) expect(doc, `context ${key}`).toContain(`\`${key}\``);
@@ -93,7 +93,7 @@ describe('README: Deploy to AWS', () => {
         scripts: Record<string, string>;
       }
     ).scripts;
-    const used = [...doc.matchAll(/npm run ([a-z:]+)/g)].map((m) => m[1] ?? '');
+    const used = [...doc.matchAll(/npm run ([a-z:-]+)/g)].map((m) => m[1] ?? '');
     for (const script of used) expect(Object.keys(scripts), `npm run ${script}`).toContain(script);
     expect(scripts.synth).toContain('cdk synth');
   });
