@@ -409,11 +409,13 @@ describe('consumer image and outputs', () => {
     expect(setupInput).toContain('"load":{"batches":10');
   });
 
-  it('README reads only outputs the stack has', () => {
-    const doc = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  it('README and docs/deploy.md read only outputs the stack has', () => {
+    const doc = ['README.md', 'docs/deploy.md']
+      .map((f) => readFileSync(join(REPO_ROOT, f), 'utf8'))
+      .join('\n');
     const outputs = Object.keys(s.template.toJSON().Outputs as Json);
     const used = [...doc.matchAll(/OutputKey=='([A-Za-z]+)'/g)].map((m) => m[1]);
     expect(used.length).toBeGreaterThan(0);
-    for (const key of used) expect(outputs, `README uses output ${key}`).toContain(key);
+    for (const key of used) expect(outputs, `the docs use output ${key}`).toContain(key);
   });
 });
