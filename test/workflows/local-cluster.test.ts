@@ -1,18 +1,19 @@
 /**
  * The local cluster's KEDA emulation with FAKE pods (no processes): the same replica arithmetic as KEDA,
- * credentials through the operator's IRSA role and its policy, the unfinished-shards trigger read from the
- * local CloudWatch stand-in, rollouts, restarts of crashed workers. DynamoDB Local answers DescribeTable and
- * DescribeStream for the classic trigger.
+ * credentials through the operator's IRSA role and each fleet's scaler role (judged by the strict layer's
+ * `iam` rule), the unfinished-shards trigger read from the local CloudWatch stand-in, two fleets on one
+ * cluster, rollouts, restarts of crashed workers. DynamoDB Local answers DescribeTable and DescribeStream for
+ * the classic trigger.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { deployConsumer, installScaler, parseFleet } from '../../core/fleet.js';
+import { deployConsumer, installScaler, parseFleet, removeConsumer, removeScaler } from '../../core/fleet.js';
 import { LocalMetricsSink } from '../../core/fleet-metrics.js';
 import { LocalIam } from '../../core/iam.js';
-import { wireIrsa } from '../../core/irsa.js';
+import { removeIrsa, wireIrsa } from '../../core/irsa.js';
 import type { LaunchedWorker, LaunchSpec, WorkerLauncher } from '../../local/cluster/index.js';
 import { LocalCluster } from '../../local/cluster/index.js';
 import { localClient, uniqueName, waitFor } from '../support/fleet.js';
@@ -261,6 +262,90 @@ describe('local cluster (fake pods)', () => {
     expect((await scaledObject())?.message).toMatch(
       /assumed-role\/users-replicator-keda-scaler\/.* is not authorized to perform: dynamodb:DescribeStream on resource: arn:aws:dynamodb:ddblocal:000000000000:table\/.*\/stream\//,
     );
+  });
+
+  it('two fleets on one cluster scale independently, and tearing one down leaves the other’s scaling intact', async () => {
+    const launcher = new FakeLauncher();
+    const iam = new LocalIam();
+    const metrics = new LocalMetricsSink();
+    const c = start(launcher, iam, metrics);
+    const pods = (fleet: string) =>
+      launcher.running().filter((w) => w.spec.podName.startsWith(`${fleet}-`)).length;
+    const setUp = async (name: string, scaling: Record<string, unknown>) => {
+      const { tableName, streamArn } = await sourceTable();
+      const fleet = parseFleet({
+        name,
+        clusterName: c.name,
+        sourceTableName: tableName,
+        replicaTableName: `${tableName}_replica`,
+        image: 'streamfleet:local',
+        scaling: { scaleDownStabilizationSeconds: 0, ...scaling },
+      });
+      const irsa = await wireIrsa({ iam, cluster: c }, { fleet, streamArn });
+      await deployConsumer(c, {
+        fleet,
+        streamArn,
+        consumerRoleArn: irsa.consumerRoleArn,
+        region: 'us-east-1',
+      });
+      await installScaler(c, { fleet, streamArn, scalerRoleArn: irsa.scalerRoleArn, region: 'us-east-1' });
+      return { fleet, irsa };
+    };
+    const status = async (name: string) =>
+      (await c.scaleStatus({ namespace: 'streamfleet', deploymentName: name, scaledObjectName: name }))
+        .scaledObject;
+    const publish = (value: number) =>
+      metrics.put(
+        'Streamfleet',
+        { ApplicationName: 'orders-replicator' },
+        [{ name: 'UnfinishedShards', value, unit: 'Count' }],
+        new Date(),
+      );
+
+    // users: classic trigger, one shard, at least 2 pods. orders: unfinished shards, 2 per pod.
+    const users = await setUp('users-replicator', { shardCount: 1, minReplicaCount: 2 });
+    await publish(5);
+    const orders = await setUp('orders-replicator', {
+      mode: 'unfinished-shards',
+      shardCount: 2,
+      maxReplicaCount: 5,
+    });
+    expect(orders.irsa.kedaOperatorRoleArn).toBe(users.irsa.kedaOperatorRoleArn);
+    expect(orders.irsa.kedaOperatorRestarted).toBe(false); // the second fleet changes nothing of KEDA's own
+    expect(orders.irsa.scalerRoleArn).not.toBe(users.irsa.scalerRoleArn);
+    await waitFor(() => pods('users-replicator') === 2 && pods('orders-replicator') === 3, {
+      timeoutMs: 5_000,
+      message: 'users at 2 pods (minReplicaCount), orders at ceil(5 / 2) = 3',
+    });
+
+    // users goes: its scaler, workers and roles, and its policy on the operator role. orders still scales.
+    await removeScaler(c, users.fleet);
+    await removeConsumer(c, users.fleet);
+    expect(await removeIrsa({ iam, cluster: c }, users.fleet)).toEqual({
+      deletedRoles: ['users-replicator-consumer', 'users-replicator-keda-scaler'],
+      detachedOperatorPolicy: true,
+    });
+    const kedaAccount = await c.get({
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      namespace: 'keda',
+      name: 'keda-operator',
+    });
+    expect(kedaAccount?.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBe(
+      users.irsa.kedaOperatorRoleArn,
+    );
+    await publish(9);
+    await waitFor(() => pods('orders-replicator') === 5 && pods('users-replicator') === 0, {
+      timeoutMs: 5_000,
+      message: 'orders up to its maximum of 5 pods, users gone',
+    });
+    await publish(2);
+    await waitFor(() => pods('orders-replicator') === 1, {
+      timeoutMs: 5_000,
+      message: 'orders back to 1 pod',
+    });
+    expect(await status('orders-replicator')).toMatchObject({ ready: true, hpaDesiredReplicas: 1 });
+    expect((await status('orders-replicator'))?.message).toBeUndefined();
   });
 
   it('restarts a crashed worker in its pod, rolls pods on a template change, and holds pods without their ServiceAccount', async () => {
