@@ -50,6 +50,29 @@ export class AlertsTopic extends Construct {
   }
 }
 
+/** One datapoint per verify run: a period of the schedule's interval, at least CloudWatch's 5 minutes here. */
+export function verifyPeriod(verifyEveryMinutes: number): Duration {
+  return Duration.minutes(Math.max(5, verifyEveryMinutes));
+}
+
+/** A fleet metric `verify` publishes (namespace Streamfleet, dimension ApplicationName). */
+export function fleetHealthMetric(input: {
+  applicationName: string;
+  metricName: string;
+  statistic: string;
+  period: Duration;
+  label?: string;
+}): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName: input.metricName,
+    dimensionsMap: { ApplicationName: input.applicationName },
+    statistic: input.statistic,
+    period: input.period,
+    ...(input.label === undefined ? {} : { label: input.label }),
+  });
+}
+
 export interface AlarmsProps {
   applicationName: string;
   setup: sfn.IStateMachine;
@@ -69,15 +92,9 @@ export class FleetAlarms extends Construct {
   constructor(scope: Construct, id: string, props: AlarmsProps) {
     super(scope, id);
     const stackName = Stack.of(this).stackName;
-    const period = Duration.minutes(Math.max(5, props.verifyEveryMinutes));
+    const period = verifyPeriod(props.verifyEveryMinutes);
     const fleetMetric = (metricName: string, statistic: string) =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { ApplicationName: props.applicationName },
-        statistic,
-        period,
-      });
+      fleetHealthMetric({ applicationName: props.applicationName, metricName, statistic, period });
     const make = (
       key: AlarmKey,
       description: string,

@@ -8,8 +8,7 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { AlarmKey } from './alerts.js';
-import { METRICS_NAMESPACE } from './control-plane.js';
+import { type AlarmKey, fleetHealthMetric, verifyPeriod } from './alerts.js';
 
 export interface FleetDashboardProps {
   applicationName: string;
@@ -24,16 +23,9 @@ export class FleetDashboard extends Construct {
   constructor(scope: Construct, id: string, props: FleetDashboardProps) {
     super(scope, id);
     const stackName = Stack.of(this).stackName;
-    const period = Duration.minutes(Math.max(5, props.verifyEveryMinutes));
+    const period = verifyPeriod(props.verifyEveryMinutes);
     const fleet = (metricName: string, label: string, statistic = 'Maximum') =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { ApplicationName: props.applicationName },
-        statistic,
-        period,
-        label,
-      });
+      fleetHealthMetric({ applicationName: props.applicationName, metricName, statistic, period, label });
     const alarms = Object.values(props.alarms);
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `${stackName}-fleet`,
