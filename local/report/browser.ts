@@ -208,3 +208,25 @@ export function indistinguishableSeries(charts: readonly DrawnChart[]): string[]
   }
   return found;
 }
+
+/** The browser check as `npm start` runs it: the check, or why it was skipped, and one line to say so. */
+export async function checkOrSkip(
+  html: string,
+): Promise<{ result: BrowserCheck | { skipped: string }; line: string }> {
+  const why = browserUnavailable();
+  if (why) return { result: { skipped: why }, line: `report not checked in a browser: ${why}` };
+  try {
+    const check = await checkReportInBrowser(html);
+    const errors = [...check.consoleErrors, ...check.pageErrors].join('; ') || 'none';
+    return {
+      result: check,
+      line: check.ok
+        ? `report checked in ${check.browser}: ${check.chartsWithData} charts drawn, no console errors`
+        : `report check in ${check.browser} FAILED: ${check.chartsWithData}/${check.charts} charts drawn, errors: ${errors}`,
+    };
+  } catch (error) {
+    const message =
+      (error instanceof Error ? error.message.split('\n')[0] : String(error)) || 'unknown error';
+    return { result: { skipped: message }, line: `report not checked in a browser: ${message}` };
+  }
+}

@@ -103,6 +103,29 @@ function finishedOwner(lease: LeaseView | undefined): string | undefined {
   return undefined;
 }
 
+/** The event that ends a waiting step: where the leases went, how long it took, and one sentence. */
+function outcome(
+  kind: DrillEventKind,
+  t: number,
+  pod: string | undefined,
+  leases: string[],
+  newOwners: Record<string, string>,
+  durationMs: number,
+  completed: boolean,
+  text: { moved: string; none: string; late: string },
+): DrillEvent {
+  return {
+    t,
+    kind,
+    ...(pod ? { pod } : {}),
+    leases,
+    newOwners,
+    durationMs,
+    completed,
+    text: completed ? (leases.length > 0 ? text.moved : text.none) : text.late,
+  };
+}
+
 /** 1. Mid-load, SIGKILL the ready worker with the most unfinished leases. */
 export const kill: Step<'waiting-kill'> = (_state, seen, { options, actions }) => {
   if (seen.progress < options.killAt) return undefined;
@@ -162,20 +185,20 @@ export const failover: Step<'failover'> = (state, seen, { options }) => {
   if (!completed && durationMs <= options.stepTimeoutMs) return undefined;
   return {
     next: { name: 'waiting-scale-in', since: sample.t },
-    event: {
-      t: sample.t,
-      kind: DrillEventKind.Failover,
-      pod: state.pod,
-      leases: state.leases,
-      newOwners: owners,
+    event: outcome(
+      DrillEventKind.Failover,
+      sample.t,
+      state.pod,
+      state.leases,
+      owners,
       durationMs,
       completed,
-      text: completed
-        ? state.leases.length > 0
-          ? `${state.leases.length} lease(s) of ${state.pod} taken over by ${ownersText(owners)} after ${seconds(durationMs)}`
-          : `${state.pod} restarted after ${seconds(durationMs)} (it held no unfinished lease)`
-        : `leases of ${state.pod} not all taken over after ${seconds(durationMs)}`,
-    },
+      {
+        moved: `${state.leases.length} lease(s) of ${state.pod} taken over by ${ownersText(owners)} after ${seconds(durationMs)}`,
+        none: `${state.pod} restarted after ${seconds(durationMs)} (it held no unfinished lease)`,
+        late: `leases of ${state.pod} not all taken over after ${seconds(durationMs)}`,
+      },
+    ),
   };
 };
 
@@ -237,19 +260,10 @@ export const handoff: Step<'scaling-in'> = (state, seen, { options }) => {
   if (!completed && durationMs <= options.stepTimeoutMs) return undefined;
   return {
     next: { name: 'done' },
-    event: {
-      t: sample.t,
-      kind: DrillEventKind.Handoff,
-      ...(state.pod ? { pod: state.pod } : {}),
-      leases: state.leases,
-      newOwners: owners,
-      durationMs,
-      completed,
-      text: completed
-        ? state.leases.length > 0
-          ? `${state.pod} drained and exited; ${state.leases.length} lease(s) handed to ${ownersText(owners)} in ${seconds(durationMs)}`
-          : `${state.pod} drained and exited in ${seconds(durationMs)} (it held no unfinished lease)`
-        : `${state.pod} had not handed off its leases after ${seconds(durationMs)}`,
-    },
+    event: outcome(DrillEventKind.Handoff, sample.t, state.pod, state.leases, owners, durationMs, completed, {
+      moved: `${state.pod} drained and exited; ${state.leases.length} lease(s) handed to ${ownersText(owners)} in ${seconds(durationMs)}`,
+      none: `${state.pod} drained and exited in ${seconds(durationMs)} (it held no unfinished lease)`,
+      late: `${state.pod} had not handed off its leases after ${seconds(durationMs)}`,
+    }),
   };
 };

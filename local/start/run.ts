@@ -374,25 +374,11 @@ export class LocalRun {
   }
 
   private async checkInBrowser(html: string): Promise<BrowserCheck | { skipped: string }> {
-    const { browserUnavailable, checkReportInBrowser } = await import('../report/browser.js');
-    const why = browserUnavailable();
-    if (why) {
-      this.say(`report not checked in a browser: ${why}`);
-      return { skipped: why };
-    }
-    try {
-      const check = await checkReportInBrowser(html);
-      this.say(
-        check.ok
-          ? `report checked in ${check.browser}: ${check.chartsWithData} charts drawn, no console errors`
-          : `report check in ${check.browser} FAILED: ${check.chartsWithData}/${check.charts} charts drawn, errors: ${[...check.consoleErrors, ...check.pageErrors].join('; ') || 'none'}`,
-      );
-      return check;
-    } catch (error) {
-      const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-      this.say(`report not checked in a browser: ${message}`);
-      return { skipped: message ?? 'unknown error' };
-    }
+    // Loaded only when a check runs, so npm start works without playwright-core.
+    const { checkOrSkip } = await import('../report/browser.js');
+    const { result, line } = await checkOrSkip(html);
+    this.say(line);
+    return result;
   }
 
   private print(
