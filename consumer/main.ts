@@ -3,8 +3,8 @@
  * 3 for a missing or unusable stream or table, 1 for anything else.
  */
 import { hostname } from 'node:os';
+import { systemClock } from '../core/clock.js';
 import { ConfigurationError, ResourceError } from '../core/errors.js';
-import { systemClock } from './clock.js';
 import { parseConfig } from './config.js';
 import { WorkerEvents } from './observability/events.js';
 import { createLogger } from './observability/logger.js';

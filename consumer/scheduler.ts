@@ -5,8 +5,10 @@
  * stops gracefully the consumer of a lease being handed to a peer and says when it has stopped. On shutdown it
  * drains the consumers and hands every lease over.
  */
+
+import type { Clock } from '../core/clock.js';
 import { errorName } from '../core/errors.js';
-import type { Clock } from './clock.js';
+import { retry } from '../core/retry.js';
 import type { WorkerConfig } from './config.js';
 import type { Assignments, HeldLease, LeaseCoordinator } from './leases/lease-coordinator.js';
 import type { PendingProgress } from './leases/pending-progress.js';
@@ -20,7 +22,6 @@ import {
 import type { WorkerEvents } from './observability/events.js';
 import type { LagTracker, WorkerMetrics } from './observability/metrics.js';
 import type { ShardRecordProcessor } from './processor/record-processor.js';
-import { retry } from './retry.js';
 import { runPeriodicShardSync, type ShardSyncer } from './shards/shard-syncer.js';
 
 export interface SchedulerDeps {

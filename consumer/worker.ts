@@ -5,8 +5,8 @@
 import type { Server } from 'node:http';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { type Clock, systemClock } from '../core/clock.js';
 import { errorName, ResourceError } from '../core/errors.js';
-import { type Clock, systemClock } from './clock.js';
 import { PoisonPolicy, type WorkerConfig, WriteMode } from './config.js';
 import { LeaseCoordinator } from './leases/lease-coordinator.js';
 import { LeaseItemGate } from './leases/lease-item-gate.js';

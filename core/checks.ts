@@ -7,8 +7,10 @@
  * - comparison (core/compare-plan.ts, core/full-compare.ts): the compare workflow's full comparison.
  * Reasons are sentences for a person; figures are numbers for dashboards and the next workflow state.
  */
+
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { systemClock } from './clock.js';
 import type { Cluster, ScaleStatus } from './cluster.js';
 import { type FleetSpec, fleetScalingConfig } from './fleet.js';
 import {
@@ -39,8 +41,6 @@ export {
   verifyReplication,
 } from './replication-check.js';
 export { CheckName, type Verdict } from './verdict.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // --- Scaling ----------------------------------------------------------------------------------------------
 
@@ -236,7 +236,7 @@ export async function verifyScaling(
   ]);
   let laterLeases: LeaseView[] | undefined;
   if ((input.sampleLeases ?? true) && leases !== undefined && fleet.checks.leaseSampleMs > 0) {
-    await sleep(fleet.checks.leaseSampleMs);
+    await systemClock.sleep(fleet.checks.leaseSampleMs);
     laterLeases = await scanLeases(deps.dynamodb, fleet.applicationName);
   }
   return judgeScaling({ fleet, streamArn, shards, leases, ...(laterLeases ? { laterLeases } : {}), status });

@@ -7,10 +7,13 @@ import { type AttributeValue, type DynamoDBClient, ScanCommand } from '@aws-sdk/
 import { DescribeStreamCommand, type DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { errorName, PreconditionError } from './errors.js';
 import type { ShardState } from './keda.js';
+import { type Lease, leaseFromItem } from './lease.js';
 import { ReadConsistency, type ReadMeter, reportedUnits, scanPageUnits } from './read-units.js';
+import { Sentinel } from './sequence.js';
 import { asTransientWhenRetriable } from './tables.js';
 
-export const SHARD_END = 'SHARD_END';
+/** The lease's checkpoint once its shard was read to the end (core/sequence.ts). */
+export const SHARD_END = Sentinel.SHARD_END;
 
 export interface ShardView {
   shardId: string;
@@ -19,33 +22,9 @@ export interface ShardView {
   closed: boolean;
 }
 
-export interface LeaseView {
-  leaseKey: string;
-  leaseOwner: string | undefined;
-  leaseCounter: number;
-  checkpoint: string;
-  /**
-   * Epoch ms: the stream's ApproximateCreationDateTime (one-second granularity) of the newest record the
-   * checkpoint covers, as the owner wrote it. Absent until a worker writes it, or when malformed.
-   */
-  lastRecordCreatedAt?: number;
-  /** Epoch ms on the owner's clock: the last read that found nothing more in the shard. Same rules. */
-  caughtUpAt?: number;
-  /** Names of lag attributes present on the item but not a usable epoch-ms number. */
-  malformed?: string[];
-}
-
-/** The progress attributes the workers write on each lease item (read here, never written). */
-export const LEASE_PROGRESS_ATTRIBUTES = ['lastRecordCreatedAt', 'caughtUpAt'] as const;
-export type LeaseProgressAttribute = (typeof LEASE_PROGRESS_ATTRIBUTES)[number];
-
-/** A positive, finite epoch-ms number from an N attribute; anything else is malformed. */
-function epochMs(value: AttributeValue | undefined): number | 'malformed' | undefined {
-  if (value === undefined || value.NULL === true) return undefined;
-  if (value.N === undefined) return 'malformed';
-  const ms = Number(value.N);
-  return Number.isFinite(ms) && ms > 0 ? Math.floor(ms) : 'malformed';
-}
+/** What the checks read of a lease: a part of the one lease vocabulary (core/lease.ts). */
+export type LeaseView = Pick<Lease, 'leaseKey' | 'leaseOwner' | 'leaseCounter' | 'checkpoint'> &
+  Partial<Pick<Lease, 'caughtUpAt' | 'lastRecordCreatedAt' | 'malformed'>>;
 
 /** Every shard DescribeStream lists for the stream (closed ones included, as KEDA's scaler counts them). */
 export async function describeShards(
@@ -80,24 +59,6 @@ export async function describeShards(
   return shards;
 }
 
-/** A lease item as the checks read it; missing or malformed progress attributes are left out, never guessed. */
-export function leaseViewFromItem(item: Record<string, AttributeValue>): LeaseView {
-  const lease: LeaseView = {
-    leaseKey: item.leaseKey?.S ?? '',
-    leaseOwner: item.leaseOwner?.S,
-    leaseCounter: Number(item.leaseCounter?.N ?? '0'),
-    checkpoint: item.checkpoint?.S ?? 'TRIM_HORIZON',
-  };
-  const malformed: string[] = [];
-  for (const name of LEASE_PROGRESS_ATTRIBUTES) {
-    const value = epochMs(item[name]);
-    if (value === 'malformed') malformed.push(name);
-    else if (value !== undefined) lease[name] = value;
-  }
-  if (malformed.length > 0) lease.malformed = malformed;
-  return lease;
-}
-
 /**
  * Every lease, or undefined when the lease table does not exist yet (no worker has started). With a meter,
  * the read units are counted too.
@@ -123,7 +84,7 @@ export async function scanLeases(
         reported: reportedUnits(page.ConsumedCapacity, leaseTable),
         computed: scanPageUnits(page.Items ?? [], ReadConsistency.Strong),
       });
-      for (const item of page.Items ?? []) leases.push(leaseViewFromItem(item));
+      for (const item of page.Items ?? []) leases.push(leaseFromItem(item));
       start = page.LastEvaluatedKey;
     } while (start);
   } catch (error) {

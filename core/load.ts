@@ -3,8 +3,11 @@
  * bounded rate. One invocation writes one batch (`batch` × `itemsPerBatch` … + `itemsPerBatch` − 1), so a
  * workflow's Map state spreads a larger load over invocations and a retried batch rewrites the same items.
  */
+
 import { type AttributeValue, BatchWriteItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { systemClock } from './clock.js';
 import { InvalidInputError, TransientError } from './errors.js';
+import { backoffDelay, UNPROCESSED_ITEMS_BACKOFF } from './retry.js';
 import { asTransientWhenRetriable, type KeyAttribute, type TableKey } from './tables.js';
 import { describeValue, requireInteger } from './validation.js';
 
@@ -104,8 +107,6 @@ export interface LoadResult {
   durationMs: number;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export async function writeLoadBatch(
   dynamodb: DynamoDBClient,
   input: { tableName: string; key: TableKey; load: LoadSpec; batch: number },
@@ -136,12 +137,12 @@ export async function writeLoadBatch(
       } catch (error) {
         throw asTransientWhenRetriable(error);
       }
-      if (requests.length > 0) await sleep(Math.min(2_000, 50 * 2 ** attempt));
+      if (requests.length > 0) await systemClock.sleep(backoffDelay(attempt, UNPROCESSED_ITEMS_BACKOFF));
     }
     // Rate limit: never ahead of ratePerSecond since the start of this invocation.
     const due = started + (written / load.ratePerSecond) * 1000;
     const ahead = due - Date.now();
-    if (ahead > 0) await sleep(ahead);
+    if (ahead > 0) await systemClock.sleep(ahead);
   }
   return { batch, firstIndex, written, durationMs: Date.now() - started };
 }

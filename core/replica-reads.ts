@@ -4,6 +4,7 @@
  * with backoff). Every call asks for `ReturnConsumedCapacity: 'TOTAL'`; see core/read-units.ts for the
  * computed fallback.
  */
+
 import {
   BatchGetItemCommand,
   type BatchGetItemCommandOutput,
@@ -19,6 +20,7 @@ import {
   reportedUnits,
   scanPageUnits,
 } from './read-units.js';
+import { backoffDelay, UNPROCESSED_ITEMS_BACKOFF } from './retry.js';
 import { asTransientWhenRetriable, type TableKey } from './tables.js';
 
 export interface ReadContext {
@@ -82,7 +84,7 @@ async function batchGetChunk(
         `BatchGetItem left ${pending.length} keys of ${table} unprocessed ${UNPROCESSED_ATTEMPTS} times: the table is throttling reads. Run the check again later, or lower its read budget.`,
       );
     }
-    if (attempt > 0) await ctx.sleep(Math.min(2_000, 50 * 2 ** attempt));
+    if (attempt > 0) await ctx.sleep(backoffDelay(attempt, UNPROCESSED_ITEMS_BACKOFF));
     let page: BatchGetItemCommandOutput;
     try {
       page = await ctx.dynamodb.send(

@@ -5,8 +5,10 @@
  * reader slots or any of its ~5 reads a second from the workers. Its only Streams call is DescribeStream, a
  * listing of which shards exist. A full comparison is the compare workflow's (core/full-compare.ts).
  */
+
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { systemClock } from './clock.js';
 import type { FleetSpec, ReplicationCheckMode } from './fleet.js';
 import { describeShards, scanLeases } from './fleet-state.js';
 import { describeLag, type LagFigures, lagFromLeases } from './lag.js';
@@ -56,8 +58,6 @@ export interface ReplicationCheckDeps {
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Pure: the verdict from the comparison and the lag. Exported for unit tests. */
 export function judgeReplication(input: {
@@ -159,7 +159,7 @@ export async function verifyReplication(
   });
   const sample = await sampledComparison(
     deps.dynamodb,
-    { random: deps.random ?? Math.random, sleep: deps.sleep ?? sleep, now },
+    { random: deps.random ?? Math.random, sleep: deps.sleep ?? ((ms: number) => systemClock.sleep(ms)), now },
     {
       key: keyFromDescription(source),
       sourceTable: fleet.sourceTableName,

@@ -3,6 +3,7 @@
  * NEW_AND_OLD_IMAGES, and that both are ACTIVE; return the stream ARN. Idempotent: a second run changes
  * nothing and returns the same answer. Works the same on DynamoDB and DynamoDB Local.
  */
+
 import {
   type AttributeDefinition,
   CreateTableCommand,
@@ -13,6 +14,7 @@ import {
   type TableDescription,
   UpdateTableCommand,
 } from '@aws-sdk/client-dynamodb';
+import { systemClock } from './clock.js';
 import {
   errorName,
   InvalidInputError,
@@ -144,8 +146,6 @@ export function asTransientWhenRetriable(error: unknown): unknown {
   return error;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 async function waitUntilActive(
   client: DynamoDBClient,
   tableName: string,
@@ -162,7 +162,7 @@ async function waitUntilActive(
         `Table ${tableName} is still ${table?.TableStatus ?? 'missing'} after ${Math.round(options.timeoutMs / 1000)} s; run the step again to keep waiting.`,
       );
     }
-    await sleep(options.pollMs);
+    await systemClock.sleep(options.pollMs);
   }
 }
 

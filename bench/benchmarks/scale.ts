@@ -14,13 +14,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
-import type { Clock } from '../../consumer/clock.js';
-import { systemClock } from '../../consumer/clock.js';
 import { parseConfig } from '../../consumer/config.js';
 import { LeaseCoordinator, type LeaseCoordinatorOptions } from '../../consumer/leases/lease-coordinator.js';
 import { DynamoDBLeaseRefresher, type LeaseRefresher } from '../../consumer/leases/lease-refresher.js';
 import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
+import type { Clock } from '../../core/clock.js';
+import { systemClock } from '../../core/clock.js';
 import { FakeClock } from '../../test/support/fake-clock.js';
 import { localClient } from '../../test/support/fleet.js';
 import { confirmHandoffsAtOnce } from '../../test/support/lease-loop.js';

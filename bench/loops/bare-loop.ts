@@ -33,7 +33,7 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import { coalesce, type ItemChange } from '../../consumer/processor/change.js';
 import { replicaItem, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
-import { toOrderedSequence } from '../../consumer/sequence.js';
+import { toOrderedSequence } from '../../core/sequence.js';
 
 export interface BareLoopConfig {
   endpoint: string;

@@ -11,13 +11,14 @@
  * Requests of other workers, seen in scans, count as their owner's-to-be when planning, so nobody asks for
  * more than it needs; one left unserved for two lease durations is ignored.
  */
+
+import type { Clock } from '../../core/clock.js';
 import { isThrottlingError, isTransactionConflict } from '../../core/errors.js';
-import type { Clock } from '../clock.js';
+import { isFinished, type Lease } from '../../core/lease.js';
+import { retry } from '../../core/retry.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
-import { retry } from '../retry.js';
 import type { HeldLease, HeldLeases } from './held-leases.js';
-import { isFinished, type Lease } from './lease.js';
 import type { LeaseRefresher } from './lease-refresher.js';
 
 /** Added to the lease duration before a request counts as unanswered. */

@@ -13,13 +13,13 @@
  * Lease expiry needs no clock sync: a lease is expired when its leaseCounter has not changed for the lease
  * duration on this worker's own clock (lease-expiry.ts).
  */
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../core/clock.js';
+import { isFinished, type Lease } from '../../core/lease.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { HandoffNegotiator } from './handoff-negotiator.js';
 import { type Assignments, type AssignmentsListener, type HeldLease, HeldLeases } from './held-leases.js';
-import { isFinished, type Lease } from './lease.js';
 import { type LeaseLoop, LeaseLoopHealth } from './lease-loop-health.js';
 import type { LeaseRefresher } from './lease-refresher.js';
 import { LeaseRenewer } from './lease-renewer.js';

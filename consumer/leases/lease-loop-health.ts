@@ -4,8 +4,9 @@
  * not completed a pass for `staleAfterMs`. Each failure is counted by cause; the first of a cause is logged
  * loudly (an error event), its repeats only at debug level, and a recovery once.
  */
+
+import type { Clock } from '../../core/clock.js';
 import { errorName } from '../../core/errors.js';
-import type { Clock } from '../clock.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';

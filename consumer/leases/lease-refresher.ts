@@ -16,15 +16,21 @@ import {
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import type { Clock } from '../../core/clock.js';
 import {
   errorName,
   isConditionalCheckFailure,
   isTransactionConflict,
   ResourceError,
 } from '../../core/errors.js';
-import type { Clock } from '../clock.js';
-import { type RetryPolicy, retry } from '../retry.js';
-import { type Lease, type LeaseProgress, MALFORMED_COUNTER } from './lease.js';
+import {
+  type Lease,
+  type LeaseProgress,
+  leaseFromItem,
+  MALFORMED_COUNTER,
+  PROGRESS_ATTRIBUTES,
+} from '../../core/lease.js';
+import { type RetryPolicy, retry } from '../../core/retry.js';
 import { GatePriority, LeaseItemGate } from './lease-item-gate.js';
 
 /** A conflict lasts as long as the other transaction: tens of milliseconds on AWS. */
@@ -84,12 +90,6 @@ export interface RenewedLease {
 
 const S = (value: string): AttributeValue => ({ S: value });
 const N = (value: number): AttributeValue => ({ N: String(value) });
-
-/** Lease attributes beyond KCL's: what the owner last recorded about its progress (see LeaseProgress). */
-export const PROGRESS_ATTRIBUTES = {
-  caughtUpAt: 'caughtUpAt',
-  lastRecordCreatedAt: 'lastRecordCreatedAt',
-} as const;
 
 /** `SET` clauses and values recording `progress`; empty when there is nothing to record. */
 function progressClauses(progress: LeaseProgress | undefined): {
@@ -155,32 +155,6 @@ export function leaseOwnerCheck(
     Key: { leaseKey: S(leaseKey) },
     ConditionExpression: 'leaseOwner = :owner',
     ExpressionAttributeValues: { ':owner': S(owner) },
-  };
-}
-
-function optionalNumber(value: AttributeValue | undefined): number | undefined {
-  const n = value?.N === undefined ? Number.NaN : Number(value.N);
-  return Number.isFinite(n) ? n : undefined;
-}
-
-export function leaseFromItem(item: Record<string, AttributeValue>): Lease {
-  const str = (name: string) => item[name]?.S;
-  const num = (name: string) => Number(item[name]?.N ?? '0');
-  const counter = item.leaseCounter?.N;
-  const leaseCounter =
-    counter !== undefined && Number.isSafeInteger(Number(counter)) ? Number(counter) : MALFORMED_COUNTER;
-  const set = (name: string) => item[name]?.SS ?? [];
-  return {
-    leaseKey: str('leaseKey') ?? '',
-    leaseOwner: str('leaseOwner'),
-    leaseCounter,
-    checkpoint: str('checkpoint') ?? 'TRIM_HORIZON',
-    ownerSwitchesSinceCheckpoint: num('ownerSwitchesSinceCheckpoint'),
-    parentShardIds: set('parentShardId'),
-    childShardIds: set('childShardIds'),
-    handoffTo: str('handoffTo'),
-    caughtUpAt: optionalNumber(item[PROGRESS_ATTRIBUTES.caughtUpAt]),
-    lastRecordCreatedAt: optionalNumber(item[PROGRESS_ATTRIBUTES.lastRecordCreatedAt]),
   };
 }
 

@@ -6,11 +6,12 @@
  * item's gate (lease-item-gate.ts). A renewal's answer is also how the owner learns that a peer asked for the
  * lease (`handoffTo`).
  */
+
+import type { Clock } from '../../core/clock.js';
 import { isThrottlingError, isTransactionConflict } from '../../core/errors.js';
-import type { Clock } from '../clock.js';
+import { type RetryPolicy, retry } from '../../core/retry.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
-import { type RetryPolicy, retry } from '../retry.js';
 import type { HeldLease, HeldLeases } from './held-leases.js';
 import type { LeaseRefresher } from './lease-refresher.js';
 import type { PendingProgress } from './pending-progress.js';

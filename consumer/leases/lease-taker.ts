@@ -13,13 +13,14 @@
  *
  * The latest full snapshot is shared with the rest of the worker (parent checks, peers to hand off to).
  */
+
+import type { Clock } from '../../core/clock.js';
 import { errorName } from '../../core/errors.js';
-import type { Clock } from '../clock.js';
+import { isFinished, type Lease } from '../../core/lease.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { type HandoffNegotiator, STOLEN_LEASE_MARGIN_MS } from './handoff-negotiator.js';
 import type { HeldLeases } from './held-leases.js';
-import { isFinished, type Lease } from './lease.js';
 import { LeaseExpiryTracker } from './lease-expiry.js';
 import type { LeaseRefresher } from './lease-refresher.js';
 import { planLeaseTaking } from './take-plan.js';

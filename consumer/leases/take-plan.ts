@@ -10,7 +10,7 @@
  * - Nothing left to take and still short: steal from the most loaded worker, but only while it holds at
  *   least two more than this worker, so that the fleet converges to max − min ≤ 1 and never flaps.
  */
-import { isFinished, type Lease, parentsDone } from './lease.js';
+import { isFinished, type Lease, parentsDone } from '../../core/lease.js';
 
 export interface TakePlanInput {
   leases: readonly Lease[];

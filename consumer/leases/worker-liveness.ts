@@ -4,7 +4,7 @@
  * renewing, and so have all its leases (a worker renews all of them in the same pass). Reading two leases per
  * worker instead of the whole table keeps the per-pass cost flat however many shards the stream has. Pure.
  */
-import { isFinished, type Lease } from './lease.js';
+import { isFinished, type Lease } from '../../core/lease.js';
 import type { LeaseExpiryTracker } from './lease-expiry.js';
 
 export const SENTINELS_PER_WORKER = 2;

@@ -3,13 +3,13 @@
  * is retriable while the lease is still held; a failed condition is "lease lost", returned as a value.
  */
 
+import type { Clock } from '../../core/clock.js';
 import { isRetriableAwsError } from '../../core/errors.js';
-import type { Clock } from '../clock.js';
-import type { LeaseProgress } from '../leases/lease.js';
+import type { LeaseProgress } from '../../core/lease.js';
+import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
 import type { LeaseRefresher } from '../leases/lease-refresher.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
-import { backoffDelay, type RetryPolicy } from '../retry.js';
 
 const CHECKPOINT_BACKOFF: RetryPolicy = {
   baseDelayMs: 50,

@@ -16,6 +16,7 @@ import {
   GetShardIteratorCommand,
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
+import type { Clock } from '../../core/clock.js';
 import {
   errorName,
   isRetriableAwsError,
@@ -23,12 +24,11 @@ import {
   ShardGoneError,
   UnreadablePositionError,
 } from '../../core/errors.js';
-import type { Clock } from '../clock.js';
+import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
+import { isSequenceNumber, Sentinel } from '../../core/sequence.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { approximateItemSize } from '../processor/change.js';
-import { backoffDelay, type RetryPolicy } from '../retry.js';
-import { isSequenceNumber, Sentinel } from '../sequence.js';
 import type { Fetcher } from './shard-consumer.js';
 
 export type { StreamRecord };

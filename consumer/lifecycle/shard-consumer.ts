@@ -6,17 +6,18 @@
  * (`ShardLeases`: parents, the fresh checkpoint, progress), the reader (`Fetcher`, from a factory), the
  * processor, the checkpointer, the clock and the events.
  */
+
+import type { Clock } from '../../core/clock.js';
 import { errorName, PoisonRecordError, ShardGoneError } from '../../core/errors.js';
-import type { Clock } from '../clock.js';
+import { isFinished, type Lease, type LeaseProgress, parentsDone } from '../../core/lease.js';
+import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
+import { isSentinel, isSequenceNumber, Sentinel } from '../../core/sequence.js';
 import type { HeldLease } from '../leases/held-leases.js';
-import { isFinished, type Lease, type LeaseProgress, parentsDone } from '../leases/lease.js';
 import type { PendingProgress } from '../leases/pending-progress.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { LagTracker, WorkerMetrics } from '../observability/metrics.js';
 import type { ShardRecordProcessor } from '../processor/record-processor.js';
 import type { BatchPosition } from '../processor/replica-writer.js';
-import { backoffDelay, type RetryPolicy } from '../retry.js';
-import { isSentinel, isSequenceNumber, Sentinel } from '../sequence.js';
 import type { Checkpointer } from './checkpointer.js';
 import type { FetchedBatch } from './data-fetcher.js';
 

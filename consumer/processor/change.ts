@@ -6,7 +6,7 @@
  * written in parallel while each item keeps its order.
  */
 import type { AttributeValue, _Record as StreamRecord } from '@aws-sdk/client-dynamodb-streams';
-import { compareSequenceNumbers } from '../sequence.js';
+import { compareSequenceNumbers } from '../../core/sequence.js';
 
 export type Image = Record<string, AttributeValue>;
 

@@ -8,8 +8,8 @@ import {
   type DynamoDBClient,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import type { Clock } from '../../core/clock.js';
 import { errorName } from '../../core/errors.js';
-import type { Clock } from '../clock.js';
 import type { PoisonChange } from './replica-writer.js';
 
 export class DeadLetterTable {

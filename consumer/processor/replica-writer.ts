@@ -26,6 +26,7 @@ import {
   type TransactWriteItem,
   TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
+import type { Clock } from '../../core/clock.js';
 import {
   errorName,
   isConditionalCheckFailure,
@@ -34,14 +35,13 @@ import {
   isTransactionConflict,
   ResourceError,
 } from '../../core/errors.js';
-import type { Clock } from '../clock.js';
-import type { LeaseProgress } from '../leases/lease.js';
+import type { LeaseProgress } from '../../core/lease.js';
+import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
+import { compareSequenceNumbers, toOrderedSequence } from '../../core/sequence.js';
 import { GatePriority, type LeaseItemGate } from '../leases/lease-item-gate.js';
 import { checkpointUpdate, leaseOwnerCheck } from '../leases/lease-refresher.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
-import { backoffDelay, type RetryPolicy } from '../retry.js';
-import { compareSequenceNumbers, toOrderedSequence } from '../sequence.js';
 import { approximateItemSize, type Image, type ItemChange } from './change.js';
 
 export const SEQUENCE_ATTRIBUTE = '_streamfleet_seq';

@@ -9,8 +9,8 @@
  *   finished ones, so deleting the parent never unblocks anything early.
  */
 
-import { isFinished, type Lease } from '../leases/lease.js';
-import { Sentinel } from '../sequence.js';
+import { isFinished, type Lease } from '../../core/lease.js';
+import { Sentinel } from '../../core/sequence.js';
 import type { Shard } from './shard.js';
 
 function started(lease: Lease): boolean {

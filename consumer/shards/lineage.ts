@@ -7,7 +7,7 @@
  * - Later syncs: shards new since then start at TRIM_HORIZON, so nothing written after start-up is skipped;
  *   a shard with a leased descendant is not leased again (it was cleaned up, or skipped at LATEST).
  */
-import { Sentinel } from '../sequence.js';
+import { Sentinel } from '../../core/sequence.js';
 import { isOpen, type Shard } from './shard.js';
 
 export interface NewLease {

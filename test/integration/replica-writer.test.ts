@@ -3,7 +3,6 @@ import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { _Record as StreamRecord } from '@aws-sdk/client-dynamodb-streams';
 import { pino } from 'pino';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { systemClock } from '../../consumer/clock.js';
 import { LeaseItemGate } from '../../consumer/leases/lease-item-gate.js';
 import { DynamoDBLeaseRefresher } from '../../consumer/leases/lease-refresher.js';
 import { silentEvents } from '../../consumer/observability/events.js';
@@ -16,6 +15,7 @@ import {
   type ReplicaWriter,
   type ReplicaWriterOptions,
 } from '../../consumer/processor/replica-writer.js';
+import { systemClock } from '../../core/clock.js';
 import { localClient, uniqueName } from '../support/fleet.js';
 
 const client = localClient(inject('ddbEndpoint'));

@@ -14,7 +14,6 @@ import { BatchWriteItemCommand, CreateTableCommand, PutItemCommand } from '@aws-
 import { DescribeStreamCommand, DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { systemClock } from '../../consumer/clock.js';
 import { LeaseCoordinator } from '../../consumer/leases/lease-coordinator.js';
 import { LeaseItemGate } from '../../consumer/leases/lease-item-gate.js';
 import { DynamoDBLeaseRefresher } from '../../consumer/leases/lease-refresher.js';
@@ -22,6 +21,7 @@ import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import { coalesce } from '../../consumer/processor/change.js';
 import { FencedReplicaWriter } from '../../consumer/processor/replica-writer.js';
+import { systemClock } from '../../core/clock.js';
 import { type AwsRulesStats, fetchAwsRulesStats } from '../../local/aws-rules/index.js';
 import {
   createReplicationTables,

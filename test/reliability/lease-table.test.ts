@@ -7,9 +7,9 @@
  */
 import { DeleteItemCommand, DeleteTableCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { systemClock } from '../../consumer/clock.js';
-import { retry } from '../../consumer/retry.js';
+import { systemClock } from '../../core/clock.js';
 import { isTransactionConflict } from '../../core/errors.js';
+import { retry } from '../../core/retry.js';
 import { openLease, type WorkerProcess, waitFor, waitForOpenLeaseOwner } from '../support/fleet.js';
 import {
   auditFigures,

@@ -3,8 +3,9 @@
  * DynamoDBLeaseRefresher (checked by the integration tests against DynamoDB Local), in memory, counting
  * requests per operation. The owner index is consistent here; the real one may lag.
  */
-import type { Lease, LeaseProgress } from '../../consumer/leases/lease.js';
+
 import type { LeaseRefresher, RenewedLease } from '../../consumer/leases/lease-refresher.js';
+import type { Lease, LeaseProgress } from '../../core/lease.js';
 
 export class MemoryLeaseRefresher implements LeaseRefresher {
   readonly tableName = 'memory';

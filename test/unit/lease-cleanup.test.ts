@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Lease } from '../../consumer/leases/lease.js';
 import { planLeaseCleanup } from '../../consumer/shards/lease-cleanup.js';
 import type { Shard } from '../../consumer/shards/shard.js';
+import type { Lease } from '../../core/lease.js';
 
 const shard = (id: string, parent?: string): Shard => ({
   shardId: id,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, retry } from '../../consumer/retry.js';
 import { isRetriableAwsError, ResourceError } from '../../core/errors.js';
+import { backoffDelay, retry } from '../../core/retry.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 describe('retry with backoff and jitter', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareSequenceNumbers, isSequenceNumber, toOrderedSequence } from '../../consumer/sequence.js';
+import { compareSequenceNumbers, isSequenceNumber, toOrderedSequence } from '../../core/sequence.js';
 
 describe('sequence numbers', () => {
   it('compares decimal strings of different lengths as numbers, not strings', () => {

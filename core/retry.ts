@@ -1,5 +1,5 @@
-import { isRetriableAwsError } from '../core/errors.js';
 import type { Clock } from './clock.js';
+import { isRetriableAwsError } from './errors.js';
 
 export interface RetryPolicy {
   /** First delay; each retry doubles it up to `maxDelayMs`. */
@@ -29,6 +29,12 @@ export interface RetryOptions {
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
   random?: () => number;
 }
+
+/**
+ * Backoff for the items a batch call left unprocessed (BatchWriteItem's UnprocessedItems, BatchGetItem's
+ * UnprocessedKeys): AWS asks for exponential backoff with jitter before sending them again.
+ */
+export const UNPROCESSED_ITEMS_BACKOFF: RetryPolicy = { baseDelayMs: 50, maxDelayMs: 2_000, maxAttempts: 10 };
 
 /** Runs `operation`, retrying what is retriable with backoff and jitter; rethrows anything else at once. */
 export async function retry<T>(

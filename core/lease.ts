@@ -1,8 +1,10 @@
 /**
- * A lease: the right of one worker to read one shard. Field names follow the Kinesis Client Library so the
- * lease table reads like KCL's to an operator who scans it.
+ * A lease: the right of one worker to read one shard, and its item in the lease table. One vocabulary for the
+ * workers that write it and the checks, the local KEDA and the bench that read it. Field and attribute names
+ * follow the Kinesis Client Library, so the lease table reads like KCL's to an operator who scans it.
  */
-import { Sentinel } from '../sequence.js';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { Sentinel } from './sequence.js';
 
 export interface Lease {
   /** The shard id. */
@@ -26,6 +28,8 @@ export interface Lease {
   caughtUpAt?: number | undefined;
   /** Epoch ms: the stream's ApproximateCreationDateTime of the newest record the checkpoint covers. */
   lastRecordCreatedAt?: number | undefined;
+  /** Progress attributes present on the item but not a usable epoch-ms number (edited by hand?). */
+  malformed?: string[];
 }
 
 /**
@@ -62,4 +66,46 @@ export function parentsDone(
     const parentLease = leasesByKey.get(parent);
     return parentLease === undefined || isFinished(parentLease);
   });
+}
+
+/** Lease attributes beyond KCL's: what the owner last recorded about its progress (see LeaseProgress). */
+export const PROGRESS_ATTRIBUTES = {
+  caughtUpAt: 'caughtUpAt',
+  lastRecordCreatedAt: 'lastRecordCreatedAt',
+} as const;
+
+/** A positive, finite epoch-ms number from an N attribute; anything else present is malformed. */
+function epochMs(value: AttributeValue | undefined): number | 'malformed' | undefined {
+  if (value === undefined || value.NULL === true) return undefined;
+  if (value.N === undefined) return 'malformed';
+  const ms = Number(value.N);
+  return Number.isFinite(ms) && ms > 0 ? Math.floor(ms) : 'malformed';
+}
+
+/**
+ * A lease item as the lease table holds it. Never throws: a counter that is not a number is MALFORMED_COUNTER
+ * (such a lease expires like any other), a missing checkpoint is TRIM_HORIZON, and progress attributes that
+ * are not epoch-ms numbers are left out and named in `malformed`.
+ */
+export function leaseFromItem(item: Record<string, AttributeValue>): Lease {
+  const counter = item.leaseCounter?.N;
+  const lease: Lease = {
+    leaseKey: item.leaseKey?.S ?? '',
+    leaseOwner: item.leaseOwner?.S,
+    leaseCounter:
+      counter !== undefined && Number.isSafeInteger(Number(counter)) ? Number(counter) : MALFORMED_COUNTER,
+    checkpoint: item.checkpoint?.S ?? Sentinel.TRIM_HORIZON,
+    ownerSwitchesSinceCheckpoint: Number(item.ownerSwitchesSinceCheckpoint?.N ?? '0'),
+    parentShardIds: item.parentShardId?.SS ?? [],
+    childShardIds: item.childShardIds?.SS ?? [],
+    handoffTo: item.handoffTo?.S,
+  };
+  const malformed: string[] = [];
+  for (const name of Object.values(PROGRESS_ATTRIBUTES)) {
+    const value = epochMs(item[name]);
+    if (value === 'malformed') malformed.push(name);
+    else if (value !== undefined) lease[name] = value;
+  }
+  if (malformed.length > 0) lease.malformed = malformed;
+  return lease;
 }
