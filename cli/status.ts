@@ -80,7 +80,7 @@ export function renderStatus(status: FleetStatus): string[] {
   const lines = [
     `Fleet        ${status.fleet.namespace}/${status.fleet.name} on ${status.fleet.clusterName} (context ${status.fleet.kubeContext})`,
     `Deployment   ${c.desiredReplicas} desired · ${c.readyReplicas} ready${pods.length ? ` · ${pods.join(', ')}` : ''}`,
-    `KEDA         ScaledObject ${c.scalerReady === null ? 'absent' : c.scalerReady ? 'ready' : 'NOT ready'} · HPA desired ${c.hpaDesiredReplicas ?? '-'} · KEDA's formula ${f.keda.steadyStateReplicas} (metric ${f.keda.metric}) · needed ${f.needed.replicas}`,
+    `KEDA         ScaledObject ${c.scalerReady === null ? 'absent' : c.scalerReady ? 'ready' : 'NOT ready'} · HPA desired ${c.hpaDesiredReplicas ?? '-'} · KEDA's trigger ${f.keda.arithmetic ?? f.keda.steadyStateReplicas} · needed ${f.needed.arithmetic ?? f.needed.replicas}`,
     `Shards       ${f.shards.total} total · ${f.shards.open} open · ${f.shards.closed} closed · ${f.shards.unfinished} unfinished`,
     `Leases       ${byOwner.length ? byOwner.join(' · ') : 'none held'} (unfinished, per worker) · ${f.leases.unowned} unowned · ${f.leases.expired} expired`,
     `Replication  lag ${lagText(replication.figures)} · ${replication.summary}`,

@@ -48,9 +48,10 @@ export interface ScalingFigures {
   streamArn: string;
   shards: ReplicaComparison['shards'];
   /** KEDA's metric and where its formula settles for these shards. */
-  keda: { metric: number; steadyStateReplicas: number };
-  /** What the shards with work need (ceil(unfinished / shardCount), clamped). */
-  needed: { replicas: number };
+  /** `arithmetic`: the same number as a person checks it, "21 shards → ceil(21/2) = 11, capped at 3". */
+  keda: { metric: number; steadyStateReplicas: number; arithmetic?: string };
+  /** What the shards with work need (ceil(unfinished / shardCount), clamped), with its arithmetic. */
+  needed: { replicas: number; arithmetic?: string };
   /** Pods the classic formula runs that hold no lease with work. */
   idleReplicas: number;
   /** What the cluster runs: spec.replicas (set by KEDA/HPA), ready pods, and the HPA's own number. */
@@ -187,11 +188,20 @@ export function judgeScaling(input: {
     );
   }
 
+  const kedaText = describeArithmetic(kedaTriggerArithmetic(comparison.shards.total, config));
+  const neededText = describeArithmetic(
+    neededArithmetic(comparison.shards.unfinished, config),
+    'unfinished shards',
+  );
   const figures: ScalingFigures = {
     streamArn: input.streamArn,
     shards: comparison.shards,
-    keda: { metric: comparison.classic.metric, steadyStateReplicas: comparison.classic.replicas },
-    needed: comparison.needed,
+    keda: {
+      metric: comparison.classic.metric,
+      steadyStateReplicas: comparison.classic.replicas,
+      arithmetic: kedaText,
+    },
+    needed: { ...comparison.needed, arithmetic: neededText },
     idleReplicas: comparison.idleReplicas,
     cluster: {
       desiredReplicas: desired,
@@ -215,7 +225,7 @@ export function judgeScaling(input: {
     CheckName.Scaling,
     reasons,
     figures,
-    `scaling healthy: ${ready}/${desired} replicas ready; KEDA's trigger: ${describeArithmetic(kedaTriggerArithmetic(comparison.shards.total, config))}; needed: ${describeArithmetic(neededArithmetic(comparison.shards.unfinished, config), 'unfinished shards')}.`,
+    `scaling healthy: ${ready}/${desired} replicas ready; KEDA's trigger: ${kedaText}; needed: ${neededText}.`,
   );
 }
 
