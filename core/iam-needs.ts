@@ -146,7 +146,7 @@ export const CONSUMER_NEEDS: readonly Need[] = [
   {
     action: 'dynamodb:CreateTable',
     on: FleetResource.DeadLetterTable,
-    why: 'create the dead-letter table on first start (POISON_RECORD_POLICY=dead-letter)',
+    why: 'create the dead-letter table on first start',
     code: 'consumer/processor/dead-letter.ts ensureExists',
   },
   {
@@ -200,7 +200,9 @@ export const KEDA_OPERATOR_NEEDS: readonly Need[] = [
 ];
 
 const TABLES = 'core/tables.ts';
-const CHECKS = 'core/checks.ts, core/sampled-check.ts';
+/** The checks' reads: tables sampled through core/replica-reads.ts, shards and leases through core/fleet-state.ts. */
+const SAMPLES = 'core/sampled-check.ts → core/replica-reads.ts';
+const FLEET_STATE = 'core/checks.ts → core/fleet-state.ts';
 
 /** The DynamoDB calls of the ten workflow functions that share the control plane's role. */
 export const CONTROL_PLANE_NEEDS: readonly Need[] = [
@@ -239,19 +241,19 @@ export const CONTROL_PLANE_NEEDS: readonly Need[] = [
     action: 'dynamodb:Scan',
     on: FleetResource.SourceTable,
     why: 'verify-replication: sample the source',
-    code: CHECKS,
+    code: SAMPLES,
   },
   {
     action: 'dynamodb:BatchGetItem',
     on: FleetResource.SourceTable,
     why: 'verify-replication: read sampled items again',
-    code: CHECKS,
+    code: 'core/replica-compare.ts → core/replica-reads.ts',
   },
   {
     action: 'dynamodb:DescribeStream',
     on: FleetResource.SourceStream,
     why: 'verify-scaling and verify-replication: list the shards (never read records)',
-    code: CHECKS,
+    code: FLEET_STATE,
   },
   {
     action: 'dynamodb:DescribeTable',
@@ -275,19 +277,19 @@ export const CONTROL_PLANE_NEEDS: readonly Need[] = [
     action: 'dynamodb:Scan',
     on: FleetResource.ReplicaTable,
     why: 'verify-replication: sample the replica',
-    code: CHECKS,
+    code: SAMPLES,
   },
   {
     action: 'dynamodb:BatchGetItem',
     on: FleetResource.ReplicaTable,
     why: 'verify-replication: read the replica of sampled source items',
-    code: CHECKS,
+    code: 'core/replica-compare.ts → core/replica-reads.ts',
   },
   {
     action: 'dynamodb:Scan',
     on: FleetResource.LeaseTable,
     why: 'verify-scaling and verify-replication: read the leases (owners, lag)',
-    code: CHECKS,
+    code: FLEET_STATE,
   },
   {
     action: 'dynamodb:DeleteTable',
@@ -315,25 +317,25 @@ export const COMPARE_NEEDS: readonly Need[] = [
     action: 'dynamodb:Scan',
     on: FleetResource.SourceTable,
     why: 'segment: a parallel scan of the source',
-    code: 'core/full-compare.ts',
+    code: 'core/full-compare.ts → core/replica-reads.ts',
   },
   {
     action: 'dynamodb:Scan',
     on: FleetResource.ReplicaTable,
     why: 'segment: a parallel scan of the replica (extra items)',
-    code: 'core/full-compare.ts',
+    code: 'core/full-compare.ts → core/replica-reads.ts',
   },
   {
     action: 'dynamodb:BatchGetItem',
     on: FleetResource.SourceTable,
     why: 'segment: re-read a suspect difference',
-    code: 'core/full-compare.ts',
+    code: 'core/replica-compare.ts → core/replica-reads.ts',
   },
   {
     action: 'dynamodb:BatchGetItem',
     on: FleetResource.ReplicaTable,
     why: 'segment: read the replica of scanned source items',
-    code: 'core/full-compare.ts',
+    code: 'core/replica-compare.ts → core/replica-reads.ts',
   },
 ];
 

@@ -166,6 +166,8 @@ export class LocalCluster implements Cluster {
   private readonly iam: LocalIam;
   private readonly metrics: LocalMetricsSink;
   private readonly sessions: Promise<LocalRoleSessions>;
+  /** The sts:AssumeRole calls the local KEDA made, by caller role, action and target role (as the layer counts). */
+  private readonly assumed: Record<string, Record<string, Record<string, number>>> = {};
   /** The local KEDA's AWS clients, one pair per role session it uses. */
   private readonly kedaClients = new Map<
     string,
@@ -848,6 +850,11 @@ export class LocalCluster implements Cluster {
       };
     }
     const session = `keda-${wanted.split('/').pop() ?? 'scaler'}`;
+    const byAction = this.assumed[operatorArn] ?? {};
+    this.assumed[operatorArn] = byAction;
+    const byRole = byAction[request.action] ?? {};
+    byAction[request.action] = byRole;
+    byRole[wanted] = (byRole[wanted] ?? 0) + 1;
     return {
       credentials: await sessions.session(wanted, session),
       principalArn: assumedRoleArn(wanted, session),
@@ -883,6 +890,14 @@ export class LocalCluster implements Cluster {
       start = StreamDescription?.LastEvaluatedShardId;
     } while (start);
     return count;
+  }
+
+  /**
+   * What the local KEDA did as STS allowed it (STS is played here, not behind the strict layer): AssumeRole
+   * calls by caller role, action and target role, in the shape of the layer's `iam.allowed`.
+   */
+  stsUsage(): Record<string, Record<string, Record<string, number>>> {
+    return structuredClone(this.assumed);
   }
 
   // --- State ---------------------------------------------------------------------------------------------

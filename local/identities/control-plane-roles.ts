@@ -56,7 +56,17 @@ function cdkJsonContext(): Record<string, unknown> {
   return cdkJson.context;
 }
 
-async function synthesize(fleetInput: Record<string, unknown>): Promise<ControlPlaneRoles> {
+/** Where the stack is deployed: the pseudo parameters its ARNs are resolved with. */
+export interface DeployLocation {
+  readonly partition: string;
+  readonly region: string;
+  readonly accountId: string;
+}
+
+async function synthesize(
+  fleetInput: Record<string, unknown>,
+  where: DeployLocation,
+): Promise<ControlPlaneRoles> {
   const [{ buildApp }, { parseFleet }] = await Promise.all([
     import('../../infra/app.js'),
     import('../../core/fleet.js'),
@@ -84,7 +94,7 @@ async function synthesize(fleetInput: Record<string, unknown>): Promise<ControlP
       validation: false,
     });
     const template = app.synth().getStackByName(stack.stackName).template as CfnTemplate;
-    const pseudo = { ...DYNAMODB_LOCAL_LOCATION, stackName };
+    const pseudo = { ...where, stackName };
     const roles: Partial<Record<ControlPlaneFunction, DeployedRole>> = {};
     for (const fn of Object.values(ControlPlaneFunction)) {
       const role = stack.controlPlane.functions[fn].role;
@@ -106,13 +116,17 @@ const cache = new Map<string, Promise<ControlPlaneRoles>>();
 
 /**
  * Each control-plane function's role, as the CDK app deploys it for `fleetInput` (the `fleet` object of a
- * workflow input). Throws the fleet's InvalidInputError when it is not a valid fleet.
+ * workflow input), resolved for `where` (DynamoDB Local's account and region by default). Throws the fleet's
+ * InvalidInputError when it is not a valid fleet.
  */
-export function controlPlaneRoles(fleetInput: Record<string, unknown>): Promise<ControlPlaneRoles> {
-  const key = stableJson(fleetInput);
+export function controlPlaneRoles(
+  fleetInput: Record<string, unknown>,
+  where: DeployLocation = DYNAMODB_LOCAL_LOCATION,
+): Promise<ControlPlaneRoles> {
+  const key = stableJson({ fleetInput, where });
   let roles = cache.get(key);
   if (!roles) {
-    roles = synthesize(fleetInput);
+    roles = synthesize(fleetInput, where);
     cache.set(key, roles);
     roles.catch(() => cache.delete(key));
   }

@@ -6,8 +6,9 @@
  * - used but not granted: what the layer refused (a refusal is a use the policy does not cover);
  * - granted but never used: a grant no allowed use matched — each either explained (a reason written down
  *   for it, e.g. a call made only on a path the run cannot reach) or not;
- * - not observable here: grants of services the layer does not see (only DynamoDB and DynamoDB Streams go
- *   through it), each with the reason the local mode cannot see it.
+ * - not observable here: grants of services nothing local counts (only DynamoDB and DynamoDB Streams go
+ *   through the layer; the local KEDA counts its sts:AssumeRole), each with the reason the local mode cannot
+ *   see it.
  */
 import {
   actionMatches,
@@ -86,7 +87,6 @@ export type CountsByPrincipal = Readonly<
 /** Why the local layer cannot see a service's calls. */
 export const NOT_OBSERVABLE_LOCALLY: Readonly<Record<string, string>> = {
   iam: 'IAM is the in-memory LocalIam locally; on AWS, AwsIam makes these calls for wire-irsa and teardown',
-  sts: 'STS is played in-process by the local KEDA, which checks sts:AssumeRole against this policy and the scaler role’s trust policy',
   logs: 'Lambda writes the functions’ logs; the local runtime has no CloudWatch Logs',
   xray: 'Lambda sends the functions’ traces (active tracing); there is no local X-Ray',
   cloudwatch: 'CloudWatch is the in-memory metrics stand-in locally',
@@ -95,8 +95,11 @@ export const NOT_OBSERVABLE_LOCALLY: Readonly<Record<string, string>> = {
   eks: 'the local cluster is found by name, not through eks:DescribeCluster',
 };
 
-/** Services whose calls go through the strict layer. */
-const OBSERVABLE_SERVICES = new Set(['dynamodb']);
+/**
+ * Services whose calls are counted: DynamoDB and DynamoDB Streams by the strict layer, STS's AssumeRole by
+ * the local KEDA, which plays STS for itself (LocalCluster.stsUsage(), merged in by the caller).
+ */
+const OBSERVABLE_SERVICES = new Set(['dynamodb', 'sts']);
 
 function serviceOf(action: string): string {
   return action.split(':', 1)[0]?.toLowerCase() ?? '';
