@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { oidcProviderArn } from './arns.js';
-import { errorName, PreconditionError } from './errors.js';
+import { errorName, PreconditionError, TransientError } from './errors.js';
 import { IRSA_AUDIENCE, type PolicyDocument } from './iam-policies.js';
 import { asTransientWhenRetriable } from './tables.js';
 
@@ -66,6 +66,24 @@ export interface IamPort {
 
 function roleArnOf(accountId: string, roleName: string, partition = 'aws'): string {
   return `arn:${partition}:iam::${accountId}:role/${roleName}`;
+}
+
+/**
+ * Retriable AWS errors, and one IAM-specific: a trust policy naming a role created moments ago (the scaler
+ * role trusts the KEDA operator role wire-irsa has just made) is refused as "Invalid principal in policy"
+ * until IAM has propagated the new role, which takes seconds. WireIrsa's Retry on TransientError waits that out.
+ */
+export function asTransientForIam(error: unknown): unknown {
+  if (
+    errorName(error) === 'MalformedPolicyDocumentException' &&
+    /invalid principal/i.test((error as Error).message ?? '')
+  ) {
+    return new TransientError(
+      `${(error as Error).message} (a role the trust policy names was created moments ago and IAM has not propagated it yet)`,
+      { cause: error },
+    );
+  }
+  return asTransientWhenRetriable(error);
 }
 
 function notManaged(roleName: string): PreconditionError {
@@ -176,7 +194,7 @@ export class AwsIam implements IamPort {
         created = true;
         existing = { arn: result.Role?.Arn ?? '', trustPolicy: spec.trustPolicy, policies: {}, tags };
       } catch (error) {
-        if (errorName(error) !== 'EntityAlreadyExistsException') throw asTransientWhenRetriable(error);
+        if (errorName(error) !== 'EntityAlreadyExistsException') throw asTransientForIam(error);
         existing = await this.getRole(spec.roleName);
         if (existing === undefined) throw error;
       }
@@ -254,7 +272,7 @@ export class AwsIam implements IamPort {
     try {
       return await send();
     } catch (error) {
-      throw asTransientWhenRetriable(error);
+      throw asTransientForIam(error);
     }
   }
 }

@@ -278,6 +278,18 @@ describe('AwsIam', () => {
     iamMock.on(GetRoleCommand).rejects(awsError('Throttling'));
     await expect(iam.ensureRole(spec)).rejects.toBeInstanceOf(TransientError);
   });
+
+  it('retries a trust policy naming a role IAM has not propagated yet, and nothing else malformed', async () => {
+    iamMock.on(GetRoleCommand).rejects(awsError('NoSuchEntityException', 404));
+    const malformed = (message: string) =>
+      Object.assign(awsError('MalformedPolicyDocumentException', 400), { message });
+    iamMock
+      .on(CreateRoleCommand)
+      .rejects(malformed('Invalid principal in policy: "AWS":"arn:aws:iam::1:role/x"'));
+    await expect(iam.ensureRole(spec)).rejects.toBeInstanceOf(TransientError);
+    iamMock.on(CreateRoleCommand).rejects(malformed('Syntax errors in policy.'));
+    await expect(iam.ensureRole(spec)).rejects.not.toBeInstanceOf(TransientError);
+  });
 });
 
 describe('wireIrsa: IAM (mocked SDK) + Kubernetes (fake API server)', () => {
