@@ -3,13 +3,14 @@
  * table (a strongly consistent scan), in the KCL names the workers write. Used by the checks and the local
  * KEDA; never writes.
  */
-import { type AttributeValue, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeStreamCommand, type DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { type DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { errorName, PreconditionError } from './errors.js';
 import type { ShardState } from './keda.js';
 import { type Lease, leaseFromItem } from './lease.js';
 import { ReadConsistency, type ReadMeter, reportedUnits, scanPageUnits } from './read-units.js';
 import { Sentinel } from './sequence.js';
+import { listShards } from './shard.js';
 import { asTransientWhenRetriable } from './tables.js';
 
 /** The lease's checkpoint once its shard was read to the end (core/sequence.ts). */
@@ -31,22 +32,12 @@ export async function describeShards(
   streams: DynamoDBStreamsClient,
   streamArn: string,
 ): Promise<ShardView[]> {
-  const shards: ShardView[] = [];
-  let start: string | undefined;
   try {
-    do {
-      const { StreamDescription } = await streams.send(
-        new DescribeStreamCommand({ StreamArn: streamArn, ExclusiveStartShardId: start }),
-      );
-      for (const shard of StreamDescription?.Shards ?? []) {
-        shards.push({
-          shardId: shard.ShardId ?? '',
-          parentShardId: shard.ParentShardId,
-          closed: shard.SequenceNumberRange?.EndingSequenceNumber !== undefined,
-        });
-      }
-      start = StreamDescription?.LastEvaluatedShardId;
-    } while (start);
+    return (await listShards(streams, streamArn)).map((shard) => ({
+      shardId: shard.shardId,
+      parentShardId: shard.parentShardId,
+      closed: shard.endingSequenceNumber !== undefined,
+    }));
   } catch (error) {
     if (errorName(error) === 'ResourceNotFoundException') {
       throw new PreconditionError(
@@ -56,7 +47,6 @@ export async function describeShards(
     }
     throw asTransientWhenRetriable(error);
   }
-  return shards;
 }
 
 /**
@@ -69,24 +59,22 @@ export async function scanLeases(
   meter?: ReadMeter,
 ): Promise<LeaseView[] | undefined> {
   const leases: LeaseView[] = [];
-  let start: Record<string, AttributeValue> | undefined;
   try {
-    do {
-      const page = await dynamodb.send(
-        new ScanCommand({
-          TableName: leaseTable,
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-          ...(meter ? { ReturnConsumedCapacity: 'TOTAL' as const } : {}),
-        }),
-      );
+    const pages = paginateScan(
+      { client: dynamodb },
+      {
+        TableName: leaseTable,
+        ConsistentRead: true,
+        ...(meter ? { ReturnConsumedCapacity: 'TOTAL' as const } : {}),
+      },
+    );
+    for await (const page of pages) {
       meter?.add(leaseTable, {
         reported: reportedUnits(page.ConsumedCapacity, leaseTable),
         computed: scanPageUnits(page.Items ?? [], ReadConsistency.Strong),
       });
       for (const item of page.Items ?? []) leases.push(leaseFromItem(item));
-      start = page.LastEvaluatedKey;
-    } while (start);
+    }
   } catch (error) {
     if (errorName(error) === 'ResourceNotFoundException') return undefined;
     throw asTransientWhenRetriable(error);

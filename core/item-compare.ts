@@ -10,8 +10,9 @@ import type { TableKey } from './tables.js';
 
 export type Item = Record<string, AttributeValue>;
 
-/** Attributes the workers add to every replica item (see consumer/processor/replica-writer.ts). */
-export const REPLICA_BOOKKEEPING = { processedBy: 'processed_by', sequence: '_streamfleet_seq' } as const;
+import { REPLICA_BOOKKEEPING } from './replica-item.js';
+
+export { REPLICA_BOOKKEEPING };
 
 export const Mismatch = { Missing: 'missing', Differing: 'differing', Extra: 'extra' } as const;
 export type Mismatch = (typeof Mismatch)[keyof typeof Mismatch];

@@ -7,7 +7,8 @@ import {
   type DynamoDBClient,
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
-import { DescribeStreamCommand, DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { listShards } from '../../core/shard.js';
 
 export const KEY = 'email';
 
@@ -130,6 +131,5 @@ export async function countItems(client: DynamoDBClient, table: string): Promise
 
 /** Shard ids of a stream (DynamoDB Local: one, open). */
 export async function streamShards(client: DynamoDBStreamsClient, streamArn: string): Promise<string[]> {
-  const out = await client.send(new DescribeStreamCommand({ StreamArn: streamArn }));
-  return (out.StreamDescription?.Shards ?? []).map((s) => s.ShardId ?? '').filter(Boolean);
+  return (await listShards(client, streamArn)).map((shard) => shard.shardId);
 }

@@ -12,8 +12,8 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
-  ScanCommand,
+  paginateQuery,
+  paginateScan,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { Clock } from '../../core/clock.js';
@@ -227,36 +227,34 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
 
   async listLeases(): Promise<Lease[]> {
     const leases: Lease[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      this.onRequest('Scan');
-      const page = await this.client.send(
-        new ScanCommand({ TableName: this.tableName, ConsistentRead: true, ExclusiveStartKey: start }),
-      );
+    const pages = paginateScan({ client: this.client }, { TableName: this.tableName, ConsistentRead: true });
+    for await (const page of this.counted('Scan', pages))
       for (const item of page.Items ?? []) leases.push(leaseFromItem(item));
-      start = page.LastEvaluatedKey;
-    } while (start);
     return leases;
   }
 
   async listOwnedLeases(owner: string): Promise<Lease[]> {
     const leases: Lease[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      this.onRequest('Query');
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: LEASE_OWNER_INDEX,
-          KeyConditionExpression: 'leaseOwner = :owner',
-          ExpressionAttributeValues: { ':owner': S(owner) },
-          ExclusiveStartKey: start,
-        }),
-      );
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        IndexName: LEASE_OWNER_INDEX,
+        KeyConditionExpression: 'leaseOwner = :owner',
+        ExpressionAttributeValues: { ':owner': S(owner) },
+      },
+    );
+    for await (const page of this.counted('Query', pages))
       for (const item of page.Items ?? []) leases.push(leaseFromItem(item));
-      start = page.LastEvaluatedKey;
-    } while (start);
     return leases;
+  }
+
+  /** Counts each page a paginator fetched as one request (metrics). */
+  private async *counted<T>(operation: string, pages: AsyncIterable<T>): AsyncGenerator<T> {
+    for await (const page of pages) {
+      this.onRequest(operation);
+      yield page;
+    }
   }
 
   async getLeases(leaseKeys: readonly string[]): Promise<Lease[]> {

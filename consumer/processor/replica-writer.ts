@@ -36,6 +36,7 @@ import {
   ResourceError,
 } from '../../core/errors.js';
 import type { LeaseProgress } from '../../core/lease.js';
+import { REPLICA_BOOKKEEPING } from '../../core/replica-item.js';
 import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
 import { compareSequenceNumbers, toOrderedSequence } from '../../core/sequence.js';
 import { GatePriority, type LeaseItemGate } from '../leases/lease-item-gate.js';
@@ -44,8 +45,8 @@ import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { approximateItemSize, type Image, type ItemChange } from './change.js';
 
-export const SEQUENCE_ATTRIBUTE = '_streamfleet_seq';
-export const PROCESSED_BY_ATTRIBUTE = 'processed_by';
+export const SEQUENCE_ATTRIBUTE = REPLICA_BOOKKEEPING.sequence;
+export const PROCESSED_BY_ATTRIBUTE = REPLICA_BOOKKEEPING.processedBy;
 
 const GUARD = 'attribute_not_exists(#seq) OR #seq < :seq';
 const MAX_TRANSACTION_ITEMS = 99; // plus the lease ConditionCheck = DynamoDB's limit of 100

@@ -11,7 +11,7 @@
 
 import { isFinished, type Lease } from '../../core/lease.js';
 import { Sentinel } from '../../core/sequence.js';
-import type { Shard } from './shard.js';
+import type { Shard } from '../../core/shard.js';
 
 function started(lease: Lease): boolean {
   return lease.checkpoint !== Sentinel.TRIM_HORIZON && lease.checkpoint !== Sentinel.LATEST;

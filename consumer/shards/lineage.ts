@@ -8,7 +8,7 @@
  *   a shard with a leased descendant is not leased again (it was cleaned up, or skipped at LATEST).
  */
 import { Sentinel } from '../../core/sequence.js';
-import { isOpen, type Shard } from './shard.js';
+import { isOpen, type Shard } from '../../core/shard.js';
 
 export interface NewLease {
   leaseKey: string;

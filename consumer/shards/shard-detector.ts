@@ -1,7 +1,7 @@
-/** Lists a stream's shards, following DescribeStream's pages (at most 100 shards each). */
+/** The stream as the worker needs it: its description at start-up, its shards for the shard sync. */
 import { DescribeStreamCommand, type DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { errorName, ResourceError } from '../../core/errors.js';
-import type { Shard } from './shard.js';
+import { listShards, type Shard } from '../../core/shard.js';
 
 export interface ShardDetector {
   listShards(): Promise<Shard[]>;
@@ -39,28 +39,7 @@ export class DynamoDBStreamsShardDetector implements ShardDetector {
     }
   }
 
-  async listShards(): Promise<Shard[]> {
-    const shards: Shard[] = [];
-    let exclusiveStartShardId: string | undefined;
-    do {
-      const { StreamDescription: d } = await this.client.send(
-        new DescribeStreamCommand({
-          StreamArn: this.streamArn,
-          ExclusiveStartShardId: exclusiveStartShardId,
-          Limit: 100,
-        }),
-      );
-      for (const s of d?.Shards ?? []) {
-        if (!s.ShardId) continue;
-        shards.push({
-          shardId: s.ShardId,
-          parentShardId: s.ParentShardId,
-          startingSequenceNumber: s.SequenceNumberRange?.StartingSequenceNumber,
-          endingSequenceNumber: s.SequenceNumberRange?.EndingSequenceNumber,
-        });
-      }
-      exclusiveStartShardId = d?.LastEvaluatedShardId;
-    } while (exclusiveStartShardId);
-    return shards;
+  listShards(): Promise<Shard[]> {
+    return listShards(this.client, this.streamArn);
   }
 }

@@ -22,7 +22,6 @@ import {
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import {
-  DescribeStreamCommand,
   DynamoDBStreamsClient,
   GetRecordsCommand,
   GetShardIteratorCommand,
@@ -30,6 +29,8 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, inject } from 'vitest';
 import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
+import { compareSequenceNumbers } from '../../core/sequence.js';
+import { isOpen, listShards } from '../../core/shard.js';
 import {
   localClient,
   type ReplicationTables,
@@ -181,27 +182,12 @@ export async function readWholeStream(
   streams: DynamoDBStreamsClient,
   streamArn: string,
 ): Promise<StreamRecord[]> {
-  const shards: { id: string; closed: boolean }[] = [];
-  let start: string | undefined;
-  do {
-    const page = await streams.send(
-      new DescribeStreamCommand({ StreamArn: streamArn, ExclusiveStartShardId: start }),
-    );
-    for (const shard of page.StreamDescription?.Shards ?? []) {
-      if (shard.ShardId)
-        shards.push({
-          id: shard.ShardId,
-          closed: shard.SequenceNumberRange?.EndingSequenceNumber !== undefined,
-        });
-    }
-    start = page.StreamDescription?.LastEvaluatedShardId;
-  } while (start);
   const records: StreamRecord[] = [];
-  for (const shard of shards) {
+  for (const shard of await listShards(streams, streamArn)) {
     let { ShardIterator: iterator } = await streams.send(
       new GetShardIteratorCommand({
         StreamArn: streamArn,
-        ShardId: shard.id,
+        ShardId: shard.shardId,
         ShardIteratorType: 'TRIM_HORIZON',
       }),
     );
@@ -210,14 +196,12 @@ export async function readWholeStream(
       const batch = page.Records ?? [];
       records.push(...batch);
       iterator = page.NextShardIterator;
-      if (batch.length === 0 && !shard.closed) break;
+      if (batch.length === 0 && isOpen(shard)) break;
     }
   }
-  return records.sort((a, b) => {
-    const x = BigInt(a.dynamodb?.SequenceNumber ?? '0');
-    const y = BigInt(b.dynamodb?.SequenceNumber ?? '0');
-    return x < y ? -1 : x > y ? 1 : 0;
-  });
+  return records.sort((a, b) =>
+    compareSequenceNumbers(a.dynamodb?.SequenceNumber ?? '0', b.dynamodb?.SequenceNumber ?? '0'),
+  );
 }
 
 // ------------------------------------------------------------------------------------------------------ audit

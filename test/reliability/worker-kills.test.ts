@@ -13,8 +13,8 @@
  * Killed workers come back, half of them under the same name (they find leases that say they own them), half
  * under a new one. At the end the replica must equal the source and its history hold no stale write.
  */
-import { DescribeStreamCommand } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { listShards } from '../../core/shard.js';
 import { type DynamoDbLocal, rolloverSupport, startDynamoDbLocal } from '../../local/dynamodb-local.js';
 import { startAwsRules } from '../support/aws-rules.js';
 import { FaultProxy, type ProxiedRequest, seededRandom } from '../support/fault-proxy.js';
@@ -176,9 +176,7 @@ describe('workers killed with SIGKILL during a load', () => {
     const result = await auditWhenConverged({ client, streams, tables, timeoutMs: 45_000 });
     const convergeMs = Date.now() - convergeStarted;
     await fleet.scrapeAll();
-    const shards =
-      (await streams.send(new DescribeStreamCommand({ StreamArn: tables.streamArn }))).StreamDescription
-        ?.Shards?.length ?? 0;
+    const shards = (await listShards(streams, tables.streamArn)).length;
     report({
       scenario: 'worker-sigkill',
       faults: {

@@ -10,7 +10,7 @@ import {
   type AttributeValue,
   CreateTableCommand,
   DynamoDBClient,
-  ScanCommand,
+  paginateScan,
 } from '@aws-sdk/client-dynamodb';
 import { freePort } from '../../local/dynamodb-local.js';
 import { streamLimitsInFrontOf } from './aws-rules.js';
@@ -73,14 +73,8 @@ export async function scanAll(
   table: string,
 ): Promise<Record<string, AttributeValue>[]> {
   const items: Record<string, AttributeValue>[] = [];
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await client.send(
-      new ScanCommand({ TableName: table, ConsistentRead: true, ExclusiveStartKey: start }),
-    );
+  for await (const page of paginateScan({ client }, { TableName: table, ConsistentRead: true }))
     items.push(...(page.Items ?? []));
-    start = page.LastEvaluatedKey;
-  } while (start);
   return items;
 }
 

@@ -16,9 +16,9 @@ import { silentEvents, type WorkerEvent } from '../../consumer/observability/eve
 import { LagTracker, WorkerMetrics } from '../../consumer/observability/metrics.js';
 import type { ShardRecordProcessor } from '../../consumer/processor/record-processor.js';
 import { Scheduler } from '../../consumer/scheduler.js';
-import type { Shard } from '../../consumer/shards/shard.js';
 import type { ShardDetector } from '../../consumer/shards/shard-detector.js';
 import { ShardSyncer } from '../../consumer/shards/shard-syncer.js';
+import type { Shard } from '../../core/shard.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { MemoryLeaseRefresher } from '../support/memory-lease-refresher.js';
 
