@@ -30,7 +30,7 @@ import {
   MALFORMED_COUNTER,
   PROGRESS_ATTRIBUTES,
 } from '../../core/lease.js';
-import { type RetryPolicy, retry } from '../../core/retry.js';
+import { backoffDelay, type RetryPolicy, retry, UNPROCESSED_ITEMS_BACKOFF } from '../../core/retry.js';
 import { GatePriority, LeaseItemGate } from './lease-item-gate.js';
 
 /** A conflict lasts as long as the other transaction: tens of milliseconds on AWS. */
@@ -264,7 +264,7 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
         .slice(i, i + 100)
         .map((key) => ({ leaseKey: S(key) }));
       for (let attempt = 0; keys && keys.length > 0; attempt++) {
-        if (attempt > 0) await this.clock.sleep(Math.min(1_000, 50 * 2 ** attempt));
+        if (attempt > 0) await this.clock.sleep(backoffDelay(attempt, UNPROCESSED_ITEMS_BACKOFF));
         this.onRequest('BatchGetItem');
         const result: BatchGetItemCommandOutput = await this.client.send(
           new BatchGetItemCommand({

@@ -4,9 +4,8 @@
  */
 
 import type { Clock } from '../../core/clock.js';
-import { isRetriableAwsError } from '../../core/errors.js';
 import type { LeaseProgress } from '../../core/lease.js';
-import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
+import { type RetryPolicy, retry } from '../../core/retry.js';
 import type { LeaseRefresher } from '../leases/lease-refresher.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
@@ -34,23 +33,22 @@ export class Checkpointer {
     isHeld: () => boolean,
     progress?: LeaseProgress,
   ): Promise<CheckpointResult> {
-    for (let attempt = 0; ; attempt++) {
+    const write = async (): Promise<CheckpointResult> => {
       if (!isHeld()) return 'lease-lost';
-      try {
-        const ok = await this.refresher.checkpoint(shardId, this.owner, checkpoint, progress);
-        if (!ok) return 'lease-lost';
-        this.metrics.checkpoints.inc();
-        return 'checkpointed';
-      } catch (error) {
-        if (!isRetriableAwsError(error)) throw error;
-        const delay = backoffDelay(attempt, CHECKPOINT_BACKOFF);
+      const ok = await this.refresher.checkpoint(shardId, this.owner, checkpoint, progress);
+      if (!ok) return 'lease-lost';
+      this.metrics.checkpoints.inc();
+      return 'checkpointed';
+    };
+    return retry(write, {
+      clock: this.clock,
+      policy: CHECKPOINT_BACKOFF,
+      onRetry: (error, _attempt, delayMs) =>
         this.events.emit(
           'checkpoint.failed',
-          { shardId, checkpoint, error, delayMs: delay },
+          { shardId, checkpoint, error, delayMs },
           'checkpoint failed; retrying',
-        );
-        await this.clock.sleep(delay);
-      }
-    }
+        ),
+    });
   }
 }
