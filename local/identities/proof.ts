@@ -30,42 +30,23 @@ import { localServices } from '../../core/ports.js';
 import type { Workflow } from '../../core/workflows.js';
 import { ControlPlaneFunction } from '../../core/workflows.js';
 import { DYNAMODB_LOCAL_LOCATION } from '../aws-rules/iam-requests.js';
+import { exampleAlarmEvent, FAST_WORKER_ENV, localFleetInput } from '../workflows/examples.js';
 import { ExecutionStatus, runWorkflowLocally, type WorkflowExecution } from '../workflows/index.js';
 import { controlPlaneRoles } from './control-plane-roles.js';
 import { namedPolicies } from './role-sessions.js';
 import type { PrincipalGrants } from './usage-report.js';
 
-export const PROOF_WORKER_ENV = {
-  LEASE_DURATION_MS: '3000',
-  LEASE_TAKER_INTERVAL_MS: '300',
-  SHARD_SYNC_INTERVAL_MS: '1000',
-  IDLE_TIME_BETWEEN_READS_MS: '100',
-  SHUTDOWN_TIMEOUT_MS: '5000',
-  LOG_LEVEL: 'warn',
-  POISON_RECORD_POLICY: 'dead-letter',
-} as const;
-
 /** The fleet of the run: two workers on the source's one shard, a dead-letter table, fast timings. */
 export function proofFleetInput(clusterName: string, prefix: string): Record<string, unknown> {
+  const base = localFleetInput(clusterName, prefix);
   return {
-    name: 'users-replicator',
-    clusterName,
-    namespace: 'streamfleet',
-    sourceTableName: `${prefix}-users`,
-    replicaTableName: `${prefix}-users_replica`,
-    applicationName: `${prefix}-app`,
-    image: 'streamfleet:local',
-    tables: { create: true },
-    scaling: {
-      mode: 'classic',
-      shardCount: 1,
-      minReplicaCount: 2,
-      maxReplicaCount: 3,
-      pollingIntervalSeconds: 1,
-      scaleDownStabilizationSeconds: 0,
+    ...base,
+    scaling: { ...base.scaling, minReplicaCount: 2 },
+    workerEnv: {
+      ...FAST_WORKER_ENV,
+      POISON_RECORD_POLICY: 'dead-letter',
+      DEAD_LETTER_TABLE_NAME: `${prefix}-dead_letters`,
     },
-    workerEnv: { ...PROOF_WORKER_ENV, DEAD_LETTER_TABLE_NAME: `${prefix}-dead_letters` },
-    checks: { leaseSampleMs: 3000, maxLagMs: 60000 },
   };
 }
 
@@ -81,23 +62,6 @@ export interface ProofRunOptions {
   readonly fleetInput: Record<string, unknown>;
   readonly log?: (line: string) => void;
 }
-
-const ALARM_EVENT = {
-  version: '0',
-  id: 'c4c1c1c9-6542-e61b-6ef0-8c4d36933a92',
-  'detail-type': 'CloudWatch Alarm State Change',
-  source: 'aws.cloudwatch',
-  account: '000000000000',
-  time: '2026-11-26T12:00:00Z',
-  region: 'us-east-1',
-  resources: ['arn:aws:cloudwatch:us-east-1:000000000000:alarm:users-replicator-replication'],
-  detail: {
-    alarmName: 'users-replicator-replication',
-    state: { value: 'ALARM', reason: 'Threshold Crossed' },
-    previousState: { value: 'OK' },
-    configuration: { metrics: [{ metricStat: { metric: { name: 'ReplicationHealthy' } } }] },
-  },
-};
 
 export class ProofRun {
   readonly fleet: FleetSpec;
@@ -148,7 +112,7 @@ export class ProofRun {
     // the fenced writer splits over transactions (the chunks before the last one fence with a ConditionCheck).
     await this.workflow('setup', { load: { batches: 2, itemsPerBatch: 300, ratePerSecond: 3_000 } });
     await this.workflow('verify', {});
-    await this.workflow('alarm-reaction', { event: ALARM_EVENT });
+    await this.workflow('alarm-reaction', { event: exampleAlarmEvent() });
     await this.workflow('compare', {
       compare: { segments: 2, maxConcurrency: 2, itemsPerInvocation: 400, recheckAfterMs: 0 },
     });

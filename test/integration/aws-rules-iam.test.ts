@@ -13,7 +13,7 @@ import {
   TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamCommand, DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AwsRulesControlError,
   AwsRulesProxy,
@@ -21,11 +21,7 @@ import {
   registerIamRole,
   setAwsRules,
 } from '../../local/aws-rules/index.js';
-
-function emulatorEndpoint(): string {
-  const provided = inject as (key: string) => string | undefined;
-  return provided('ddbDirectEndpoint') ?? inject('ddbEndpoint');
-}
+import { emulatorEndpoint } from '../support/aws-rules.js';
 
 const region = 'us-east-1';
 const ARN = 'arn:aws:dynamodb:ddblocal:000000000000:table';

@@ -18,19 +18,10 @@ import {
   GetRecordsCommand,
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsRulesProxy } from '../../local/aws-rules/index.js';
 import { freePort } from '../../local/dynamodb-local.js';
-
-/**
- * DynamoDB Local itself, not the run's shared strict layer: this file's own layer must not stack on
- * another. The global setup provides it as `ddbDirectEndpoint` when it puts a layer in front (looked up
- * by name: a run without that layer has no such key); `ddbEndpoint` is the emulator otherwise.
- */
-function emulatorEndpoint(): string {
-  const provided = inject as (key: string) => string | undefined;
-  return provided('ddbDirectEndpoint') ?? inject('ddbEndpoint');
-}
+import { emulatorEndpoint } from '../support/aws-rules.js';
 
 const region = 'us-east-1';
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };

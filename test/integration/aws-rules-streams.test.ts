@@ -12,7 +12,7 @@ import {
   GetShardIteratorCommand,
   LimitExceededException,
 } from '@aws-sdk/client-dynamodb-streams';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   AwsRulesControlError,
   AwsRulesProxy,
@@ -21,17 +21,8 @@ import {
   resetAwsRulesStats,
   setAwsRules,
 } from '../../local/aws-rules/index.js';
+import { emulatorEndpoint } from '../support/aws-rules.js';
 import { startScriptedStream } from '../support/scripted-stream.js';
-
-/**
- * DynamoDB Local itself, not the run's shared strict layer: this file's own layer must not stack on
- * another. The global setup provides it as `ddbDirectEndpoint` when it puts a layer in front (looked up
- * by name: a run without that layer has no such key); `ddbEndpoint` is the emulator otherwise.
- */
-function emulatorEndpoint(): string {
-  const provided = inject as (key: string) => string | undefined;
-  return provided('ddbDirectEndpoint') ?? inject('ddbEndpoint');
-}
 
 const region = 'us-east-1';
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };

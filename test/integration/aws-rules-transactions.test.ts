@@ -14,18 +14,9 @@ import {
   TransactWriteItemsCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsRulesProxy, fetchAwsRulesStats, setAwsRules } from '../../local/aws-rules/index.js';
-
-/**
- * DynamoDB Local itself, not the run's shared strict layer: this file's own layer must not stack on
- * another. The global setup provides it as `ddbDirectEndpoint` when it puts a layer in front (looked up
- * by name: a run without that layer has no such key); `ddbEndpoint` is the emulator otherwise.
- */
-function emulatorEndpoint(): string {
-  const provided = inject as (key: string) => string | undefined;
-  return provided('ddbDirectEndpoint') ?? inject('ddbEndpoint');
-}
+import { emulatorEndpoint } from '../support/aws-rules.js';
 
 const region = 'us-east-1';
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };

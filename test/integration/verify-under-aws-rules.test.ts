@@ -8,11 +8,12 @@
  */
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyReplication } from '../../core/checks.js';
 import { parseFleet } from '../../core/fleet.js';
 import { scanLeases } from '../../core/fleet-state.js';
 import { AwsRulesProxy, type AwsRulesStats } from '../../local/aws-rules/index.js';
+import { emulatorEndpoint } from '../support/aws-rules.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import {
   createReplicationTables,
@@ -23,12 +24,6 @@ import {
   waitFor,
 } from '../support/fleet.js';
 import { FAST_WORKER_ENV } from '../workflows/local-fleet.js';
-
-/** DynamoDB Local itself (not a layer the run may already put in front of it): this file brings its own. */
-function emulatorEndpoint(): string {
-  const provided = inject as (key: string) => string | undefined;
-  return provided('ddbDirectEndpoint') ?? inject('ddbEndpoint');
-}
 
 const workers = new Set<WorkerProcess>();
 let layer: AwsRulesProxy;

@@ -2,7 +2,18 @@
  * The strict layer (local/aws-rules) for tests that start their own DynamoDB Local or stream endpoint: the
  * shared one in front of the global DynamoDB Local is set up by global-setup.ts.
  */
+import { inject } from 'vitest';
 import { AwsRulesProxy, type AwsRulesProxyOptions, parseRuleSwitches } from '../../local/aws-rules/index.js';
+
+/**
+ * DynamoDB Local itself, not the run's shared strict layer, for a test file whose own layer must not stack on
+ * another. The global setup provides it as `ddbDirectEndpoint` when it puts a layer in front (looked up by
+ * name: a run without that layer has no such key); `ddbEndpoint` is the emulator otherwise.
+ */
+export function emulatorEndpoint(): string {
+  const provided = inject as (key: string) => string | undefined;
+  return provided('ddbDirectEndpoint') ?? inject('ddbEndpoint');
+}
 
 const started = new Set<AwsRulesProxy>();
 

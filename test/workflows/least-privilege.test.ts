@@ -8,7 +8,7 @@
  * (core/iam-needs.ts `unusedUnless`, or a service the layer cannot see). `npm run iam-report` prints it.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localServices } from '../../core/ports.js';
 import {
   AwsRulesProxy,
@@ -32,12 +32,8 @@ import {
   usageFigures,
   usageReport,
 } from '../../local/identities/usage-report.js';
+import { emulatorEndpoint } from '../support/aws-rules.js';
 import { uniqueName, waitFor } from '../support/fleet.js';
-
-function emulatorEndpoint(): string {
-  const provided = inject as (key: string) => string | undefined;
-  return provided('ddbDirectEndpoint') ?? inject('ddbEndpoint');
-}
 
 describe('least privilege, through the strict layer with IAM on', () => {
   let layer: AwsRulesProxy;

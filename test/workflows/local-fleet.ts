@@ -4,16 +4,10 @@
  */
 import type { ControlPlaneConfig } from '../../core/control-plane-config.js';
 import { type LocalCluster, startLocalCluster } from '../../local/cluster/index.js';
+import { localFleetInput } from '../../local/workflows/examples.js';
 import { uniqueName } from '../support/fleet.js';
 
-export const FAST_WORKER_ENV = {
-  LEASE_DURATION_MS: '3000',
-  LEASE_TAKER_INTERVAL_MS: '300',
-  SHARD_SYNC_INTERVAL_MS: '1000',
-  IDLE_TIME_BETWEEN_READS_MS: '100',
-  SHUTDOWN_TIMEOUT_MS: '5000',
-  LOG_LEVEL: 'warn',
-};
+export { FAST_WORKER_ENV } from '../../local/workflows/examples.js';
 
 export function localControlPlane(endpoint: string): ControlPlaneConfig {
   return {
@@ -39,28 +33,7 @@ export async function startTestCluster(
 }
 
 export function testFleet(clusterName: string, overrides: Record<string, unknown> = {}) {
-  const scaling: Record<string, string | number> = {
-    mode: 'classic',
-    shardCount: 1,
-    maxReplicaCount: 3,
-    pollingIntervalSeconds: 1,
-    scaleDownStabilizationSeconds: 0,
-  };
-  const prefix = uniqueName('wf');
-  return {
-    name: 'users-replicator',
-    clusterName,
-    namespace: 'streamfleet',
-    sourceTableName: `${prefix}-users`,
-    replicaTableName: `${prefix}-users_replica`,
-    applicationName: `${prefix}-app`,
-    image: 'streamfleet:local',
-    tables: { create: true },
-    scaling,
-    workerEnv: FAST_WORKER_ENV,
-    checks: { leaseSampleMs: 3000, maxLagMs: 60000 },
-    ...overrides,
-  };
+  return localFleetInput(clusterName, uniqueName('wf'), overrides);
 }
 
 /** Short waits and retries for local runs. */

@@ -7,31 +7,14 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { localServices } from '../../core/ports.js';
 import { describeTable } from '../../core/tables.js';
 import type { LocalCluster } from '../../local/cluster/index.js';
+import { exampleAlarmEvent } from '../../local/workflows/examples.js';
 import { runWorkflowLocally } from '../../local/workflows/index.js';
 import { localClient } from '../support/fleet.js';
 import { FAST_RUN, localControlPlane, startTestCluster, testFleet } from './local-fleet.js';
 
 const endpoint = inject('ddbEndpoint');
 
-const ALARM_EVENT = {
-  version: '0',
-  id: 'c4c1c1c9-6542-e61b-6ef0-8c4d36933a92',
-  'detail-type': 'CloudWatch Alarm State Change',
-  source: 'aws.cloudwatch',
-  account: '000000000000',
-  time: '2026-11-26T12:00:00Z',
-  region: 'us-east-1',
-  resources: ['arn:aws:cloudwatch:us-east-1:000000000000:alarm:users-replicator-replication'],
-  detail: {
-    alarmName: 'users-replicator-replication',
-    state: {
-      value: 'ALARM',
-      reason: 'Threshold Crossed: 1 datapoint [0.0] was less than the threshold (1.0).',
-    },
-    previousState: { value: 'OK' },
-    configuration: { metrics: [{ metricStat: { metric: { name: 'ReplicationHealthy' } } }] },
-  },
-};
+const ALARM_EVENT = exampleAlarmEvent('users-replicator-replication');
 
 describe('setup, verify, alarm reaction and teardown, locally', () => {
   let cluster: LocalCluster;
