@@ -109,7 +109,9 @@ const byEndpoint = new Map<string, Promise<LocalSts>>();
 
 /**
  * The STS for clients of `endpoint`: a `LayerSts` when a strict layer answers its control API there, else an
- * `UncheckedSts`. Asked once per endpoint and process.
+ * `UncheckedSts`. Asked once per endpoint and process: a process that closes its layer and starts another on
+ * the same port would keep roles and sessions registered with the first (their calls would pass unchecked),
+ * which no runtime here does — each runs one layer for its life.
  */
 export function localStsAt(endpoint: string | undefined): Promise<LocalSts> {
   if (endpoint === undefined) return Promise.resolve(new UncheckedSts());
