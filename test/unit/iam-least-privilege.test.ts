@@ -7,14 +7,20 @@
  * - the needs are the code's: every command the worker's code sends is a need, and every need is sent.
  * The functions' roles (from the CDK app) are held to the same properties in test/infra/iam.test.ts.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, PoisonPolicy } from '../../consumer/config.js';
 import { LEASE_OWNER_INDEX } from '../../consumer/leases/lease-refresher.js';
 import { DEAD_LETTER_SETTINGS, type FleetSpec, fleetDeadLetterTable, parseFleet } from '../../core/fleet.js';
 import { Decision, evaluatePolicies, type NamedPolicy, trustAllows } from '../../core/iam-evaluation.js';
-import { CONSUMER_NEEDS, KEDA_OPERATOR_NEEDS, KEDA_SCALER_NEEDS } from '../../core/iam-needs.js';
+import {
+  COMPARE_NEEDS,
+  CONSUMER_NEEDS,
+  CONTROL_PLANE_NEEDS,
+  KEDA_OPERATOR_NEEDS,
+  KEDA_SCALER_NEEDS,
+} from '../../core/iam-needs.js';
 import {
   assumedByRoleTrustPolicy,
   consumerPolicy,
@@ -140,6 +146,25 @@ describe('the consumer’s role', () => {
     expect(Object.keys(CONFIG_VARIABLES)).toEqual(
       expect.arrayContaining([DEAD_LETTER_SETTINGS.policyVariable, DEAD_LETTER_SETTINGS.tableVariable]),
     );
+  });
+});
+
+describe('the needs', () => {
+  it('name code that exists (docs/iam.md points people at it)', () => {
+    const needs = [
+      ...CONSUMER_NEEDS,
+      ...Object.values(KEDA_SCALER_NEEDS).flat(),
+      ...KEDA_OPERATOR_NEEDS,
+      ...CONTROL_PLANE_NEEDS,
+      ...COMPARE_NEEDS,
+    ];
+    const root = resolve(import.meta.dirname, '../..');
+    const missing = needs.flatMap((need) =>
+      [...need.code.matchAll(/\b(?:consumer|core|local|functions)\/[\w/.-]+\.ts\b/g)]
+        .map(([path]) => path)
+        .filter((path) => !existsSync(resolve(root, path))),
+    );
+    expect(missing).toEqual([]);
   });
 });
 
