@@ -1,4 +1,5 @@
 /** Reads a worker's Prometheus text from /metrics into a flat map: `name{label="v",...}` → value. */
+import { parsePrometheusText, seriesKey } from '../../core/prometheus.js';
 
 export type Scrape = Map<string, number>;
 
@@ -10,13 +11,7 @@ export async function scrape(port: number, timeoutMs = 2_000): Promise<Scrape> {
 }
 
 export function parsePrometheus(text: string): Scrape {
-  const out: Scrape = new Map();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    out.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return out;
+  return new Map(parsePrometheusText(text).map((sample) => [seriesKey(sample), sample.value]));
 }
 
 /** Sum over every series of `name` whose labels include all of `labels`. */

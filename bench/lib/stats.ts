@@ -1,24 +1,17 @@
-/** Small statistics helpers. Percentiles use linear interpolation between closest ranks. */
+/** Small statistics helpers over core/stats.ts, with NaN for "no value" as the bench's tables print it. */
+import { mean as coreMean, percentile as corePercentile } from '../../core/stats.js';
 
 export function median(values: readonly number[]): number {
   return percentile(values, 50);
 }
 
+/** The p-th percentile (core/stats.ts: linear interpolation); NaN when there is no finite value. */
 export function percentile(values: readonly number[], p: number): number {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  if (sorted.length === 1) return sorted[0] as number;
-  const rank = (p / 100) * (sorted.length - 1);
-  const low = Math.floor(rank);
-  const high = Math.ceil(rank);
-  const a = sorted[low] as number;
-  const b = sorted[high] as number;
-  return a + (b - a) * (rank - low);
+  return corePercentile(values, p) ?? Number.NaN;
 }
 
 export function mean(values: readonly number[]): number {
-  const finite = values.filter((v) => Number.isFinite(v));
-  return finite.length === 0 ? Number.NaN : finite.reduce((a, b) => a + b, 0) / finite.length;
+  return coreMean(values) ?? Number.NaN;
 }
 
 export function round(value: number, digits = 0): number {

@@ -18,8 +18,8 @@ import {
   shardStates,
 } from '../../core/fleet-state.js';
 import { compareReplicas, type ScalingConfig } from '../../core/keda.js';
+import { metricValue, parsePrometheusText } from '../../core/prometheus.js';
 import type { LocalCluster } from '../cluster/index.js';
-import { metricValue, parsePrometheusText } from './prometheus.js';
 
 export interface PodSample {
   name: string;

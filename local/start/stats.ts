@@ -1,17 +1,6 @@
-/** Small numeric helpers for the live view and the report. */
+/** Small numeric helpers for the live view and the report (percentiles and means: core/stats.ts). */
 
-/** The p-th percentile (0..100) by nearest rank; undefined for no values. */
-export function percentile(values: readonly number[], p: number): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
-}
-
-export function mean(values: readonly number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  return values.reduce((a, b) => a + b, 0) / values.length;
-}
+export { mean, percentile } from '../../core/stats.js';
 
 /** "1 min 05 s", "42.0 s", "850 ms". */
 export function formatDuration(ms: number): string {

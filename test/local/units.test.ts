@@ -1,6 +1,7 @@
 /** The pure parts of `npm start`: options, load plan, metrics parsing, lag, the drill's steps, the view, the page. */
 import { describe, expect, it } from 'vitest';
 import type { LeaseView } from '../../core/fleet-state.js';
+import { metricValue, parsePrometheusText } from '../../core/prometheus.js';
 import { renderReportHtml } from '../../local/report/html.js';
 import type { RunReport } from '../../local/report/report.js';
 import { readClusterLine } from '../../local/start/cluster-events.js';
@@ -9,7 +10,6 @@ import { fleetFigures } from '../../local/start/figures.js';
 import { factLines, liveBlock, visibleWidth, wrapText } from '../../local/start/layout.js';
 import { DEFAULTS, parseStartOptions, planLoad, UsageError } from '../../local/start/options.js';
 import { describePodEvent } from '../../local/start/processes.js';
-import { metricValue, parsePrometheusText } from '../../local/start/prometheus.js';
 import { endToEndDelayMs, type PodSample, type Sample } from '../../local/start/sampler.js';
 import { describeStopOutcome } from '../../local/start/services.js';
 import { percentile } from '../../local/start/stats.js';
@@ -102,8 +102,11 @@ describe('metrics and lag', () => {
     expect(endToEndDelayMs(history, 3000, 300, 250)).toBe(1000);
     // With the current count as the last point: 5 items behind at 100 items/s is about 40 ms.
     expect(endToEndDelayMs([...history, { t: 3000, items: 300 }], 3000, 300, 295)).toBeCloseTo(40, 0);
+    // One percentile for the report and the bench: linear interpolation between the closest ranks.
     expect(percentile([1, 2, 3, 4, 100], 50)).toBe(3);
-    expect(percentile([1, 2, 3, 4, 100], 99)).toBe(100);
+    expect(percentile([1, 2, 3, 4, 100], 99)).toBeCloseTo(96.16, 6);
+    expect(percentile([1, 2], 50)).toBe(1.5);
+    expect(percentile([], 50)).toBeUndefined();
   });
 });
 

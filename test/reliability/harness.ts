@@ -29,6 +29,7 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, inject } from 'vitest';
 import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
+import { parsePrometheusText, seriesKey } from '../../core/prometheus.js';
 import { compareSequenceNumbers } from '../../core/sequence.js';
 import { isOpen, listShards } from '../../core/shard.js';
 import {
@@ -375,17 +376,12 @@ export async function scrapeMetrics(
     const response = await fetch(`http://127.0.0.1:${port}/metrics`, {
       signal: AbortSignal.timeout(timeoutMs),
     });
-    const text = await response.text();
     const values = new Map<string, number>();
-    for (const line of text.split('\n')) {
-      if (line.startsWith('#') || line.trim() === '') continue;
-      const space = line.lastIndexOf(' ');
-      const series = line.slice(0, space);
-      const value = Number(line.slice(space + 1));
-      values.set(series, value);
-      const brace = series.indexOf('{');
-      const name = brace >= 0 ? series.slice(0, brace) : series;
-      if (brace >= 0) values.set(name, (values.get(name) ?? 0) + value);
+    for (const sample of parsePrometheusText(await response.text())) {
+      const series = seriesKey(sample);
+      values.set(series, sample.value);
+      // A labelled series also counts towards its name's total.
+      if (series !== sample.name) values.set(sample.name, (values.get(sample.name) ?? 0) + sample.value);
     }
     return values;
   } catch {

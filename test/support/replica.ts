@@ -1,6 +1,7 @@
 /** Comparing a replica with its source, the way a user would check that nothing was lost. */
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
+import { stableText } from '../../core/item-compare.js';
 import { scanAll, waitFor } from './fleet.js';
 
 type Item = Record<string, AttributeValue>;
@@ -19,18 +20,6 @@ function withoutBookkeeping(item: Item): Item {
   return copy;
 }
 
-function stable(value: unknown): string {
-  if (value instanceof Uint8Array) return `b64:${Buffer.from(value).toString('base64')}`;
-  if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stable((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 export async function diffReplica(
   client: DynamoDBClient,
   source: string,
@@ -38,14 +27,14 @@ export async function diffReplica(
   key = 'email',
 ): Promise<ReplicaDiff> {
   const [sourceItems, replicaItems] = await Promise.all([scanAll(client, source), scanAll(client, target)]);
-  const replica = new Map(replicaItems.map((item) => [stable(item[key]), item]));
+  const replica = new Map(replicaItems.map((item) => [stableText(item[key]), item]));
   const diff: ReplicaDiff = { missing: [], differing: [], extra: [], processedBy: {} };
   for (const item of sourceItems) {
-    const id = stable(item[key]);
+    const id = stableText(item[key]);
     const copy = replica.get(id);
     replica.delete(id);
     if (!copy) diff.missing.push(id);
-    else if (stable(withoutBookkeeping(copy)) !== stable(item)) diff.differing.push(id);
+    else if (stableText(withoutBookkeeping(copy)) !== stableText(item)) diff.differing.push(id);
     else {
       const by = copy[PROCESSED_BY_ATTRIBUTE]?.S ?? '(none)';
       diff.processedBy[by] = (diff.processedBy[by] ?? 0) + 1;

@@ -22,6 +22,7 @@ function coordinator(
   workerId: string,
   extra: Partial<LeaseCoordinatorOptions> = {},
   confirmHandoffs = true,
+  metrics = new WorkerMetrics(),
 ) {
   const c = new LeaseCoordinator(
     table,
@@ -38,7 +39,7 @@ function coordinator(
     },
     clock,
     silent,
-    new WorkerMetrics(),
+    metrics,
     silentEvents(),
   );
   if (confirmHandoffs) confirmHandoffsAtOnce(c);
@@ -398,29 +399,27 @@ describe('lease coordinator', () => {
   });
 });
 
+/** `n` shards, a started first, then b: after 40 s the two hold them balanced. */
+async function balancedPair(n: number) {
+  const clock = new FakeClock();
+  const table = new MemoryLeaseRefresher();
+  shards(table, n);
+  const a = coordinator(table, clock, 'a');
+  const b = coordinator(table, clock, 'b');
+  a.start();
+  await clock.advance(2_000);
+  b.start();
+  await clock.advance(40_000);
+  return { clock, table, a, b };
+}
+
 describe('lease coordinator under AWS rules (conflicts, request cost)', () => {
   it("a renewal refused for another process's transaction is retried within the pass: the lease is never lost", async () => {
     const clock = new FakeClock();
     const table = new MemoryLeaseRefresher();
     shards(table, 1);
     const metrics = new WorkerMetrics();
-    const a = new LeaseCoordinator(
-      table,
-      {
-        workerId: 'a',
-        leaseDurationMs: LEASE,
-        renewIntervalMs: 3_333,
-        takerIntervalMs: 1_000,
-        scanIntervalMs: 30_000,
-        maxLeasesPerWorker: 10,
-        maxLeasesToStealAtOnce: 1,
-        ownerIndex: true,
-      },
-      clock,
-      silent,
-      metrics,
-      silentEvents(),
-    );
+    const a = coordinator(table, clock, 'a', {}, true, metrics);
     a.start();
     await clock.advance(2_000);
     expect(a.isHeld('shard-00000')).toBe(true);
@@ -475,15 +474,7 @@ describe('lease coordinator under AWS rules (conflicts, request cost)', () => {
   });
 
   it('a lease handed on by a stopping peer is adopted at the next pass, found through that peer’s sentinel', async () => {
-    const clock = new FakeClock();
-    const table = new MemoryLeaseRefresher();
-    shards(table, 6);
-    const a = coordinator(table, clock, 'a');
-    const b = coordinator(table, clock, 'b');
-    a.start();
-    await clock.advance(2_000);
-    b.start();
-    await clock.advance(40_000);
+    const { clock, table, a, b } = await balancedPair(6);
     expect(spread(table, ['a', 'b'])).toBeLessThanOrEqual(1);
     a.stopTaking();
     await a.handOffAll();
@@ -496,15 +487,7 @@ describe('lease coordinator under AWS rules (conflicts, request cost)', () => {
   });
 
   it('a hand-off write refused for a conflict is retried, so the peer still gets the lease at once', async () => {
-    const clock = new FakeClock();
-    const table = new MemoryLeaseRefresher();
-    shards(table, 2);
-    const a = coordinator(table, clock, 'a');
-    const b = coordinator(table, clock, 'b');
-    a.start();
-    await clock.advance(2_000);
-    b.start();
-    await clock.advance(40_000);
+    const { clock, table, a, b } = await balancedPair(2);
     for (const key of ['shard-00000', 'shard-00001']) table.conflicts.set(key, 2);
     a.stopTaking();
     const handing = a.handOffAll();

@@ -1,6 +1,7 @@
 /**
  * Just enough of the Prometheus text format to read a worker's /metrics: sample lines `name{labels} value`,
- * comments skipped. Values of one name are summed over their labels unless a label filter is given.
+ * comments skipped. One parser for everything that reads a worker's metrics: the local sampler, the bench,
+ * the reliability harness. Values of one name are summed over their labels unless a label filter is given.
  */
 
 export interface PromSample {
@@ -41,4 +42,11 @@ export function metricValue(
     total = (total ?? 0) + sample.value;
   }
   return total;
+}
+
+/** A sample's series as the worker wrote it, `name{label="v",...}` (labels in their written order). */
+export function seriesKey(sample: PromSample): string {
+  const labels = Object.entries(sample.labels);
+  if (labels.length === 0) return sample.name;
+  return `${sample.name}{${labels.map(([k, v]) => `${k}="${v}"`).join(',')}}`;
 }
