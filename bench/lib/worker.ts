@@ -1,40 +1,40 @@
 /**
  * A worker process (`node dist/consumer.js`, exactly what the container runs) that the bench watches through
- * its /metrics, its logs and /proc, and always stops again. Built like the test suite's WorkerProcess, plus a
- * `bundle` option so a prototype build can be measured against the real one in the same run.
+ * its /metrics, its logs and /proc, and always stops again. Started through local/worker as the test suite's
+ * WorkerProcess and the local cluster's pods are, plus a `bundle` option so a prototype build can be measured
+ * against the real one in the same run.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../../local/dynamodb-local.js';
-import { BUNDLE, type ReplicationTables } from '../../test/support/fleet.js';
+import { workerEnvironment } from '../../local/worker/environment.js';
+import { hasLoggedEvent } from '../../local/worker/events.js';
+import { type SpawnedWorker, spawnWorker, type WorkerExit } from '../../local/worker/process.js';
+import type { ReplicationTables } from '../../test/support/fleet.js';
 import { onCleanup } from './cleanup.js';
 import { type Scrape, scrape, total } from './metrics.js';
 import { cpuSeconds, statusKb } from './proc.js';
 import { sleep } from './stats.js';
 
 export class BenchWorker {
-  output = '';
-  readonly exitedPromise: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly child: ChildProcess;
+  readonly exitedPromise: Promise<WorkerExit>;
+  /** Epoch ms just before spawn. */
+  readonly startedAt: number;
 
   private constructor(
     readonly name: string,
     readonly port: number,
-    readonly child: ChildProcess,
-    /** Epoch ms just before spawn. */
-    readonly startedAt: number,
+    private readonly worker: SpawnedWorker,
     private readonly release: () => Promise<void>,
   ) {
-    const collect = (chunk: Buffer) => {
-      this.output += chunk.toString();
-      if (this.output.length > 4_000_000) this.output = this.output.slice(-2_000_000);
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
-    this.exitedPromise = new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null)
-        resolve({ code: child.exitCode, signal: child.signalCode });
-      else child.once('exit', (code, signal) => resolve({ code, signal }));
-    });
+    this.child = worker.child;
+    this.exitedPromise = worker.exited;
+    this.startedAt = worker.spawnedAt;
+  }
+
+  /** What the worker wrote (the newest 2 to 4 MB of it). */
+  get output(): string {
+    return this.worker.output();
   }
 
   static async start(options: {
@@ -45,38 +45,29 @@ export class BenchWorker {
     /** Another build of the worker (default: $BENCH_CONSUMER_BUNDLE, else dist/consumer.js). */
     bundle?: string;
   }): Promise<BenchWorker> {
-    const bundle = options.bundle ?? process.env.BENCH_CONSUMER_BUNDLE ?? BUNDLE;
-    if (!existsSync(bundle))
-      throw new Error(`${bundle} is missing: run "npm run build" first (npm run bench does).`);
+    const bundle = options.bundle ?? process.env.BENCH_CONSUMER_BUNDLE;
     const port = await freePort();
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      AWS_ENDPOINT_URL: options.endpoint,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      SOURCE_TABLE_STREAM_ARN: options.tables.streamArn,
-      TARGET_TABLE_NAME: options.tables.target,
-      APPLICATION_NAME: options.tables.app,
-      AWS_REGION: 'us-east-1',
-      INSTANCE_NAME: options.name,
-      PORT: String(port),
-    };
-    for (const [key, value] of Object.entries(options.env ?? {})) if (value !== undefined) env[key] = value;
-    const startedAt = Date.now();
-    // Not spawnTracked: the cleanup below kills it, and so does the exit handler through `release`.
-    const child = spawn(process.execPath, [bundle], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const kill = () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    };
-    process.once('exit', kill);
-    const release = onCleanup(`worker ${options.name}`, async () => {
-      process.off('exit', kill);
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
+    const env = workerEnvironment({
+      endpoint: options.endpoint,
+      tables: options.tables,
+      region: 'us-east-1',
+      instanceName: options.name,
+      port,
+      ...(options.env ? { settings: options.env } : {}),
     });
-    return new BenchWorker(options.name, port, child, startedAt, release);
+    const worker = spawnWorker({
+      env,
+      ...(bundle ? { bundle } : {}),
+      builtBy: 'npm run bench does',
+      output: { limit: 4_000_000, keep: 2_000_000 },
+    });
+    // Stopped by the bench's cleanups on every exit path (and SIGKILLed from the exit event like every worker).
+    const release = onCleanup(`worker ${options.name}`, async () => {
+      if (worker.hasExited()) return;
+      worker.kill('SIGKILL');
+      await worker.exited;
+    });
+    return new BenchWorker(options.name, port, worker, release);
   }
 
   get pid(): number | undefined {
@@ -84,14 +75,13 @@ export class BenchWorker {
   }
 
   get exited(): boolean {
-    return this.child.exitCode !== null || this.child.signalCode !== null;
+    return this.worker.hasExited();
   }
 
   /** Waits until the worker logs the structured event `name` (its JSON line's stable `event` field). */
   async waitForEvent(name: string, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    const marker = `"event":"${name}"`;
-    while (!this.output.includes(marker)) {
+    while (!hasLoggedEvent(this.output, name)) {
       if (this.exited)
         throw new Error(`${this.name} exited before reporting ${name}:\n${this.output.slice(-3000)}`);
       if (Date.now() > deadline)
@@ -142,13 +132,13 @@ export class BenchWorker {
   }
 
   signal(signal: NodeJS.Signals): void {
-    this.child.kill(signal);
+    this.worker.kill(signal);
   }
 
   /** SIGKILL (the default) or a graceful SIGTERM; waits for the exit either way. */
   async stop(signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL', timeoutMs = 30_000): Promise<void> {
     if (signal === 'SIGTERM' && !this.exited) {
-      this.child.kill('SIGTERM');
+      this.worker.kill('SIGTERM');
       await Promise.race([this.exitedPromise, sleep(timeoutMs)]);
     }
     await this.release();

@@ -1,5 +1,5 @@
 /**
- * The orphan guard preloaded into every local worker (local/cluster/orphan-guard.mjs): a worker whose
+ * The orphan guard preloaded into every local worker (local/worker/orphan-guard.mjs): a worker whose
  * launcher died stops by itself — gracefully first (SIGTERM), outright if that hangs — including when the
  * launcher died before the worker had even started.
  */
@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pgrep } from './start-process.js';
 
-const GUARD = resolve(import.meta.dirname, '../../local/cluster/orphan-guard.mjs');
+const GUARD = resolve(import.meta.dirname, '../../local/worker/orphan-guard.mjs');
 
 /** A stand-in worker: says when it got SIGTERM, and (if asked) ignores it the way a stuck drain would. */
 const WORKER = `

@@ -2,21 +2,23 @@
  * Helpers for integration tests: tables on the shared DynamoDB Local, and workers run as child processes
  * of the built bundle (`dist/consumer.js`), exactly as a container runs them.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import {
   type AttributeValue,
   CreateTableCommand,
   DynamoDBClient,
   paginateScan,
 } from '@aws-sdk/client-dynamodb';
+import { metricValue, parsePrometheusText } from '../../core/prometheus.js';
 import { freePort } from '../../local/dynamodb-local.js';
+import { workerEnvironment } from '../../local/worker/environment.js';
+import { type LoggedEvent, loggedEvents } from '../../local/worker/events.js';
+import { type SpawnedWorker, spawnWorker, type WorkerExit } from '../../local/worker/process.js';
 import { streamLimitsInFrontOf } from './aws-rules.js';
 import { type ScriptedStream, startScriptedStream } from './scripted-stream.js';
 
-export const BUNDLE = resolve(import.meta.dirname, '../../dist/consumer.js');
+export type { LoggedEvent };
 
 export function localClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({
@@ -31,15 +33,6 @@ export interface ReplicationTables {
   target: string;
   app: string;
   streamArn: string;
-}
-
-/** One structured event as a worker logs it: `event` names it (stable); the other fields are its data. */
-export interface LoggedEvent {
-  event: string;
-  time: string;
-  worker: string;
-  shardId?: string;
-  [field: string]: unknown;
 }
 
 export function uniqueName(prefix: string): string {
@@ -144,33 +137,23 @@ export async function waitForOpenLeaseOwner(
   return performance.now() - since;
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
 export class WorkerProcess {
-  output = '';
   readonly spawnedAt = performance.now();
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly child: ChildProcess;
+  readonly exited: Promise<WorkerExit>;
 
   private constructor(
     readonly name: string,
     readonly port: number,
-    readonly child: ChildProcess,
+    private readonly worker: SpawnedWorker,
   ) {
-    running.add(child);
-    const collect = (chunk: Buffer) => {
-      this.output += chunk.toString();
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
-    this.exited = new Promise((resolveExit) =>
-      child.on('exit', (code, signal) => {
-        running.delete(child);
-        resolveExit({ code, signal });
-      }),
-    );
+    this.child = worker.child;
+    this.exited = worker.exited;
+  }
+
+  /** Everything the worker wrote to stdout and stderr so far. */
+  get output(): string {
+    return this.worker.output();
   }
 
   static async start(options: {
@@ -181,44 +164,25 @@ export class WorkerProcess {
     /** Replace the environment instead of building it from the tables (bad-configuration tests). */
     rawEnv?: Record<string, string>;
   }): Promise<WorkerProcess> {
-    if (!existsSync(BUNDLE))
-      throw new Error(`${BUNDLE} is missing: run "npm run build" first (npm test does).`);
     const port = await freePort();
-    const base: Record<string, string | undefined> = options.rawEnv ?? {
-      SOURCE_TABLE_STREAM_ARN: options.tables?.streamArn,
-      TARGET_TABLE_NAME: options.tables?.target,
-      APPLICATION_NAME: options.tables?.app,
-      AWS_REGION: 'us-east-1',
-      INSTANCE_NAME: options.name,
-      PORT: String(port),
-      ...options.env,
-    };
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      AWS_ENDPOINT_URL: options.endpoint,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    };
-    for (const [key, value] of Object.entries(base)) if (value !== undefined) env[key] = value;
-    const child = spawn(process.execPath, [BUNDLE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    return new WorkerProcess(options.name, port, child);
+    const env = workerEnvironment(
+      options.rawEnv
+        ? { endpoint: options.endpoint, settings: options.rawEnv }
+        : {
+            endpoint: options.endpoint,
+            ...(options.tables ? { tables: options.tables } : {}),
+            region: 'us-east-1',
+            instanceName: options.name,
+            port,
+            ...(options.env ? { settings: options.env } : {}),
+          },
+    );
+    return new WorkerProcess(options.name, port, spawnWorker({ env, builtBy: 'npm test does' }));
   }
 
   /** The worker's structured events so far (its JSON log lines that carry an `event` field), in order. */
   events(name?: string): LoggedEvent[] {
-    const events: LoggedEvent[] = [];
-    for (const line of this.output.split('\n')) {
-      if (!line.startsWith('{') || !line.includes('"event":')) continue;
-      try {
-        const parsed = JSON.parse(line) as LoggedEvent;
-        if (typeof parsed.event === 'string' && (name === undefined || parsed.event === name))
-          events.push(parsed);
-      } catch {
-        // a line cut by a kill: not an event
-      }
-    }
-    return events;
+    return loggedEvents(this.output, name);
   }
 
   /** Waits for an event named `name` (and matching `match`, when given); resolves with it. */
@@ -251,22 +215,16 @@ export class WorkerProcess {
         `${this.name} (${state}, spawned ${Math.round(performance.now() - this.spawnedAt)} ms ago) /metrics unreachable: ${String(error)}\n${this.output.slice(-2000)}`,
       );
     });
-    const text = await response.text();
-    let sum = 0;
-    for (const line of text.split('\n')) {
-      if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
-        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-    return sum;
+    return metricValue(parsePrometheusText(await response.text()), name) ?? 0;
   }
 
   signal(signal: NodeJS.Signals): void {
-    this.child.kill(signal);
+    this.worker.kill(signal);
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill('SIGKILL');
+    if (this.worker.hasExited()) return;
+    this.worker.kill('SIGKILL');
     await this.exited;
   }
 }

@@ -1,9 +1,10 @@
 /**
- * Preloaded (`node --import`) into every worker the local cluster starts. A pod dies with its node; a local
- * worker should die with the process that started it. If that process goes away without stopping its workers
- * (SIGKILL, out of memory, a crash past every exit hook), the worker is re-parented, and this guard notices
- * within a second: it stops the worker the graceful way (SIGTERM: finish the batch, checkpoint, hand off),
- * and kills it outright if that takes longer than a few seconds (DynamoDB Local usually died too).
+ * Preloaded (`node --import`) into every worker the local cluster starts (`orphanGuard` in process.ts). A pod
+ * dies with its node; a local worker should die with the process that started it. If that process goes away
+ * without stopping its workers (SIGKILL, out of memory, a crash past every exit hook), the worker is
+ * re-parented, and this guard notices within a second: it stops the worker the graceful way (SIGTERM: finish
+ * the batch, checkpoint, hand off), and kills it outright if that takes longer than a few seconds (DynamoDB
+ * Local usually died too).
  * Plain JavaScript: it runs beside the bundled worker, without a TypeScript loader.
  */
 // The launcher names its own pid: the parent may already be gone by the time this module runs.
