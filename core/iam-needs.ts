@@ -170,13 +170,13 @@ export const KEDA_SCALER_NEEDS: Readonly<Record<ScalingMode, readonly Need[]>> =
       action: 'dynamodb:DescribeTable',
       on: FleetResource.SourceTable,
       why: 'find the table’s LatestStreamArn (the aws-dynamodb-streams trigger)',
-      code: 'KEDA aws-dynamodb-streams scaler (local/cluster/local-cluster.ts emulates it)',
+      code: 'KEDA aws-dynamodb-streams scaler (local/cluster/keda-triggers.ts emulates it)',
     },
     {
       action: 'dynamodb:DescribeStream',
       on: FleetResource.SourceStream,
       why: 'count the stream’s shards: the trigger’s metric',
-      code: 'KEDA aws-dynamodb-streams scaler (local/cluster/local-cluster.ts emulates it)',
+      code: 'KEDA aws-dynamodb-streams scaler (local/cluster/keda-triggers.ts emulates it)',
     },
   ],
   [ScalingMode.UnfinishedShards]: [
@@ -184,7 +184,7 @@ export const KEDA_SCALER_NEEDS: Readonly<Record<ScalingMode, readonly Need[]>> =
       action: 'cloudwatch:GetMetricData',
       on: FleetResource.Any,
       why: 'read UnfinishedShards (the aws-cloudwatch trigger); GetMetricData has no resource-level permissions',
-      code: 'KEDA aws-cloudwatch scaler (local/cluster/local-cluster.ts emulates it)',
+      code: 'KEDA aws-cloudwatch scaler (local/cluster/keda-triggers.ts emulates it)',
     },
   ],
 };
@@ -195,7 +195,7 @@ export const KEDA_OPERATOR_NEEDS: readonly Need[] = [
     action: 'sts:AssumeRole',
     on: FleetResource.ScalerRole,
     why: 'become this fleet’s scaler role for its trigger (TriggerAuthentication podIdentity.roleArn)',
-    code: 'KEDA pod identity aws with roleArn (local/cluster/local-cluster.ts emulates it)',
+    code: 'KEDA pod identity aws with roleArn (local/cluster/keda-identity.ts emulates it)',
   },
 ];
 

@@ -1,5 +1,11 @@
 /** The local-process cluster: the `Cluster` port's second adapter (see local-cluster.ts). */
 export {
+  type ClusterEvent,
+  ClusterEventKind,
+  type ClusterEventListener,
+  describeClusterEvent,
+} from './events.js';
+export {
   CONSUMER_BUNDLE,
   type LaunchedWorker,
   type LaunchSpec,
@@ -7,3 +13,4 @@ export {
   type WorkerLauncher,
 } from './launcher.js';
 export { LocalCluster, type LocalClusterOptions, startLocalCluster } from './local-cluster.js';
+export type { ClusterSnapshot, PodSnapshot } from './state-file.js';

@@ -1,31 +1,25 @@
 /**
- * The local cluster's log lines, read for the live view. The cluster (local/cluster/local-cluster.ts) logs
- * text; this reads the two kinds the view says differently: KEDA's decisions, retold as arithmetic with
- * core/keda.ts's `explainScalingDecision`, and pod lines, which the view takes from the launcher instead
- * (local/start/processes.ts: every start, restart and exit). Anything else is shown as the cluster wrote it.
- * The raw lines are kept in the report's `clusterEvents` whatever this makes of them.
+ * The local cluster's events as the live view tells them (local/cluster/events.ts): KEDA's decisions retold as
+ * arithmetic with core/keda.ts's `explainScalingDecision`, from the numbers the decision was made with (the
+ * drill's lowered maxReplicaCount included); pod events left to the launcher, whose events say every start,
+ * restart and exit (local/start/processes.ts); anything else as the cluster's log line says it. The log lines
+ * themselves are kept in the report's `clusterEvents`.
  */
+import { explainScalingDecision } from '../../core/keda.js';
+import { type ClusterEvent, ClusterEventKind, describeClusterEvent } from '../cluster/index.js';
+import { RunEventKind } from './timeline.js';
 
-export type ClusterLine =
-  | { kind: 'keda'; from: number; to: number; metric: number; reason: string }
-  | { kind: 'pod' }
-  | { kind: 'other'; text: string };
+const POD_EVENTS: ReadonlySet<ClusterEvent['kind']> = new Set([
+  ClusterEventKind.PodStarted,
+  ClusterEventKind.PodExited,
+  ClusterEventKind.PodStopped,
+]);
 
-const KEDA_LINE = /^KEDA: \S+ (\d+) → (\d+) replicas \(metric (\d+), ([a-z-]+)\)$/;
-
-/** One cluster log line ("<ISO time> text", a crashed pod's output on further lines). */
-export function readClusterLine(line: string): ClusterLine {
-  const text = line.replace(/^\S+Z /, '').split('\n')[0] ?? '';
-  const keda = KEDA_LINE.exec(text);
-  if (keda) {
-    return {
-      kind: 'keda',
-      from: Number(keda[1]),
-      to: Number(keda[2]),
-      metric: Number(keda[3]),
-      reason: keda[4] as string,
-    };
+/** The line the run's timeline shows for a cluster event, or undefined when another source says it. */
+export function clusterRunEvent(event: ClusterEvent): { kind: RunEventKind; text: string } | undefined {
+  if (event.kind === ClusterEventKind.KedaScaled) {
+    return { kind: RunEventKind.Keda, text: `KEDA ${explainScalingDecision(event, event.config)}` };
   }
-  if (text.startsWith('Pod ')) return { kind: 'pod' };
-  return { kind: 'other', text };
+  if (POD_EVENTS.has(event.kind)) return undefined;
+  return { kind: RunEventKind.Cluster, text: describeClusterEvent(event).split('\n')[0] ?? '' };
 }

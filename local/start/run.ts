@@ -17,11 +17,12 @@ import type { Writable } from 'node:stream';
 import { KEDA_API_VERSION } from '../../core/cluster.js';
 import type { ControlPlaneConfig } from '../../core/control-plane-config.js';
 import { DEFAULT_READ_BUDGET } from '../../core/fleet.js';
-import { explainScalingDecision, type ScalingConfig, scalingConfig } from '../../core/keda.js';
+import { type ScalingConfig, scalingConfig } from '../../core/keda.js';
+import type { ClusterEvent } from '../cluster/index.js';
 import type { BrowserCheck } from '../report/browser.js';
 import { defaultReportDir, type RunReport, type RunSummary, writeReport } from '../report/report.js';
 import { digestAwsRules } from './aws-rules.js';
-import { readClusterLine } from './cluster-events.js';
+import { clusterRunEvent } from './cluster-events.js';
 import { FaultDrill } from './drill.js';
 import { shortPod } from './figures.js';
 import { LoadProgress } from './load-progress.js';
@@ -157,7 +158,8 @@ export class LocalRun {
     mkdirSync(this.reportDir, { recursive: true });
     const services = new RunServices(this.options, new ProcessLog(join(this.reportDir, 'processes.json')), {
       say: (text) => this.say(text),
-      onClusterLine: (line) => this.onClusterLine(line),
+      onClusterLine: (line) => this.clusterEvents.push(line),
+      onClusterEvent: (event) => this.onClusterEvent(event),
       onPodEvent: (event) => this.onPodEvent(event),
     });
     this.services = services;
@@ -255,13 +257,10 @@ export class LocalRun {
     );
   }
 
-  /** The cluster's line, kept raw for the report; KEDA's decisions retold as arithmetic; pod lines left to the launcher's events. */
-  private onClusterLine(line: string): void {
-    this.clusterEvents.push(line);
-    const read = readClusterLine(line);
-    if (read.kind === 'keda')
-      this.say(`KEDA ${explainScalingDecision(read, this.scaling)}`, RunEventKind.Keda);
-    else if (read.kind === 'other') this.say(read.text, RunEventKind.Cluster);
+  /** KEDA's decisions retold as arithmetic, other cluster events as they are; pod events are the launcher's. */
+  private onClusterEvent(event: ClusterEvent): void {
+    const line = clusterRunEvent(event);
+    if (line) this.say(line.text, line.kind);
   }
 
   private onPodEvent(event: PodEvent): void {

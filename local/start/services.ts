@@ -8,7 +8,12 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { type AwsRulesProxy, formatRuleSwitches, type RuleSwitches } from '../aws-rules/index.js';
-import { type LocalCluster, ProcessLauncher, startLocalCluster } from '../cluster/index.js';
+import {
+  type ClusterEvent,
+  type LocalCluster,
+  ProcessLauncher,
+  startLocalCluster,
+} from '../cluster/index.js';
 import {
   type DynamoDbLocal,
   freePort,
@@ -35,7 +40,9 @@ export interface StopOutcome {
 
 export interface ServiceHooks {
   say(text: string): void;
+  /** The cluster's log line of each event, time-stamped, for the report. */
   onClusterLine(line: string): void;
+  onClusterEvent(event: ClusterEvent): void;
   onPodEvent(event: PodEvent): void;
 }
 
@@ -136,6 +143,7 @@ export class RunServices {
       stateFile: join(stateDir, 'cluster.json'),
       log: (line) => this.hooks.onClusterLine(line),
     });
+    this.cluster.subscribe((event) => this.hooks.onClusterEvent(event));
     this.hooks.say(`Local cluster "${CLUSTER_NAME}" with a local KEDA (polls every second)`);
     return this.cluster;
   }

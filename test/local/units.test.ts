@@ -1,10 +1,12 @@
 /** The pure parts of `npm start`: options, load plan, metrics parsing, lag, the drill's steps, the view, the page. */
 import { describe, expect, it } from 'vitest';
 import type { LeaseView } from '../../core/fleet-state.js';
+import { scalingConfig } from '../../core/keda.js';
 import { metricValue, parsePrometheusText } from '../../core/prometheus.js';
+import { ClusterEventKind, describeClusterEvent } from '../../local/cluster/index.js';
 import { renderReportHtml } from '../../local/report/html.js';
 import type { RunReport } from '../../local/report/report.js';
-import { readClusterLine } from '../../local/start/cluster-events.js';
+import { clusterRunEvent } from '../../local/start/cluster-events.js';
 import { FaultDrill } from '../../local/start/drill.js';
 import { fleetFigures } from '../../local/start/figures.js';
 import { factLines, liveBlock, visibleWidth, wrapText } from '../../local/start/layout.js';
@@ -344,19 +346,33 @@ describe('the report page', () => {
 });
 
 describe('what the run says about pods, KEDA and stopping', () => {
-  it('reads KEDA decisions and pod lines from the cluster log, anything else as written', () => {
+  it('tells KEDA decisions as arithmetic with the numbers in force, leaves pods to the launcher, says anything else as logged', () => {
+    const config = scalingConfig({ shardCount: 2, maxReplicaCount: 3 });
+    const scaled = {
+      kind: ClusterEventKind.KedaScaled,
+      namespace: 'streamfleet',
+      name: 'users-replicator',
+    } as const;
+    expect(clusterRunEvent({ ...scaled, from: 2, to: 3, metric: 5, reason: 'metric', config })).toEqual({
+      kind: 'keda',
+      text: 'KEDA 2 → 3 replicas: 5 shards → ceil(5/2) = 3',
+    });
+    // The drill's lowered maxReplicaCount travels with the decision.
+    const lowered = { ...config, maxReplicaCount: 1 };
     expect(
-      readClusterLine(
-        '2026-12-02T17:00:00.000Z KEDA: streamfleet/users-replicator 2 → 3 replicas (metric 5, metric)',
-      ),
-    ).toEqual({ kind: 'keda', from: 2, to: 3, metric: 5, reason: 'metric' });
-    expect(readClusterLine('2026-12-02T17:00:00.000Z Pod users-replicator-a started (port 1)')).toEqual({
-      kind: 'pod',
-    });
-    expect(readClusterLine('2026-12-02T17:00:00.000Z Deployment x created\nmore')).toEqual({
-      kind: 'other',
-      text: 'Deployment x created',
-    });
+      clusterRunEvent({ ...scaled, from: 2, to: 1, metric: 5, reason: 'above-maximum', config: lowered })
+        ?.text,
+    ).toBe('KEDA 2 → 1 replicas: maxReplicaCount is 1 (5 shards → ceil(5/2) = 3, capped at 1)');
+    expect(clusterRunEvent({ kind: ClusterEventKind.PodStarted, pod: 'users-replicator-a', port: 1 })).toBe(
+      undefined,
+    );
+    expect(
+      clusterRunEvent({ kind: ClusterEventKind.DeploymentCreated, namespace: 'x', name: 'y', replicas: 1 }),
+    ).toEqual({ kind: 'cluster', text: 'Deployment x/y created with 1 replicas' });
+    // The log line of a decision, as the report's clusterEvents keeps it.
+    expect(describeClusterEvent({ ...scaled, from: 2, to: 3, metric: 5, reason: 'metric', config })).toBe(
+      'KEDA: streamfleet/users-replicator 2 → 3 replicas (metric 5, metric)',
+    );
   });
 
   it('says every pod start, restart and exit', () => {

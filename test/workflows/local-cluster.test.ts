@@ -14,8 +14,8 @@ import { deployConsumer, installScaler, parseFleet, removeConsumer, removeScaler
 import { LocalMetricsSink } from '../../core/fleet-metrics.js';
 import { LocalIam } from '../../core/iam.js';
 import { removeIrsa, wireIrsa } from '../../core/irsa.js';
-import type { LaunchedWorker, LaunchSpec, WorkerLauncher } from '../../local/cluster/index.js';
-import { LocalCluster } from '../../local/cluster/index.js';
+import type { ClusterEvent, LaunchedWorker, LaunchSpec, WorkerLauncher } from '../../local/cluster/index.js';
+import { ClusterEventKind, LocalCluster } from '../../local/cluster/index.js';
 import { localClient, uniqueName, waitFor } from '../support/fleet.js';
 
 const endpoint = inject('ddbEndpoint');
@@ -143,6 +143,8 @@ describe('local cluster (fake pods)', () => {
     expect(env.INSTANCE_NAME).toMatch(/^users-replicator-[0-9a-f]{6}-[0-9a-f]{5}$/);
     expect(env.PORT).toBe(String(launcher.running()[0]?.spec.port));
 
+    const events: ClusterEvent[] = [];
+    c.subscribe((event) => events.push(event));
     await installScaler(c, { fleet, streamArn, scalerRoleArn: irsa.scalerRoleArn, region: 'us-east-1' });
     const publish = (value: number) =>
       metrics.put(
@@ -156,6 +158,20 @@ describe('local cluster (fake pods)', () => {
       timeoutMs: 5_000,
       message: 'ceil(7 / 2) = 4 pods',
     });
+    // KEDA's decision is an event with the numbers it was made with, and a log line saying the same.
+    expect(events.find((e) => e.kind === ClusterEventKind.KedaScaled && e.to === 4)).toMatchObject({
+      namespace: 'streamfleet',
+      name: 'users-replicator',
+      from: 1,
+      metric: 7,
+      reason: 'metric',
+      config: { shardCount: 2, maxReplicaCount: 5 },
+    });
+    expect(
+      c.events.some((line) =>
+        line.endsWith('KEDA: streamfleet/users-replicator 1 → 4 replicas (metric 7, metric)'),
+      ),
+    ).toBe(true);
     await publish(2);
     await waitFor(() => launcher.running().length === 1, { timeoutMs: 5_000, message: 'back to 1 pod' });
     const status = await c.scaleStatus({
