@@ -27,6 +27,7 @@ import {
   kedaTriggerArithmetic,
   neededArithmetic,
   type ReplicaComparison,
+  type ScalingConfig,
 } from './keda.js';
 import { sourceStreamArn } from './tables.js';
 import { CheckName, type Verdict, verdict } from './verdict.js';
@@ -91,6 +92,20 @@ export interface ScalingCheckDeps {
   cluster: Cluster;
 }
 
+/**
+ * The fleet's scaling numbers with the live ScaledObject's maxReplicaCount, when the cluster reports a valid
+ * one: it may have been patched since the fleet's input was written (npm start's drill lowers it), and KEDA
+ * scales by what is in force. The local summary reads its numbers through this too, so the two agree.
+ */
+export function scalingInForce(
+  config: ScalingConfig,
+  status: Pick<ScaleStatus, 'scaledObject'>,
+): ScalingConfig {
+  const live = status.scaledObject?.maxReplicaCount;
+  if (live === undefined || live < Math.max(config.minReplicaCount, 1)) return config;
+  return { ...config, maxReplicaCount: live };
+}
+
 /** Pure: the verdict from what was read. Exported for unit tests. */
 export function judgeScaling(input: {
   fleet: FleetSpec;
@@ -103,7 +118,7 @@ export function judgeScaling(input: {
 }): ScalingVerdict {
   const { fleet, status } = input;
   const leases = input.laterLeases ?? input.leases ?? [];
-  const config = fleetScalingConfig(fleet.scaling);
+  const config = scalingInForce(fleetScalingConfig(fleet.scaling), status);
   const comparison = compareReplicas(shardStates(input.shards, leases), config);
   const reasons: string[] = [];
   const where = `${fleet.namespace}/${fleet.name}`;

@@ -73,6 +73,11 @@ export interface ScaleStatus {
         message?: string;
         /** The HPA's desired count (`keda-hpa-NAME` status), when it has one. */
         hpaDesiredReplicas?: number;
+        /**
+         * maxReplicaCount as the live ScaledObject's spec sets it (it may have been patched since the fleet's
+         * input was written); absent when the spec leaves it to KEDA's default.
+         */
+        maxReplicaCount?: number;
       }
     | undefined;
   pods: PodStatus[];
@@ -168,6 +173,12 @@ export interface Cluster {
 export function toManifestObject(model: { toJSON(): unknown } | Record<string, unknown>): ManifestObject {
   const json = typeof model.toJSON === 'function' ? (model.toJSON as () => unknown)() : model;
   return JSON.parse(JSON.stringify(json)) as ManifestObject;
+}
+
+/** A ScaledObject's spec.maxReplicaCount; undefined when the spec leaves it to KEDA's default. */
+export function scaledObjectMaxReplicas(scaledObject: ManifestObject | undefined): number | undefined {
+  const max = (scaledObject?.spec as { maxReplicaCount?: unknown } | undefined)?.maxReplicaCount;
+  return typeof max === 'number' && Number.isInteger(max) ? max : undefined;
 }
 
 export function refOf(manifest: ManifestObject): ObjectRef {

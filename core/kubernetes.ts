@@ -35,6 +35,7 @@ import {
   type RolloutWait,
   rolloutOf,
   type ScaleStatus,
+  scaledObjectMaxReplicas,
 } from './cluster.js';
 import {
   KubernetesApiError,
@@ -399,6 +400,7 @@ export class KubernetesCluster implements Cluster {
     const ready = conditionTrue(soStatus?.conditions, 'Ready');
     const active = conditionTrue(soStatus?.conditions, 'Active');
     const hpaDesired = (hpa?.status as { desiredReplicas?: number } | undefined)?.desiredReplicas;
+    const maxReplicas = scaledObjectMaxReplicas(scaledObject);
     const podStatuses: PodStatus[] = (
       pods as {
         metadata: { name: string; deletionTimestamp?: string };
@@ -421,6 +423,7 @@ export class KubernetesCluster implements Cluster {
             active: active?.value ?? false,
             ...(ready?.message && !ready.value ? { message: ready.message } : {}),
             ...(hpaDesired === undefined ? {} : { hpaDesiredReplicas: hpaDesired }),
+            ...(maxReplicas === undefined ? {} : { maxReplicaCount: maxReplicas }),
           }
         : undefined,
       pods: podStatuses,

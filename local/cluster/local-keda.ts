@@ -11,6 +11,7 @@ import {
   type ObjectRef,
   refOf,
   type ScaleStatus,
+  scaledObjectMaxReplicas,
 } from '../../core/cluster.js';
 import { kedaReplicas, type Recommendation } from '../../core/keda.js';
 import { IRSA_ROLE_ANNOTATION } from '../../core/manifests.js';
@@ -114,11 +115,13 @@ export class LocalKeda {
     const ref = { apiVersion: KEDA_API_VERSION, kind: 'ScaledObject', namespace, name };
     const scaler = this.scalers.get(keyOf(ref));
     if (!scaler || !this.options.store.has(ref)) return undefined;
+    const maxReplicaCount = scaledObjectMaxReplicas(this.options.store.read(ref));
     return {
       ready: scaler.ready,
       active: scaler.active,
       ...(scaler.message ? { message: scaler.message } : {}),
       ...(scaler.lastDecision === undefined ? {} : { hpaDesiredReplicas: scaler.lastDecision }),
+      ...(maxReplicaCount === undefined ? {} : { maxReplicaCount }),
     };
   }
 

@@ -10,6 +10,7 @@
  */
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { scalingInForce } from '../../core/checks.js';
 import {
   describeShards,
   type LeaseView,
@@ -68,8 +69,14 @@ export interface SamplerDeps {
   dynamodb: DynamoDBClient;
   streams: DynamoDBStreamsClient;
   cluster: LocalCluster;
-  fleet: { name: string; sourceTableName: string; replicaTableName: string; applicationName: string };
-  /** The fleet's scaling configuration (maxReplicaCount may change during the drill). */
+  fleet: {
+    name: string;
+    namespace: string;
+    sourceTableName: string;
+    replicaTableName: string;
+    applicationName: string;
+  };
+  /** The fleet's scaling configuration; the live ScaledObject's maxReplicaCount wins (`scalingInForce`). */
   config: () => ScalingConfig;
   startedAtMs: number;
   phase: () => string;
@@ -124,12 +131,18 @@ export class Sampler {
     const { deps } = this;
     const now = Date.now();
     const t = now - deps.startedAtMs;
-    const config = deps.config();
-    const [sourceItems, replicaItems, leases] = await Promise.all([
+    const [sourceItems, replicaItems, leases, scale] = await Promise.all([
       this.sourceItems(),
       this.itemCount(deps.fleet.replicaTableName),
       scanLeases(deps.dynamodb, deps.fleet.applicationName).catch(() => undefined),
+      deps.cluster.scaleStatus({
+        namespace: deps.fleet.namespace,
+        deploymentName: deps.fleet.name,
+        scaledObjectName: deps.fleet.name,
+      }),
     ]);
+    // The numbers KEDA scales by now, as the scaling check reads them (core/checks.ts).
+    const config = scalingInForce(deps.config(), scale);
     if (leases) this.leases = leases;
     const shardViews = this.streamArn
       ? await describeShards(deps.streams, this.streamArn).catch(() => undefined)

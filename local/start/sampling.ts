@@ -13,7 +13,7 @@ import { digestAwsRules, refusalLines } from './aws-rules.js';
 import { drillDigest, type FaultDrill } from './drill.js';
 import { fleetFigures } from './figures.js';
 import type { LoadProgress } from './load-progress.js';
-import { type Sample, Sampler } from './sampler.js';
+import { type Sample, Sampler, type SamplerDeps } from './sampler.js';
 import { RunEventKind, type Timeline } from './timeline.js';
 import type { Reporter } from './view.js';
 
@@ -25,7 +25,7 @@ export interface SamplingDeps {
   streams: DynamoDBStreamsClient;
   cluster: LocalCluster;
   layer: AwsRulesProxy | undefined;
-  fleet: { name: string; sourceTableName: string; replicaTableName: string; applicationName: string };
+  fleet: SamplerDeps['fleet'];
   scaling: () => ScalingConfig;
   phase: () => string;
   rollovers: () => number;

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
 import { diagnose, parseAlarmEvent } from '../../core/alarms.js';
-import { judgeScaling, REPLICA_BOOKKEEPING } from '../../core/checks.js';
+import { judgeScaling, REPLICA_BOOKKEEPING, scalingInForce } from '../../core/checks.js';
 import type { ScaleStatus } from '../../core/cluster.js';
 import { InvalidInputError, PreconditionError, TransientError } from '../../core/errors.js';
 import { fleetDeadLetterTable, parseFleet } from '../../core/fleet.js';
@@ -12,6 +12,7 @@ import { normalizeError } from '../../core/handler.js';
 import { LocalIam } from '../../core/iam.js';
 import { parseTeardownInput } from '../../core/inputs.js';
 import { Mismatch, mismatchOf, RecheckOutcome, recheckOutcome, suspect } from '../../core/item-compare.js';
+import { scalingConfig } from '../../core/keda.js';
 import { loadItem, parseLoad } from '../../core/load.js';
 import { consumerDeployment } from '../../core/manifests.js';
 
@@ -225,6 +226,35 @@ describe('judgeScaling', () => {
     expect(text).toContain('1 unfinished leases are held by workers that are not running and ready (gone)');
     expect(text).toContain('1 leases were not renewed within 1000 ms (e.g. s4 held by w1)');
     expect(verdict.summary.startsWith('scaling unhealthy: ')).toBe(true);
+  });
+
+  it('judges by the live ScaledObject’s maxReplicaCount when it was lowered after the fleet’s input', () => {
+    // Three unfinished shards need 2 pods at shardCount 2, but the ScaledObject now says at most 1.
+    const leases = [
+      lease('s1', 'w1', 5, 'SHARD_END'),
+      lease('s2', 'w1'),
+      lease('s3', 'w1'),
+      lease('s4', 'w1'),
+    ];
+    const lowered = status(1, ['w1'], {
+      scaledObject: { ready: true, active: true, hpaDesiredReplicas: 1, maxReplicaCount: 1 },
+    });
+    const verdict = judgeScaling({ fleet, streamArn: 'arn', shards, leases, status: lowered });
+    expect(verdict.reasons).toEqual([]);
+    expect(verdict.figures.needed.replicas).toBe(1);
+    expect(verdict.figures.keda.arithmetic).toBe('4 shards → ceil(4/2) = 2, capped at 1');
+    // Without the live value, the fleet's own maxReplicaCount (100) applies and 1 pod is too few.
+    const stale = judgeScaling({
+      fleet,
+      streamArn: 'arn',
+      shards,
+      leases,
+      status: status(1, ['w1']),
+    });
+    expect(stale.reasons.join('\n')).toContain(
+      'The cluster runs 1 replicas but the 3 unfinished shards need 2',
+    );
+    expect(scalingInForce(scalingConfig({ minReplicaCount: 2 }), lowered).maxReplicaCount).toBe(100);
   });
 
   it('says what is missing when nothing is deployed', () => {

@@ -193,6 +193,7 @@ describe('KubernetesCluster against a fake API server', () => {
     });
     api.seed('/apis/keda.sh/v1alpha1/namespaces/streamfleet/scaledobjects/users-replicator', {
       metadata: { name: 'users-replicator' },
+      spec: { maxReplicaCount: 4 },
       status: {
         conditions: [
           { type: 'Ready', status: 'True' },
@@ -230,7 +231,7 @@ describe('KubernetesCluster against a fake API server', () => {
     });
     expect(status).toEqual({
       deployment: { desiredReplicas: 3, readyReplicas: 2 },
-      scaledObject: { ready: true, active: true, hpaDesiredReplicas: 3 },
+      scaledObject: { ready: true, active: true, hpaDesiredReplicas: 3, maxReplicaCount: 4 },
       pods: [
         { name: 'users-replicator-a', ready: true, restarts: 0 },
         { name: 'users-replicator-b', ready: false, restarts: 4 },

@@ -180,7 +180,12 @@ describe('local cluster (fake pods)', () => {
       scaledObjectName: 'users-replicator',
     });
     expect(status.deployment?.desiredReplicas).toBe(1);
-    expect(status.scaledObject).toMatchObject({ ready: true, active: true, hpaDesiredReplicas: 1 });
+    expect(status.scaledObject).toMatchObject({
+      ready: true,
+      active: true,
+      hpaDesiredReplicas: 1,
+      maxReplicaCount: 5,
+    });
     const state = JSON.parse(readFileSync(stateFile, 'utf8'));
     expect(state.workloads[0]).toMatchObject({
       namespace: 'streamfleet',
