@@ -14,16 +14,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { spawnTracked } from '../lib/cleanup.js';
+import { type RefusedCounts, refusedCounts } from '../../local/aws-rules/index.js';
+import { createBareLoopTables, spawnBareLoop } from '../lib/bare-loop.js';
 import type { BenchContext } from '../lib/context.js';
-import {
-  countItems,
-  createFenceTable,
-  createTable,
-  deleteTables,
-  preload,
-  streamShards,
-} from '../lib/ddb.js';
+import { countItems, createTable, deleteTables, preload, streamShards } from '../lib/ddb.js';
 import { byLabel, type Scrape, total } from '../lib/metrics.js';
 import { cpuSeconds, machineBusySeconds } from '../lib/proc.js';
 import { type ProfileSummary, summarizeProfile } from '../lib/profile.js';
@@ -74,26 +68,11 @@ export interface DrainRun {
   peakRssMiB?: number;
   counters?: WorkerCounters;
   /** What the strict layer refused during the run (0 everywhere with the rules off). */
-  refused: RefusedDuringRun;
+  refused: RefusedCounts;
 }
 
-export interface RefusedDuringRun {
-  total: number;
-  cancelledTransactions: number;
-  refusedSingleWrites: number;
-  throttledReads: number;
-  tooManyReaders: number;
-}
-
-async function refusedSince(ctx: BenchContext): Promise<RefusedDuringRun> {
-  const { refused } = await ctx.rules.stats();
-  return {
-    total: refused.total,
-    cancelledTransactions: refused.transactionConflicts.cancelledTransactions,
-    refusedSingleWrites: refused.transactionConflicts.refusedSingleWrites,
-    throttledReads: refused.getRecordsRate.total,
-    tooManyReaders: refused.readersPerShard.total,
-  };
+async function refusedSince(ctx: BenchContext): Promise<RefusedCounts> {
+  return refusedCounts(await ctx.rules.stats());
 }
 
 export interface DrainResult {
@@ -246,33 +225,14 @@ async function drainWithLoop(
   variant: DrainVariant = mode === 'order-safe' ? 'limit-order-safe' : 'limit-unsafe',
 ): Promise<DrainRun> {
   const n = ++sequence;
-  const target = `${source.prefix}-replica-${n}`;
-  const fenceTable = `${source.prefix}-fence-${n}`;
-  await createTable(ctx.client, target);
-  await createFenceTable(ctx.client, fenceTable, source.shardId, 'bare-loop');
-  const config: BareLoopConfig = {
-    endpoint: ctx.endpoint,
-    streamArn: source.streamArn,
-    shardId: source.shardId,
-    target,
-    fenceTable,
-    instanceName: 'bare-loop',
-    expected: records,
-    concurrency,
-    mode,
-  };
+  const tables = { target: `${source.prefix}-replica-${n}`, fenceTable: `${source.prefix}-fence-${n}` };
+  const { target, fenceTable } = tables;
+  await createBareLoopTables(ctx, source.shardId, tables);
   await ctx.rules.reset();
   const java0 = cpuSeconds(ctx.javaPid);
   const busy0 = machineBusySeconds();
   const spawnedAt = Date.now();
-  const child = spawnTracked(process.execPath, [ctx.loops['bare-loop']], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      BENCH_LOOP: JSON.stringify(config),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnBareLoop(ctx, source, tables, { expected: records, concurrency, mode });
   let out = '';
   let err = '';
   child.stdout?.on('data', (chunk: Buffer) => {

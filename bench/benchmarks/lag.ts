@@ -18,18 +18,17 @@
  * plays no part. An unmeasured warm-up phase runs first (DynamoDB Local's JVM starts cold).
  */
 import { randomUUID } from 'node:crypto';
-import type { AwsRulesStats } from '../../local/aws-rules/index.js';
+import { peakReadsPerShardSecond, type RefusedCounts, refusedCounts } from '../../local/aws-rules/index.js';
 import { localClient } from '../../test/support/fleet.js';
-import { spawnTracked } from '../lib/cleanup.js';
+import { createBareLoopTables, spawnBareLoop } from '../lib/bare-loop.js';
 import type { BenchContext } from '../lib/context.js';
-import { createFenceTable, createTable, deleteTables, streamShards } from '../lib/ddb.js';
+import { createTable, deleteTables, streamShards } from '../lib/ddb.js';
 import { RateWriter } from '../lib/load.js';
 import { delta, type Scrape, total } from '../lib/metrics.js';
 import { ReplicaObserver } from '../lib/observer.js';
 import { machineBusySeconds } from '../lib/proc.js';
 import { median, percentile, sleep } from '../lib/stats.js';
 import { BenchWorker } from '../lib/worker.js';
-import type { BareLoopConfig } from '../loops/bare-loop.js';
 import { type WorkerCounters, workerCounters } from './drain.js';
 
 export interface LagStats {
@@ -53,13 +52,7 @@ export interface LagStats {
 /** The strict layer's view of one measured window (the workers' requests only). */
 export interface LayerWindow {
   requestsByOperation: Record<string, number>;
-  refused: {
-    total: number;
-    cancelledTransactions: number;
-    refusedSingleWrites: number;
-    throttledReads: number;
-    tooManyReaders: number;
-  };
+  refused: RefusedCounts;
   /** GetRecords let through per shard, per second of the window (busiest shard). */
   getRecordsPerSecondBusiestShard: number;
   /** Most GetRecords let through on one shard in any 1,000 ms of the window. */
@@ -185,22 +178,10 @@ export async function workerPhase(
   await createTable(ctx.client, target);
   const tables = { source: source.table, target, app, streamArn: source.streamArn };
   const env = { INITIAL_POSITION: 'LATEST', ...options.env };
-  const workers = [
-    await BenchWorker.start({
-      endpoint: ctx.endpoint,
-      tables,
-      name: `${prefix}-a`,
-      env,
-      bundle: options.bundle,
-    }),
-    await BenchWorker.start({
-      endpoint: ctx.endpoint,
-      tables,
-      name: `${prefix}-b`,
-      env,
-      bundle: options.bundle,
-    }),
-  ];
+  const start = (name: string) =>
+    BenchWorker.start({ endpoint: ctx.endpoint, tables, name, env, bundle: options.bundle });
+  // Started one after the other, `a` first.
+  const workers = [await start(`${prefix}-a`), await start(`${prefix}-b`)];
   try {
     // Both started, and the shard's consumer is reading (one of them holds the only shard).
     await Promise.all(workers.map((w) => w.waitForEvent('worker.started', 30_000)));
@@ -215,22 +196,15 @@ export async function workerPhase(
     const seconds = (Date.now() - started) / 1000;
     const sum = sumScrapes(after.map((a, i) => delta(a, before[i])));
     const counters = workerCounters(sum);
-    const { refused } = layerStats;
     const perShard = Object.values(layerStats.streams.getRecordsByShard);
     return {
       ...stats,
       counters,
       layer: {
         requestsByOperation: { ...layerStats.requests.byOperation },
-        refused: {
-          total: refused.total,
-          cancelledTransactions: refused.transactionConflicts.cancelledTransactions,
-          refusedSingleWrites: refused.transactionConflicts.refusedSingleWrites,
-          throttledReads: refused.getRecordsRate.total,
-          tooManyReaders: refused.readersPerShard.total,
-        },
+        refused: refusedCounts(layerStats),
         getRecordsPerSecondBusiestShard: Math.max(0, ...perShard) / seconds,
-        peakGetRecordsInOneSecond: peakReads(layerStats),
+        peakGetRecordsInOneSecond: peakReadsPerShardSecond(layerStats),
       },
       leaseLosses: total(sum, 'streamfleet_lease_losses_total'),
       seconds,
@@ -252,31 +226,16 @@ function sumScrapes(scrapes: Scrape[]): Scrape {
 
 async function limitPhase(ctx: BenchContext, options: LagOptions, source: LagSource): Promise<LagStats> {
   const prefix = `lagl-${randomUUID().slice(0, 6)}`;
-  const target = `${prefix}-replica`;
-  const fence = `${prefix}-fence`;
-  await createTable(ctx.client, target);
-  await createFenceTable(ctx.client, fence, source.shardId, 'bare-loop');
-  const config: BareLoopConfig = {
-    endpoint: ctx.endpoint,
-    streamArn: source.streamArn,
-    shardId: source.shardId,
-    target,
-    fenceTable: fence,
-    instanceName: 'bare-loop',
+  const tables = { target: `${prefix}-replica`, fenceTable: `${prefix}-fence` };
+  const { target, fenceTable: fence } = tables;
+  await createBareLoopTables(ctx, source.shardId, tables);
+  const child = spawnBareLoop(ctx, source, tables, {
     expected: 0,
     concurrency: ctx.rules.headline.transactionConflicts ? 1 : 4,
     mode: 'order-safe',
     iteratorType: 'LATEST',
     emptyReadSleepMs: 10,
     stopAt: Date.now() + (options.limitSeconds + 20) * 1000,
-  };
-  const child = spawnTracked(process.execPath, [ctx.loops['bare-loop']], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      BENCH_LOOP: JSON.stringify(config),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -296,11 +255,6 @@ async function limitPhase(ctx: BenchContext, options: LagOptions, source: LagSou
     child.kill('SIGKILL');
     await deleteTables(ctx.client, [target, fence]);
   }
-}
-
-/** Most GetRecords on one shard in any second. */
-function peakReads(stats: AwsRulesStats): number {
-  return Math.max(0, ...Object.values(stats.streams.peakGetRecordsPerSecondByShard));
 }
 
 export async function runLag(ctx: BenchContext, options: LagOptions): Promise<LagResult> {

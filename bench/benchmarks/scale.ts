@@ -118,6 +118,53 @@ function spread(fleet: Fleet): { held: number; spread: number } {
   return { held: counts.reduce((a, b) => a + b, 0), spread: Math.max(...counts) - Math.min(...counts) };
 }
 
+/**
+ * Polls every 100 ms (on the caller's clock) until every shard is held and no worker holds more than one lease
+ * more than another; returns when that was, or undefined after `timeoutSeconds` from `started`.
+ */
+async function waitForBalance(
+  fleet: Fleet,
+  shards: number,
+  timing: { started: number; timeoutSeconds: number; now(): number; pause(ms: number): Promise<unknown> },
+): Promise<number | undefined> {
+  while (timing.now() - timing.started < timing.timeoutSeconds * 1000) {
+    const s = spread(fleet);
+    if (s.held === shards && s.spread <= 1) return timing.now();
+    await timing.pause(100);
+  }
+  return undefined;
+}
+
+/** One design's measurement: how fast it balanced, and its requests per worker over the steady window. */
+async function measurement(
+  fleet: Fleet,
+  design: Design,
+  options: { shards: number; workers: number },
+  balance: { started: number; balancedAt: number | undefined },
+  steady: { seconds: number; before: TallySnapshot[] },
+): Promise<ScaleMeasurement> {
+  const after = fleet.tallies.map((t) => t.snapshot());
+  const rates = perWorkerPerSecond(
+    after.map((a, i) => tallyDelta(a, steady.before[i] as TallySnapshot)),
+    steady.seconds,
+  );
+  return {
+    design,
+    shards: options.shards,
+    workers: options.workers,
+    balanceSeconds:
+      balance.balancedAt === undefined ? undefined : (balance.balancedAt - balance.started) / 1000,
+    balanced: balance.balancedAt !== undefined,
+    spreadAtEnd: spread(fleet).spread,
+    steadySeconds: steady.seconds,
+    requestsPerWorkerPerSecond: rates.requests,
+    totalRequestsPerWorkerPerSecond: rates.total,
+    itemsReadPerWorkerPerSecond: rates.items,
+    estimatedRcuPerWorkerPerSecond: rates.rcu,
+    leaseEvents: await leaseEvents(fleet),
+  };
+}
+
 function perWorkerPerSecond(deltas: TallySnapshot[], seconds: number) {
   const sum = (pick: (d: TallySnapshot) => Record<string, number>) => {
     const out: Record<string, number> = {};
@@ -236,41 +283,19 @@ async function scaleOnDdb(
   try {
     const started = Date.now();
     const starting = startFleet(fleet);
-    let balancedAt: number | undefined;
-    while (Date.now() - started < options.balanceTimeoutSeconds * 1000) {
-      const s = spread(fleet);
-      if (s.held === options.shards && s.spread <= 1) {
-        balancedAt = Date.now();
-        break;
-      }
-      await sleep(100);
-    }
+    const balancedAt = await waitForBalance(fleet, options.shards, {
+      started,
+      timeoutSeconds: options.balanceTimeoutSeconds,
+      now: Date.now,
+      pause: sleep,
+    });
     await starting;
     await sleep(5_000);
     const before = fleet.tallies.map((t) => t.snapshot());
     const windowStart = Date.now();
     await sleep(options.steadySeconds * 1000);
     const seconds = (Date.now() - windowStart) / 1000;
-    const after = fleet.tallies.map((t) => t.snapshot());
-    const rates = perWorkerPerSecond(
-      after.map((a, i) => tallyDelta(a, before[i] as TallySnapshot)),
-      seconds,
-    );
-    const end = spread(fleet);
-    return {
-      design,
-      shards: options.shards,
-      workers: options.workers,
-      balanceSeconds: balancedAt === undefined ? undefined : (balancedAt - started) / 1000,
-      balanced: balancedAt !== undefined,
-      spreadAtEnd: end.spread,
-      steadySeconds: seconds,
-      requestsPerWorkerPerSecond: rates.requests,
-      totalRequestsPerWorkerPerSecond: rates.total,
-      itemsReadPerWorkerPerSecond: rates.items,
-      estimatedRcuPerWorkerPerSecond: rates.rcu,
-      leaseEvents: await leaseEvents(fleet),
-    };
+    return await measurement(fleet, design, options, { started, balancedAt }, { seconds, before });
   } finally {
     await stopFleet();
   }
@@ -291,39 +316,25 @@ async function scaleInMemory(
   );
   const started = clock.now();
   await startFleet(fleet);
-  let balancedAt: number | undefined;
-  while (clock.now() - started < options.balanceTimeoutSeconds * 1000) {
-    const s = spread(fleet);
-    if (s.held === options.shards && s.spread <= 1) {
-      balancedAt = clock.now();
-      break;
-    }
-    await clock.advance(100);
-  }
+  const balancedAt = await waitForBalance(fleet, options.shards, {
+    started,
+    timeoutSeconds: options.balanceTimeoutSeconds,
+    now: () => clock.now(),
+    pause: (ms) => clock.advance(ms),
+  });
   await clock.advance(5_000);
   const before = fleet.tallies.map((t) => t.snapshot());
   const cpu0 = process.cpuUsage();
   for (let t = 0; t < options.steadySeconds * 1000; t += 100) await clock.advance(100);
   const cpu = process.cpuUsage(cpu0);
-  const after = fleet.tallies.map((t) => t.snapshot());
-  const rates = perWorkerPerSecond(
-    after.map((a, i) => tallyDelta(a, before[i] as TallySnapshot)),
-    options.steadySeconds,
-  );
-  const end = spread(fleet);
   const result: ScaleMeasurement = {
-    design,
-    shards: options.shards,
-    workers: options.workers,
-    balanceSeconds: balancedAt === undefined ? undefined : (balancedAt - started) / 1000,
-    balanced: balancedAt !== undefined,
-    spreadAtEnd: end.spread,
-    steadySeconds: options.steadySeconds,
-    requestsPerWorkerPerSecond: rates.requests,
-    totalRequestsPerWorkerPerSecond: rates.total,
-    itemsReadPerWorkerPerSecond: rates.items,
-    estimatedRcuPerWorkerPerSecond: rates.rcu,
-    leaseEvents: await leaseEvents(fleet),
+    ...(await measurement(
+      fleet,
+      design,
+      options,
+      { started, balancedAt },
+      { seconds: options.steadySeconds, before },
+    )),
     cpuMsPerWorkerSecond: (cpu.user + cpu.system) / 1000 / (options.workers * options.steadySeconds),
   };
   const stopping = Promise.all(fleet.coordinators.map((c) => c.stop()));

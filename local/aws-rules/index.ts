@@ -39,6 +39,7 @@ export { IamRegistrationError } from './iam-registry.js';
 export { DYNAMODB_LOCAL_LOCATION } from './iam-requests.js';
 export type { AwsRulesProxyOptions } from './proxy.js';
 export { AwsRulesProxy, DEFAULT_TRANSACTION_COMMIT_LATENCY_MS } from './proxy.js';
+export { peakReadsPerShardSecond, type RefusedCounts, refusedCounts } from './refusals.js';
 export type { Admission, AwsRequest, RequestHead, ResponseWatch, Rule, UpstreamOutcome } from './rule.js';
 export type {
   AwsRulesStats,

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { RefusedCounts } from '../aws-rules/index.js';
 import type { DrillEvent } from '../start/drill.js';
 import type { LoadPlan, StartOptions } from '../start/options.js';
 import type { Sample } from '../start/sampler.js';
@@ -90,16 +91,7 @@ export interface AwsRulesDigest {
   /** `all`, `none`, or `all,-rule,...`. */
   rules: string;
   requests: number;
-  refused: {
-    total: number;
-    cancelledTransactions: number;
-    refusedSingleWrites: number;
-    throttledReads: number;
-    tooManyReaders: number;
-    describeStreamRate: number;
-    /** Calls IAM refused (the `iam` rule: a principal's policy lacks the action on the resource). */
-    iam: number;
-  };
+  refused: RefusedCounts;
   /** Most GetRecords let through on one shard in any second. */
   peakReadsPerShardSecond: number;
   /** What IAM refused, by role, action and resource (empty when nothing was). */

@@ -9,26 +9,19 @@ import {
   AwsRulesProxy,
   type AwsRulesStats,
   formatRuleSwitches,
+  peakReadsPerShardSecond,
   type RuleSwitches,
+  refusedCounts,
 } from '../aws-rules/index.js';
 import type { AwsRulesDigest } from '../report/report.js';
 
 export function digestAwsRules(stats: AwsRulesStats): AwsRulesDigest {
-  const { refused } = stats;
   return {
     rules: formatRuleSwitches(stats.rules),
     requests: stats.requests.total,
-    refused: {
-      total: refused.total,
-      cancelledTransactions: refused.transactionConflicts.cancelledTransactions,
-      refusedSingleWrites: refused.transactionConflicts.refusedSingleWrites,
-      throttledReads: refused.getRecordsRate.total,
-      tooManyReaders: refused.readersPerShard.total,
-      describeStreamRate: refused.describeStreamRate.total,
-      iam: refused.iam.total,
-    },
-    peakReadsPerShardSecond: Math.max(0, ...Object.values(stats.streams.peakGetRecordsPerSecondByShard)),
-    iamRefusals: Object.entries(refused.iam.byPrincipal).flatMap(([roleArn, byAction]) =>
+    refused: refusedCounts(stats),
+    peakReadsPerShardSecond: peakReadsPerShardSecond(stats),
+    iamRefusals: Object.entries(stats.refused.iam.byPrincipal).flatMap(([roleArn, byAction]) =>
       Object.entries(byAction).flatMap(([action, byResource]) =>
         Object.entries(byResource).map(([resource, count]) => ({ roleArn, action, resource, count })),
       ),
