@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { CfnElement } from 'aws-cdk-lib';
 import type { NamedPolicy } from '../../core/iam-evaluation.js';
+import { stableText } from '../../core/item-compare.js';
 import { ControlPlaneFunction } from '../../core/workflows.js';
 import { DYNAMODB_LOCAL_LOCATION } from '../aws-rules/iam-requests.js';
 import { type CfnTemplate, rolePolicies } from './cfn-policies.js';
@@ -35,18 +36,6 @@ export type ControlPlaneRoles = Readonly<Record<ControlPlaneFunction, DeployedRo
 /** The stack a fleet's control plane is deployed as, locally. */
 export function localStackName(fleetName: string): string {
   return `Streamfleet-${fleetName}`;
-}
-
-/** Plain JSON with object keys sorted: the cache key of a fleet. */
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${stableJson((value as Record<string, unknown>)[key])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 function cdkJsonContext(): Record<string, unknown> {
@@ -123,7 +112,8 @@ export function controlPlaneRoles(
   fleetInput: Record<string, unknown>,
   where: DeployLocation = DYNAMODB_LOCAL_LOCATION,
 ): Promise<ControlPlaneRoles> {
-  const key = stableJson({ fleetInput, where });
+  // Map keys sorted: the same fleet, however its input was written, is one cache entry.
+  const key = stableText({ fleetInput, where });
   let roles = cache.get(key);
   if (!roles) {
     roles = synthesize(fleetInput, where);
