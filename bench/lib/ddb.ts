@@ -9,14 +9,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { listShards } from '../../core/shard.js';
+import { createEmailTable } from '../../test/support/fleet.js';
 
 export const KEY = 'email';
-
-const KEYS = {
-  AttributeDefinitions: [{ AttributeName: KEY, AttributeType: 'S' as const }],
-  KeySchema: [{ AttributeName: KEY, KeyType: 'HASH' as const }],
-  BillingMode: 'PAY_PER_REQUEST' as const,
-};
 
 export function streamsClient(endpoint: string): DynamoDBStreamsClient {
   return new DynamoDBStreamsClient({
@@ -27,22 +22,7 @@ export function streamsClient(endpoint: string): DynamoDBStreamsClient {
 }
 
 /** A table keyed by `email`; with `stream`, a NEW_AND_OLD_IMAGES stream whose ARN is returned. */
-export async function createTable(
-  client: DynamoDBClient,
-  name: string,
-  stream = false,
-): Promise<string | undefined> {
-  const out = await client.send(
-    new CreateTableCommand({
-      TableName: name,
-      ...KEYS,
-      ...(stream
-        ? { StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' } }
-        : {}),
-    }),
-  );
-  return out.TableDescription?.LatestStreamArn;
-}
+export const createTable = createEmailTable;
 
 /** A lease-like table with one item, for the bare loop's ConditionCheck fence. */
 export async function createFenceTable(

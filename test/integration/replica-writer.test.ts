@@ -1,7 +1,6 @@
 /** The order-safe writers against DynamoDB Local: stale writes skipped, fencing, poison records isolated. */
-import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { _Record as StreamRecord } from '@aws-sdk/client-dynamodb-streams';
-import { pino } from 'pino';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { LeaseItemGate } from '../../consumer/leases/lease-item-gate.js';
 import { DynamoDBLeaseRefresher } from '../../consumer/leases/lease-refresher.js';
@@ -16,7 +15,7 @@ import {
   type ReplicaWriterOptions,
 } from '../../consumer/processor/replica-writer.js';
 import { systemClock } from '../../core/clock.js';
-import { localClient, uniqueName } from '../support/fleet.js';
+import { createEmailTable, localClient, uniqueName } from '../support/fleet.js';
 
 const client = localClient(inject('ddbEndpoint'));
 const SHARD = 'shardId-0001';
@@ -36,14 +35,7 @@ async function setup(mode: 'fenced' | 'conditional') {
   const prefix = uniqueName('w');
   const target = `${prefix}-replica`;
   const leaseTable = `${prefix}-app`;
-  await client.send(
-    new CreateTableCommand({
-      TableName: target,
-      AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createEmailTable(client, target);
   const refresher = new DynamoDBLeaseRefresher(client, leaseTable, systemClock);
   await refresher.createLeaseTableIfNotExists();
   await refresher.createLeaseIfNotExists({

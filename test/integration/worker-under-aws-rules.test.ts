@@ -10,7 +10,7 @@
  *
  * Counters are the layer's own, per table and per shard, so other test files sharing the layer do not count.
  */
-import { BatchWriteItemCommand, CreateTableCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamCommand, DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -24,6 +24,7 @@ import { FencedReplicaWriter } from '../../consumer/processor/replica-writer.js'
 import { systemClock } from '../../core/clock.js';
 import { type AwsRulesStats, fetchAwsRulesStats } from '../../local/aws-rules/index.js';
 import {
+  createEmailTable,
   createReplicationTables,
   localClient,
   stopAll,
@@ -54,14 +55,7 @@ async function heldLease(owner: string) {
   const prefix = uniqueName('race');
   const target = `${prefix}-replica`;
   const leaseTable = `${prefix}-app`;
-  await client.send(
-    new CreateTableCommand({
-      TableName: target,
-      AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createEmailTable(client, target);
   const gate = new LeaseItemGate(systemClock);
   const metrics = new WorkerMetrics();
   const refresher = new DynamoDBLeaseRefresher(client, leaseTable, systemClock, {

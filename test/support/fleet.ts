@@ -39,24 +39,32 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
+/** A table keyed by `email` (a string), on demand; with `stream`, a NEW_AND_OLD_IMAGES stream whose ARN is returned. */
+export async function createEmailTable(
+  client: DynamoDBClient,
+  name: string,
+  stream = false,
+): Promise<string | undefined> {
+  const created = await client.send(
+    new CreateTableCommand({
+      TableName: name,
+      AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      ...(stream
+        ? { StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' } }
+        : {}),
+    }),
+  );
+  return created.TableDescription?.LatestStreamArn;
+}
+
 export async function createReplicationTables(
   client: DynamoDBClient,
   prefix = uniqueName('t'),
 ): Promise<ReplicationTables> {
-  const keys = {
-    AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' as const }],
-    KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' as const }],
-    BillingMode: 'PAY_PER_REQUEST' as const,
-  };
-  const source = await client.send(
-    new CreateTableCommand({
-      TableName: `${prefix}-users`,
-      ...keys,
-      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
-    }),
-  );
-  await client.send(new CreateTableCommand({ TableName: `${prefix}-users_replica`, ...keys }));
-  const streamArn = source.TableDescription?.LatestStreamArn;
+  const streamArn = await createEmailTable(client, `${prefix}-users`, true);
+  await createEmailTable(client, `${prefix}-users_replica`);
   if (!streamArn) throw new Error('no stream ARN');
   return { source: `${prefix}-users`, target: `${prefix}-users_replica`, app: `${prefix}-app`, streamArn };
 }
@@ -264,14 +272,7 @@ export async function createScriptedReplication(
     keySchema: { partitionKey: { name: 'email', type: 'S' } },
     shardCount,
   });
-  await client.send(
-    new CreateTableCommand({
-      TableName: `${prefix}-users_replica`,
-      AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createEmailTable(client, `${prefix}-users_replica`);
   const limits = await streamLimitsInFrontOf(stream.endpoint, ddbEndpoint);
   return {
     stream,

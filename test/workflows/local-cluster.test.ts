@@ -8,7 +8,6 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { deployConsumer, installScaler, parseFleet, removeConsumer, removeScaler } from '../../core/fleet.js';
 import { LocalMetricsSink } from '../../core/fleet-metrics.js';
@@ -16,7 +15,7 @@ import { LocalIam } from '../../core/iam.js';
 import { removeIrsa, wireIrsa } from '../../core/irsa.js';
 import type { ClusterEvent, LaunchedWorker, LaunchSpec, WorkerLauncher } from '../../local/cluster/index.js';
 import { ClusterEventKind, LocalCluster } from '../../local/cluster/index.js';
-import { localClient, uniqueName, waitFor } from '../support/fleet.js';
+import { createEmailTable, localClient, uniqueName, waitFor } from '../support/fleet.js';
 
 const endpoint = inject('ddbEndpoint');
 
@@ -64,20 +63,21 @@ class FakeLauncher implements WorkerLauncher {
   }
 }
 
-async function sourceTable(): Promise<{ tableName: string; streamArn: string }> {
+/** A fleet on cluster `c` over a fresh source table with a stream (a replica named after it), `fields` laid over. */
+async function newFleet(c: LocalCluster, fields: Record<string, unknown> = {}) {
   const client = localClient(endpoint);
   const tableName = uniqueName('lc-users');
-  const created = await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      AttributeDefinitions: [{ AttributeName: 'email', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
-    }),
-  );
+  const streamArn = (await createEmailTable(client, tableName, true)) ?? '';
   client.destroy();
-  return { tableName, streamArn: created.TableDescription?.LatestStreamArn ?? '' };
+  const fleet = parseFleet({
+    name: 'users-replicator',
+    clusterName: c.name,
+    sourceTableName: tableName,
+    replicaTableName: `${tableName}_replica`,
+    image: 'streamfleet:local',
+    ...fields,
+  });
+  return { fleet, streamArn, tableName };
 }
 
 describe('local cluster (fake pods)', () => {
@@ -113,13 +113,7 @@ describe('local cluster (fake pods)', () => {
     const metrics = new LocalMetricsSink();
     const stateFile = join(mkdtempSync(join(tmpdir(), 'streamfleet-')), 'cluster.json');
     const c = start(launcher, iam, metrics, stateFile);
-    const { tableName, streamArn } = await sourceTable();
-    const fleet = parseFleet({
-      name: 'users-replicator',
-      clusterName: c.name,
-      sourceTableName: tableName,
-      replicaTableName: `${tableName}_replica`,
-      image: 'streamfleet:local',
+    const { fleet, streamArn, tableName } = await newFleet(c, {
       workerEnv: { LEASE_DURATION_MS: '3000' },
       scaling: {
         mode: 'unfinished-shards',
@@ -204,15 +198,7 @@ describe('local cluster (fake pods)', () => {
     const launcher = new FakeLauncher();
     const iam = new LocalIam();
     const c = start(launcher, iam, new LocalMetricsSink());
-    const { tableName, streamArn } = await sourceTable();
-    const fleet = parseFleet({
-      name: 'users-replicator',
-      clusterName: c.name,
-      sourceTableName: tableName,
-      replicaTableName: `${tableName}_replica`,
-      image: 'streamfleet:local',
-      scaling: { shardCount: 1, minReplicaCount: 2 },
-    });
+    const { fleet, streamArn } = await newFleet(c, { scaling: { shardCount: 1, minReplicaCount: 2 } });
     const consumerRoleArn = 'arn:aws:iam::000000000000:role/users-replicator-consumer';
     const scalerRoleArn = 'arn:aws:iam::000000000000:role/users-replicator-keda-scaler';
     await c.apply({
@@ -293,13 +279,8 @@ describe('local cluster (fake pods)', () => {
     const pods = (fleet: string) =>
       launcher.running().filter((w) => w.spec.podName.startsWith(`${fleet}-`)).length;
     const setUp = async (name: string, scaling: Record<string, unknown>) => {
-      const { tableName, streamArn } = await sourceTable();
-      const fleet = parseFleet({
+      const { fleet, streamArn } = await newFleet(c, {
         name,
-        clusterName: c.name,
-        sourceTableName: tableName,
-        replicaTableName: `${tableName}_replica`,
-        image: 'streamfleet:local',
         scaling: { scaleDownStabilizationSeconds: 0, ...scaling },
       });
       const irsa = await wireIrsa({ iam, cluster: c }, { fleet, streamArn });
@@ -372,14 +353,7 @@ describe('local cluster (fake pods)', () => {
   it('restarts a crashed worker in its pod, rolls pods on a template change, and holds pods without their ServiceAccount', async () => {
     const launcher = new FakeLauncher();
     const c = start(launcher, new LocalIam(), new LocalMetricsSink());
-    const { tableName, streamArn } = await sourceTable();
-    const fleet = parseFleet({
-      name: 'users-replicator',
-      clusterName: c.name,
-      sourceTableName: tableName,
-      replicaTableName: `${tableName}_replica`,
-      image: 'streamfleet:local',
-    });
+    const { fleet, streamArn } = await newFleet(c);
     const consumerRoleArn = 'arn:aws:iam::000000000000:role/users-replicator-consumer';
     // deployConsumer applies the ServiceAccount first; apply the Deployment alone to see the pods held.
     const { consumerManifests } = await import('../../core/fleet.js');
