@@ -20,15 +20,10 @@ import {
 } from '../../core/fleet-state.js';
 import { compareReplicas, type ScalingConfig } from '../../core/keda.js';
 import { metricValue, parsePrometheusText } from '../../core/prometheus.js';
-import type { LocalCluster } from '../cluster/index.js';
+import type { LocalCluster, PodSnapshot } from '../cluster/index.js';
 
-export interface PodSample {
-  name: string;
-  pid: number | null;
-  port: number;
-  ready: boolean;
-  restarts: number;
-  stopping: boolean;
+/** A pod as the cluster's snapshot has it, with what its worker's /metrics said. */
+export interface PodSample extends PodSnapshot {
   /** From the worker's /metrics; null when it did not answer. */
   leasesHeld: number | null;
   processed: number | null;

@@ -4,6 +4,8 @@
  * the workflow tests and the least-privilege run (local/identities/proof.ts).
  */
 
+import type { FleetSpec } from '../../core/fleet.js';
+
 /** Worker timings for a run of seconds: short leases and taker passes, frequent shard syncs and reads. */
 export const FAST_WORKER_ENV = {
   LEASE_DURATION_MS: '3000',
@@ -15,18 +17,21 @@ export const FAST_WORKER_ENV = {
 } as const;
 
 /** The `fleet` object of a workflow input, as `localFleetInput` makes it (fields may be overridden). */
-export interface LocalFleetInput {
+export interface LocalFleetInput
+  extends Pick<
+    FleetSpec,
+    | 'name'
+    | 'clusterName'
+    | 'namespace'
+    | 'sourceTableName'
+    | 'replicaTableName'
+    | 'applicationName'
+    | 'workerEnv'
+  > {
   [field: string]: unknown;
-  name: string;
-  clusterName: string;
-  namespace: string;
-  sourceTableName: string;
-  replicaTableName: string;
-  applicationName: string;
   image: string;
   tables: { create: boolean };
   scaling: Record<string, string | number>;
-  workerEnv: Record<string, string>;
   checks: Record<string, number>;
 }
 
