@@ -12,7 +12,13 @@
  */
 import { confidenceStatement } from './confidence.js';
 import { PreconditionError } from './errors.js';
-import { addTally, type EncodedKey, emptyTally, type RecheckTally } from './item-compare.js';
+import {
+  addTally,
+  type EncodedKey,
+  emptyTally,
+  type MismatchCounts,
+  type RecheckTally,
+} from './item-compare.js';
 import { type ReadUnitsFigures, sumReadUnits, UnitsBasis } from './read-units.js';
 import { CheckName, type Verdict, verdict } from './verdict.js';
 
@@ -135,19 +141,10 @@ export function planComparison(input: {
   };
 }
 
-export interface ComparisonFigures {
+export interface ComparisonFigures extends MismatchCounts {
   mode: 'full';
   totalSegments: number;
   segmentsDone: number;
-  sourceItems: number;
-  replicaItems: number;
-  compared: number;
-  missing: number;
-  differing: number;
-  extra: number;
-  /** Suspects that agreed on the re-check, or whose replica was being written between the reads. */
-  settled: number;
-  inFlight: number;
   examples: RecheckTally['examples'];
   readUnits: ReadUnitsFigures;
   invocations: number;

@@ -17,6 +17,23 @@ export { REPLICA_BOOKKEEPING };
 export const Mismatch = { Missing: 'missing', Differing: 'differing', Extra: 'extra' } as const;
 export type Mismatch = (typeof Mismatch)[keyof typeof Mismatch];
 
+/** What a comparison of source and replica found, sampled or full: the counts both checks report. */
+export interface MismatchCounts {
+  /** Source items read (the sample, or every item of the segments done). */
+  sourceItems: number;
+  /** Replica items read and looked up in the source. */
+  replicaItems: number;
+  compared: number;
+  missing: number;
+  differing: number;
+  /** Replica items whose key is not in the source. */
+  extra: number;
+  /** Mismatches on the first read that agreed when read again (not counted). */
+  settled: number;
+  /** Mismatches on the first read whose replica was being written when read again (not counted). */
+  inFlight: number;
+}
+
 /** A canonical text of an attribute value (map keys sorted, binaries base64), for comparisons. */
 export function stableText(value: unknown): string {
   if (value instanceof Uint8Array) return `b64:${Buffer.from(value).toString('base64')}`;

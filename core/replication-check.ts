@@ -11,27 +11,16 @@ import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { systemClock } from './clock.js';
 import type { FleetSpec, ReplicationCheckMode } from './fleet.js';
 import { describeShards, scanLeases } from './fleet-state.js';
+import type { MismatchCounts } from './item-compare.js';
 import { describeLag, type LagFigures, lagFromLeases } from './lag.js';
 import { ReadMeter, type ReadUnitsFigures, sumReadUnits } from './read-units.js';
 import { type SampledComparison, type SideSample, sampledComparison } from './sampled-check.js';
 import { describeTable, existingTable, keyFromDescription, streamArnOf } from './tables.js';
 import { CheckName, type Verdict, verdict } from './verdict.js';
 
-export interface ReplicationFigures {
+/** The counts are the sample's: the whole table's when `sample.source.census`. */
+export interface ReplicationFigures extends MismatchCounts {
   mode: ReplicationCheckMode;
-  /** Source items compared (the sample; the whole table when `sample.source.census`). */
-  sourceItems: number;
-  /** Replica items looked up in the source. */
-  replicaItems: number;
-  compared: number;
-  missing: number;
-  differing: number;
-  /** Sampled replica items whose key is not in the source. */
-  extra: number;
-  /** Mismatches on the first read whose replica was being written when read again (not counted). */
-  inFlight: number;
-  /** Mismatches on the first read that agreed when read again (not counted). */
-  settled: number;
   /** Up to five keys of each kind, as JSON, to start looking from. */
   examples: { missing: string[]; differing: string[]; extra: string[] };
   /** Matching replica items per `processed_by` worker. */
