@@ -8,7 +8,9 @@ import { build } from 'esbuild';
  * called — only where the named package imports them. @kubernetes/client-node's KubeConfig imports every auth
  * provider and proxy agent; the functions reach EKS with a bearer token and no proxy, so the OIDC, Azure and
  * GCP providers (openid-client, jsonpath-plus) and the SOCKS/HTTP proxy agents never run in Lambda.
- * node-fetch only falls back to whatwg-url where Node has no global URL (Node < 10). About 0.6 MB per bundle.
+ * node-fetch only falls back to whatwg-url where Node has no global URL (Node < 10). About 0.6 MB per bundle
+ * that has the client; only the functions that talk to their cluster have it at all (core/handler.ts
+ * `cluster`, test/infra/bundles.test.ts).
  * The CLI runs from source (tsx) and keeps them all: there a kubeconfig may use any of them.
  */
 const NEVER_RUN_IN_BUNDLES = {

@@ -214,3 +214,11 @@ export function findLocalCluster(name: string): Cluster {
       : 'start one first (startLocalCluster({ name }) from local/cluster, which npm start does), or check fleet.clusterName.',
   );
 }
+
+/** The error for a cluster without KEDA's CRDs, with the commands that install it. */
+export function kedaMissing(clusterName: string): PreconditionError {
+  return new PreconditionError(
+    `KEDA is not installed on cluster ${clusterName} (the API server does not serve ${KEDA_API_VERSION}).`,
+    'install it (helm repo add kedacore https://kedacore.github.io/charts && helm install keda kedacore/keda --namespace keda --create-namespace), then start the execution again.',
+  );
+}

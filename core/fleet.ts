@@ -7,6 +7,7 @@
 import {
   type Cluster,
   KEDA_API_VERSION,
+  kedaMissing,
   type ManifestObject,
   type RolloutStatus,
   toManifestObject,
@@ -14,7 +15,6 @@ import {
 import { InvalidInputError } from './errors.js';
 import { KEDA_OPERATOR_SERVICE_ACCOUNT } from './iam-policies.js';
 import { type ScalingConfig, ScalingMode, scalingConfig } from './keda.js';
-import { kedaMissing } from './kubernetes.js';
 import {
   consumerDeployment,
   consumerDisruptionBudget,

@@ -13,10 +13,16 @@ import middy, { type MiddlewareObj, type MiddyfiedHandler } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { errorName, isRetriableAwsError, StreamfleetError, TransientError } from './errors.js';
 import { handlerObservability, MetricUnit } from './observability.js';
-import { type ControlPlanePorts, controlPlanePorts } from './ports.js';
+import {
+  type ClusterPorts,
+  type ControlPlanePorts,
+  connectClustersWith,
+  controlPlanePorts,
+  type EksConnector,
+} from './ports.js';
 
-export interface HandlerTools {
-  ports: ControlPlanePorts;
+export interface HandlerTools<P extends ControlPlanePorts = ControlPlanePorts> {
+  ports: P;
   logger: Logger;
   /** Milliseconds left before Lambda stops this invocation. */
   remainingMs(): number;
@@ -27,6 +33,18 @@ export interface ControlPlaneHandlerSpec<I, O> {
   name: string;
   parse(event: unknown): I;
   run(input: I, tools: HandlerTools): Promise<O>;
+}
+
+/**
+ * A function that talks to its cluster names how it reaches an EKS cluster (core/eks.ts `connectEksCluster`)
+ * and gets `ports.cluster`; the others cannot ask for a cluster (it is not in their ports' type), and their
+ * bundles carry no Kubernetes client.
+ */
+export interface ClusterHandlerSpec<I, O> {
+  name: string;
+  parse(event: unknown): I;
+  cluster: EksConnector;
+  run(input: I, tools: HandlerTools<ClusterPorts>): Promise<O>;
 }
 
 export type ControlPlaneHandler<O> = MiddyfiedHandler<unknown, O, Error, Context>;
@@ -62,8 +80,13 @@ function errorHandling(
   };
 }
 
-export function controlPlaneHandler<I, O>(spec: ControlPlaneHandlerSpec<I, O>): ControlPlaneHandler<O> {
+export function controlPlaneHandler<I, O>(spec: ClusterHandlerSpec<I, O>): ControlPlaneHandler<O>;
+export function controlPlaneHandler<I, O>(spec: ControlPlaneHandlerSpec<I, O>): ControlPlaneHandler<O>;
+export function controlPlaneHandler<I, O>(
+  spec: ControlPlaneHandlerSpec<I, O> | ClusterHandlerSpec<I, O>,
+): ControlPlaneHandler<O> {
   const { logger, metrics } = handlerObservability(spec.name);
+  if ('cluster' in spec) connectClustersWith(spec.cluster);
   const base = async (event: unknown, context: Context): Promise<O> => {
     const input = spec.parse(event);
     logger.info(`${spec.name} started`);

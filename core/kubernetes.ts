@@ -28,6 +28,7 @@ import {
   FIELD_MANAGER,
   KEDA_API_VERSION,
   kedaHpaName,
+  kedaMissing,
   type ManifestObject,
   type ObjectRef,
   type PodStatus,
@@ -450,12 +451,4 @@ function conditionTrue(conditions: unknown, type: string): { value: boolean; mes
     value: condition.status === 'True',
     ...(condition.message ? { message: condition.message } : {}),
   };
-}
-
-/** The error for a cluster without KEDA's CRDs, with the commands that install it. */
-export function kedaMissing(clusterName: string): PreconditionError {
-  return new PreconditionError(
-    `KEDA is not installed on cluster ${clusterName} (the API server does not serve ${KEDA_API_VERSION}).`,
-    'install it (helm repo add kedacore https://kedacore.github.io/charts && helm install keda kedacore/keda --namespace keda --create-namespace), then start the execution again.',
-  );
 }

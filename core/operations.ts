@@ -30,7 +30,7 @@ import {
 import { removeIrsa, wireIrsa } from './irsa.js';
 import { UNFINISHED_SHARDS_METRIC } from './keda.js';
 import { writeLoadBatch } from './load.js';
-import type { ControlPlanePorts } from './ports.js';
+import type { ClusterPorts, ControlPlanePorts } from './ports.js';
 import {
   deleteTables,
   describeTable,
@@ -51,17 +51,17 @@ export async function ensureTablesOperation(ports: ControlPlanePorts, { fleet }:
   });
 }
 
-export async function wireIrsaOperation(ports: ControlPlanePorts, input: StreamInput) {
+export async function wireIrsaOperation(ports: ClusterPorts, input: StreamInput) {
   const cluster = await ports.cluster(input.fleet.clusterName);
   return wireIrsa({ iam: ports.iam, cluster }, input);
 }
 
-export async function deployConsumerOperation(ports: ControlPlanePorts, input: DeployInput) {
+export async function deployConsumerOperation(ports: ClusterPorts, input: DeployInput) {
   const cluster = await ports.cluster(input.fleet.clusterName);
   return deployConsumer(cluster, { ...input, region: ports.config.region });
 }
 
-export async function installScalerOperation(ports: ControlPlanePorts, input: ScalerInput) {
+export async function installScalerOperation(ports: ClusterPorts, input: ScalerInput) {
   const cluster = await ports.cluster(input.fleet.clusterName);
   return installScaler(cluster, { ...input, region: ports.config.region });
 }
@@ -76,7 +76,7 @@ export async function generateLoadOperation(ports: ControlPlanePorts, input: Loa
   });
 }
 
-export async function verifyScalingOperation(ports: ControlPlanePorts, input: ScalingCheckRequest) {
+export async function verifyScalingOperation(ports: ClusterPorts, input: ScalingCheckRequest) {
   const cluster = await ports.cluster(input.fleet.clusterName);
   return verifyScaling({ dynamodb: ports.dynamodb, streams: ports.streams, cluster }, input);
 }
@@ -177,7 +177,7 @@ export async function handleAlarmOperation(ports: ControlPlanePorts, input: Alar
   return { ...diagnosis, messageId };
 }
 
-export async function teardownOperation(ports: ControlPlanePorts, input: TeardownInput) {
+export async function teardownOperation(ports: ClusterPorts, input: TeardownInput) {
   const { fleet } = input;
   switch (input.step) {
     case 'scaler':

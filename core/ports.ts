@@ -17,7 +17,7 @@ import {
   controlPlaneConfig,
   type LocalCredentials,
 } from './control-plane-config.js';
-import { connectEksCluster } from './eks.js';
+import type { connectEksCluster } from './eks.js';
 import { PreconditionError } from './errors.js';
 import { CloudWatchMetricsSink, LocalMetricsSink, type MetricsSink } from './fleet-metrics.js';
 import { AwsIam, type IamPort, LocalIam } from './iam.js';
@@ -28,10 +28,28 @@ export interface ControlPlanePorts {
   readonly streams: DynamoDBStreamsClient;
   readonly iam: IamPort;
   readonly metrics: MetricsSink;
-  /** The cluster named in the input: an EKS cluster, or a running local cluster. */
-  cluster(name: string): Promise<Cluster>;
   /** The alerts topic: `topicArn` from the input wins over ALERTS_TOPIC_ARN (eks mode). */
   alerts(topicArn?: string): AlertSink;
+}
+
+/** The ports of a function that talks to its cluster (its handler names `cluster`, see core/handler.ts). */
+export interface ClusterPorts extends ControlPlanePorts {
+  /** The cluster named in the input: an EKS cluster, or a running local cluster. */
+  cluster(name: string): Promise<Cluster>;
+}
+
+/** How a function reaches an EKS cluster: core/eks.ts's `connectEksCluster`. */
+export type EksConnector = typeof connectEksCluster;
+
+let eksConnector: EksConnector | undefined;
+
+/**
+ * The functions that talk to their cluster name the EKS connection in their handler spec (`cluster`), which
+ * registers it here; only their bundles then carry the Kubernetes client (about 0.9 MB). The others never
+ * import it, so a cluster asked of one of them is a wiring mistake, said as such.
+ */
+export function connectClustersWith(connector: EksConnector): void {
+  eksConnector = connector;
 }
 
 /** The local mode's shared stand-ins for IAM, the alerts topic and CloudWatch metrics. */
@@ -44,7 +62,7 @@ export const localServices = {
 export function createControlPlanePorts(
   config: ControlPlaneConfig,
   credentials?: LocalCredentials,
-): ControlPlanePorts {
+): ClusterPorts {
   const clients = new AwsClients(config, credentials);
   if (config.clusterMode === ClusterMode.Local) {
     return {
@@ -67,8 +85,14 @@ export function createControlPlanePorts(
     cluster(name) {
       let cluster = clusters.get(name);
       if (!cluster) {
+        if (!eksConnector) {
+          throw new PreconditionError(
+            `This function asked for cluster "${name}", but its handler names no way to reach an EKS cluster.`,
+            'pass `cluster: connectEksCluster` (core/eks.ts) to controlPlaneHandler in its functions/ entry, then build and deploy again.',
+          );
+        }
         const sts = clients.sts();
-        cluster = connectEksCluster({
+        cluster = eksConnector({
           eks: clients.eks(),
           clusterName: name,
           region: config.region,
@@ -93,11 +117,11 @@ export function createControlPlanePorts(
   };
 }
 
-let current: ControlPlanePorts | undefined;
+let current: ClusterPorts | undefined;
 /** Whether `current` was built from a configuration (and may be rebuilt with other credentials). */
 let currentFromConfig = false;
 /** Local mode: the ports of each role session an invocation ran as, by access key id. */
-const byCredentials = new Map<string, ControlPlanePorts>();
+const byCredentials = new Map<string, ClusterPorts>();
 const invocationCredentials = new AsyncLocalStorage<LocalCredentials>();
 
 /**
@@ -111,7 +135,7 @@ export function withInvocationCredentials<T>(credentials: LocalCredentials, fn: 
 }
 
 /** The process's ports, built from the environment on first use (with the invocation's credentials, locally). */
-export function controlPlanePorts(): ControlPlanePorts {
+export function controlPlanePorts(): ClusterPorts {
   if (!current) {
     current = createControlPlanePorts(controlPlaneConfig());
     currentFromConfig = true;
@@ -127,7 +151,7 @@ export function controlPlanePorts(): ControlPlanePorts {
 }
 
 /** Replaces the process's ports (the local runtime, tests); returns the new ones. */
-export function configureControlPlane(config: ControlPlaneConfig | ControlPlanePorts): ControlPlanePorts {
+export function configureControlPlane(config: ControlPlaneConfig | ClusterPorts): ClusterPorts {
   currentFromConfig = !('dynamodb' in config);
   current = 'dynamodb' in config ? config : createControlPlanePorts(config);
   byCredentials.clear();

@@ -1,10 +1,12 @@
 /** KEDA's TriggerAuthentication and the fleet's ScaledObject (classic or unfinished-shards mode). */
+import { connectEksCluster } from '../core/eks.js';
 import { controlPlaneHandler } from '../core/handler.js';
 import { parseScalerInput } from '../core/inputs.js';
 import { installScalerOperation } from '../core/operations.js';
 
 export const handler = controlPlaneHandler({
   name: 'install-scaler',
+  cluster: connectEksCluster,
   parse: parseScalerInput,
   run: (input, { ports }) => installScalerOperation(ports, input),
 });
