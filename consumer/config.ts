@@ -46,6 +46,10 @@ export interface WorkerConfig {
   deadLetterTableName: string | undefined;
   shutdownTimeoutMs: number;
   logLevel: string;
+  /** Label selector of this worker's Deployment's pods, watched for peer evidence; undefined: none. */
+  peerPodSelector: string | undefined;
+  /** Namespace of those pods; undefined: this pod's own. */
+  podNamespace: string | undefined;
 }
 
 /** Every variable the worker reads, with its meaning: the README table is checked against this list. */
@@ -77,6 +81,9 @@ export const CONFIG_VARIABLES = {
   DEAD_LETTER_TABLE_NAME: 'table for records the target refuses (required with dead-letter)',
   SHUTDOWN_TIMEOUT_MS: 'longest graceful drain on SIGTERM before exiting anyway (default 20000)',
   LOG_LEVEL: 'trace, debug, info, warn, error or fatal (default info)',
+  PEER_POD_SELECTOR:
+    "label selector of this Deployment's pods: watched through the Kubernetes API, a peer whose pod is deleted or whose container stopped loses its leases at once (default unset: the lease duration alone)",
+  POD_NAMESPACE: "namespace of those pods (default: this pod's own)",
 } as const;
 
 type Env = Record<string, string | undefined>;
@@ -86,6 +93,9 @@ const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$|^ddblocal$|^local$/;
 const STREAM_ARN =
   /^arn:(aws|aws-cn|aws-us-gov):dynamodb:([a-z0-9-]+):(\d{12}):table\/([a-zA-Z0-9_.-]{3,255})\/stream\/([0-9A-Za-z:.\-_]+)$/;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+/** One requirement of a Kubernetes label selector: key, key=value, key!=value, key in (a,b), !key, … */
+const SELECTOR_TERM = /^!?[A-Za-z0-9][-A-Za-z0-9_./]*(\s*(==?|!=)\s*[-A-Za-z0-9_.]*|\s+(in|notin)\s+\([-A-Za-z0-9_.,\s]*\))?$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function text(env: Env, name: string): string | undefined {
   const value = env[name];
@@ -229,6 +239,16 @@ export function parseConfig(env: Env, hostname: string): WorkerConfig {
       `must be 1 (or unset) with REPLICATION_WRITE_MODE=fenced, got ${writeConcurrency}: every fenced transaction includes the shard's lease item, and AWS cancels a transaction that shares an item with one in flight (TransactionConflict). Use REPLICATION_WRITE_MODE=conditional for parallel writes.`,
     );
   }
+  const peerPodSelector = text(env, 'PEER_POD_SELECTOR');
+  if (peerPodSelector !== undefined && !selectorTerms(peerPodSelector).every((t) => SELECTOR_TERM.test(t))) {
+    throw new ConfigurationError(
+      'PEER_POD_SELECTOR',
+      `"${peerPodSelector}" is not a Kubernetes label selector such as app.kubernetes.io/instance=users-replicator.`,
+    );
+  }
+  const podNamespace = text(env, 'POD_NAMESPACE');
+  if (podNamespace !== undefined && !DNS_LABEL.test(podNamespace))
+    throw new ConfigurationError('POD_NAMESPACE', `"${podNamespace}" is not a Kubernetes namespace name.`);
   const logLevel = (text(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigurationError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}".`);
@@ -263,5 +283,14 @@ export function parseConfig(env: Env, hostname: string): WorkerConfig {
     deadLetterTableName,
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 20_000, 1_000, 300_000),
     logLevel,
+    peerPodSelector,
+    podNamespace,
   };
+}
+
+/** A selector's requirements: split at the commas that are not inside a set `( … )`. */
+function selectorTerms(selector: string): string[] {
+  return selector
+    .split(/,(?![^(]*\))/)
+    .map((term) => term.trim());
 }

@@ -3,6 +3,7 @@
  * health server. Checks at start-up what a misconfiguration would otherwise turn into a silent stall.
  */
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { type Clock, systemClock } from '../core/clock.js';
@@ -26,6 +27,7 @@ import {
 } from './processor/replica-writer.js';
 import { ReplicationProcessor } from './processor/replication-processor.js';
 import { Scheduler } from './scheduler.js';
+import { KubernetesPodEvidence } from './peers/kubernetes-pods.js';
 import { DynamoDBStreamsShardDetector } from './shards/shard-detector.js';
 import { ShardSyncer } from './shards/shard-syncer.js';
 
@@ -130,6 +132,19 @@ export async function startWorker(
     metrics,
     events,
   });
+  // Peer evidence: the pods of this Deployment, when the worker is told which (PEER_POD_SELECTOR).
+  const evidence =
+    config.peerPodSelector === undefined
+      ? undefined
+      : new KubernetesPodEvidence({
+          instanceName: config.instanceName,
+          selector: config.peerPodSelector,
+          namespace: config.podNamespace,
+          podName: hostname(),
+          clock,
+          events,
+        });
+  evidence?.start();
   const coordinator = new LeaseCoordinator(
     refresher,
     {
@@ -142,6 +157,7 @@ export async function startWorker(
       maxLeasesPerWorker: config.maxLeasesPerWorker,
       maxLeasesToStealAtOnce: config.maxLeasesToStealAtOnce,
       progress,
+      ...(evidence ? { evidence } : {}),
     },
     clock,
     log,
@@ -197,6 +213,7 @@ export async function startWorker(
     server,
     async shutdown() {
       await scheduler.shutdown();
+      await evidence?.stop();
       await closeServer();
       dynamodb.destroy();
       streams.destroy();

@@ -88,6 +88,13 @@ const FIXED: Record<Variable, { value: string; env?: Record<string, string> }[]>
   ],
   SHUTDOWN_TIMEOUT_MS: [{ value: '999' }, { value: '9'.repeat(20) }, { value: '20s' }],
   LOG_LEVEL: [{ value: 'verbose' }, { value: 'INFO!' }],
+  PEER_POD_SELECTOR: [
+    { value: 'app.kubernetes.io/instance=a b' },
+    { value: '=users' },
+    { value: 'app in (a,b' },
+    { value: 'app=users;rm' },
+  ],
+  POD_NAMESPACE: [{ value: 'Default' }, { value: 'has space' }, { value: 'x'.repeat(64) }, { value: '-ns' }],
 };
 
 const INTEGER_VARIABLES = new Set<Variable>([
@@ -156,6 +163,14 @@ function generate(variable: Variable, random: () => number): string {
         () => junk('ABCDEF', 2, 10),
         () => `${junk('abcdef', 2, 2)}_${junk('abc', 3, 6)}_${digits()}`,
         () => `${junk('abcdef', 2, 2)}-${junk('abc', 3, 6)}`,
+      ])();
+    case 'PEER_POD_SELECTOR':
+      return `${junk('abc', 1, 6)}=${junk('xyz', 1, 4)}${pick([' x', ';', '"', '*', '{', '$'])}${junk('xyz', 0, 3)}`;
+    case 'POD_NAMESPACE':
+      return pick([
+        () => `${junk('abc', 1, 6)}${pick(['_', ' ', '.', 'A', '*', 'é'])}${junk('xyz', 1, 5)}`,
+        () => `-${junk('abc', 1, 6)}`,
+        () => junk('abcdef', 64, 80),
       ])();
     case 'INSTANCE_NAME':
       return pick([
