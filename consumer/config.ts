@@ -94,7 +94,8 @@ const STREAM_ARN =
   /^arn:(aws|aws-cn|aws-us-gov):dynamodb:([a-z0-9-]+):(\d{12}):table\/([a-zA-Z0-9_.-]{3,255})\/stream\/([0-9A-Za-z:.\-_]+)$/;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 /** One requirement of a Kubernetes label selector: key, key=value, key!=value, key in (a,b), !key, … */
-const SELECTOR_TERM = /^!?[A-Za-z0-9][-A-Za-z0-9_./]*(\s*(==?|!=)\s*[-A-Za-z0-9_.]*|\s+(in|notin)\s+\([-A-Za-z0-9_.,\s]*\))?$/;
+const SELECTOR_TERM =
+  /^!?[A-Za-z0-9][-A-Za-z0-9_./]*(\s*(==?|!=)\s*[-A-Za-z0-9_.]*|\s+(in|notin)\s+\([-A-Za-z0-9_.,\s]*\))?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function text(env: Env, name: string): string | undefined {
@@ -290,7 +291,5 @@ export function parseConfig(env: Env, hostname: string): WorkerConfig {
 
 /** A selector's requirements: split at the commas that are not inside a set `( … )`. */
 function selectorTerms(selector: string): string[] {
-  return selector
-    .split(/,(?![^(]*\))/)
-    .map((term) => term.trim());
+  return selector.split(/,(?![^(]*\))/).map((term) => term.trim());
 }

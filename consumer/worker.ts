@@ -19,6 +19,7 @@ import { WorkerEvents } from './observability/events.js';
 import type { Logger } from './observability/logger.js';
 import { LagTracker, WorkerMetrics } from './observability/metrics.js';
 import { type HealthSource, startHealthServer } from './observability/server.js';
+import { KubernetesPodEvidence } from './peers/kubernetes-pods.js';
 import { DeadLetterTable } from './processor/dead-letter.js';
 import {
   ConditionalReplicaWriter,
@@ -27,7 +28,6 @@ import {
 } from './processor/replica-writer.js';
 import { ReplicationProcessor } from './processor/replication-processor.js';
 import { Scheduler } from './scheduler.js';
-import { KubernetesPodEvidence } from './peers/kubernetes-pods.js';
 import { DynamoDBStreamsShardDetector } from './shards/shard-detector.js';
 import { ShardSyncer } from './shards/shard-syncer.js';
 

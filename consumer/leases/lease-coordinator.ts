@@ -106,7 +106,11 @@ export class LeaseCoordinator {
   start(): void {
     const { renewIntervalMs, takerIntervalMs } = this.options;
     this.loops = [
-      this.every('renewer', () => renewIntervalMs, () => this.renewer.renewAll()),
+      this.every(
+        'renewer',
+        () => renewIntervalMs,
+        () => this.renewer.renewAll(),
+      ),
       this.every(
         'taker',
         () => (this.taker.fastPasses() ? Math.min(FAST_PASS_MS, takerIntervalMs) : takerIntervalMs),

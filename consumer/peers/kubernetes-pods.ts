@@ -39,7 +39,11 @@ import { type PeerChange, type PeerEvidence, type PeerState, PodLedger, readPod 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 /** Between attempts to (re)establish the watch: 0.5 s doubling to 30 s, with full jitter. */
-const RECONNECT: RetryPolicy = { baseDelayMs: 500, maxDelayMs: 30_000, maxAttempts: Number.POSITIVE_INFINITY };
+const RECONNECT: RetryPolicy = {
+  baseDelayMs: 500,
+  maxDelayMs: 30_000,
+  maxAttempts: Number.POSITIVE_INFINITY,
+};
 
 export interface KubernetesPodEvidenceOptions {
   /** This worker's INSTANCE_NAME. */

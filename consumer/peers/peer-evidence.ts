@@ -93,7 +93,8 @@ export function readPod(pod: PodObject): PodReading | undefined {
   const hostname = pod.spec?.hostname ?? name.slice(0, 63);
   const fieldPath = variable?.valueFrom?.fieldRef?.fieldPath;
   const instance =
-    variable?.value ?? (fieldPath === 'metadata.name' ? name : fieldPath === undefined ? hostname : undefined);
+    variable?.value ??
+    (fieldPath === 'metadata.name' ? name : fieldPath === undefined ? hostname : undefined);
   if (instance === undefined) return undefined;
   const status = pod.status?.containerStatuses?.find((s) => s.name === container?.name);
   const finished = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
@@ -129,7 +130,9 @@ export class PodLedger {
     const previous = this.pods.get(reading.pod);
     this.pods.set(reading.pod, reading);
     return [
-      ...(previous && previous.instance !== reading.instance ? this.settle(previous.instance, reading.pod) : []),
+      ...(previous && previous.instance !== reading.instance
+        ? this.settle(previous.instance, reading.pod)
+        : []),
       ...this.settle(reading.instance, reading.pod),
     ];
   }

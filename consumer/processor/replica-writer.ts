@@ -317,7 +317,11 @@ export class FencedReplicaWriter extends GuardedWriter {
           const reasons =
             (error as { CancellationReasons?: { Code?: string; Message?: string }[] }).CancellationReasons ??
             [];
-          if (reasons[0]?.Code === 'ConditionalCheckFailed') return 'lease-lost';
+          if (reasons[0]?.Code === 'ConditionalCheckFailed') {
+            // The fence: the lease item is no longer ours, so none of these items was written.
+            metrics.replicaWrites.inc({ outcome: 'fenced' }, pending.length);
+            return 'lease-lost';
+          }
           const keep: ItemChange[] = [];
           pending.forEach((change, i) => {
             const reason = reasons[i + 1];

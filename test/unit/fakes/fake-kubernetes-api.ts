@@ -55,6 +55,7 @@ const GROUPS: Record<string, string[]> = {
   'apis/apps/v1': ['deployments'],
   'apis/autoscaling/v2': ['horizontalpodautoscalers'],
   'apis/policy/v1': ['poddisruptionbudgets'],
+  'apis/rbac.authorization.k8s.io/v1': ['roles', 'rolebindings'],
   'apis/keda.sh/v1alpha1': ['scaledobjects', 'triggerauthentications'],
 };
 
@@ -65,6 +66,8 @@ const KINDS: Record<string, string> = {
   deployments: 'Deployment',
   horizontalpodautoscalers: 'HorizontalPodAutoscaler',
   poddisruptionbudgets: 'PodDisruptionBudget',
+  roles: 'Role',
+  rolebindings: 'RoleBinding',
   scaledobjects: 'ScaledObject',
   triggerauthentications: 'TriggerAuthentication',
 };
