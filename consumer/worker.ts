@@ -3,7 +3,6 @@
  * health server. Checks at start-up what a misconfiguration would otherwise turn into a silent stall.
  */
 import type { Server } from 'node:http';
-import { hostname } from 'node:os';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { type Clock, systemClock } from '../core/clock.js';
@@ -140,7 +139,6 @@ export async function startWorker(
           instanceName: config.instanceName,
           selector: config.peerPodSelector,
           namespace: config.podNamespace,
-          podName: hostname(),
           clock,
           events,
         });

@@ -420,8 +420,8 @@ async function applyAll(cluster: Cluster, manifests: ManifestObject[]): Promise<
 }
 
 /**
- * The consumer's ServiceAccount (with its IRSA role), its Role and RoleBinding (list, watch and get the pods
- * of its namespace: peer evidence), Deployment and PodDisruptionBudget; KEDA sets the replicas later.
+ * The consumer's ServiceAccount (with its IRSA role), its Role and RoleBinding (list and watch the pods of its
+ * namespace: peer evidence), Deployment and PodDisruptionBudget; KEDA sets the replicas later.
  */
 export function consumerManifests(input: {
   fleet: FleetSpec;

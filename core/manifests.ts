@@ -1,6 +1,6 @@
 /**
- * Kubernetes manifests for one consumer fleet on EKS: the IRSA ServiceAccount, its Role and RoleBinding (read
- * the Deployment's pods, nothing else), the worker Deployment (and its PodDisruptionBudget), and KEDA's
+ * Kubernetes manifests for one consumer fleet on EKS: the IRSA ServiceAccount, its Role and RoleBinding (list
+ * and watch the namespace's pods, nothing else), the worker Deployment (and its PodDisruptionBudget), and KEDA's
  * TriggerAuthentication and ScaledObject. Every builder checks its input
  * first (InvalidInputError naming the field), then builds a typed `kubernetes-models` object and runs its
  * schema `.validate()`. `renderManifestsYaml` prints them for `kubectl apply -f`.
@@ -203,9 +203,9 @@ export function consumerServiceAccount(input: ServiceAccountInput): ServiceAccou
 
 /**
  * The only Kubernetes calls a worker makes (consumer/peers/kubernetes-pods.ts): list and watch the pods of its
- * Deployment, and get its own pod once. A Role, not a ClusterRole: its own namespace only.
+ * Deployment. A Role, not a ClusterRole: its own namespace only.
  */
-export const CONSUMER_POD_RULES = [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }];
+export const CONSUMER_POD_RULES = [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }];
 
 export interface ConsumerRoleInput {
   namespace: string;

@@ -39,7 +39,7 @@ export interface WorkerEventMap {
   'peers.watch-started': { namespace: string; selector: string; pods: number };
   'peers.watch-failed': { namespace: string; error: unknown; failures: number; retryInMs: number };
   'peers.state': { owner: string; state: string; pod: string; reason?: string };
-  'peers.self-check': { pod: string; instance: string | null; matches: boolean };
+  'peers.self-check': { instance: string; pod: string | null; matches: boolean };
   'shards.created': { created: string[]; shards: number };
   'shards.deleted': { deleted: string[] };
   'shard-sync.failed': { error: unknown; when: 'initial' | 'periodic' | 'shard-end' };

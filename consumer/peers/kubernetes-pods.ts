@@ -5,10 +5,10 @@
  * This module is the only one that imports the client; the rest of the worker sees the `PeerEvidence` port.
  *
  * The calls it makes, which the consumer's Role grants and nothing more (core/manifests.ts `consumerRole`):
- * `list` and `watch` pods in the namespace (the informer), and one `get` of its own pod at start, to check
- * that peers will map it to its INSTANCE_NAME as it writes lease owners. The list and the get are two plain
- * GETs with the KubeConfig's credentials (`applyToHTTPSOptions`), not the generated `CoreV1Api`, whose model
- * registry of every API group would add 3 MB to the worker's bundle for two calls.
+ * `list` and `watch` pods in the namespace (the informer). The first list also checks that peers will map
+ * one of the pods to this worker's INSTANCE_NAME, as it writes lease owners. The list is a plain GET with the
+ * KubeConfig's credentials (`applyToHTTPSOptions`), not the generated `CoreV1Api`, whose model registry of
+ * every API group would add 3 MB to the worker's bundle for one call.
  *
  * Credentials: in a pod, the service account token the kubelet mounts (`loadFromDefault` falls back to the
  * in-cluster configuration); elsewhere, `KUBECONFIG` (the local cluster gives each worker one with its service
@@ -52,8 +52,6 @@ export interface KubernetesPodEvidenceOptions {
   selector: string;
   /** The pods' namespace; default: this pod's own (in-cluster), else the kubeconfig context's, else default. */
   namespace: string | undefined;
-  /** This worker's own pod (its host name) for the start-up self-check. */
-  podName: string;
   clock: Clock;
   events: WorkerEvents;
   /** Default: KubeConfig.loadFromDefault() (KUBECONFIG, ~/.kube/config, or in-cluster). */
@@ -116,7 +114,7 @@ export class KubernetesPodEvidence implements PeerEvidence {
         failed = error;
       }
       if (failed === undefined) {
-        if (this.failures === 0 && kubeConfig) await this.selfCheck(kubeConfig);
+        if (this.failures === 0) this.selfCheck();
         this.failures = 0;
         this.setCurrent(true);
         this.options.events.emit(
@@ -196,30 +194,20 @@ export class KubernetesPodEvidence implements PeerEvidence {
     });
   }
 
-  /** Reads its own pod once: do peers see it under the name it writes as lease owner? */
-  private async selfCheck(kubeConfig: KubeConfig): Promise<void> {
-    const pod = this.options.podName;
-    try {
-      const path = `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods/${encodeURIComponent(pod)}`;
-      const own = readPod(await getJson<V1Pod>(kubeConfig, path));
-      const instance = own?.instance ?? null;
-      this.options.events.emit(
-        'peers.self-check',
-        { pod, instance, matches: instance === this.options.instanceName },
-        instance === this.options.instanceName
-          ? 'peers map this pod to this worker'
-          : 'peers cannot map this pod to this worker (INSTANCE_NAME differs): its own failover falls back to the lease duration',
-      );
-    } catch (error) {
-      if (error instanceof KubernetesRequestError && error.code === 404) {
-        this.options.events.emit(
-          'peers.self-check',
-          { pod, instance: null, matches: false },
-          'this worker runs in no pod of this Deployment: peers learn of its end from the lease duration only',
-        );
-      }
-      // Anything else shows in the watch itself.
-    }
+  /** After the first list: will peers map one of these pods to this worker, as it writes lease owners? */
+  private selfCheck(): void {
+    const instance = this.options.instanceName;
+    const pod = (this.informer as unknown as { list(): V1Pod[] })
+      .list()
+      .map((p) => readPod(p))
+      .find((reading) => reading?.instance === instance);
+    this.options.events.emit(
+      'peers.self-check',
+      { instance, pod: pod?.pod ?? null, matches: pod !== undefined },
+      pod
+        ? 'peers map a pod of this Deployment to this worker'
+        : "no pod of this Deployment carries this INSTANCE_NAME: peers learn of this worker's end from the lease duration only",
+    );
   }
 
   private setCurrent(current: boolean): void {

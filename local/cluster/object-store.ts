@@ -94,6 +94,18 @@ export class ObjectStore {
     return this.objects.delete(keyOf(ref));
   }
 
+  /** Every object of a kind (in `namespace` when given), as `read` answers it, sorted by namespace and name. */
+  list(apiVersion: string, kind: string, namespace?: string): ManifestObject[] {
+    const prefix = `${apiVersion}/${kind}/${namespace === undefined ? '' : `${namespace}/`}`;
+    return this.keys()
+      .filter((key) => key.startsWith(prefix) && key.slice(`${apiVersion}/${kind}/`.length).includes('/'))
+      .map((key) => {
+        const [ns = '', name = ''] = key.slice(`${apiVersion}/${kind}/`.length).split('/');
+        return this.read({ apiVersion, kind, name, ...(ns === '' ? {} : { namespace: ns }) });
+      })
+      .filter((object): object is ManifestObject => object !== undefined);
+  }
+
   /** Every object's key, sorted. */
   keys(): string[] {
     return [...this.objects.keys()].sort();
