@@ -521,6 +521,7 @@ export class LocalKubernetesApi {
     const selects = parseLabelSelector(url.searchParams.get('labelSelector'));
     const namespace = resource.namespaced ? path.namespace : undefined;
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders(); // the client's watch starts with the answer's headers, events or not
     this.watches.add(res);
     const write = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
     const wanted = (event: PodWatchEvent) =>
