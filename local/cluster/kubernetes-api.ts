@@ -33,12 +33,16 @@ import {
 import {
   authorize,
   forbiddenStatus,
+  MASTERS_GROUP,
   type ResourceRequest,
   type RoleBindingLike,
   type RoleSource,
+  serviceAccountUser,
   type UserInfo,
 } from '../../core/rbac.js';
 import { ApiCredentials, kubeconfigYaml } from './api-credentials.js';
+import { type OpenApiResource, openApiDocument, openApiRoot } from './api-openapi.js';
+import { asTable } from './api-tables.js';
 import { parseLabelSelector } from './label-selector.js';
 import { merge } from './object-store.js';
 import type { PodFeed, PodJson, PodWatchEvent } from './pod-feed.js';
@@ -61,6 +65,8 @@ export interface LocalApiBackend {
   readonly podFeed: PodFeed;
   /** The RBAC objects applied: bindings, and the roles they may name. */
   rbac(): { bindings: RoleBindingLike[]; roles: RoleSource };
+  /** When a stored object was created (metadata.creationTimestamp). */
+  createdAt(ref: ObjectRef): string | undefined;
 }
 
 interface Resource {
@@ -118,6 +124,7 @@ const RESOURCES: Record<string, Resource> = {
 };
 
 const READ_VERBS = ['get', 'list', 'watch'];
+const ACCESS_REVIEWS = '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews';
 const HPA_PREFIX = 'keda-hpa-';
 
 function status(code: number, reason: string, message: string, details?: Record<string, unknown>) {
@@ -304,9 +311,23 @@ export class LocalKubernetesApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const header = req.headers.authorization;
-      const user = this.credentials.userOf(header?.startsWith('Bearer ') ? header.slice(7) : undefined);
-      if (!user) return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+      const caller = this.credentials.userOf(header?.startsWith('Bearer ') ? header.slice(7) : undefined);
+      if (!caller) return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+      const user = impersonated(caller, req);
+      if (!user) {
+        const as = String(req.headers['impersonate-user']);
+        return this.send(
+          res,
+          403,
+          status(
+            403,
+            'Forbidden',
+            `users "${as}" is forbidden: User "${caller.username}" cannot impersonate resource "users" in API group "" at the cluster scope`,
+          ),
+        );
+      }
       const url = new URL(req.url ?? '/', 'https://local');
+      if (url.pathname === ACCESS_REVIEWS && req.method === 'POST') return this.accessReview(req, res, user);
       const discovery = await this.discovery(url.pathname);
       if (discovery !== undefined) {
         if (req.method !== 'GET')
@@ -362,8 +383,19 @@ export class LocalKubernetesApi {
       }
       if (!READ_VERBS.includes(request.verb)) return this.write(req, res, url, path, resource, request.verb);
       if (request.verb === 'watch') return this.watch(res, url, path, resource);
-      const body =
+      let body =
         request.verb === 'get' ? await this.read(path, resource) : await this.list(path, resource, url);
+      if (body !== undefined && /\bas=Table\b/.test(String(req.headers.accept ?? ''))) {
+        const items =
+          request.verb === 'get'
+            ? [body]
+            : ((body as { items: unknown[] }).items as Parameters<typeof asTable>[1]);
+        body = asTable(
+          resource.kind,
+          items as Parameters<typeof asTable>[1],
+          String(this.backend.podFeed.resourceVersion()),
+        );
+      }
       if (body === undefined) {
         return this.send(
           res,
@@ -454,8 +486,66 @@ export class LocalKubernetesApi {
           })),
       };
     }
+    if (path === '/openapi/v3') return openApiRoot(versions);
+    if (path.startsWith('/openapi/v3/')) {
+      return (
+        openApiDocument(
+          path.slice('/openapi/v3/'.length),
+          this.resources().filter((r) => versions.includes(r.groupVersion)),
+        ) ?? null
+      );
+    }
     if (path.startsWith('/openapi/')) return null;
     return undefined;
+  }
+
+  private resources(): OpenApiResource[] {
+    return Object.entries(RESOURCES).map(([plural, r]) => ({
+      plural,
+      groupVersion: r.groupVersion,
+      kind: r.kind,
+      namespaced: r.namespaced,
+    }));
+  }
+
+  /** POST selfsubjectaccessreviews (`kubectl auth can-i`): what RBAC decides for the caller. */
+  private async accessReview(req: IncomingMessage, res: ServerResponse, user: UserInfo): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const review = parse(Buffer.concat(chunks).toString('utf8')) as {
+      spec?: {
+        resourceAttributes?: {
+          verb?: string;
+          group?: string;
+          resource?: string;
+          subresource?: string;
+          namespace?: string;
+          name?: string;
+        };
+      };
+    };
+    const attributes = review?.spec?.resourceAttributes ?? {};
+    const { bindings, roles } = this.backend.rbac();
+    const allowed = authorize(
+      user,
+      {
+        verb: attributes.verb ?? '',
+        apiGroup: attributes.group ?? '',
+        resource: attributes.resource ?? '',
+        ...(attributes.subresource ? { subresource: attributes.subresource } : {}),
+        ...(attributes.namespace ? { namespace: attributes.namespace } : {}),
+        ...(attributes.name ? { name: attributes.name } : {}),
+      },
+      bindings,
+      roles,
+    );
+    return this.send(res, 201, {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SelfSubjectAccessReview',
+      metadata: {},
+      spec: review?.spec ?? {},
+      status: { allowed, ...(allowed ? {} : { reason: 'no RBAC rule allows it' }) },
+    });
   }
 
   private async servedGroupVersions(): Promise<string[]> {
@@ -479,9 +569,27 @@ export class LocalKubernetesApi {
       ...(resource.namespaced && namespace !== undefined ? { namespace } : {}),
     });
     if (!object) return undefined;
+    const stamped = this.withCreationTime(object);
     if (resource.kind === 'ScaledObject' && namespace !== undefined)
-      return this.withScalerStatus(object, namespace);
-    return object;
+      return this.withScalerStatus(stamped, namespace);
+    return stamped;
+  }
+
+  /** metadata.creationTimestamp from when the cluster stored it, as an API server sets it. */
+  private withCreationTime(object: ManifestObject): ManifestObject {
+    const metadata = object.metadata as ManifestObject['metadata'] & { creationTimestamp?: string };
+    if (metadata.creationTimestamp) return object;
+    const createdAt = this.backend.createdAt({
+      apiVersion: object.apiVersion,
+      kind: object.kind,
+      name: metadata.name,
+      ...(metadata.namespace ? { namespace: metadata.namespace } : {}),
+    });
+    if (!createdAt) return object;
+    return {
+      ...object,
+      metadata: { ...metadata, creationTimestamp: createdAt } as ManifestObject['metadata'],
+    };
   }
 
   private async list(path: ParsedPath, resource: Resource, url: URL): Promise<unknown> {
@@ -499,7 +607,7 @@ export class LocalKubernetesApi {
                 { ...path, name: object.metadata.name, namespace: object.metadata.namespace },
                 resource,
               )) ?? object)
-            : object,
+            : this.withCreationTime(object),
         ),
       );
     }
@@ -694,6 +802,21 @@ export class LocalKubernetesApi {
       status: { desiredReplicas: desired, currentReplicas: scale.deployment?.desiredReplicas ?? 0 },
     };
   }
+}
+
+/**
+ * The user a request acts as: the caller, or whom it impersonates (`Impersonate-User`, `Impersonate-Group`:
+ * kubectl --as / --as-group), which only the cluster's admins may; undefined when the caller may not.
+ */
+function impersonated(caller: UserInfo, req: IncomingMessage): UserInfo | undefined {
+  const as = req.headers['impersonate-user'];
+  if (as === undefined) return caller;
+  if (!caller.groups.includes(MASTERS_GROUP)) return undefined;
+  const username = String(as);
+  const groups = [req.headers['impersonate-group'] ?? []].flat().map(String);
+  const account = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(username);
+  if (account && groups.length === 0) return serviceAccountUser(account[1] as string, account[2] as string);
+  return { username, groups: [...groups, 'system:authenticated'] };
 }
 
 /** Starts the API of a local cluster (the cluster starts its own; this is for a second one, e.g. in tests). */

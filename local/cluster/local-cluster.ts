@@ -190,12 +190,18 @@ export class LocalCluster implements Cluster, LocalApiBackend {
     if (apiVersion === KEDA_API_VERSION) return this.kedaInstalled();
     // policy/v1: PodDisruptionBudgets are stored and read back; nothing is evicted here, so they change nothing.
     // RBAC's objects are what the Kubernetes API authorizes its callers by (kubernetes-api.ts).
-    return ['v1', 'apps/v1', 'autoscaling/v2', 'policy/v1', RBAC].includes(apiVersion);
+    return ['v1', 'apps/v1', 'autoscaling/v2', 'policy/v1', RBAC, 'authorization.k8s.io/v1'].includes(
+      apiVersion,
+    );
   }
 
   /** Starts its Kubernetes API (pods started from now on get a kubeconfig for it); returns its endpoint. */
   startApi(): Promise<string> {
     return this.kubernetesApi.start();
+  }
+
+  createdAt(ref: ObjectRef): string | undefined {
+    return this.store.createdAt(ref);
   }
 
   list(apiVersion: string, kind: string, namespace?: string): ManifestObject[] {
