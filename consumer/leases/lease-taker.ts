@@ -18,11 +18,13 @@
  *      from a full scan.
  *
  * Evidence-based takeover: when the orchestrator reports a peer gone (its pod deleted, its worker container not
- * running), the next pass runs at once and takes that peer's leases as if they had expired, and they are read
- * at once. It is safe because every replica write is fenced by `leaseOwner = me`: a process the orchestrator
- * wrongly reported gone can neither write nor checkpoint after the take, and notices the loss at its next
- * renewal. The evidence counts for one lease duration after it arrived, and only while the watch is current;
- * after that the lease duration has run out anyway.
+ * running), passes come every FAST_PASS_MS and, once IN_FLIGHT_GRACE_MS has passed, a strongly consistent scan
+ * takes that peer's leases as if they had expired; they are read at once. The grace lets a write the dead
+ * process had already sent land (and move the checkpoint) before the take, so the new owner starts after it and
+ * sends nothing twice. It is safe because every replica write is fenced by `leaseOwner = me`: a process the
+ * orchestrator wrongly reported gone can neither write nor checkpoint after the take, and notices the loss at
+ * its next renewal. The evidence counts for one lease duration after it arrived, and only while the watch is
+ * current; after that the lease duration has run out anyway.
  *
  * The latest full snapshot is shared with the rest of the worker (parent checks, peers to hand off to).
  */
@@ -79,6 +81,13 @@ export const FAST_PASS_MS = 200;
 /** How long a peer whose pod is being deleted is watched closely (a pod stuck terminating is not for ever). */
 const LEAVING_WATCH_MS = 30_000;
 
+/**
+ * A gone peer's leases are taken this long after the news, not at once: a transaction the dead process had
+ * sent is then no longer on its way (a request still in the network lands within milliseconds; a lost packet is
+ * sent again within a few hundred), so it has landed and moved the checkpoint, and nothing is written twice.
+ */
+export const IN_FLIGHT_GRACE_MS = 1_000;
+
 export class LeaseTaker {
   private readonly tracker: LeaseExpiryTracker;
   private readonly evidence: PeerEvidence;
@@ -90,8 +99,11 @@ export class LeaseTaker {
   private taking = true;
   private ownerIndex: boolean;
   private lastOwnCheckAt = Number.NEGATIVE_INFINITY;
-  /** Peers the orchestrator reported gone: when, and why (evidence counts for one lease duration). */
-  private readonly gone = new Map<string, { at: number; reason: GoneReason | undefined }>();
+  /**
+   * Peers the orchestrator reported gone: when, why, and whether a scan after the grace has acted on it
+   * (evidence counts for one lease duration).
+   */
+  private readonly gone = new Map<string, { at: number; reason: GoneReason | undefined; acted: boolean }>();
   /** Peers whose pod is being deleted: since when. */
   private readonly leaving = new Map<string, number>();
   /** An evidence take failed (a race, or the dead owner's last transaction held the item): try again soon. */
@@ -109,8 +121,7 @@ export class LeaseTaker {
       const now = deps.clock.now();
       this.leaving.delete(change.owner);
       if (change.state === PeerState.Gone) {
-        this.gone.set(change.owner, { at: now, reason: change.reason });
-        this.requestScan();
+        this.gone.set(change.owner, { at: now, reason: change.reason, acted: false });
         deps.wake?.();
       } else {
         this.gone.delete(change.owner);
@@ -139,9 +150,9 @@ export class LeaseTaker {
     return { leases: this.snapshot, takenAt: this.snapshotAt };
   }
 
-  /** Whether passes should come every FAST_PASS_MS for now (a hand-off expected, an evidence take to retry). */
+  /** Whether passes should come every FAST_PASS_MS for now (a hand-off expected, an evidence take due). */
   fastPasses(): boolean {
-    if (this.evidenceRetry) return true;
+    if (this.evidenceRetry || this.evidencePending(false)) return true;
     const now = this.deps.clock.now();
     for (const [owner, since] of this.leaving) {
       if (now - since <= LEAVING_WATCH_MS && this.evidence.stateOf(owner) === PeerState.Leaving) return true;
@@ -186,7 +197,12 @@ export class LeaseTaker {
       deadWorkers = await this.checkPeers();
     }
     const wanted =
-      !this.ownerIndex || this.scanWanted || this.converging || this.evidenceRetry || deadWorkers.size > 0;
+      !this.ownerIndex ||
+      this.scanWanted ||
+      this.converging ||
+      this.evidenceRetry ||
+      this.evidencePending(true) ||
+      deadWorkers.size > 0;
     const periodic = clock.now() - this.snapshotAt >= this.deps.options.scanIntervalMs;
     if (wanted || periodic) await this.scanAndTake(deadWorkers, wanted);
   }
@@ -283,11 +299,29 @@ export class LeaseTaker {
     });
   }
 
-  /** Whether the orchestrator said, within the last lease duration and on a current watch, that `owner` is gone. */
+  /**
+   * Gone peers that no scan after their grace has acted on yet, reported within the last lease duration on a
+   * current watch: `due` only those whose grace is over.
+   */
+  private evidencePending(due: boolean): boolean {
+    if (!this.evidence.isCurrent()) return false;
+    const now = this.deps.clock.now();
+    return [...this.gone.values()].some(
+      (gone) =>
+        !gone.acted &&
+        now - gone.at <= this.deps.options.leaseDurationMs &&
+        (!due || now - gone.at >= IN_FLIGHT_GRACE_MS),
+    );
+  }
+
+  /**
+   * Whether the orchestrator said, on a current watch, at least the in-flight grace and at most a lease duration
+   * ago, that `owner` is gone.
+   */
   private goneByEvidence(owner: string | undefined, now: number): GoneReason | 'gone' | undefined {
     if (owner === undefined || !this.evidence.isCurrent()) return undefined;
     const gone = this.gone.get(owner);
-    if (!gone) return undefined;
+    if (!gone || now - gone.at < IN_FLIGHT_GRACE_MS) return undefined;
     if (now - gone.at > this.deps.options.leaseDurationMs) {
       this.gone.delete(owner);
       return undefined;
@@ -305,6 +339,9 @@ export class LeaseTaker {
     this.snapshotAt = startedAt;
     this.scanWanted = false;
     this.evidenceRetry = false;
+    if (consistent) {
+      for (const gone of this.gone.values()) if (startedAt - gone.at >= IN_FLIGHT_GRACE_MS) gone.acted = true;
+    }
     this.tracker.observe(leases, now);
     this.sentinels = chooseSentinels(leases, options.workerId);
 

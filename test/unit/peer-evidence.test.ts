@@ -7,7 +7,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { LeaseCoordinator, type LeaseCoordinatorOptions } from '../../consumer/leases/lease-coordinator.js';
-import { FAST_PASS_MS } from '../../consumer/leases/lease-taker.js';
+import { FAST_PASS_MS, IN_FLIGHT_GRACE_MS } from '../../consumer/leases/lease-taker.js';
 import { type WorkerEvent, WorkerEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import {
@@ -187,14 +187,18 @@ async function pair(evidence: FakeEvidence | undefined) {
 }
 
 describe('the lease loop with peer evidence', () => {
-  it('takes a gone peer’s leases at once, long before they could expire, and reads them at once', async () => {
+  it('takes a gone peer’s leases once its in-flight writes have landed, long before they could expire, and reads them at once', async () => {
     const evidence = new FakeEvidence();
     const { clock, table, a, b, events } = await pair(evidence);
     await a.stop(); // dead: no renewal, no hand-off
     const goneAt = clock.now();
     const before = events.length;
     evidence.set('a', PeerState.Gone, GoneReason.ContainerNotRunning);
-    await clock.advance(50); // the taker is woken: no waiting for its interval
+    // Not within the grace (a write the dead worker sent may still be landing)…
+    await clock.advance(IN_FLIGHT_GRACE_MS - 100);
+    expect(table.owners().get('b')).toBe(3);
+    // …and at the first fast pass after it: no waiting for the taker interval, let alone the lease duration.
+    await clock.advance(100 + FAST_PASS_MS);
     expect(table.owners()).toEqual(new Map([['b', 6]]));
     const taken = events.slice(before).filter((e) => e.name === 'lease.taken');
     expect(taken.map((e) => e.fields)).toEqual(
@@ -203,7 +207,8 @@ describe('the lease loop with peer evidence', () => {
       ),
     );
     expect(events.slice(before).some((e) => e.name === 'peers.dead')).toBe(false);
-    for (const lease of b.heldLeases()) expect(lease.readableAt).toBeLessThanOrEqual(goneAt + 50);
+    for (const lease of b.heldLeases())
+      expect(lease.readableAt).toBeLessThanOrEqual(goneAt + IN_FLIGHT_GRACE_MS + FAST_PASS_MS);
     await b.stop();
   });
 
@@ -225,6 +230,7 @@ describe('the lease loop with peer evidence', () => {
     const evidence = new FakeEvidence();
     const { clock, table, a, b } = await pair(evidence);
     evidence.set('a', PeerState.Gone, GoneReason.ContainerNotRunning);
+    await clock.advance(IN_FLIGHT_GRACE_MS / 2);
     evidence.set('a', PeerState.Running);
     await clock.advance(5_000);
     expect(table.owners()).toEqual(
