@@ -90,8 +90,11 @@ export function countingRefresher<T extends LeaseRefresher>(
         if (property === 'renewLease') tally.write('renew');
         if (property === 'takeLease') tally.write('take');
         // listLeases(options) and getLeases(keys, options): an eventually consistent read costs half.
-        const options = (property === 'getLeases' ? args[1] : args[0]) as { consistent?: boolean } | undefined;
-        const eventual = (property === 'listLeases' || property === 'getLeases') && options?.consistent === false;
+        const options = (property === 'getLeases' ? args[1] : args[0]) as
+          | { consistent?: boolean }
+          | undefined;
+        const eventual =
+          (property === 'listLeases' || property === 'getLeases') && options?.consistent === false;
         const result = (await (value as (...a: unknown[]) => Promise<unknown>).apply(
           target,
           args,

@@ -117,6 +117,11 @@ export class PodFleet {
     return this.launcher.latest.get(pod)?.output() ?? '';
   }
 
+  /** When a pod's latest process exits (undefined for a pod never started). */
+  exited(pod: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined {
+    return this.launcher.latest.get(pod)?.exited;
+  }
+
   /** Signals a pod's latest process directly (a frozen pod on a lost node, say). */
   signal(pod: string, signal: NodeJS.Signals): void {
     this.launcher.latest.get(pod)?.kill(signal);
