@@ -198,6 +198,8 @@ describe('streamfleet CLI against the local Step Functions endpoint', () => {
     expect(documents.map((d) => d.kind)).toEqual([
       'Namespace',
       'ServiceAccount',
+      'Role',
+      'RoleBinding',
       'Deployment',
       'PodDisruptionBudget',
       'TriggerAuthentication',
