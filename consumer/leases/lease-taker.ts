@@ -99,6 +99,8 @@ export class LeaseTaker {
   private taking = true;
   private ownerIndex: boolean;
   private lastOwnCheckAt = Number.NEGATIVE_INFINITY;
+  /** When the lease table last answered one of this taker's reads (readiness needs one every so often). */
+  private lastReadAt = Number.NEGATIVE_INFINITY;
   /**
    * Peers the orchestrator reported gone: when, why, and whether a scan after the grace has acted on it
    * (evidence counts for one lease duration).
@@ -211,17 +213,30 @@ export class LeaseTaker {
    * The owner index is read while a hand-off this worker asked for is pending (to adopt it at once), and
    * otherwise once a lease duration: leases handed here by a stopping peer are found through that peer's
    * sentinel (or its pod's end), leases taken away through the renewals, so a steady fleet spends little on it.
+   * It is also read when no other read of this taker reached the table for half a lease duration (a worker with
+   * no peer to watch), so readiness ("the lease table answers") always has a recent answer.
    */
   private ownLeasesCheckDue(): boolean {
     const { leaseDurationMs } = this.deps.options;
-    return this.deps.negotiator.asking() || this.deps.clock.now() - this.lastOwnCheckAt >= leaseDurationMs;
+    const now = this.deps.clock.now();
+    return (
+      this.deps.negotiator.asking() ||
+      now - this.lastOwnCheckAt >= leaseDurationMs ||
+      now - this.lastReadAt >= leaseDurationMs / 2
+    );
+  }
+
+  /** The lease table answered a read. */
+  private answered(): void {
+    this.lastReadAt = this.deps.clock.now();
+    this.deps.touch();
   }
 
   private async checkOwnLeases(): Promise<void> {
     const { refresher, held, clock, options } = this.deps;
     this.lastOwnCheckAt = clock.now();
     const listed = await refresher.listOwnedLeases(options.workerId);
-    this.deps.touch();
+    this.answered();
     const listedKeys = new Set(listed.map((lease) => lease.leaseKey));
     // Leases a peer handed to us on its way out: take them formally (bumps the counter, checks the owner).
     for (const lease of listed) await this.adoptIfHandedHere(lease);
@@ -258,6 +273,7 @@ export class LeaseTaker {
     const keys = [...due.values()].flat();
     if (keys.length === 0) return new Set();
     const reads = await this.deps.refresher.getLeases(keys, { consistent: false });
+    this.answered();
     const now = this.deps.clock.now();
     this.tracker.observeSome(reads, now);
     const verdict = judgeSentinels(due, reads, this.tracker, now);
@@ -334,7 +350,7 @@ export class LeaseTaker {
     const startedAt = clock.now();
     const leases = await refresher.listLeases({ consistent });
     const now = clock.now();
-    this.deps.touch();
+    this.answered();
     this.snapshot = leases;
     this.snapshotAt = startedAt;
     this.scanWanted = false;

@@ -22,7 +22,10 @@ function errorOf(env: Record<string, string>): ConfigurationError {
 
 describe('worker configuration', () => {
   it('watches its peers only when told which pods are theirs (PEER_POD_SELECTOR, as the manifests set it)', () => {
-    expect(parseConfig(valid, 'pod-abc')).toMatchObject({ peerPodSelector: undefined, podNamespace: undefined });
+    expect(parseConfig(valid, 'pod-abc')).toMatchObject({
+      peerPodSelector: undefined,
+      podNamespace: undefined,
+    });
     const selector = 'app.kubernetes.io/name=streamfleet,app.kubernetes.io/instance=users-replicator';
     expect(
       parseConfig({ ...valid, PEER_POD_SELECTOR: selector, POD_NAMESPACE: 'streamfleet' }, 'pod-abc'),

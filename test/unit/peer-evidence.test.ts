@@ -262,6 +262,41 @@ describe('the lease loop with peer evidence', () => {
     await b.stop();
   });
 
+  it('a worker that holds nothing and polls a vouched-for peer rarely stays ready: the table keeps answering it', async () => {
+    const clock = new FakeClock();
+    const table = new MemoryLeaseRefresher();
+    shards(table, 1);
+    const evidence = new FakeEvidence();
+    evidence.running('a', 'b');
+    const b = coordinator(table, clock, 'b', evidence);
+    await b.takerPass();
+    b.start();
+    // Requests take 20 to 80 ms, as over a network: a read due at the edge of readiness may answer too late.
+    let requests = 0;
+    const slow = new Proxy(table, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          await clock.sleep(requests++ % 2 === 0 ? 20 : 80);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const a = coordinator(slow, clock, 'a', evidence);
+    const first = a.takerPass();
+    await clock.advance(500);
+    await first;
+    a.start();
+    await clock.advance(5_000);
+    expect(a.heldLeases()).toHaveLength(0);
+    for (let t = 0; t < 40_000; t += 50) {
+      await clock.advance(50);
+      expect(a.ready(), `at ${t} ms`).toBe(true);
+    }
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
   it('reads a vouched-for peer’s sentinel about once a renewal instead of every pass; a freeze is caught as soon', async () => {
     const polls = async (evidence: FakeEvidence | undefined) => {
       const { clock, table, a, b } = await pair(evidence);
