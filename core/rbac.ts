@@ -12,6 +12,8 @@
  *   (k8s.io/apiserver responsewriters.forbiddenMessage, apimachinery errors.NewForbidden).
  */
 
+import { failureStatus } from './cluster.js';
+
 export interface PolicyRule {
   apiGroups?: string[];
   resources?: string[];
@@ -139,18 +141,9 @@ export function forbiddenStatus(user: UserInfo, request: ResourceRequest) {
     request.name !== undefined
       ? `${qualifiedResource(request)} "${request.name}"`
       : qualifiedResource(request);
-  return {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message: `${subject} is forbidden: ${reason}`,
-    reason: 'Forbidden',
-    details: {
-      ...(request.name !== undefined ? { name: request.name } : {}),
-      ...(request.apiGroup !== '' ? { group: request.apiGroup } : {}),
-      kind: request.resource,
-    },
-    code: 403,
-  };
+  return failureStatus(403, 'Forbidden', `${subject} is forbidden: ${reason}`, {
+    ...(request.name !== undefined ? { name: request.name } : {}),
+    ...(request.apiGroup !== '' ? { group: request.apiGroup } : {}),
+    kind: request.resource,
+  });
 }

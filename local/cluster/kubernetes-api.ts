@@ -25,6 +25,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { parse } from 'yaml';
 import {
+  failureStatus,
   KEDA_API_VERSION,
   type ManifestObject,
   type ObjectRef,
@@ -127,17 +128,32 @@ const READ_VERBS = ['get', 'list', 'watch'];
 const ACCESS_REVIEWS = '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews';
 const HPA_PREFIX = 'keda-hpa-';
 
-function status(code: number, reason: string, message: string, details?: Record<string, unknown>) {
-  return {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message,
-    reason,
-    ...(details ? { details } : {}),
-    code,
-  };
+const status = failureStatus;
+
+/** `pods`, `deployments.apps`: how the API server names a resource in its messages. */
+function qualified(path: { plural?: string; apiGroup: string }): string {
+  return `${path.plural}${path.apiGroup ? `.${path.apiGroup}` : ''}`;
+}
+
+/** The API server's 404 for a named object. */
+function objectNotFound(path: { plural?: string; apiGroup: string }, name: string | undefined) {
+  return status(404, 'NotFound', `${qualified(path)} "${name}" not found`, {
+    name,
+    ...(path.apiGroup ? { group: path.apiGroup } : {}),
+    kind: path.plural,
+  });
+}
+
+/** A request's body, whole. */
+async function bodyOf(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The 405 for a write this API does not make. */
+function methodNotAllowed(message: string) {
+  return status(405, 'MethodNotAllowed', message);
 }
 
 function condition(type: string, value: boolean, message?: string) {
@@ -334,11 +350,7 @@ export class LocalKubernetesApi {
           return this.send(
             res,
             405,
-            status(
-              405,
-              'MethodNotAllowed',
-              'the server does not allow this method on the requested resource',
-            ),
+            methodNotAllowed('the server does not allow this method on the requested resource'),
           );
         return this.send(
           res,
@@ -396,22 +408,7 @@ export class LocalKubernetesApi {
           String(this.backend.podFeed.resourceVersion()),
         );
       }
-      if (body === undefined) {
-        return this.send(
-          res,
-          404,
-          status(
-            404,
-            'NotFound',
-            `${path.plural}${path.apiGroup ? `.${path.apiGroup}` : ''} "${path.name}" not found`,
-            {
-              name: path.name,
-              ...(path.apiGroup ? { group: path.apiGroup } : {}),
-              kind: path.plural,
-            },
-          ),
-        );
-      }
+      if (body === undefined) return this.send(res, 404, objectNotFound(path, path.name));
       return this.send(res, 200, body);
     } catch (error) {
       return this.send(
@@ -510,9 +507,7 @@ export class LocalKubernetesApi {
 
   /** POST selfsubjectaccessreviews (`kubectl auth can-i`): what RBAC decides for the caller. */
   private async accessReview(req: IncomingMessage, res: ServerResponse, user: UserInfo): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const review = parse(Buffer.concat(chunks).toString('utf8')) as {
+    const review = parse(await bodyOf(req)) as {
       spec?: {
         resourceAttributes?: {
           verb?: string;
@@ -689,18 +684,15 @@ export class LocalKubernetesApi {
       return this.send(
         res,
         405,
-        status(
-          405,
-          'MethodNotAllowed',
+        methodNotAllowed(
           'The local cluster API changes nothing (dry runs aside: ?dryRun=All): change the fleet through the workflows.',
         ),
       );
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = await bodyOf(req);
     let body: ManifestObject;
     try {
-      body = parse(Buffer.concat(chunks).toString('utf8')) as ManifestObject;
+      body = parse(text) as ManifestObject;
     } catch (error) {
       return this.send(res, 400, status(400, 'BadRequest', `the body is not JSON or YAML: ${String(error)}`));
     }
@@ -734,26 +726,11 @@ export class LocalKubernetesApi {
     });
     const apply = req.headers['content-type']?.startsWith('application/apply-patch') ?? false;
     if (verb === 'create' && existing) {
-      return this.send(
-        res,
-        409,
-        status(
-          409,
-          'AlreadyExists',
-          `${path.plural}${path.apiGroup ? `.${path.apiGroup}` : ''} "${name}" already exists`,
-        ),
-      );
+      const message = `${qualified(path)} "${name}" already exists`;
+      return this.send(res, 409, status(409, 'AlreadyExists', message));
     }
     if ((verb === 'update' || (verb === 'patch' && !apply)) && !existing) {
-      return this.send(
-        res,
-        404,
-        status(
-          404,
-          'NotFound',
-          `${path.plural}${path.apiGroup ? `.${path.apiGroup}` : ''} "${name}" not found`,
-        ),
-      );
+      return this.send(res, 404, objectNotFound(path, name));
     }
     if (verb === 'patch') {
       const merged = merge(existing ?? { apiVersion: resource.groupVersion, kind: resource.kind }, body);

@@ -20,7 +20,7 @@ import {
 } from '../../consumer/peers/peer-evidence.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { FakeEvidence } from '../support/fake-evidence.js';
-import { confirmHandoffsAtOnce } from '../support/lease-loop.js';
+import { confirmHandoffsAtOnce, testLeaseOptions } from '../support/lease-loop.js';
 import { MemoryLeaseRefresher } from '../support/memory-lease-refresher.js';
 
 const silent = pino({ level: 'silent' });
@@ -140,18 +140,7 @@ function coordinator(
   workerEvents.on((event) => events.push(event));
   const c = new LeaseCoordinator(
     table,
-    {
-      workerId,
-      leaseDurationMs: LEASE,
-      renewIntervalMs: 3_333,
-      takerIntervalMs: 1_000,
-      scanIntervalMs: 30_000,
-      maxLeasesPerWorker: 10_000,
-      maxLeasesToStealAtOnce: 1,
-      ownerIndex: true,
-      ...(evidence ? { evidence } : {}),
-      ...extra,
-    },
+    testLeaseOptions(workerId, { ...(evidence ? { evidence } : {}), ...extra }),
     clock,
     silent,
     new WorkerMetrics(),

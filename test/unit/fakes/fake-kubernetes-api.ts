@@ -15,6 +15,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse } from 'yaml';
+import { failureStatus } from '../../../core/cluster.js';
 
 type Json = Record<string, unknown>;
 
@@ -86,16 +87,7 @@ function merge(base: unknown, patch: unknown): unknown {
 }
 
 function status(code: number, reason: string, message: string, details?: Json): Json {
-  return {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message,
-    reason,
-    ...(details ? { details } : {}),
-    code,
-  };
+  return failureStatus(code, reason, message, details);
 }
 
 export class FakeKubernetesApi {
