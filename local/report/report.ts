@@ -26,6 +26,8 @@ export interface TaskSpan {
 
 export interface WorkflowRecord {
   workflow: string;
+  /** The execution of the run's Step Functions endpoint (`streamfleet follow` takes it). */
+  executionArn: string;
   status: string;
   error?: string;
   cause?: string;
