@@ -14,7 +14,7 @@ import {
 import type { FleetSpec } from '../core/fleet.js';
 import { userKubeConfig } from '../core/kubeconfig.js';
 import { KubernetesCluster } from '../core/kubernetes.js';
-import type { Env } from './aws.js';
+import type { Env } from './args.js';
 
 export interface FleetStatus {
   fleet: { name: string; namespace: string; clusterName: string; kubeContext: string };
