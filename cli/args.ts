@@ -162,7 +162,11 @@ The fleet at a glance, from the two checks the verify workflow runs
 and its HPA, the stream's shards, leases per worker, the replication lag
 bound. Reads the cluster through your kubeconfig (KUBECONFIG, its current
 context or --context) and DynamoDB with your AWS credentials. Exits 0 when
-healthy, 1 when not.
+healthy, 1 when not. A shard seconds old waits for shard sync to lease it and
+a lease taker to take it: when one read finds an open shard without a lease
+or a lease without an owner, status reads the leases again
+fleet.checks.leaseSampleMs later (5 s by default), and only what is still so
+is a failure.
 
   --context NAME       the kubeconfig context to use
   --sample-leases      read the lease table twice, fleet.checks.leaseSampleMs
