@@ -21,6 +21,8 @@ export interface Verdictish {
   summary?: string;
   reasons?: string[];
   figures?: Record<string, unknown>;
+  /** ISO time the check was made. */
+  checkedAt?: string;
 }
 
 /** The Task state a function call stands for, told apart by workflow and input where one function serves two. */
