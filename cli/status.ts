@@ -67,7 +67,7 @@ export async function fleetStatus(input: {
 
 /** The lag bound from the lease table, with what it covers (core/lag.ts). */
 function lagText(replication: ReplicationVerdict): string {
-  return `${describeLag(replication.figures.lag)}; a bound from the lease table: now − each shard's last recorded progress`;
+  return `${describeLag(replication.figures.lag).replace(/^lag /, '')}; a bound from the lease table: now − each shard's last recorded progress`;
 }
 
 export function renderStatus(status: FleetStatus): string[] {
