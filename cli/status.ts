@@ -12,9 +12,9 @@ import {
   verifyScaling,
 } from '../core/checks.js';
 import type { FleetSpec } from '../core/fleet.js';
-import { describeLag } from '../core/lag.js';
 import { userKubeConfig } from '../core/kubeconfig.js';
 import { KubernetesCluster } from '../core/kubernetes.js';
+import { describeLag } from '../core/lag.js';
 import type { Env } from './args.js';
 
 export interface FleetStatus {
