@@ -54,6 +54,12 @@ function verdictSentence(record: RunRecord, passed: boolean, figures: Replicatio
   return 'verification did not pass';
 }
 
+/** When a check ran, in ms since the run started (its verdict's checkedAt). */
+function checkedAtMs(verdict: Verdictish | undefined, startedAtMs: number): number | null {
+  const at = Date.parse(verdict?.checkedAt ?? '');
+  return Number.isNaN(at) ? null : Math.max(0, at - startedAtMs);
+}
+
 export function summariseRun(record: RunRecord): RunSummary {
   const { samples } = record;
   const last = samples[samples.length - 1];
@@ -85,6 +91,7 @@ export function summariseRun(record: RunRecord): RunSummary {
     },
     shards: last?.shards ?? null,
     rollovers: record.rollovers,
+    sampledAtMs: last?.t ?? null,
     scaling: {
       kedaAsks: shown?.keda.trigger?.raw ?? 0,
       kedaTrigger: shown?.keda.triggerText ?? '—',
@@ -101,6 +108,7 @@ export function summariseRun(record: RunRecord): RunSummary {
       scaling: scaling?.summary ?? null,
       replication: replication?.summary ?? null,
       reasons: [...(scaling?.reasons ?? []), ...(replication?.reasons ?? [])],
+      atMs: checkedAtMs(scaling, record.startedAtMs),
     },
     awsRules: record.awsRules,
   };
