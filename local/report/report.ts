@@ -47,6 +47,8 @@ export interface RunSummary {
   durationMs: number;
   timings: Record<string, number>;
   load: { target: number; written: number; ratePerSecond: number; durationMs: number | null };
+  /** `--processor NAME`: the example that ran instead of replication (so no replica figures). */
+  processor: { name: string; module: string } | null;
   replica: {
     sourceItems: number | null;
     replicaItems: number | null;

@@ -20,6 +20,7 @@ import type { Verdictish } from './workflow-observer.js';
 
 export interface RunRecord {
   fleetName: string;
+  processor: RunSummary['processor'];
   startedAtMs: number;
   durationMs: number;
   timings: Record<string, number>;
@@ -44,6 +45,9 @@ interface ReplicationFigures {
 function verdictSentence(record: RunRecord, passed: boolean, figures: ReplicationFigures): string {
   if (record.interrupted) {
     return `interrupted by ${record.interrupted.signal} during ${record.interrupted.phase}: this report is partial`;
+  }
+  if (passed && record.processor) {
+    return `the verify workflow passed: the fleet is healthy and ${record.processor.name} keeps up (no replica to compare)`;
   }
   if (passed) {
     return `the verify workflow passed: the replica equals the source (${figures.sourceItems ?? '?'} items) and the fleet is healthy`;
@@ -81,6 +85,7 @@ export function summariseRun(record: RunRecord): RunSummary {
     durationMs: record.durationMs,
     timings: { ...record.timings },
     load: record.load,
+    processor: record.processor,
     replica: {
       sourceItems: figures.sourceItems ?? null,
       replicaItems: figures.replicaItems ?? null,

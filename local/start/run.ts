@@ -25,6 +25,7 @@ import { LocalStepFunctions } from '../stepfunctions/index.js';
 import { digestAwsRules } from './aws-rules.js';
 import { clusterRunEvent } from './cluster-events.js';
 import { FaultDrill } from './drill.js';
+import { createExampleTables, type ExampleProcessor, loadExampleProcessor } from './example-processor.js';
 import { shortPod } from './figures.js';
 import { LoadProgress } from './load-progress.js';
 import { OutputMode, planLoad, type StartOptions } from './options.js';
@@ -110,6 +111,8 @@ export class LocalRun {
    */
   private stepFunctions: LocalStepFunctions | undefined;
   private drill: FaultDrill | undefined;
+  /** `--processor NAME`: the example that runs instead of replication. */
+  private readonly example: ExampleProcessor | undefined;
   private java = '';
   private interruption: Promise<{ report: string | undefined; stopped: StopOutcome }> | undefined;
 
@@ -118,6 +121,7 @@ export class LocalRun {
     private readonly io: RunIo,
   ) {
     const startedAtMs = Date.now();
+    this.example = options.processor === undefined ? undefined : loadExampleProcessor(options.processor);
     this.reporter = makeReporter(options, io, () => this.timeline.now());
     this.timeline = new Timeline(this.reporter, startedAtMs);
     this.reportDir = resolve(options.reportDir ?? defaultReportDir(new Date(startedAtMs)));
@@ -137,12 +141,15 @@ export class LocalRun {
 
   /** The fleet input of both workflows, with the ScaledObject's numbers as they are now. */
   fleet() {
+    const example = this.example;
     return {
       name: FLEET_NAME,
       clusterName: 'local',
       namespace: NAMESPACE,
       sourceTableName: 'users',
-      replicaTableName: 'users_replica',
+      // An example processor replaces replication: no replica, its module and grants instead.
+      replicaTableName: example ? undefined : 'users_replica',
+      ...(example ? { processor: example.processor } : {}),
       applicationName: FLEET_NAME,
       image: 'streamfleet:local',
       tables: { create: true },
@@ -152,7 +159,7 @@ export class LocalRun {
         maxReplicaCount: this.scaling.maxReplicaCount,
         pollingIntervalSeconds: 1,
       },
-      workerEnv: { ...DEMO_WORKER_ENV },
+      workerEnv: { ...DEMO_WORKER_ENV, ...example?.workerEnv },
       // The summary says the replica equals the source: a read budget that pays for every item (a census).
       checks: {
         leaseSampleMs: 2_000,
@@ -185,6 +192,12 @@ export class LocalRun {
     });
     this.services = services;
     this.observer.timings.dynamodbLocalStartMs = await services.startDatabase();
+    if (this.example) {
+      await createExampleTables(services.dynamodb as NonNullable<RunServices['dynamodb']>, this.example);
+      this.say(
+        `processor: ${this.example.name} (${this.example.processor.module}) instead of replication; its tables: ${this.example.tables.map((t) => t.name).join(', ')}`,
+      );
+    }
     this.stepFunctions = new LocalStepFunctions({
       region: 'us-east-1',
       // Executions the CLI starts (npm start's own add the observed handlers to these).
@@ -342,6 +355,7 @@ export class LocalRun {
     const services = this.services;
     return {
       fleetName: FLEET_NAME,
+      processor: this.example ? { name: this.example.name, module: this.example.processor.module } : null,
       startedAtMs: this.timeline.startedAtMs,
       durationMs: this.timeline.now(),
       timings: this.observer.timings,

@@ -65,17 +65,24 @@ export function renderSummary(input: {
     'Load',
     `${s.load.written} of ${s.load.target} items at ${s.load.ratePerSecond}/s${s.load.durationMs === null ? '' : ` in ${formatDuration(s.load.durationMs)}`} (setup's GenerateLoad)`,
   ]);
-  rows.push([
-    'Replica',
-    s.replica.sourceItems === null
-      ? '—'
-      : `${s.replica.replicaItems} items for ${s.replica.sourceItems} source items · ${s.replica.missing} missing · ${s.replica.differing} differing · ${s.replica.extra} extra`,
-  ]);
-  const writers = Object.entries(s.replica.processedBy).sort(([, a], [, b]) => b - a);
-  rows.push([
-    'Written by',
-    writers.length ? writers.map(([w, n]) => `${shortPod(w, fleet)} ${n}`).join(' · ') : '—',
-  ]);
+  if (s.processor) {
+    rows.push([
+      'Processor',
+      `${s.processor.name} (${s.processor.module}) instead of replication: no replica`,
+    ]);
+  } else {
+    rows.push([
+      'Replica',
+      s.replica.sourceItems === null
+        ? '—'
+        : `${s.replica.replicaItems} items for ${s.replica.sourceItems} source items · ${s.replica.missing} missing · ${s.replica.differing} differing · ${s.replica.extra} extra`,
+    ]);
+    const writers = Object.entries(s.replica.processedBy).sort(([, a], [, b]) => b - a);
+    rows.push([
+      'Written by',
+      writers.length ? writers.map(([w, n]) => `${shortPod(w, fleet)} ${n}`).join(' · ') : '—',
+    ]);
+  }
   rows.push([
     'Shards',
     s.shards
@@ -88,7 +95,7 @@ export function renderSummary(input: {
     'Workers',
     `${s.scaling.finalWorkers} running · ${s.scaling.readyWorkers} ready · peak ${s.scaling.peakWorkers}`,
   ]);
-  rows.push(['Lag', lagLine(s.lagMs, ms)]);
+  rows.push(['Lag', s.processor ? 'end to end: — (no replica to measure it by)' : lagLine(s.lagMs, ms)]);
   rows.push(['', recordAgeLine(s.lagMs, ms)]);
   rows.push([
     'Throughput',
