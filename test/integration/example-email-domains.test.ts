@@ -142,6 +142,9 @@ describe('example: users per e-mail domain, exactly once through the transaction
       );
     });
     expect(counts).toEqual(expected);
+    console.log(
+      `EMAIL-DOMAINS ${JSON.stringify({ killed: holder.name, takenOverBy: survivor.name, domains: Object.keys(counts).length, users: 400, viewEqualsSource: true })}`,
+    );
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(400);
     // The survivor read from the killed worker's last checkpoint: what it had committed was not counted again.
     expect(survivor.events('batch.failed')).toEqual([]);

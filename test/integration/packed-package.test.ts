@@ -283,6 +283,11 @@ describe('the packed package', () => {
     for (const d of all()) newest.set(d.key, Math.max(newest.get(d.key) ?? 0, Number(d.version)));
     expect(newest.size).toBe(60);
     expect([...newest.values()].every((v) => v === 5)).toBe(true);
+    const delivered = all();
+    // The figures of this run, for the record (the closing note and RELIABILITY quote them).
+    console.log(
+      `PACKED-PACKAGE ${JSON.stringify({ records: stream.length, deliveries: delivered.length, distinct: new Set(delivered.map((d) => d.seq)).size, deliveredAgain: delivered.length - new Set(delivered.map((d) => d.seq)).size, outOfOrder: outOfOrder.length })}`,
+    );
     // The survivor resumed from the killed worker's checkpoint, not from the shard's start.
     const [survivorRun] = loggedEvents(survivor.worker.output(), 'shard.initialized');
     expect(survivorRun?.checkpoint).not.toBe('TRIM_HORIZON');
