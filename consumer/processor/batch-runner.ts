@@ -14,87 +14,32 @@
  * of the worker's own (a missing table, no permission) are not the records' fault: they are retried for ever.
  */
 import type { _Record as RawStreamRecord } from '@aws-sdk/client-dynamodb-streams';
-import type { Clock } from '../../core/clock.js';
 import {
   errorName,
   InvalidWriteError,
   PoisonRecordError,
-  ProcessorTimeoutError,
   WriteConditionFailedError,
 } from '../../core/errors.js';
 import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
 import { PoisonPolicy } from '../config.js';
-import type { WorkerEvents } from '../observability/events.js';
-import type { WorkerMetrics } from '../observability/metrics.js';
+import {
+  type BatchOutcome,
+  type BatchRun,
+  type BatchRunnerOptions,
+  callProcessor,
+  type Entry,
+  LEASE_LOST,
+  positionOf,
+} from './batch-run.js';
 import { MalformedRecordError, toChangeRecord } from './change-record.js';
-import type { DeadLetterTable } from './dead-letter.js';
-import type { IndividualWriter } from './individual-writer.js';
-import type { ChangeRecord, ProcessRecordsResult, RecordProcessor } from './record-processor.js';
-import type { TransactionCommitter } from './transaction-committer.js';
-import type { BatchPosition, WriteOutcome } from './write-context.js';
-import { planTransactions, planWrites } from './writes.js';
+import type { DeadLetter } from './dead-letter.js';
+import { commitResult } from './result-commit.js';
+import type { BatchPosition } from './write-context.js';
+
+export type { BatchOutcome, BatchRun, BatchRunnerOptions };
 
 const FAILURE_BACKOFF: RetryPolicy = { baseDelayMs: 200, maxDelayMs: 30_000, maxAttempts: Infinity };
 const POISON_BACKOFF: RetryPolicy = { baseDelayMs: 5_000, maxDelayMs: 60_000, maxAttempts: Infinity };
-const DEFAULT_WRITE_CONCURRENCY = 32;
-
-export interface BatchRunnerOptions {
-  processor: RecordProcessor;
-  /** How messages name the processor: its module, or `replication`. */
-  processorName: string;
-  transactions: TransactionCommitter;
-  individual: IndividualWriter;
-  poisonPolicy: PoisonPolicy;
-  /** Present with the dead-letter policy. */
-  deadLetter: DeadLetterTable | undefined;
-  workerId: string;
-  timeoutMs: number;
-  maxAttempts: number;
-  clock: Clock;
-  events: WorkerEvents;
-  metrics: WorkerMetrics;
-}
-
-/** The shard consumer's side of one batch. */
-export interface BatchRun {
-  shardId: string;
-  isHeld(): boolean;
-  /** Aborts when the lease is lost or the worker must stop at once: processing and writes stop. */
-  signal: AbortSignal;
-  /** Aborts when a graceful stop is asked for: pauses between retries end early. */
-  stopSignal: AbortSignal;
-  stopping(): boolean;
-  /** Writes the checkpoint now (before a record the shard stops at, or that goes to the dead-letter table). */
-  checkpoint(position: BatchPosition): Promise<'checkpointed' | 'lease-lost'>;
-  setStalled(stalled: boolean): void;
-}
-
-export type BatchOutcome =
-  | { status: 'done'; checkpointed: boolean }
-  | { status: 'lease-lost' }
-  /** A graceful stop came while the batch kept failing: it is left unprocessed, the checkpoint before it. */
-  | { status: 'stopped' };
-
-/** A record of the batch; `record` is absent when the stream's record is malformed. */
-interface Entry {
-  raw: RawStreamRecord;
-  sequenceNumber: string;
-  record: ChangeRecord | undefined;
-  malformed: string | undefined;
-}
-
-/** The outcome of applying one processor result to a part of the batch. */
-type Applied =
-  | BatchOutcome
-  /** `index` (counted from `from`) is a poison record; the records before `from` are committed already. */
-  | { status: 'poison'; from: number; index: number; reason: string; table?: string | undefined }
-  | { status: 'split'; from: number; reason: string };
-
-const LEASE_LOST = { status: 'lease-lost' } as const;
-
-function positionOf(entries: readonly Entry[]): BatchPosition {
-  return { sequenceNumber: (entries.at(-1) as Entry).sequenceNumber };
-}
 
 /** Errors about the worker's surroundings rather than the records: retried, never a poison record. */
 function isWorkersOwnError(error: unknown, fromProcessor: boolean): boolean {
@@ -142,10 +87,17 @@ export class BatchRunner {
     for (let attempt = 1; ; attempt++) {
       if (!run.isHeld()) return LEASE_LOST;
       let failure: { error: unknown; fromProcessor: boolean };
-      const called = await this.call(entries, attempt, run);
+      const called = await callProcessor(this.options, entries, attempt, run);
       if ('result' in called) {
         try {
-          const applied = await this.apply(entries, called.result, position, run);
+          const applied = await commitResult(
+            this.options,
+            (entry, reason) => this.reportAndDeadLetter(run.shardId, entry, reason),
+            entries,
+            called.result,
+            position,
+            run,
+          );
           if (applied.status === 'poison') {
             const rest = entries.slice(applied.from);
             return this.around(rest, applied.index, applied.reason, applied.table, position, run);
@@ -169,140 +121,6 @@ export class BatchRunner {
       await this.options.clock.sleep(delay, run.stopSignal);
       if (run.stopping()) return { status: 'stopped' };
     }
-  }
-
-  /** One call of `processRecords`, bounded by the timeout; never throws. */
-  private async call(
-    entries: readonly Entry[],
-    attempt: number,
-    run: BatchRun,
-  ): Promise<{ result: ProcessRecordsResult | undefined } | { error: unknown }> {
-    const { processor, clock, timeoutMs, processorName } = this.options;
-    const controller = new AbortController();
-    const relay = () => controller.abort(run.signal.reason);
-    if (run.signal.aborted) relay();
-    else run.signal.addEventListener('abort', relay, { once: true });
-    const timer = new AbortController();
-    const timedOut = Symbol('timed out');
-    try {
-      const settled = await Promise.race([
-        Promise.resolve()
-          .then(() =>
-            processor.processRecords({
-              shardId: run.shardId,
-              records: entries.map((entry) => entry.record as ChangeRecord),
-              signal: controller.signal,
-              attempt,
-            }),
-          )
-          .then(
-            (result) => ({ result: result ?? undefined }),
-            (error: unknown) => ({ error }),
-          ),
-        clock.sleep(timeoutMs, timer.signal).then(() => timedOut),
-      ]);
-      if (settled !== timedOut)
-        return settled as { result: ProcessRecordsResult | undefined } | { error: unknown };
-      const error = new ProcessorTimeoutError(
-        processorName,
-        run.shardId,
-        (entries[0] as Entry).sequenceNumber,
-        (entries.at(-1) as Entry).sequenceNumber,
-        timeoutMs,
-      );
-      controller.abort(error);
-      return { error };
-    } finally {
-      timer.abort();
-      run.signal.removeEventListener('abort', relay);
-    }
-  }
-
-  /** Commits what the processor returned; answers done, lease-lost, or where the trouble is. */
-  private async apply(
-    entries: readonly Entry[],
-    result: ProcessRecordsResult | undefined,
-    position: BatchPosition,
-    run: BatchRun,
-  ): Promise<Applied> {
-    const last = (entries.at(-1) as Entry).sequenceNumber;
-    const poison = result?.poisonRecords ?? [];
-    for (const reported of poison) {
-      const index = entries.findIndex((entry) => entry.sequenceNumber === reported.sequenceNumber);
-      if (index < 0)
-        throw new InvalidWriteError(
-          run.shardId,
-          -1,
-          last,
-          `poisonRecords names ${String(reported.sequenceNumber)}, which is not a record of this batch`,
-        );
-    }
-    if (poison.length > 0) {
-      if (this.options.poisonPolicy === PoisonPolicy.STOP) {
-        const first = Math.min(
-          ...poison.map((p) => entries.findIndex((e) => e.sequenceNumber === p.sequenceNumber)),
-        );
-        const reason = poison.find((p) => p.sequenceNumber === entries[first]?.sequenceNumber)?.reason ?? '';
-        return { status: 'poison', from: 0, index: first, reason: String(reason) };
-      }
-      for (const reported of poison) {
-        const entry = entries.find((e) => e.sequenceNumber === reported.sequenceNumber) as Entry;
-        this.reportPoison(run.shardId, entry, String(reported.reason));
-        await this.deadLetter(run.shardId, entry, String(reported.reason), undefined);
-      }
-    }
-    const writes = result?.writes ?? [];
-    if (writes.length === 0) return { status: 'done', checkpointed: false };
-    const planned = planWrites(writes, run.shardId, last);
-    const context = { shardId: run.shardId, isHeld: () => run.isHeld(), signal: run.signal };
-    let outcome: WriteOutcome;
-    if (result?.commit === 'individual') {
-      const concurrency = result.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY;
-      if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 256)
-        throw new InvalidWriteError(
-          run.shardId,
-          -1,
-          last,
-          `writeConcurrency must be 1..256, got ${concurrency}`,
-        );
-      const check = planned.findIndex((write) => write.kind === 'ConditionCheck');
-      if (check >= 0)
-        throw new InvalidWriteError(
-          run.shardId,
-          check,
-          last,
-          "a ConditionCheck is only meaningful in commit: 'transaction'",
-        );
-      outcome = await this.options.individual.write(planned, concurrency, context);
-    } else {
-      const plan = planTransactions(planned);
-      if (!plan.fits) {
-        return {
-          status: 'split',
-          from: 0,
-          reason: `the writes of record ${plan.sequenceNumber} do not fit one transaction (${plan.writes} writes, about ${plan.bytes} bytes; at most 99 besides the lease item, and 4 MB)`,
-        };
-      }
-      outcome = await this.options.transactions.commit(plan.transactions, {
-        ...context,
-        checkpoint: position,
-      });
-    }
-    if (outcome.status === 'lease-lost') return LEASE_LOST;
-    if (outcome.status === 'written') return { status: 'done', checkpointed: outcome.checkpointed };
-    // Refused for good: what was committed stays; the rest is run again around the record at fault.
-    const from =
-      outcome.committedThrough === undefined
-        ? 0
-        : entries.findIndex((entry) => entry.sequenceNumber === outcome.committedThrough) + 1;
-    const culprit = outcome.refused?.write.attributed
-      ? entries.findIndex((entry) => entry.sequenceNumber === outcome.refused?.write.sequenceNumber)
-      : -1;
-    if (culprit >= from) {
-      const table = outcome.refused?.write.tableName;
-      return { status: 'poison', from, index: culprit - from, reason: outcome.reason, table };
-    }
-    return { status: 'split', from, reason: outcome.reason };
   }
 
   /** DynamoDB refused writes it did not lay at one record, or they did not fit: narrow it down. */
@@ -450,10 +268,17 @@ export class BatchRunner {
     position: BatchPosition,
     run: BatchRun,
   ): Promise<'done' | 'failing' | 'lease-lost'> {
-    const called = await this.call(entries, 1, run);
+    const called = await callProcessor(this.options, entries, 1, run);
     if (!('result' in called)) return run.isHeld() ? 'failing' : 'lease-lost';
     try {
-      const applied = await this.apply(entries, called.result, position, run);
+      const applied = await commitResult(
+        this.options,
+        (entry, reason) => this.reportAndDeadLetter(run.shardId, entry, reason),
+        entries,
+        called.result,
+        position,
+        run,
+      );
       if (applied.status === 'lease-lost') return 'lease-lost';
       if (applied.status !== 'done') return 'failing';
       this.countProcessed(entries);
@@ -461,6 +286,12 @@ export class BatchRunner {
     } catch {
       return run.isHeld() ? 'failing' : 'lease-lost';
     }
+  }
+
+  /** A poison record the processor reported itself, under the dead-letter policy. */
+  private async reportAndDeadLetter(shardId: string, entry: Entry, reason: string): Promise<void> {
+    this.reportPoison(shardId, entry, reason);
+    await this.deadLetter(shardId, entry, reason, undefined);
   }
 
   private reportPoison(shardId: string, entry: Entry, reason: string): void {
@@ -485,7 +316,7 @@ export class BatchRunner {
       shardId,
       sequenceNumber: entry.sequenceNumber,
       eventName: entry.raw.eventName ?? 'UNKNOWN',
-      keys: (entry.raw.dynamodb?.Keys ?? {}) as Parameters<DeadLetterTable['record']>[0]['keys'],
+      keys: (entry.raw.dynamodb?.Keys ?? {}) as DeadLetter['keys'],
       reason,
       targetTable: table,
       worker: workerId,
