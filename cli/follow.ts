@@ -11,6 +11,7 @@ import {
   type HistoryEvent,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
+import { systemClock } from '../core/clock.js';
 import { causeMessage } from './failures.js';
 
 export interface FollowResult {
@@ -32,8 +33,6 @@ export interface FollowOptions {
   /** Each line of the live view. */
   line?: (text: string) => void;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function clock(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
@@ -251,7 +250,7 @@ export async function followExecution(
         durationMs: end - begin,
       };
     }
-    await sleep(options.pollMs);
+    await systemClock.sleep(options.pollMs);
   }
 }
 

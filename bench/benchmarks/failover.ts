@@ -9,12 +9,13 @@
  * earlier trials wrote, and is signalled only once it is replicating the live writes.
  */
 import { randomUUID } from 'node:crypto';
+import { systemClock } from '../../core/clock.js';
 import { localClient } from '../../test/support/fleet.js';
 import type { BenchContext } from '../lib/context.js';
 import { createTable, deleteTables } from '../lib/ddb.js';
 import { RateWriter } from '../lib/load.js';
 import { total } from '../lib/metrics.js';
-import { median, sleep } from '../lib/stats.js';
+import { median } from '../lib/stats.js';
 import { BenchWorker } from '../lib/worker.js';
 
 export type FailoverKind = 'SIGKILL' | 'SIGTERM';
@@ -97,11 +98,11 @@ async function trial(
     await owner.waitForCounter('streamfleet_records_processed_total', (v) => v >= before + 50, {
       timeoutMs: 60_000,
     });
-    await sleep(3_000); // the peer has watched the owner's sentinel lease for a few taker passes
+    await systemClock.sleep(3_000); // the peer has watched the owner's sentinel lease for a few taker passes
     if ((await peer.counter('streamfleet_leases_held')) !== 0)
       throw new Error('the peer holds a lease already');
     const phaseSeconds = Math.random() * (RENEW_INTERVAL_MS / 1000);
-    await sleep(phaseSeconds * 1000);
+    await systemClock.sleep(phaseSeconds * 1000);
 
     const signalledAt = Date.now();
     owner.signal(kind);
@@ -123,9 +124,9 @@ async function trial(
       } catch {
         // not answering this instant; try again
       }
-      await sleep(25);
+      await systemClock.sleep(25);
     }
-    const exited = await Promise.race([exit, sleep(30_000).then(() => undefined)]);
+    const exited = await Promise.race([exit, systemClock.sleep(30_000).then(() => undefined)]);
     const times = logTimes(peer.output, signalledAt);
     return {
       kind,
