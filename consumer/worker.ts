@@ -11,6 +11,7 @@ import { PoisonPolicy, type WorkerConfig, WriteMode } from './config.js';
 import { LeaseCoordinator } from './leases/lease-coordinator.js';
 import { LeaseItemGate } from './leases/lease-item-gate.js';
 import { DynamoDBLeaseRefresher } from './leases/lease-refresher.js';
+import { OwnerIndexAdoption } from './leases/owner-index.js';
 import { PendingProgress } from './leases/pending-progress.js';
 import { Checkpointer } from './lifecycle/checkpointer.js';
 import { DataFetcher } from './lifecycle/data-fetcher.js';
@@ -93,13 +94,6 @@ export async function startWorker(
   });
   const { ownerIndex } = await refresher.createLeaseTableIfNotExists();
   events.emit('lease-table.ready', { leaseTable: config.applicationName, ownerIndex }, 'lease table ready');
-  if (!ownerIndex) {
-    events.emit(
-      'lease-table.no-owner-index',
-      { leaseTable: config.applicationName },
-      'lease table has no LeaseOwnerToLeaseKeyIndex: every taker pass scans the whole table (correct, but costlier); recreate the table or add the index',
-    );
-  }
   let deadLetter: DeadLetterTable | undefined;
   if (config.poisonPolicy === PoisonPolicy.DEAD_LETTER && config.deadLetterTableName) {
     deadLetter = new DeadLetterTable(dynamodb, config.deadLetterTableName, clock);
@@ -148,6 +142,18 @@ export async function startWorker(
     metrics,
     events,
   );
+  // A table without its owner index (KCL 1.x's, or one re-created by hand) gets it added online; scans meanwhile.
+  const ownerIndexAdoption = new OwnerIndexAdoption({
+    client: dynamodb,
+    tableName: config.applicationName,
+    clock,
+    events,
+    onActive: () => coordinator.ownerIndexReady(),
+  });
+  if (!ownerIndex) ownerIndexAdoption.start();
+  events.on((event) => {
+    if (event.name === 'lease-table.no-owner-index') ownerIndexAdoption.start();
+  });
   const syncer = new ShardSyncer(detector, refresher, config.initialPosition, events, () =>
     coordinator.requestScan(),
   );
@@ -196,6 +202,7 @@ export async function startWorker(
     events,
     server,
     async shutdown() {
+      await ownerIndexAdoption.stop();
       await scheduler.shutdown();
       await closeServer();
       dynamodb.destroy();
