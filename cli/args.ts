@@ -10,6 +10,7 @@ export const Command = {
   Teardown: 'teardown',
   Status: 'status',
   Manifests: 'manifests',
+  Migrate: 'migrate',
 } as const;
 export type Command = (typeof Command)[keyof typeof Command];
 
@@ -37,6 +38,10 @@ export interface CliOptions {
   roleArn: string | undefined;
   accountId: string | undefined;
   pollMs: number;
+  /** migrate: the KCL 1.x application's lease table, its failover time, and whether to apply. */
+  fromKcl: string | undefined;
+  failoverMs: number;
+  apply: boolean;
 }
 
 const RUN_OPTIONS = `  --no-follow                 print the execution ARN and return at once
@@ -56,6 +61,7 @@ Commands:
   teardown               start the teardown workflow and follow it
   status                 the fleet at a glance: Deployment, KEDA, shards, leases per worker, lag
   manifests --input FILE the Kubernetes objects setup applies, as YAML for kubectl apply -f -
+  migrate --from-kcl T   take over a KCL 1.x application's lease table in place
 
 Common options:
   --input FILE           a start-execution input ({ "fleet": {...}, "load": {...} }); verify, teardown and
@@ -113,6 +119,33 @@ fleet.roles.consumerRoleName (the ServiceAccount's, unless --role-arn is given) 
   --role-arn ARN              the consumer's IRSA role
   --account-id ID             the account of the roles (default: STREAMFLEET_ACCOUNT_ID, else STS)
 `,
+  migrate: `Usage: streamfleet migrate --from-kcl TABLE --stream-arn ARN [--apply] [options]
+
+Reads the lease table a KCL 1.x application left behind (named after the
+application) and says, shard by shard, its checkpoint, its owner, whether the
+owner still renews it, its parents and children, and what Streamfleet will do
+with it; then what changes in the deployment (ScaledObject, image, IRSA
+policy). It watches the table for the failover time and a second to see
+renewals, and asks the stream whether every checkpoint is still readable.
+
+Read-only unless --apply. --apply changes the lease table only when no Java
+worker renews: it adds the owner index (UpdateTable) and releases the leases
+the Java fleet left owned, so Streamfleet takes them at once. KCL 1.x still
+reads the table afterwards (docs/migrate-from-kcl.md has the steps back).
+
+  --from-kcl TABLE            the KCL application's lease table
+  --stream-arn ARN            the stream it reads (aws dynamodb describe-table
+                              --table-name SOURCE --query Table.LatestStreamArn)
+  --failover-ms MS            the application's failoverTimeMillis (default
+                              10000, KCL 1.x's): how long leases are watched
+  --apply                     add the owner index, release the expired leases
+  --json                      print the plan as JSON
+  --region REGION             default AWS_REGION
+
+Exit codes: 0 ready (or applied); 1 a Java worker still renews (stop it, run
+again); 2 not a KCL 1.x lease table, or not this stream's; 3 no such table or
+stream, or checkpoints older than the stream's 24 h retention (records gone).
+`,
 };
 
 function isCommand(value: string | undefined): value is Command {
@@ -151,6 +184,9 @@ export function parseCli(argv: readonly string[]): CliOptions | { help: string }
         'role-arn': { type: 'string' },
         'account-id': { type: 'string' },
         'poll-ms': { type: 'string' },
+        'from-kcl': { type: 'string' },
+        'failover-ms': { type: 'string' },
+        apply: { type: 'boolean' },
       },
     }));
   } catch (error) {
@@ -175,6 +211,7 @@ export function parseCli(argv: readonly string[]): CliOptions | { help: string }
     ],
     status: ['input', 'json', 'stack', 'state-machine-arn', 'region', 'context', 'sample-leases'],
     manifests: ['input', 'region', 'stream-arn', 'role-arn', 'account-id', 'stack', 'state-machine-arn'],
+    migrate: ['from-kcl', 'stream-arn', 'failover-ms', 'apply', 'json', 'region'],
   };
   for (const key of Object.keys(values)) {
     if (key !== 'help' && !allowed[first].includes(key)) {
@@ -198,6 +235,15 @@ export function parseCli(argv: readonly string[]): CliOptions | { help: string }
       `--name: expected 1-80 letters, digits, '-' or '_' (an execution name), got "${name}"`,
     );
   }
+  if (first === Command.Migrate && (text('from-kcl') === undefined || text('stream-arn') === undefined)) {
+    throw new UsageError(
+      "migrate needs --from-kcl TABLE (the KCL application's lease table) and --stream-arn ARN (the stream it reads)",
+    );
+  }
+  const failoverText = text('failover-ms');
+  const failoverMs = failoverText === undefined ? 10_000 : Number(failoverText);
+  if (!Number.isInteger(failoverMs) || failoverMs < 1_000 || failoverMs > 600_000)
+    throw new UsageError(`--failover-ms: expected an integer from 1000 to 600000, got "${failoverText}"`);
   const pollText = text('poll-ms');
   const pollMs = pollText === undefined ? 1_000 : Number(pollText);
   if (!Number.isInteger(pollMs) || pollMs < 100)
@@ -218,5 +264,8 @@ export function parseCli(argv: readonly string[]): CliOptions | { help: string }
     roleArn: text('role-arn'),
     accountId: text('account-id'),
     pollMs,
+    fromKcl: text('from-kcl'),
+    failoverMs,
+    apply: values.apply === true,
   };
 }

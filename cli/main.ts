@@ -11,6 +11,7 @@ import { Workflow } from '../core/workflows.js';
 import { type CliOptions, Command, ExitCode, parseCli, UsageError } from './args.js';
 import { type Env, lastSucceededInput, regionOf, sfnClient, stateMachineArn } from './aws.js';
 import { manifestsYaml } from './manifests.js';
+import { runMigrate } from './migrate.js';
 import { fleetStatus, renderStatus } from './status.js';
 import { checkInput, runWorkflow } from './workflow.js';
 
@@ -74,6 +75,7 @@ async function commandInput(options: CliOptions, region: string): Promise<Record
 async function run(options: CliOptions, io: CliIo): Promise<number> {
   const print = (line: string) => io.stdout(`${line}\n`);
   const region = regionOf(options.region, io.env);
+  if (options.command === Command.Migrate) return runMigrate(options, region, print);
   const input = await commandInput(options, region);
   switch (options.command) {
     case Command.Setup:

@@ -32,7 +32,7 @@
  * `fromDynamoRecord` reads these names only, and every write KCL 1.x makes (`AttributeUpdates` on named
  * attributes, `LeaseManager`) leaves the others as they are.
  */
-import type { AttributeValue, TableDescription } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, CreateTableCommandInput, TableDescription } from '@aws-sdk/client-dynamodb';
 
 /** `SentinelCheckpoint`. AT_TIMESTAMP is Kinesis-only: the DynamoDB Streams API has no such iterator type. */
 export const Kcl1Sentinel = {
@@ -182,6 +182,22 @@ export function readAsKcl1(item: Record<string, AttributeValue>): Kcl1Reading {
         .filter((name) => !(name in KCL1_ATTRIBUTES))
         .sort(),
     },
+  };
+}
+
+/**
+ * KCL 1.x's lease table as `LeaseManager.createLeaseTableIfNotExists` creates it: `leaseKey` (S) as its only key,
+ * provisioned throughput (`KinesisClientLibLeaseCoordinator`'s defaults: 10 read and 10 write units), no index.
+ */
+export function kcl1LeaseTableCreation(
+  tableName: string,
+  capacity = { read: 10, write: 10 },
+): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    KeySchema: [{ AttributeName: 'leaseKey', KeyType: 'HASH' }],
+    AttributeDefinitions: [{ AttributeName: 'leaseKey', AttributeType: 'S' }],
+    ProvisionedThroughput: { ReadCapacityUnits: capacity.read, WriteCapacityUnits: capacity.write },
   };
 }
 

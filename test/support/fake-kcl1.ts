@@ -33,7 +33,11 @@ import {
   GetShardIteratorCommand,
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
-import { KCL1_DEFAULT_FAILOVER_MS, kcl1RenewIntervalMs } from '../../core/kcl1-lease.js';
+import {
+  KCL1_DEFAULT_FAILOVER_MS,
+  kcl1LeaseTableCreation,
+  kcl1RenewIntervalMs,
+} from '../../core/kcl1-lease.js';
 import { compareSequenceNumbers, isSequenceNumber } from '../../core/sequence.js';
 
 type Item = Record<string, AttributeValue>;
@@ -48,14 +52,7 @@ export async function createKcl1LeaseTable(
   tableName: string,
   capacity = { read: 10, write: 10 },
 ): Promise<void> {
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      KeySchema: [{ AttributeName: 'leaseKey', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'leaseKey', AttributeType: 'S' }],
-      ProvisionedThroughput: { ReadCapacityUnits: capacity.read, WriteCapacityUnits: capacity.write },
-    }),
-  );
+  await client.send(new CreateTableCommand(kcl1LeaseTableCreation(tableName, capacity)));
 }
 
 /** A lease as the application left it (what `KinesisClientLease` holds). */
