@@ -80,13 +80,18 @@ export async function runMigrate(
   return plan.ready ? ExitCode.Ok : ExitCode.Failed;
 }
 
+/**
+ * Reads, watches, plans and (with `apply`) applies. `clients` are the SDK clients to use (the bench passes its
+ * own); by default they are made from the SDK's usual configuration and destroyed at the end.
+ */
 export async function migrateFromKcl(
   options: MigrateOptions,
   print: (line: string) => void,
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  clients?: { dynamodb: DynamoDBClient; streams: DynamoDBStreamsClient },
 ): Promise<{ plan: MigrationPlan; applied: Applied | undefined }> {
-  const dynamodb = new DynamoDBClient({ region: options.region });
-  const streams = new DynamoDBStreamsClient({ region: options.region });
+  const dynamodb = clients?.dynamodb ?? new DynamoDBClient({ region: options.region });
+  const streams = clients?.streams ?? new DynamoDBStreamsClient({ region: options.region });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
     const table = await describeLeaseTable(dynamodb, options);
     const startedAt = performance.now();
@@ -128,8 +133,10 @@ export async function migrateFromKcl(
     const applied = options.apply && plan.ready ? await apply(dynamodb, table, after, plan) : undefined;
     return { plan, applied };
   } finally {
-    dynamodb.destroy();
-    streams.destroy();
+    if (!clients) {
+      dynamodb.destroy();
+      streams.destroy();
+    }
   }
 }
 

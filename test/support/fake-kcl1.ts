@@ -89,7 +89,15 @@ export class FakeKcl1Worker {
   readonly held = new Map<string, bigint>();
   /** Renewals that went through, per lease. */
   readonly renewals = new Map<string, number>();
+  /** Epoch ms of the latest renewal that went through. */
+  lastRenewalAt: number | undefined;
   private renewing: { stop: AbortController; loop: Promise<void> } | undefined;
+  private processing: { stop: AbortController; loop: Promise<void> } | undefined;
+  /**
+   * One write at a time per lease, as KCL 1.x's LeaseRenewer synchronizes renewLease and updateLease on the lease:
+   * both expect the counter the other bumps.
+   */
+  private readonly writing = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly client: DynamoDBClient,
@@ -135,16 +143,12 @@ export class FakeKcl1Worker {
 
   /** One `renewLease` per held lease; a lease whose counter moved (taken by another) is dropped. */
   async renewAll(): Promise<void> {
-    for (const [leaseKey, counter] of this.held) {
-      const ok = await this.update(
-        leaseKey,
-        { leaseCounter: { Value: N(counter) } },
-        { leaseCounter: put(N(counter + 1n)) },
-      );
+    for (const leaseKey of [...this.held.keys()]) {
+      const ok = await this.updateLease(leaseKey, {});
       if (ok) {
-        this.held.set(leaseKey, counter + 1n);
         this.renewals.set(leaseKey, (this.renewals.get(leaseKey) ?? 0) + 1);
-      } else this.held.delete(leaseKey);
+        this.lastRenewalAt = Date.now();
+      }
     }
   }
 
@@ -189,12 +193,14 @@ export class FakeKcl1Worker {
 
   /**
    * What KCL 1.x would hand its record processor first after taking the lease: the records after the checkpoint
-   * (AT_SEQUENCE_NUMBER at it, records at or before it dropped), read to the shard's current end.
+   * (AT_SEQUENCE_NUMBER at it, records at or before it dropped), read to the shard's current end or for `pages`
+   * GetRecords at most.
    */
   async recordsToProcess(
     streams: DynamoDBStreamsClient,
     streamArn: string,
     leaseKey: string,
+    pages = Number.POSITIVE_INFINITY,
   ): Promise<StreamRecord[]> {
     const checkpoint = (await this.read(leaseKey))?.checkpoint?.S ?? 'TRIM_HORIZON';
     if (checkpoint === 'SHARD_END') return [];
@@ -208,7 +214,7 @@ export class FakeKcl1Worker {
       }),
     );
     const records: StreamRecord[] = [];
-    while (iterator) {
+    for (let page = 0; iterator && page < pages; page++) {
       const page = await streams.send(new GetRecordsCommand({ ShardIterator: iterator }));
       const got = page.Records ?? [];
       records.push(...got);
@@ -222,20 +228,57 @@ export class FakeKcl1Worker {
     });
   }
 
-  private async updateLease(
+  /**
+   * A KCL 1.x record processor's loop for one held lease, until `stopProcessing`: about once a second (KCL's
+   * idleTimeBetweenReadsInMillis) the records after the checkpoint are handed to `apply`, then checkpointed.
+   */
+  startProcessing(
+    streams: DynamoDBStreamsClient,
+    streamArn: string,
     leaseKey: string,
-    updates: Record<string, AttributeValueUpdate>,
-  ): Promise<boolean> {
-    const counter = this.held.get(leaseKey);
-    if (counter === undefined) return false;
-    const ok = await this.update(
-      leaseKey,
-      { leaseCounter: { Value: N(counter) } },
-      { ...updates, leaseCounter: put(N(counter + 1n)) },
-    );
-    if (ok) this.held.set(leaseKey, counter + 1n);
-    else this.held.delete(leaseKey);
-    return ok;
+    apply: (records: StreamRecord[]) => Promise<void>,
+  ): void {
+    if (this.processing) return;
+    const stop = new AbortController();
+    const loop = (async () => {
+      while (!stop.signal.aborted && this.held.has(leaseKey)) {
+        const records = await this.recordsToProcess(streams, streamArn, leaseKey, 1);
+        const last = records.at(-1)?.dynamodb?.SequenceNumber;
+        if (last && !stop.signal.aborted) {
+          await apply(records);
+          await this.checkpoint(leaseKey, last);
+        }
+        await sleep(1_000, stop.signal);
+      }
+    })();
+    this.processing = { stop, loop };
+  }
+
+  /** Stops processing after the batch in hand (its checkpoint written), as a KCL worker's shutdown does. */
+  async stopProcessing(): Promise<void> {
+    this.processing?.stop.abort();
+    await this.processing?.loop;
+    this.processing = undefined;
+  }
+
+  /** A renewal (no `updates`) or `updateLease`: expects the held counter, bumps it; one at a time per lease. */
+  private updateLease(leaseKey: string, updates: Record<string, AttributeValueUpdate>): Promise<boolean> {
+    const run = async () => {
+      const counter = this.held.get(leaseKey);
+      if (counter === undefined) return false;
+      const ok = await this.update(
+        leaseKey,
+        { leaseCounter: { Value: N(counter) } },
+        { ...updates, leaseCounter: put(N(counter + 1n)) },
+      );
+      if (ok) this.held.set(leaseKey, counter + 1n);
+      else this.held.delete(leaseKey);
+      return ok;
+    };
+    const previous = this.writing.get(leaseKey) ?? Promise.resolve();
+    const next = previous.then(run, run);
+    this.writing.set(leaseKey, next);
+    return next;
   }
 
   private async update(
