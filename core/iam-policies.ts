@@ -202,8 +202,8 @@ export interface ConsumerPolicyInput {
  *   index to one a KCL 1.x application left behind (UpdateTable, authorised on the table); list leases
  *   (Scan), read several at once on every taker pass and while waiting on parents (BatchGetItem, which IAM
  *   authorises as its own action, not as GetItem), read one (GetItem), create, renew, take, hand off,
- *   checkpoint and delete leases (PutItem, UpdateItem, DeleteItem), and fence replica writes
- *   (ConditionCheckItem inside the transaction); query its own leases on the owner index (Query, on that
+ *   checkpoint and delete leases (PutItem, UpdateItem, DeleteItem; the checkpoint also as an Update inside
+ *   the fenced transaction, which is the fence); query its own leases on the owner index (Query, on that
  *   index only);
  * - check the target table exists and replicate into it: conditional PutItem/DeleteItem, or the same items
  *   inside TransactWriteItems — IAM has no TransactWriteItems action and checks each item's own action
@@ -242,7 +242,6 @@ export function consumerPolicy(input: ConsumerPolicyInput): PolicyDocument {
         'dynamodb:PutItem',
         'dynamodb:UpdateItem',
         'dynamodb:DeleteItem',
-        'dynamodb:ConditionCheckItem',
       ],
       Resource: [leaseTable],
     },

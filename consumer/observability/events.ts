@@ -10,8 +10,8 @@ type Level = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 /** Every event, with the fields it carries. */
 export interface WorkerEventMap {
-  'worker.starting': { streamArn: string; targetTable: string; leaseTable: string; writeMode: string };
-  'worker.checked': { viewType: string; targetTable: string };
+  'worker.starting': { streamArn: string; leaseTable: string; processor: string };
+  'worker.checked': { viewType: string; processor: string };
   'lease-table.ready': { leaseTable: string; ownerIndex: boolean };
   'lease-table.no-owner-index': { leaseTable: string };
   'lease-table.owner-index-adding': {
@@ -53,8 +53,25 @@ export interface WorkerEventMap {
   'shard.failed': { shardId: string; error: unknown };
   'shard.finished': { shardId: string };
   'shard.gone': { shardId: string; error: unknown };
-  'batch.failed': { shardId: string; error: unknown; delayMs: number; firstSequenceNumber?: string };
-  'record.poison': { shardId: string; sequenceNumber: string; keys: unknown; reason: string };
+  'batch.failed': {
+    shardId: string;
+    processor: string;
+    firstSequenceNumber: string;
+    lastSequenceNumber: string;
+    attempt: number;
+    error: unknown;
+    delayMs: number;
+  };
+  'batch.split': {
+    shardId: string;
+    records: number;
+    firstSequenceNumber: string;
+    lastSequenceNumber: string;
+    reason: string;
+  };
+  'record.poison': { shardId: string; sequenceNumber: string; keys: unknown; reason: string; policy: string };
+  'record.dead-lettered': { shardId: string; sequenceNumber: string; table: string };
+  'processor.call-failed': { shardId: string; call: string; error: unknown };
   'read.iterator-expired': { shardId: string; position: string };
   'read.trimmed': { shardId: string; position: string };
   'read.failed': { shardId: string; api: 'GetRecords' | 'GetShardIterator'; error: unknown; delayMs: number };
@@ -102,7 +119,10 @@ const LEVELS: Record<WorkerEventName, Level> = {
   'shard.finished': 'info',
   'shard.gone': 'error',
   'batch.failed': 'error',
+  'batch.split': 'warn',
   'record.poison': 'error',
+  'record.dead-lettered': 'warn',
+  'processor.call-failed': 'error',
   'read.iterator-expired': 'info',
   'read.trimmed': 'error',
   'read.failed': 'warn',

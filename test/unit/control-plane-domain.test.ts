@@ -1,6 +1,9 @@
 /** Pure control-plane domain code: input parsing, the check verdicts, metrics, alarm diagnosis, load items. */
 import { describe, expect, it } from 'vitest';
-import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
+import {
+  PROCESSED_BY_ATTRIBUTE,
+  SEQUENCE_ATTRIBUTE,
+} from '../../consumer/replication/replication-processor.js';
 import { diagnose, parseAlarmEvent } from '../../core/alarms.js';
 import { judgeScaling, REPLICA_BOOKKEEPING, scalingInForce } from '../../core/checks.js';
 import type { ScaleStatus } from '../../core/cluster.js';
