@@ -200,32 +200,42 @@ describe('taking over a KCL 1.x application in place', () => {
     // Two lease durations more with the Java owner renewing: its leases are neither asked for nor taken, though it
     // holds more than any Streamfleet worker.
     await new Promise((r) => setTimeout(r, 2 * LEASE_MS));
+    const javaShard = (e: { shardId?: string }) => javaLeases.includes(e.shardId ?? '');
     const now = await leases();
     for (const [i, leaseKey] of javaLeases.entries()) {
-      expect(now.get(leaseKey)?.leaseOwner?.S, leaseKey).toBe(kclLive.workerId);
       expect(now.get(leaseKey)?.handoffTo, leaseKey).toBeUndefined();
-      expect(kclLive.held.has(leaseKey), leaseKey).toBe(true); // every renewal of the Java owner went through
-      expect(kclLive.renewals.get(leaseKey) ?? 0).toBeGreaterThan(renewalsBefore[i] ?? 0);
+      expect(kclLive.renewals.get(leaseKey) ?? 0, leaseKey).toBeGreaterThan(renewalsBefore[i] ?? 0);
     }
-    const javaShard = (e: { shardId?: string }) => javaLeases.includes(e.shardId ?? '');
-    expect(events('lease.taken').filter(javaShard)).toEqual([]);
     expect(events('lease.handoff-requested').filter(javaShard)).toEqual([]);
+    // Never while it renews: a Java lease is taken (never stolen) only once it stood still for a lease duration
+    // after its last renewal. (DynamoDB Local answers InternalFailure to writes while the index is being built;
+    // a renewal lost that way can let a lease expire, as it would let KCL's own peers take it.)
+    const takenWhileRenewing = (event: { shardId?: string; time: string; how?: unknown }) => {
+      const at = Date.parse(event.time);
+      const renewals = kclLive?.renewedAt.get(event.shardId ?? '') ?? [];
+      const last = renewals.filter((r) => r <= at).at(-1) ?? Number.NEGATIVE_INFINITY;
+      return event.how !== 'take' || at - last < LEASE_MS - 250;
+    };
+    expect(events('lease.taken').filter(javaShard).filter(takenWhileRenewing)).toEqual([]);
+    expect(kclLive.held.size).toBeGreaterThan(0);
 
     // The Java fleet stops: its leases expire and are taken, and reading resumes after their checkpoints.
     await kclLive.stopRenewing();
     const taken = await waitFor(
       () => {
-        const found = events('lease.taken').filter(javaShard);
-        return found.length === javaLeases.length && found;
+        const found = javaLeases.map((k) => events('lease.taken').find((e) => e.shardId === k));
+        return found.every((e) => e !== undefined) && found;
       },
       { timeoutMs: 30_000, message: 'the Java owner’s leases to be taken once it stopped renewing' },
     );
-    for (const event of taken)
+    for (const event of taken) {
       expect(event).toMatchObject({
         how: 'take',
         previousOwner: kclLive.workerId,
-        checkpoint: checkpoints.get(event.shardId ?? ''),
+        checkpoint: checkpoints.get(event?.shardId ?? ''),
       });
+      expect(takenWhileRenewing(event as { shardId?: string; time: string; how?: unknown })).toBe(false);
+    }
     for (let i = 0; i < 12; i++) await write('streamfleet');
 
     // The data: per key and sequence number.
@@ -277,7 +287,11 @@ describe('taking over a KCL 1.x application in place', () => {
     expect(adding.filter((e) => e.created === true).length).toBeLessThanOrEqual(1);
     for (const worker of survivors) {
       expect(worker.events('lease-table.owner-index-adding').length, worker.name).toBeLessThanOrEqual(1);
-      expect(worker.events('lease-table.owner-index-ready'), worker.name).toHaveLength(1);
+      // A worker that started after the index was ACTIVE had nothing to switch.
+      const startedWithIndex = worker.events('lease-table.ready')[0]?.ownerIndex === true;
+      expect(worker.events('lease-table.owner-index-ready'), worker.name).toHaveLength(
+        startedWithIndex ? 0 : 1,
+      );
     }
     expect(adding[0]).toMatchObject({
       billingMode: 'PROVISIONED',

@@ -106,7 +106,7 @@ describe('streamfleet migrate --from-kcl', () => {
     expect(result.setup.policyAdditions).toEqual([
       {
         resource: `arn:aws:dynamodb:ddblocal:000000000000:table/${table}`,
-        actions: ['dynamodb:UpdateTable', 'dynamodb:BatchGetItem', 'dynamodb:ConditionCheckItem'],
+        actions: ['dynamodb:UpdateTable', 'dynamodb:BatchGetItem'],
       },
       {
         resource: `arn:aws:dynamodb:ddblocal:000000000000:table/${table}/index/LeaseOwnerToLeaseKeyIndex`,

@@ -89,8 +89,12 @@ export class FakeKcl1Worker {
   readonly held = new Map<string, bigint>();
   /** Renewals that went through, per lease. */
   readonly renewals = new Map<string, number>();
+  /** When (epoch ms) each lease's renewals went through, in order. */
+  readonly renewedAt = new Map<string, number[]>();
   /** Epoch ms of the latest renewal that went through. */
   lastRenewalAt: number | undefined;
+  /** Renewals and updates that failed for another reason than the condition (kept, tried again next time). */
+  readonly errors: unknown[] = [];
   private renewing: { stop: AbortController; loop: Promise<void> } | undefined;
   private processing: { stop: AbortController; loop: Promise<void> } | undefined;
   /**
@@ -141,15 +145,26 @@ export class FakeKcl1Worker {
     return true;
   }
 
-  /** One `renewLease` per held lease; a lease whose counter moved (taken by another) is dropped. */
+  /**
+   * One `renewLease` per held lease; a lease whose counter moved (taken by another) is dropped. A renewal that
+   * fails otherwise (DynamoDB Local answers InternalFailure to writes while an index is being created) keeps the
+   * lease and is tried again at the next pass, as KCL's LeaseRenewer does with a DependencyException.
+   */
   async renewAll(): Promise<void> {
-    for (const leaseKey of [...this.held.keys()]) {
-      const ok = await this.updateLease(leaseKey, {});
-      if (ok) {
+    // In parallel, as KCL's LeaseRenewer renews on its thread pool: one slow write does not delay the others.
+    await Promise.all(
+      [...this.held.keys()].map(async (leaseKey) => {
+        const ok = await this.updateLease(leaseKey, {}).catch((error: unknown) => {
+          this.errors.push(error);
+          return false;
+        });
+        if (!ok) return;
+        const at = Date.now();
         this.renewals.set(leaseKey, (this.renewals.get(leaseKey) ?? 0) + 1);
-        this.lastRenewalAt = Date.now();
-      }
-    }
+        this.renewedAt.set(leaseKey, [...(this.renewedAt.get(leaseKey) ?? []), at]);
+        this.lastRenewalAt = at;
+      }),
+    );
   }
 
   /** Renews every failover / 3 − 25 ms (KCL's LeaseCoordinator pace) until `stopRenewing`. */
@@ -242,11 +257,15 @@ export class FakeKcl1Worker {
     const stop = new AbortController();
     const loop = (async () => {
       while (!stop.signal.aborted && this.held.has(leaseKey)) {
-        const records = await this.recordsToProcess(streams, streamArn, leaseKey, 1);
-        const last = records.at(-1)?.dynamodb?.SequenceNumber;
-        if (last && !stop.signal.aborted) {
-          await apply(records);
-          await this.checkpoint(leaseKey, last);
+        try {
+          const records = await this.recordsToProcess(streams, streamArn, leaseKey, 1);
+          const last = records.at(-1)?.dynamodb?.SequenceNumber;
+          if (last && !stop.signal.aborted) {
+            await apply(records);
+            await this.checkpoint(leaseKey, last);
+          }
+        } catch (error) {
+          this.errors.push(error); // a failed task: KCL runs it again at the next pass
         }
         await sleep(1_000, stop.signal);
       }
@@ -275,6 +294,7 @@ export class FakeKcl1Worker {
       else this.held.delete(leaseKey);
       return ok;
     };
+    // A write that threw (not a failed condition) leaves the lease held: the next one tries again.
     const previous = this.writing.get(leaseKey) ?? Promise.resolve();
     const next = previous.then(run, run);
     this.writing.set(leaseKey, next);
