@@ -58,12 +58,13 @@ export function integerSetting(input: {
     option: input.option,
     variable: input.variable,
     doc: input.doc,
-    read(raw, _source, name) {
+    read(raw, source, name) {
       const value = present(raw);
       if (value === undefined) return input.fallback;
       const expected = `expected a whole number from ${min} to ${max}, got ${shown(value)}.`;
       let number: number;
-      if (typeof value === 'string') {
+      // The environment has only text; an option is a number, as its type says.
+      if (typeof value === 'string' && source === 'environment') {
         if (!/^\d+$/.test(value)) throw new ConfigurationError(name, expected);
         number = Number(value);
       } else if (typeof value === 'number') number = value;

@@ -364,6 +364,8 @@ export function needResource(on: FleetResource, fleet: FleetSpec, where: FleetLo
     case FleetResource.SourceStream:
       return where.streamArn ?? tableStreamsArn(table(fleet.sourceTableName));
     case FleetResource.ReplicaTable:
+      if (fleet.replicaTableName === undefined)
+        throw new TypeError(`fleet ${fleet.name} runs its own processor: it has no replica table`);
       return table(fleet.replicaTableName);
     case FleetResource.LeaseTable:
       return table(fleet.applicationName);

@@ -189,10 +189,12 @@ export interface ConsumerPolicyInput {
   streamArn: string;
   /** APPLICATION_NAME, which is also the lease table's name. */
   leaseTableName: string;
-  /** TARGET_TABLE_NAME. */
-  targetTableName: string;
+  /** TARGET_TABLE_NAME, for replication; absent for a fleet that runs its own processor. */
+  targetTableName: string | undefined;
   /** DEAD_LETTER_TABLE_NAME, when the fleet runs with POISON_RECORD_POLICY=dead-letter. */
   deadLetterTableName?: string;
+  /** The own processor's statements (core/processor-grants.ts: checked, scoped to the fleet's account). */
+  processorGrants?: PolicyStatement[];
 }
 
 /**
@@ -217,10 +219,6 @@ export function consumerPolicy(input: ConsumerPolicyInput): PolicyDocument {
   const leaseTable = tableArn({
     ...where,
     tableName: requireTableName('leaseTableName', input.leaseTableName),
-  });
-  const targetTable = tableArn({
-    ...where,
-    tableName: requireTableName('targetTableName', input.targetTableName),
   });
   const statements: PolicyStatement[] = [
     {
@@ -251,13 +249,20 @@ export function consumerPolicy(input: ConsumerPolicyInput): PolicyDocument {
       Action: ['dynamodb:Query'],
       Resource: [tableIndexArn(leaseTable, LEASE_OWNER_INDEX_NAME)],
     },
-    {
+  ];
+  if (input.targetTableName !== undefined) {
+    const targetTable = tableArn({
+      ...where,
+      tableName: requireTableName('targetTableName', input.targetTableName),
+    });
+    statements.push({
       Sid: 'WriteTargetTable',
       Effect: 'Allow',
       Action: ['dynamodb:DescribeTable', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
       Resource: [targetTable],
-    },
-  ];
+    });
+  }
+  statements.push(...(input.processorGrants ?? []));
   if (input.deadLetterTableName !== undefined) {
     const deadLetters = tableArn({
       ...where,

@@ -10,11 +10,7 @@ import { join, resolve } from 'node:path';
 import type { Cluster } from '../../core/cluster.js';
 import { LocalIam } from '../../core/iam.js';
 import { type LocalKubernetesApi, startLocalKubernetesApi } from '../cluster/kubernetes-api.js';
-import {
-  type LocalStepFunctions,
-  type LocalStepFunctionsOptions,
-  startLocalStepFunctions,
-} from './server.js';
+import type { LocalStepFunctions } from './server.js';
 
 export interface OperatorEndpointsInput {
   cluster: Cluster;
@@ -25,9 +21,8 @@ export interface OperatorEndpointsInput {
   dir: string;
   /** Written to setup-input.json. */
   setupInput: unknown;
-  /** How the endpoint runs executions (control plane, shortened waits). */
-  run: LocalStepFunctionsOptions['run'];
-  log?: (line: string) => void;
+  /** The run's Step Functions endpoint, which holds its own executions; it starts listening here. */
+  stepFunctions: LocalStepFunctions;
 }
 
 export interface OperatorEndpoints {
@@ -40,11 +35,8 @@ export interface OperatorEndpoints {
 }
 
 export async function startOperatorEndpoints(input: OperatorEndpointsInput): Promise<OperatorEndpoints> {
-  const stepFunctions = await startLocalStepFunctions({
-    region: input.region,
-    run: input.run,
-    ...(input.log ? { log: input.log } : {}),
-  });
+  const { stepFunctions } = input;
+  await stepFunctions.start();
   const kubernetes = await startLocalKubernetesApi(input.cluster);
   const dir = resolve(input.dir);
   const kubeconfig = join(dir, 'kubeconfig');

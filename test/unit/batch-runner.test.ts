@@ -230,7 +230,7 @@ describe('batch runner', () => {
       firstSequenceNumber: '7',
       lastSequenceNumber: '8',
     });
-    expect((failed?.error as Error).message).toMatch(
+    expect((failed?.error as Error | undefined)?.message).toMatch(
       /test-processor: processRecords for shard shard-1, records 7\.\.8/,
     );
     hang = false;

@@ -93,13 +93,13 @@ describe('the consumer’s role', () => {
   it('authorises BatchGetItem on the lease table as its own action (not as GetItem)', () => {
     const p = consumer(users);
     expect(allowed(p, 'dynamodb:BatchGetItem', arn(users.applicationName))).toBe(true);
-    expect(allowed(p, 'dynamodb:BatchGetItem', arn(users.replicaTableName))).toBe(false);
+    expect(allowed(p, 'dynamodb:BatchGetItem', arn(`${users.replicaTableName}`))).toBe(false);
   });
 
   it('fences in transactions with the item actions IAM checks per item, and calls no CloudWatch', () => {
     const p = consumer(users);
     for (const action of ['dynamodb:PutItem', 'dynamodb:DeleteItem'])
-      expect(allowed(p, action, arn(users.replicaTableName))).toBe(true);
+      expect(allowed(p, action, arn(`${users.replicaTableName}`))).toBe(true);
     // The fence is the checkpoint's Update in every transaction: no bare ConditionCheck is ever sent.
     expect(allowed(p, 'dynamodb:UpdateItem', arn(users.applicationName))).toBe(true);
     expect(allowed(p, 'dynamodb:ConditionCheckItem', arn(users.applicationName))).toBe(false);
