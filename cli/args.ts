@@ -11,6 +11,7 @@ export const Command = {
   Follow: 'follow',
   Status: 'status',
   Manifests: 'manifests',
+  Migrate: 'migrate',
 } as const;
 export type Command = (typeof Command)[keyof typeof Command];
 
@@ -40,6 +41,10 @@ export interface CliOptions {
   roleArn: string | undefined;
   accountId: string | undefined;
   pollMs: number;
+  /** migrate: the KCL 1.x application's lease table, its failover time, and whether to apply. */
+  fromKcl: string | undefined;
+  failoverMs: number;
+  apply: boolean;
 }
 
 /**
@@ -103,6 +108,9 @@ Commands:
                        leases per worker, lag
   manifests --input FILE
                        the Kubernetes objects setup applies, as YAML
+  migrate --from-kcl TABLE --stream-arn ARN
+                       take over a KCL 1.x application's lease table in
+                       place (docs/migrate-from-kcl.md)
 
 Common options:
   --input FILE         a start-execution input ({ "fleet": {...} }); verify,
@@ -196,6 +204,34 @@ TriggerAuthentication's) in your account (STS GetCallerIdentity).
                        (default STREAMFLEET_ACCOUNT_ID, else STS)
   --region REGION      default AWS_REGION
 `,
+  migrate: `Usage: streamfleet migrate --from-kcl TABLE --stream-arn ARN [--apply]
+                           [--failover-ms MS] [--json]
+
+Reads the lease table a KCL 1.x application left behind (named after the
+application) and says, shard by shard, its checkpoint, its owner, whether the
+owner still renews it, its parents and children, and what Streamfleet will do
+with it; then what changes in the deployment (ScaledObject, image, IRSA
+policy). It watches the table for the failover time and a second to see
+renewals, and asks the stream whether every checkpoint is still readable.
+
+Read-only unless --apply. --apply changes the lease table only when no Java
+worker renews: it adds the owner index (UpdateTable) and releases the leases
+the Java fleet left owned, so Streamfleet takes them at once. KCL 1.x still
+reads the table afterwards (docs/migrate-from-kcl.md has the steps back).
+
+  --from-kcl TABLE     the KCL application's lease table
+  --stream-arn ARN     the stream it reads (aws dynamodb describe-table
+                       --table-name SOURCE --query Table.LatestStreamArn)
+  --failover-ms MS     the application's failoverTimeMillis (default 10000,
+                       KCL 1.x's): how long the leases are watched, plus 1 s
+  --apply              add the owner index, release the expired leases
+  --json               print the plan as JSON
+  --region REGION      default AWS_REGION
+
+Exit codes: 0 ready (or applied); 1 a Java worker still renews (stop it, run
+again); 2 not a KCL 1.x lease table, or not this stream's; 3 no such table or
+stream, or checkpoints older than the stream's 24 h retention (records gone).
+`,
 };
 
 function isCommand(value: string | undefined): value is Command {
@@ -220,6 +256,7 @@ const ALLOWED: Record<Command, readonly string[]> = {
   follow: ['json', 'region', 'poll-ms'],
   status: ['input', 'json', 'stack', 'region', 'context', 'sample-leases'],
   manifests: ['input', 'region', 'stream-arn', 'role-arn', 'account-id'],
+  migrate: ['from-kcl', 'stream-arn', 'failover-ms', 'apply', 'json', 'region'],
 };
 
 /** The options, or the help text to print. */
@@ -255,6 +292,9 @@ export function parseCli(argv: readonly string[]): CliOptions | { help: string }
         'role-arn': { type: 'string' },
         'account-id': { type: 'string' },
         'poll-ms': { type: 'string' },
+        'from-kcl': { type: 'string' },
+        'failover-ms': { type: 'string' },
+        apply: { type: 'boolean' },
       },
     }));
   } catch (error) {
@@ -307,6 +347,15 @@ export function parseCli(argv: readonly string[]): CliOptions | { help: string }
       `--state-machine-arn: "${stateMachineArn}" is not a state machine ARN (expected arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)`,
     );
   }
+  if (first === Command.Migrate && (text('from-kcl') === undefined || text('stream-arn') === undefined)) {
+    throw new UsageError(
+      "migrate needs --from-kcl TABLE (the KCL application's lease table) and --stream-arn ARN (the stream it reads)",
+    );
+  }
+  const failoverText = text('failover-ms');
+  const failoverMs = failoverText === undefined ? 10_000 : Number(failoverText);
+  if (!Number.isInteger(failoverMs) || failoverMs < 1_000 || failoverMs > 600_000)
+    throw new UsageError(`--failover-ms: expected an integer from 1000 to 600000, got "${failoverText}"`);
   const pollText = text('poll-ms');
   const pollMs = pollText === undefined ? 1_000 : Number(pollText);
   if (!Number.isInteger(pollMs) || pollMs < 100)
@@ -328,5 +377,8 @@ export function parseCli(argv: readonly string[]): CliOptions | { help: string }
     roleArn: text('role-arn'),
     accountId: text('account-id'),
     pollMs,
+    fromKcl: text('from-kcl'),
+    failoverMs,
+    apply: values.apply === true,
   };
 }

@@ -109,6 +109,10 @@ async function run(options: CliOptions, io: CliIo): Promise<number> {
       sfn.destroy();
     }
   }
+  if (options.command === Command.Migrate) {
+    const { runMigrate } = await import('./migrate.js');
+    return runMigrate(options, regionOf(options.region, io.env), print);
+  }
   // What the person gave is checked first: a missing or wrong input file is the first thing to fix.
   const given =
     options.input === undefined ? undefined : await checkedInput(options, readInput(options.input));

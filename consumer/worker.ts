@@ -20,6 +20,7 @@ import {
 import { LeaseCoordinator } from './leases/lease-coordinator.js';
 import { LeaseItemGate } from './leases/lease-item-gate.js';
 import { DynamoDBLeaseRefresher } from './leases/lease-refresher.js';
+import { OwnerIndexAdoption } from './leases/owner-index.js';
 import { PendingProgress } from './leases/pending-progress.js';
 import { Checkpointer } from './lifecycle/checkpointer.js';
 import { DataFetcher } from './lifecycle/data-fetcher.js';
@@ -205,6 +206,7 @@ export async function runWorker(settings: WorkerSettings, parts: WorkerParts): P
       onEvent: (listener) => events.on(listener),
       stop() {
         stopping ??= (async () => {
+          await running.ownerIndexAdoption.stop();
           await running.scheduler.shutdown();
           try {
             await processor.close?.();
@@ -233,7 +235,7 @@ interface Plumbing {
 async function assemble(
   settings: WorkerSettings & { streamArn: string },
   { dynamodb, streams, detector, metrics, clock, parts }: Plumbing,
-): Promise<{ scheduler: Scheduler }> {
+): Promise<{ scheduler: Scheduler; ownerIndexAdoption: OwnerIndexAdoption }> {
   const { events, log, processor, processorName } = parts;
   // One write at a time per lease item from this worker: transactions, renewals, checkpoints, hand-offs.
   const gate = new LeaseItemGate(clock);
@@ -246,13 +248,6 @@ async function assemble(
   });
   const { ownerIndex } = await refresher.createLeaseTableIfNotExists();
   events.emit('lease-table.ready', { leaseTable: settings.applicationName, ownerIndex }, 'lease table ready');
-  if (!ownerIndex) {
-    events.emit(
-      'lease-table.no-owner-index',
-      { leaseTable: settings.applicationName },
-      'lease table has no LeaseOwnerToLeaseKeyIndex: every taker pass scans the whole table (correct, but costlier); recreate the table or add the index',
-    );
-  }
   let deadLetter: DeadLetterTable | undefined;
   if (settings.poisonRecordPolicy === PoisonPolicy.DEAD_LETTER && settings.deadLetterTableName) {
     deadLetter = new DeadLetterTable(dynamodb, settings.deadLetterTableName, clock);
@@ -299,6 +294,18 @@ async function assemble(
     metrics,
     events,
   );
+  // A table without its owner index (KCL 1.x's, or one re-created by hand) gets it added online; scans meanwhile.
+  const ownerIndexAdoption = new OwnerIndexAdoption({
+    client: dynamodb,
+    tableName: settings.applicationName,
+    clock,
+    events,
+    onActive: () => coordinator.ownerIndexReady(),
+  });
+  if (!ownerIndex) ownerIndexAdoption.start();
+  events.on((event) => {
+    if (event.name === 'lease-table.no-owner-index') ownerIndexAdoption.start();
+  });
   const syncer = new ShardSyncer(detector, refresher, settings.initialPosition, events, () =>
     coordinator.requestScan(),
   );
@@ -338,5 +345,5 @@ async function assemble(
     // Transactions carry their checkpoints; every other checkpoint is written at most this often.
     checkpointIntervalMs: settings.checkpointIntervalMs,
   });
-  return { scheduler };
+  return { scheduler, ownerIndexAdoption };
 }

@@ -73,7 +73,13 @@ export const CONSUMER_NEEDS: readonly Need[] = [
     action: 'dynamodb:DescribeTable',
     on: FleetResource.LeaseTable,
     why: 'wait until the lease table and its index are ACTIVE',
-    code: `${LEASES} createLeaseTableIfNotExists`,
+    code: `${LEASES} createLeaseTableIfNotExists, consumer/leases/owner-index.ts`,
+  },
+  {
+    action: 'dynamodb:UpdateTable',
+    on: FleetResource.LeaseTable,
+    why: 'add the owner index online to a lease table without it (the one a KCL 1.x application left behind)',
+    code: 'consumer/leases/owner-index.ts → core/lease-owner-index.ts addOwnerIndex',
   },
   {
     action: 'dynamodb:Scan',

@@ -200,7 +200,8 @@ export interface ConsumerPolicyInput {
 /**
  * What one worker pod calls, and nothing else:
  * - read the source stream (DescribeStream, GetShardIterator, GetRecords on the exact stream);
- * - own its lease table: create it on first start and wait for it (CreateTable, DescribeTable); list leases
+ * - own its lease table: create it on first start and wait for it (CreateTable, DescribeTable), or add the owner
+ *   index to one a KCL 1.x application left behind (UpdateTable, authorised on the table); list leases
  *   (Scan), read several at once on every taker pass and while waiting on parents (BatchGetItem, which IAM
  *   authorises as its own action, not as GetItem), read one (GetItem), create, renew, take, hand off,
  *   checkpoint and delete leases (PutItem, UpdateItem, DeleteItem; the checkpoint also as an Update inside
@@ -232,6 +233,7 @@ export function consumerPolicy(input: ConsumerPolicyInput): PolicyDocument {
       Action: [
         'dynamodb:CreateTable',
         'dynamodb:DescribeTable',
+        'dynamodb:UpdateTable',
         'dynamodb:Scan',
         'dynamodb:BatchGetItem',
         'dynamodb:GetItem',

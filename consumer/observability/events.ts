@@ -14,6 +14,16 @@ export interface WorkerEventMap {
   'worker.checked': { viewType: string; processor: string };
   'lease-table.ready': { leaseTable: string; ownerIndex: boolean };
   'lease-table.no-owner-index': { leaseTable: string };
+  'lease-table.owner-index-adding': {
+    leaseTable: string;
+    /** This worker's UpdateTable added it (exactly one worker of a fleet says true). */
+    created: boolean;
+    billingMode: 'PROVISIONED' | 'PAY_PER_REQUEST';
+    readCapacityUnits: number | null;
+    writeCapacityUnits: number | null;
+  };
+  'lease-table.owner-index-ready': { leaseTable: string };
+  'lease-table.owner-index-failed': { leaseTable: string; error: unknown; delayMs: number };
   'worker.started': { leases: number };
   'worker.stopping': { signal: string };
   'worker.stopped': Record<string, never>;
@@ -81,6 +91,9 @@ const LEVELS: Record<WorkerEventName, Level> = {
   'worker.checked': 'info',
   'lease-table.ready': 'info',
   'lease-table.no-owner-index': 'warn',
+  'lease-table.owner-index-adding': 'warn',
+  'lease-table.owner-index-ready': 'info',
+  'lease-table.owner-index-failed': 'warn',
   'worker.started': 'info',
   'worker.stopping': 'info',
   'worker.stopped': 'info',
