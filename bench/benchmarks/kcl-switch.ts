@@ -19,6 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { migrateFromKcl } from '../../cli/migrate.js';
+import { systemClock } from '../../core/clock.js';
 import { KCL1_DEFAULT_FAILOVER_MS, kcl1RenewIntervalMs } from '../../core/kcl1-lease.js';
 import { listShards } from '../../core/shard.js';
 import { createKcl1LeaseTable, FakeKcl1Worker } from '../../test/support/fake-kcl1.js';
@@ -27,7 +28,7 @@ import type { BenchContext } from '../lib/context.js';
 import { createTable, deleteTables, streamsClient } from '../lib/ddb.js';
 import { RateWriter } from '../lib/load.js';
 import { total } from '../lib/metrics.js';
-import { median, sleep } from '../lib/stats.js';
+import { median } from '../lib/stats.js';
 import { BenchWorker } from '../lib/worker.js';
 
 export type SwitchMode = 'overlap' | 'release';
@@ -95,12 +96,12 @@ async function trial(
     if (mode === 'overlap') {
       await startWorkers();
       for (const worker of workers) await worker.waitForEvent('worker.started', 30_000);
-      await sleep(3_000); // they have scanned the table a few times and leave the renewed lease alone
+      await systemClock.sleep(3_000); // they have scanned the table a few times and leave the renewed lease alone
       for (const worker of workers)
         if ((await worker.counter('streamfleet_lease_takes_total')) !== 0)
           throw new Error(`${worker.name} took the Java fleet's lease while it renewed`);
     }
-    await sleep(Math.random() * kcl1RenewIntervalMs(KCL1_DEFAULT_FAILOVER_MS));
+    await systemClock.sleep(Math.random() * kcl1RenewIntervalMs(KCL1_DEFAULT_FAILOVER_MS));
     if (!java.held.has(source.shardId))
       throw new Error('the Java fleet lost its lease before it was stopped');
     await java.stopProcessing();
@@ -144,7 +145,7 @@ async function trial(
           // not answering yet
         }
       }
-      await sleep(25);
+      await systemClock.sleep(25);
     }
     return {
       mode,
@@ -174,7 +175,7 @@ async function waitUntil<T>(
     const value = await probe();
     if (value !== undefined && value !== false) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
+    await systemClock.sleep(200);
   }
 }
 
