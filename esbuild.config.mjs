@@ -1,5 +1,7 @@
-// One bundler for every deployable: the consumer container runs dist/consumer.js, Lambda runs dist/functions/*.
+// One bundler for every deployable: the consumer container runs dist/consumer.js, Lambda runs dist/functions/*,
+// and the package (`npm pack`) ships dist/lib: the library's one ESM file and, with --package, its one .d.ts.
 
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -47,6 +49,8 @@ const shared = {
   format: 'esm',
   sourcemap: true,
   legalComments: 'none',
+  // Errors are told apart by name where a processor module brings its own copy of the classes (consumer/main.ts).
+  keepNames: true,
   logLevel: 'warning',
   plugins: [neverRunStubs],
   // Some CommonJS dependencies call require(); give ESM bundles a require of their own.
@@ -63,4 +67,44 @@ if (existsSync('functions')) {
   }
 }
 
+// The example applications (examples/NAME/processor.ts → dist/examples/NAME.js), as a user would build theirs
+// for PROCESSOR_MODULE: `npm start -- --processor email-domains` and the tests run them in real workers.
+if (existsSync('examples')) {
+  for (const name of readdirSync('examples')) {
+    if (existsSync(`examples/${name}/processor.ts`))
+      entries.push({ in: `examples/${name}/processor.ts`, out: `examples/${name}` });
+  }
+}
+
 await build({ ...shared, entryPoints: entries, outdir: 'dist' });
+
+/**
+ * The library (package.json `exports`): its dependencies stay imports (the package declares them), so a user's
+ * project shares one AWS SDK with it. No banner: the library itself never calls require().
+ */
+await build({
+  ...shared,
+  banner: {},
+  packages: 'external',
+  entryPoints: [{ in: 'consumer/index.ts', out: 'index' }],
+  outdir: 'dist/lib',
+});
+
+if (process.argv.includes('--package')) {
+  // One declaration file, the public types only; the AWS SDK's types stay imports of the declared dependencies.
+  execFileSync(
+    'npx',
+    [
+      'dts-bundle-generator',
+      '--project',
+      'tsconfig.package.json',
+      '--no-check',
+      '--export-referenced-types=false',
+      '--silent',
+      '-o',
+      'dist/lib/index.d.ts',
+      'consumer/index.ts',
+    ],
+    { stdio: 'inherit' },
+  );
+}

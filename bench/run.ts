@@ -11,6 +11,7 @@ import { localClient } from '../test/support/fleet.js';
 import { type CostResult, runCost } from './benchmarks/cost.js';
 import { type DrainResult, runDrain } from './benchmarks/drain.js';
 import { type FailoverResult, runFailover } from './benchmarks/failover.js';
+import { runKclSwitch, type SwitchResult } from './benchmarks/kcl-switch.js';
 import { type LagResult, runLag } from './benchmarks/lag.js';
 import { runScale, type ScaleResult } from './benchmarks/scale.js';
 import { runVerify, type VerifyResult } from './benchmarks/verify.js';
@@ -42,6 +43,7 @@ export interface BenchResults {
   drain?: DrainResult;
   lag?: LagResult;
   failover?: FailoverResult;
+  kclSwitch?: SwitchResult;
   cost?: CostResult;
   scale?: ScaleResult;
   verify?: VerifyResult;
@@ -153,6 +155,11 @@ async function main(): Promise<void> {
   if (want('failover')) {
     log('failover: SIGKILL, SIGTERM and SIGSTOP of the owner pod, then SIGKILLs mid-batch, default settings');
     results.failover = await withDynamoDb((ctx) => runFailover(ctx, { trials: rounds }));
+  }
+
+  if (want('kcl-switch')) {
+    log('kcl-switch: the pause in replication when a KCL 1.x fleet is switched to Streamfleet in place');
+    results.kclSwitch = await withDynamoDb((ctx) => runKclSwitch(ctx, { trials: rounds }));
   }
 
   if (want('cost')) {

@@ -11,16 +11,6 @@ import {
 } from '@aws-sdk/client-sfn';
 import { PreconditionError } from '../core/errors.js';
 import type { Workflow } from '../core/workflows.js';
-import { UsageError } from './args.js';
-
-export type Env = Record<string, string | undefined>;
-
-export function regionOf(option: string | undefined, env: Env): string {
-  const region = option ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-  if (!region)
-    throw new UsageError('no AWS region: set AWS_REGION or pass --region (e.g. --region us-east-1)');
-  return region;
-}
 
 export function sfnClient(region: string): SFNClient {
   return new SFNClient({ region });

@@ -11,6 +11,7 @@ import {
   type HistoryEvent,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
+import { systemClock } from '../core/clock.js';
 import { causeMessage } from './failures.js';
 
 export interface FollowResult {
@@ -32,8 +33,6 @@ export interface FollowOptions {
   /** Each line of the live view. */
   line?: (text: string) => void;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function clock(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
@@ -77,6 +76,8 @@ class Narrator {
   private readonly entered = new Map<string, number>();
   /** The Task state each running attempt belongs to, most recent last. */
   private readonly tasks: string[] = [];
+  /** The state each event seen belongs to, by event id. */
+  private readonly stateOfEvent = new Map<number, string>();
   /** Failed attempts per Task state not yet followed by another attempt. */
   private readonly pending = new Map<string, FollowResult['retries']>();
   private map: { name: string; length: number | undefined; done: number; lastTenth: number } | undefined;
@@ -94,14 +95,27 @@ class Narrator {
     return undefined;
   }
 
-  /** Which Task state a Lambda event belongs to: the innermost one entered and not yet left. */
-  private currentTask(): string {
-    return this.tasks[this.tasks.length - 1] ?? this.lastState ?? '?';
+  /**
+   * Which state an event belongs to: a state's events link to the one before them in the same state
+   * (previousEventId), back to its StateEntered; the branches of a Parallel state interleave, so the state
+   * entered last is not always the one. Without the link, the innermost Task entered and not yet left.
+   */
+  private stateOf(event: HistoryEvent): string {
+    const own = event.stateEnteredEventDetails?.name ?? event.stateExitedEventDetails?.name;
+    const state =
+      own ??
+      (event.previousEventId === undefined ? undefined : this.stateOfEvent.get(event.previousEventId)) ??
+      this.tasks[this.tasks.length - 1] ??
+      this.lastState ??
+      '?';
+    if (event.id !== undefined) this.stateOfEvent.set(event.id, state);
+    return state;
   }
 
   event(event: HistoryEvent): undefined {
     const at = event.timestamp?.getTime() ?? Date.now();
     const type = event.type ?? '';
+    const eventState = this.stateOf(event);
     const insideMap = this.map !== undefined;
     if (type.endsWith('StateEntered')) {
       const name = event.stateEnteredEventDetails?.name ?? '?';
@@ -131,14 +145,14 @@ class Narrator {
     switch (type) {
       case 'LambdaFunctionScheduled': {
         // A new attempt of a state whose last attempt failed is its retry.
-        const state = this.currentTask();
+        const state = eventState;
         const failure = this.pending.get(state)?.shift();
         if (!failure) return;
         this.retries.push(failure);
         return this.say(at, `↻ ${state}: retrying after ${failure.error}`);
       }
       case 'LambdaFunctionSucceeded': {
-        const state = this.currentTask();
+        const state = eventState;
         const output = parse(event.lambdaFunctionSucceededEventDetails?.output) as
           | { summary?: unknown }
           | undefined;
@@ -149,7 +163,7 @@ class Narrator {
       case 'LambdaFunctionFailed':
       case 'LambdaFunctionTimedOut':
       case 'TaskFailed': {
-        const state = this.currentTask();
+        const state = eventState;
         const details =
           event.lambdaFunctionFailedEventDetails ??
           event.lambdaFunctionTimedOutEventDetails ??
@@ -236,7 +250,7 @@ export async function followExecution(
         durationMs: end - begin,
       };
     }
-    await sleep(options.pollMs);
+    await systemClock.sleep(options.pollMs);
   }
 }
 

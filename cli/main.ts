@@ -1,18 +1,15 @@
 /**
  * `streamfleet`: the operator's command line (bin/streamfleet.mjs runs it). Parses the arguments, reads the
  * input, runs the command, prints, and maps what went wrong to an exit code and a message that says what to
- * do: 2 for bad arguments or input (the field named), 3 for something to reach that is not there, 1 when the
- * workflow (or the fleet's health) failed.
+ * do (cli/errors.ts): 2 for bad arguments or input (the field named), 3 for something to reach that is not
+ * there, 1 when the workflow (or the fleet's health) failed.
+ *
+ * Only the argument parser is loaded up front: each command loads the SDK clients it calls when it runs,
+ * so `--help` and a usage error answer without loading any of them.
  */
 import { readFileSync } from 'node:fs';
-import { InvalidInputError, PreconditionError, StreamfleetError } from '../core/errors.js';
-import { parseFleet } from '../core/fleet.js';
-import { Workflow } from '../core/workflows.js';
-import { type CliOptions, Command, ExitCode, parseCli, UsageError } from './args.js';
-import { type Env, lastSucceededInput, regionOf, sfnClient, stateMachineArn } from './aws.js';
-import { manifestsYaml } from './manifests.js';
-import { fleetStatus, renderStatus } from './status.js';
-import { checkInput, runWorkflow } from './workflow.js';
+import { type CliOptions, Command, type Env, ExitCode, parseCli, regionOf, UsageError } from './args.js';
+import { explainError } from './errors.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -49,9 +46,29 @@ function readInput(path: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** The input a command runs with: --input, else the fleet of the last successful setup execution. */
-async function commandInput(options: CliOptions, region: string): Promise<Record<string, unknown>> {
-  if (options.input !== undefined) return readInput(options.input);
+/** The input with what a command adds to it (teardown's --delete-tables), checked as the workflow would. */
+async function checkedInput(
+  options: CliOptions,
+  input: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const body =
+    options.command === Command.Teardown && options.deleteTables ? { ...input, deleteTables: true } : input;
+  if (options.command === Command.Status || options.command === Command.Manifests) {
+    const { parseFleet } = await import('../core/fleet.js');
+    parseFleet(body.fleet);
+  } else {
+    const { checkInput } = await import('./workflow.js');
+    checkInput(options.command, body);
+  }
+  return body;
+}
+
+/** The fleet of the newest successful setup execution, for commands run without --input. */
+async function lastSetupInput(options: CliOptions, region: string): Promise<Record<string, unknown>> {
+  const [{ lastSucceededInput, sfnClient, stateMachineArn }, { Workflow }] = await Promise.all([
+    import('./aws.js'),
+    import('../core/workflows.js'),
+  ]);
   const sfn = sfnClient(region);
   try {
     const setupArn = await stateMachineArn(sfn, Workflow.Setup, {
@@ -73,36 +90,67 @@ async function commandInput(options: CliOptions, region: string): Promise<Record
 
 async function run(options: CliOptions, io: CliIo): Promise<number> {
   const print = (line: string) => io.stdout(`${line}\n`);
+  const report = (outcome: { exitCode: number; json: unknown }) => {
+    if (options.json) print(JSON.stringify(outcome.json, null, 2));
+    return outcome.exitCode;
+  };
+  if (options.command === Command.Follow) {
+    const region = regionOf(options.region, io.env);
+    const [{ sfnClient }, { followCommand }] = await Promise.all([
+      import('./aws.js'),
+      import('./workflow.js'),
+    ]);
+    const sfn = sfnClient(region);
+    try {
+      return report(
+        await followCommand(sfn, { ...options, executionArn: options.executionArn as string }, print),
+      );
+    } finally {
+      sfn.destroy();
+    }
+  }
+  if (options.command === Command.Migrate) {
+    const { runMigrate } = await import('./migrate.js');
+    return runMigrate(options, regionOf(options.region, io.env), print);
+  }
+  // What the person gave is checked first: a missing or wrong input file is the first thing to fix.
+  const given =
+    options.input === undefined ? undefined : await checkedInput(options, readInput(options.input));
   const region = regionOf(options.region, io.env);
-  const input = await commandInput(options, region);
+  const input = given ?? (await checkedInput(options, await lastSetupInput(options, region)));
   switch (options.command) {
     case Command.Setup:
     case Command.Verify:
     case Command.Teardown: {
-      const body =
-        options.command === Command.Teardown && options.deleteTables
-          ? { ...input, deleteTables: true }
-          : input;
-      checkInput(options.command, body);
+      const [{ sfnClient, stateMachineArn }, { runWorkflow }] = await Promise.all([
+        import('./aws.js'),
+        import('./workflow.js'),
+      ]);
       const sfn = sfnClient(region);
       try {
-        const workflow = options.command as Workflow;
+        const workflow = options.command;
         const arn = await stateMachineArn(sfn, workflow, {
           stack: options.stack,
           arn: options.stateMachineArn,
           region,
         });
-        const outcome = await runWorkflow(sfn, { ...options, command: options.command }, arn, body, print);
-        if (options.json) print(JSON.stringify(outcome.json, null, 2));
-        return outcome.exitCode;
+        const outcome = await runWorkflow(sfn, { ...options, command: workflow }, arn, input, print);
+        if (!options.follow) {
+          const { executionArn } = outcome.json as { executionArn: string };
+          io.stderr(`follow it with: npx streamfleet follow ${executionArn}\n`);
+        }
+        return report(outcome);
       } finally {
         sfn.destroy();
       }
     }
     case Command.Status: {
-      const fleet = parseFleet(input.fleet);
+      const [{ parseFleet }, { fleetStatus, renderStatus }] = await Promise.all([
+        import('../core/fleet.js'),
+        import('./status.js'),
+      ]);
       const status = await fleetStatus({
-        fleet,
+        fleet: parseFleet(input.fleet),
         region,
         context: options.context,
         sampleLeases: options.sampleLeases,
@@ -113,10 +161,13 @@ async function run(options: CliOptions, io: CliIo): Promise<number> {
       return status.healthy ? ExitCode.Ok : ExitCode.Failed;
     }
     case Command.Manifests: {
-      const fleet = parseFleet(input.fleet);
+      const [{ parseFleet }, { manifestsYaml }] = await Promise.all([
+        import('../core/fleet.js'),
+        import('./manifests.js'),
+      ]);
       io.stdout(
         await manifestsYaml({
-          fleet,
+          fleet: parseFleet(input.fleet),
           region,
           streamArn: options.streamArn,
           roleArn: options.roleArn,
@@ -145,24 +196,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   try {
     return await run(options, io);
   } catch (error) {
-    if (error instanceof UsageError || error instanceof InvalidInputError) {
-      io.stderr(`streamfleet ${options.command}: ${error.message}\n`);
-      return ExitCode.Usage;
-    }
-    if (error instanceof PreconditionError || error instanceof StreamfleetError) {
-      io.stderr(`streamfleet ${options.command}: ${error.message}\n`);
-      return ExitCode.Unavailable;
-    }
-    const e = error as { name?: string; message?: string };
-    const hint =
-      e.name === 'CredentialsProviderError'
-        ? ' What to do: configure AWS credentials (aws configure, AWS_PROFILE, or the variables), or for npm start source its streamfleet.env.'
-        : e.name === 'ECONNREFUSED' || /ECONNREFUSED/.test(e.message ?? '')
-          ? ' What to do: check the endpoint (AWS_ENDPOINT_URL_SFN for npm start -- --keep-running, which must still run).'
-          : '';
-    io.stderr(
-      `streamfleet ${options.command}: ${e.name ?? 'Error'}: ${e.message ?? String(error)}.${hint}\n`,
-    );
-    return ExitCode.Unavailable;
+    const failure = explainError(error, io.env);
+    io.stderr(`streamfleet ${options.command}: ${failure.message}\n`);
+    return failure.exitCode;
   }
 }

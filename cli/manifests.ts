@@ -7,7 +7,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { type FleetSpec, fleetManifests } from '../core/fleet.js';
 import { renderManifestsYaml } from '../core/manifests.js';
 import { sourceStreamArn } from '../core/tables.js';
-import type { Env } from './aws.js';
+import type { Env } from './args.js';
 
 export async function manifestsYaml(input: {
   fleet: FleetSpec;

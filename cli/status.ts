@@ -14,10 +14,13 @@ import {
 import type { FleetSpec } from '../core/fleet.js';
 import { userKubeConfig } from '../core/kubeconfig.js';
 import { KubernetesCluster } from '../core/kubernetes.js';
-import type { Env } from './aws.js';
+import { describeLag } from '../core/lag.js';
+import type { Env } from './args.js';
 
 export interface FleetStatus {
   fleet: { name: string; namespace: string; clusterName: string; kubeContext: string };
+  /** The lease table was read twice (--sample-leases), so expired leases were looked for. */
+  sampledLeases: boolean;
   healthy: boolean;
   scaling: ScalingVerdict;
   replication: ReplicationVerdict;
@@ -43,11 +46,15 @@ export async function fleetStatus(input: {
   const streams = new DynamoDBStreamsClient({ region: input.region });
   try {
     const [scaling, replication] = await Promise.all([
-      verifyScaling({ dynamodb, streams, cluster }, { fleet, sampleLeases: input.sampleLeases }),
+      verifyScaling(
+        { dynamodb, streams, cluster },
+        { fleet, sampleLeases: input.sampleLeases, graceRead: true },
+      ),
       verifyReplication({ dynamodb, streams }, { fleet }),
     ]);
     return {
       fleet: { name: fleet.name, namespace: fleet.namespace, clusterName, kubeContext: context },
+      sampledLeases: input.sampleLeases,
       healthy: scaling.healthy && replication.healthy,
       scaling,
       replication,
@@ -58,12 +65,9 @@ export async function fleetStatus(input: {
   }
 }
 
-/** The replication lag however the replication verdict carries it (`lagMs`, or `lag.boundMs`). */
-function lagText(figures: unknown): string {
-  const f = (figures ?? {}) as { lagMs?: unknown; lag?: { boundMs?: unknown } };
-  const ms =
-    typeof f.lagMs === 'number' ? f.lagMs : typeof f.lag?.boundMs === 'number' ? f.lag.boundMs : undefined;
-  return ms === undefined ? 'unknown' : `${ms} ms`;
+/** The lag bound from the lease table, with what it covers (core/lag.ts). */
+function lagText(replication: ReplicationVerdict): string {
+  return `${describeLag(replication.figures.lag).replace(/^lag /, '')}; a bound from the lease table: now − each shard's last recorded progress`;
 }
 
 export function renderStatus(status: FleetStatus): string[] {
@@ -81,9 +85,10 @@ export function renderStatus(status: FleetStatus): string[] {
     `Fleet        ${status.fleet.namespace}/${status.fleet.name} on ${status.fleet.clusterName} (context ${status.fleet.kubeContext})`,
     `Deployment   ${c.desiredReplicas} desired · ${c.readyReplicas} ready${pods.length ? ` · ${pods.join(', ')}` : ''}`,
     `KEDA         ScaledObject ${c.scalerReady === null ? 'absent' : c.scalerReady ? 'ready' : 'NOT ready'} · HPA desired ${c.hpaDesiredReplicas ?? '-'} · KEDA's trigger ${f.keda.arithmetic ?? f.keda.steadyStateReplicas} · needed ${f.needed.arithmetic ?? f.needed.replicas}`,
-    `Shards       ${f.shards.total} total · ${f.shards.open} open · ${f.shards.closed} closed · ${f.shards.unfinished} unfinished`,
-    `Leases       ${byOwner.length ? byOwner.join(' · ') : 'none held'} (unfinished, per worker) · ${f.leases.unowned} unowned · ${f.leases.expired} expired`,
-    `Replication  lag ${lagText(replication.figures)} · ${replication.summary}`,
+    `Shards       ${f.shards.total} listed · ${f.shards.open} open · ${f.shards.closed} closed · ${f.shards.unfinished} unfinished`,
+    `Leases       ${byOwner.length ? byOwner.join(' · ') : 'none held'} (unfinished, per worker) · ${f.leases.unowned} unowned${f.leases.awaitingOwner > 0 ? ` (${f.leases.awaitingOwner} new, for a lease taker's next pass)` : ''} · ${status.sampledLeases ? `${f.leases.expired} expired` : 'expired: not sampled (--sample-leases)'}`,
+    `Lag          ${lagText(replication)}`,
+    `Replication  ${replication.summary}`,
     `Verdict      ${status.healthy ? 'healthy' : 'UNHEALTHY'}`,
   ];
   for (const reason of [

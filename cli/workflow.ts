@@ -1,21 +1,23 @@
 /**
  * `streamfleet setup | verify | teardown`: StartExecution on the workflow's state machine, then (unless
  * --no-follow) the live view until it ends, and the result — on failure the Error, the Cause and what they
- * mean (cli/failures.ts).
+ * mean (cli/failures.ts). `streamfleet follow ARN` is the second half alone, for an execution started before.
  */
-import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { InvalidInputError } from '../core/errors.js';
 import { parseFleetInput, parseSetupInput } from '../core/inputs.js';
 import { parseLoad } from '../core/load.js';
 import { Workflow } from '../core/workflows.js';
-import { type CliOptions, Command, ExitCode } from './args.js';
+import { type CliOptions, Command, ExitCode, stateMachineNameOfExecution } from './args.js';
 import { explainFailure } from './failures.js';
-import { type FollowResult, followExecution, formatDuration } from './follow.js';
+import { followExecution, formatDuration } from './follow.js';
 
-export interface WorkflowRun {
-  executionArn: string;
-  result?: FollowResult;
+export interface CommandOutcome {
+  exitCode: number;
+  json: unknown;
 }
+
+type Print = (line: string) => void;
 
 const WORKFLOW_OF = {
   [Command.Setup]: Workflow.Setup,
@@ -34,8 +36,8 @@ export async function runWorkflow(
   options: CliOptions & { command: 'setup' | 'verify' | 'teardown' },
   stateMachineArn: string,
   input: Record<string, unknown>,
-  print: (line: string) => void,
-): Promise<{ exitCode: number; json: unknown }> {
+  print: Print,
+): Promise<CommandOutcome> {
   const workflow = WORKFLOW_OF[options.command];
   const execution = await sfn.send(
     new StartExecutionCommand({
@@ -51,10 +53,60 @@ export async function runWorkflow(
     return { exitCode: ExitCode.Ok, json: { executionArn } };
   }
   if (!options.json) print(`${workflow}: started ${executionArn}`);
+  return followAndReport(sfn, { executionArn, workflow, input, options, print });
+}
+
+/** The workflow an execution belongs to: its state machine is `<stack>-<workflow>`. */
+export function workflowOfExecution(executionArn: string): string {
+  const stateMachine = stateMachineNameOfExecution(executionArn) ?? '';
+  return (
+    Object.values(Workflow)
+      .sort((a, b) => b.length - a.length)
+      .find((w) => stateMachine === w || stateMachine.endsWith(`-${w}`)) ?? stateMachine
+  );
+}
+
+/** `streamfleet follow ARN`: the execution's input from DescribeExecution, then the same live view. */
+export async function followCommand(
+  sfn: SFNClient,
+  options: CliOptions & { executionArn: string },
+  print: Print,
+): Promise<CommandOutcome> {
+  const { executionArn } = options;
+  const description = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+  let input: unknown;
+  try {
+    input = description.input === undefined ? undefined : JSON.parse(description.input);
+  } catch {
+    input = undefined;
+  }
+  const workflow = workflowOfExecution(executionArn);
+  if (!options.json) print(`${workflow}: following ${executionArn} (${description.status ?? 'UNKNOWN'})`);
+  return followAndReport(sfn, {
+    executionArn,
+    workflow,
+    input: input && typeof input === 'object' ? (input as Record<string, unknown>) : {},
+    options,
+    print,
+  });
+}
+
+/** Follows the execution to its end and says how it ended: the live view's last lines, or one JSON. */
+async function followAndReport(
+  sfn: SFNClient,
+  run: {
+    executionArn: string;
+    workflow: string;
+    input: Record<string, unknown>;
+    options: Pick<CliOptions, 'json' | 'pollMs'>;
+    print: Print;
+  },
+): Promise<CommandOutcome> {
+  const { executionArn, workflow, options, print } = run;
   let itemsPerBatch: number | undefined;
-  if (input.load !== undefined) {
+  if (run.input.load !== undefined) {
     try {
-      itemsPerBatch = parseLoad(input.load).itemsPerBatch;
+      itemsPerBatch = parseLoad(run.input.load).itemsPerBatch;
     } catch (error) {
       if (!(error instanceof InvalidInputError)) throw error;
     }

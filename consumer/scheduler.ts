@@ -9,7 +9,7 @@
 import type { Clock } from '../core/clock.js';
 import { errorName } from '../core/errors.js';
 import { retry } from '../core/retry.js';
-import type { WorkerConfig } from './config.js';
+import type { WorkerSettings } from './config.js';
 import type { Assignments, HeldLease, LeaseCoordinator } from './leases/lease-coordinator.js';
 import type { PendingProgress } from './leases/pending-progress.js';
 import type { Checkpointer } from './lifecycle/checkpointer.js';
@@ -21,14 +21,16 @@ import {
 } from './lifecycle/shard-consumer.js';
 import type { WorkerEvents } from './observability/events.js';
 import type { LagTracker, WorkerMetrics } from './observability/metrics.js';
-import type { ShardRecordProcessor } from './processor/record-processor.js';
+import type { BatchRunner } from './processor/batch-runner.js';
+import type { RecordProcessor } from './processor/record-processor.js';
 import { runPeriodicShardSync, type ShardSyncer } from './shards/shard-syncer.js';
 
 export interface SchedulerDeps {
-  config: Pick<WorkerConfig, 'shardSyncIntervalMs' | 'shutdownTimeoutMs' | 'idleTimeBetweenReadsMs'>;
+  config: Pick<WorkerSettings, 'shardSyncIntervalMs' | 'shutdownTimeoutMs' | 'idleTimeBetweenReadsMs'>;
   coordinator: LeaseCoordinator;
   syncer: ShardSyncer;
-  processor: ShardRecordProcessor;
+  processor: RecordProcessor;
+  batches: BatchRunner;
   checkpointer: Checkpointer;
   fetcher: FetcherFactory;
   leases: ShardLeases;
@@ -145,6 +147,7 @@ export class Scheduler {
       leases: deps.leases,
       checkpointer: deps.checkpointer,
       processor: deps.processor,
+      batches: deps.batches,
       isHeld: (key) => deps.coordinator.isHeld(key),
       onShardEnded: (shardId) => this.onShardEnded(shardId),
       clock: deps.clock,

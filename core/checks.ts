@@ -68,7 +68,13 @@ export interface ScalingFigures {
     unfinished: number;
     /** Unfinished leases per owner (live or not). */
     byOwner: Record<string, number>;
+    /** Unfinished leases without an owner for at least the grace (judged a failure). */
     unowned: number;
+    /**
+     * Unfinished leases too new to judge: without an owner in the later read but not in the earlier one (new
+     * since, or just released), so for less than the grace. A lease taker's next pass reaches them.
+     */
+    awaitingOwner: number;
     /** Unfinished leases whose counter did not move during the sample window. */
     expired: number;
     /** max − min unfinished leases over live workers. */
@@ -84,6 +90,12 @@ export interface ScalingCheckInput {
   fleet: FleetSpec;
   /** Read the lease table twice, `fleet.checks.leaseSampleMs` apart, to find expired leases. Default true. */
   sampleLeases?: boolean;
+  /**
+   * Without sampling: when the one read finds an open shard without a lease or an unfinished lease without
+   * an owner, read the leases again `fleet.checks.leaseSampleMs` later, so only what stays so is judged
+   * (`streamfleet status`). A sampled check needs no extra read: its two reads are that far apart already.
+   */
+  graceRead?: boolean;
 }
 
 export interface ScalingCheckDeps {
@@ -153,17 +165,31 @@ export function judgeScaling(input: {
   const shardIds = new Set(input.shards.map((s) => s.shardId));
   const byKey = new Map(leases.map((l) => [l.leaseKey, l]));
   const unfinishedLeases = leases.filter((l) => l.checkpoint !== SHARD_END);
+  // A new shard waits for shard sync to create its lease and for a lease taker to take it: with two reads
+  // (leaseSampleMs apart, the grace) only what was so in both is a failure; with one, everything is.
+  const earlier =
+    input.laterLeases !== undefined && input.leases !== undefined
+      ? new Map(input.leases.map((l) => [l.leaseKey, l]))
+      : undefined;
+  const grace = `${fleet.checks.leaseSampleMs} ms`;
+  // The shards are listed with the first read: one still without a lease at the later read waited the grace.
   const openWithoutLease = input.shards.filter((s) => !s.closed && !byKey.has(s.shardId));
   if (input.leases === undefined) {
     reasons.push(`The lease table ${fleet.applicationName} does not exist yet: no worker has started.`);
   } else if (openWithoutLease.length > 0) {
     reasons.push(
-      `${openWithoutLease.length} open shards have no lease yet (e.g. ${openWithoutLease[0]?.shardId}): the workers' shard sync has not seen them.`,
+      `${openWithoutLease.length} open shard(s) have no lease${earlier ? ` after ${grace}` : ''} (e.g. ${openWithoutLease[0]?.shardId}): the workers' shard sync has not seen them.`,
     );
   }
-  const unowned = unfinishedLeases.filter((l) => l.leaseOwner === undefined && shardIds.has(l.leaseKey));
+  const ownerless = unfinishedLeases.filter((l) => l.leaseOwner === undefined && shardIds.has(l.leaseKey));
+  const unowned = ownerless.filter((l) => {
+    const before = earlier?.get(l.leaseKey);
+    return earlier === undefined || (before !== undefined && before.leaseOwner === undefined);
+  });
   if (unowned.length > 0) {
-    reasons.push(`${unowned.length} unfinished shards are leased by nobody (e.g. ${unowned[0]?.leaseKey}).`);
+    reasons.push(
+      `${unowned.length} unfinished shard(s) are leased by nobody${earlier ? ` for ${grace} or more` : ''} (e.g. ${unowned[0]?.leaseKey}): no worker takes them; check that the workers run and are not at their lease limit.`,
+    );
   }
   const orphaned = unfinishedLeases.filter((l) => l.leaseOwner !== undefined && !liveSet.has(l.leaseOwner));
   if (orphaned.length > 0) {
@@ -230,6 +256,7 @@ export function judgeScaling(input: {
       unfinished: unfinishedLeases.length,
       byOwner,
       unowned: unowned.length,
+      awaitingOwner: ownerless.length - unowned.length,
       expired,
       spread,
     },
@@ -242,6 +269,17 @@ export function judgeScaling(input: {
     figures,
     `scaling healthy: ${ready}/${desired} replicas ready; KEDA's trigger: ${kedaText}; needed: ${neededText}.`,
   );
+}
+
+/** Open shards without a lease, or unfinished leases without an owner: too new to judge, or a failure. */
+function suspects(shards: readonly ShardView[], leases: readonly LeaseView[] | undefined): boolean {
+  if (leases === undefined) return false;
+  const byKey = new Map(leases.map((l) => [l.leaseKey, l]));
+  return shards.some((s) => {
+    const lease = byKey.get(s.shardId);
+    if (lease === undefined) return !s.closed;
+    return lease.leaseOwner === undefined && lease.checkpoint !== SHARD_END;
+  });
 }
 
 export async function verifyScaling(
@@ -260,9 +298,12 @@ export async function verifyScaling(
     }),
   ]);
   let laterLeases: LeaseView[] | undefined;
-  if ((input.sampleLeases ?? true) && leases !== undefined && fleet.checks.leaseSampleMs > 0) {
-    await systemClock.sleep(fleet.checks.leaseSampleMs);
-    laterLeases = await scanLeases(deps.dynamodb, fleet.applicationName);
+  const sample = input.sampleLeases ?? true;
+  if ((sample || (input.graceRead === true && suspects(shards, leases))) && fleet.checks.leaseSampleMs > 0) {
+    if (leases !== undefined) {
+      await systemClock.sleep(fleet.checks.leaseSampleMs);
+      laterLeases = await scanLeases(deps.dynamodb, fleet.applicationName);
+    }
   }
   return judgeScaling({ fleet, streamArn, shards, leases, ...(laterLeases ? { laterLeases } : {}), status });
 }

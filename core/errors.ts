@@ -35,12 +35,20 @@ export class InvalidInputError extends StreamfleetError {
   }
 }
 
-/** A configuration value is missing or malformed. Fatal at start-up. */
+/**
+ * A setting is missing or malformed. Fatal at start-up. `setting` names it as the caller wrote it: the
+ * option of `startWorker` (`leaseDurationMs`) or the environment variable (`LEASE_DURATION_MS`).
+ */
 export class ConfigurationError extends StreamfleetError {
-  readonly variable: string;
-  constructor(variable: string, message: string) {
-    super(`${variable}: ${message}`);
-    this.variable = variable;
+  readonly setting: string;
+  constructor(setting: string, message: string, options: { cause?: unknown } = {}) {
+    super(`${setting}: ${message}`, options);
+    this.setting = setting;
+  }
+
+  /** The setting's name (the older word for it, kept for callers that read it). */
+  get variable(): string {
+    return this.setting;
   }
 }
 
@@ -126,21 +134,74 @@ export class UnreadablePositionError extends StreamfleetError {
   }
 }
 
-/** A record the target refuses for good (e.g. the item would exceed 400 KB with our attributes). */
+/**
+ * A record that cannot be processed, ever: the processor failed on it alone `processorMaxAttempts` times, or
+ * DynamoDB refuses its writes for good (an item over 400 KB, say). With the `stop` policy its shard stops
+ * before it.
+ */
 export class PoisonRecordError extends StreamfleetError {
   readonly shardId: string;
   readonly sequenceNumber: string;
   readonly reason: string;
   constructor(shardId: string, sequenceNumber: string, reason: string, cause?: unknown) {
     super(
-      `Record ${sequenceNumber} of shard ${shardId} cannot be written to the target (${reason}). ` +
-        'The shard is stopped so nothing is skipped silently; set POISON_RECORD_POLICY=dead-letter with ' +
-        'DEAD_LETTER_TABLE_NAME to record such records and move on.',
+      `Record ${sequenceNumber} of shard ${shardId} cannot be processed (${reason}). ` +
+        'The shard is stopped before it so nothing is skipped silently; fix the cause, or set the ' +
+        'poison-record policy to dead-letter (POISON_RECORD_POLICY=dead-letter with DEAD_LETTER_TABLE_NAME) ' +
+        'to record such records and move on.',
       { cause },
     );
     this.shardId = shardId;
     this.sequenceNumber = sequenceNumber;
     this.reason = reason;
+  }
+}
+
+/** The processor's `processRecords` did not settle within `processorTimeoutMs`; its signal was aborted. */
+export class ProcessorTimeoutError extends StreamfleetError {
+  readonly shardId: string;
+  readonly firstSequenceNumber: string;
+  readonly lastSequenceNumber: string;
+  constructor(processor: string, shardId: string, first: string, last: string, timeoutMs: number) {
+    super(
+      `${processor}: processRecords for shard ${shardId}, records ${first}..${last}, did not settle within ` +
+        `${timeoutMs} ms (processorTimeoutMs / PROCESSOR_TIMEOUT_MS). Its signal was aborted and the batch will be ` +
+        'tried again; what that call still does is not fenced unless it goes through returned writes. ' +
+        'Find what it waits on, or raise the timeout if such batches are expected to take longer.',
+      { code: 'PROCESSOR_TIMEOUT', retriable: true },
+    );
+    this.shardId = shardId;
+    this.firstSequenceNumber = first;
+    this.lastSequenceNumber = last;
+  }
+}
+
+/** A write `processRecords` returned is not one the worker can commit (a processor bug: the batch is retried). */
+export class InvalidWriteError extends StreamfleetError {
+  constructor(shardId: string, index: number, lastSequenceNumber: string, problem: string) {
+    super(
+      `Write ${index} returned for shard ${shardId} (batch ending at ${lastSequenceNumber}): ${problem}. ` +
+        'Return TransactWriteItems items, or { item, sequenceNumber?, onConditionFailed? } (docs/processors.md).',
+      { code: 'INVALID_WRITE', retriable: false },
+    );
+  }
+}
+
+/**
+ * A returned write whose condition failed, and that did not say `onConditionFailed: 'skip'`: the batch's
+ * transaction was cancelled as a whole and the batch is tried again.
+ */
+export class WriteConditionFailedError extends StreamfleetError {
+  readonly tableName: string;
+  readonly sequenceNumber: string;
+  constructor(shardId: string, tableName: string, sequenceNumber: string) {
+    super(
+      `The condition of a write to ${tableName} (record ${sequenceNumber} of shard ${shardId}) failed, so its ` +
+        "transaction was not committed. If such a write is obsolete when its condition fails, mark it onConditionFailed: 'skip'.",
+      { code: 'WRITE_CONDITION_FAILED', retriable: false },
+    );
+    this.tableName = tableName;
+    this.sequenceNumber = sequenceNumber;
   }
 }
 

@@ -29,6 +29,7 @@ import {
   shutdownTimeoutMs,
   terminationGracePeriod,
 } from './manifests.js';
+import { type FleetProcessor, parseFleetProcessor } from './processor-grants.js';
 import { type KeyAttribute, requireKeyAttribute } from './tables.js';
 import {
   describeValue,
@@ -59,7 +60,13 @@ export interface FleetSpec {
   clusterName: string;
   namespace: string;
   sourceTableName: string;
-  replicaTableName: string;
+  /** The replica table: replication's, so absent when the fleet runs its own `processor`. */
+  replicaTableName: string | undefined;
+  /**
+   * The fleet's own record processor instead of replication: the module its image carries (PROCESSOR_MODULE)
+   * and the IAM statements its own resources need (docs/processors.md).
+   */
+  processor: FleetProcessor | undefined;
   /** APPLICATION_NAME, also the lease table. Default: `name`. */
   applicationName: string;
   /** The consumer image; required to deploy (the local cluster runs dist/consumer.js whatever it says). */
@@ -190,7 +197,17 @@ export function parseFleet(value: unknown, field = 'fleet'): FleetSpec {
   }
   const namespace = requireDns1123Label(f('namespace'), input.namespace ?? 'streamfleet');
   const sourceTableName = requireTableName(f('sourceTableName'), input.sourceTableName);
-  const replicaTableName = requireTableName(f('replicaTableName'), input.replicaTableName);
+  const processor =
+    input.processor === undefined ? undefined : parseFleetProcessor(f('processor'), input.processor);
+  if (processor && input.replicaTableName !== undefined) {
+    throw new InvalidInputError(
+      f('replicaTableName'),
+      `a fleet that runs its own processor (${f('processor')}) replicates nothing: remove replicaTableName`,
+    );
+  }
+  const replicaTableName = processor
+    ? undefined
+    : requireTableName(f('replicaTableName'), input.replicaTableName);
   if (replicaTableName === sourceTableName) {
     throw new InvalidInputError(
       f('replicaTableName'),
@@ -358,6 +375,7 @@ export function parseFleet(value: unknown, field = 'fleet'): FleetSpec {
     namespace,
     sourceTableName,
     replicaTableName,
+    processor,
     applicationName,
     image,
     workerEnv,
@@ -452,6 +470,7 @@ export function consumerManifests(input: {
       image: fleet.image ?? '',
       sourceTableStreamArn: input.streamArn,
       targetTableName: fleet.replicaTableName,
+      processorModule: fleet.processor?.module,
       applicationName: fleet.applicationName,
       awsRegion: input.region,
       env: fleet.workerEnv,

@@ -40,7 +40,8 @@ export interface Need {
 }
 
 const LEASES = 'consumer/leases/lease-refresher.ts';
-const WRITER = 'consumer/processor/replica-writer.ts';
+const WRITERS = 'consumer/processor/transaction-committer.ts, consumer/processor/individual-writer.ts';
+const REPLICATION = 'consumer/replication/replication-processor.ts';
 
 /** One worker pod (the consumer's IRSA role). */
 export const CONSUMER_NEEDS: readonly Need[] = [
@@ -72,7 +73,13 @@ export const CONSUMER_NEEDS: readonly Need[] = [
     action: 'dynamodb:DescribeTable',
     on: FleetResource.LeaseTable,
     why: 'wait until the lease table and its index are ACTIVE',
-    code: `${LEASES} createLeaseTableIfNotExists`,
+    code: `${LEASES} createLeaseTableIfNotExists, consumer/leases/owner-index.ts`,
+  },
+  {
+    action: 'dynamodb:UpdateTable',
+    on: FleetResource.LeaseTable,
+    why: 'add the owner index online to a lease table without it (the one a KCL 1.x application left behind)',
+    code: 'consumer/leases/owner-index.ts → core/lease-owner-index.ts addOwnerIndex',
   },
   {
     action: 'dynamodb:Scan',
@@ -102,14 +109,7 @@ export const CONSUMER_NEEDS: readonly Need[] = [
     action: 'dynamodb:UpdateItem',
     on: FleetResource.LeaseTable,
     why: 'renew, take, hand off and checkpoint leases (conditional; the checkpoint also inside the fenced transaction)',
-    code: `${LEASES}, ${WRITER}`,
-  },
-  {
-    action: 'dynamodb:ConditionCheckItem',
-    on: FleetResource.LeaseTable,
-    why: 'fence a transaction’s replica writes on the lease owner, for every chunk of a batch but the last',
-    code: `${WRITER} leaseItem`,
-    unusedUnless: 'a batch holds more than 99 changes (a transaction carries 99 writes and the lease item)',
+    code: `${LEASES}, consumer/processor/transaction-committer.ts`,
   },
   {
     action: 'dynamodb:DeleteItem',
@@ -129,19 +129,19 @@ export const CONSUMER_NEEDS: readonly Need[] = [
     action: 'dynamodb:DescribeTable',
     on: FleetResource.ReplicaTable,
     why: 'check at start-up that the target table exists',
-    code: 'consumer/worker.ts assertTableExists',
+    code: `${REPLICATION} prepare`,
   },
   {
     action: 'dynamodb:PutItem',
     on: FleetResource.ReplicaTable,
     why: 'replicate an insert or update (a Put in the fenced transaction, or a conditional PutItem)',
-    code: WRITER,
+    code: `${REPLICATION} replicaWrite, committed by ${WRITERS}`,
   },
   {
     action: 'dynamodb:DeleteItem',
     on: FleetResource.ReplicaTable,
     why: 'replicate a delete (a Delete in the fenced transaction, or a conditional DeleteItem)',
-    code: WRITER,
+    code: `${REPLICATION} replicaWrite, committed by ${WRITERS}`,
   },
   {
     action: 'dynamodb:CreateTable',
@@ -158,7 +158,7 @@ export const CONSUMER_NEEDS: readonly Need[] = [
   {
     action: 'dynamodb:PutItem',
     on: FleetResource.DeadLetterTable,
-    why: 'record a change the target refuses for good, and move on',
+    why: 'record a poison record (one the processor fails on, or whose writes DynamoDB refuses), and move on',
     code: 'consumer/processor/dead-letter.ts record',
   },
 ];
@@ -364,6 +364,8 @@ export function needResource(on: FleetResource, fleet: FleetSpec, where: FleetLo
     case FleetResource.SourceStream:
       return where.streamArn ?? tableStreamsArn(table(fleet.sourceTableName));
     case FleetResource.ReplicaTable:
+      if (fleet.replicaTableName === undefined)
+        throw new TypeError(`fleet ${fleet.name} runs its own processor: it has no replica table`);
       return table(fleet.replicaTableName);
     case FleetResource.LeaseTable:
       return table(fleet.applicationName);

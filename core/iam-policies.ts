@@ -189,20 +189,23 @@ export interface ConsumerPolicyInput {
   streamArn: string;
   /** APPLICATION_NAME, which is also the lease table's name. */
   leaseTableName: string;
-  /** TARGET_TABLE_NAME. */
-  targetTableName: string;
+  /** TARGET_TABLE_NAME, for replication; absent for a fleet that runs its own processor. */
+  targetTableName: string | undefined;
   /** DEAD_LETTER_TABLE_NAME, when the fleet runs with POISON_RECORD_POLICY=dead-letter. */
   deadLetterTableName?: string;
+  /** The own processor's statements (core/processor-grants.ts: checked, scoped to the fleet's account). */
+  processorGrants?: PolicyStatement[];
 }
 
 /**
  * What one worker pod calls, and nothing else:
  * - read the source stream (DescribeStream, GetShardIterator, GetRecords on the exact stream);
- * - own its lease table: create it on first start and wait for it (CreateTable, DescribeTable); list leases
+ * - own its lease table: create it on first start and wait for it (CreateTable, DescribeTable), or add the owner
+ *   index to one a KCL 1.x application left behind (UpdateTable, authorised on the table); list leases
  *   (Scan), read several at once on every taker pass and while waiting on parents (BatchGetItem, which IAM
  *   authorises as its own action, not as GetItem), read one (GetItem), create, renew, take, hand off,
- *   checkpoint and delete leases (PutItem, UpdateItem, DeleteItem), and fence replica writes
- *   (ConditionCheckItem inside the transaction); query its own leases on the owner index (Query, on that
+ *   checkpoint and delete leases (PutItem, UpdateItem, DeleteItem; the checkpoint also as an Update inside
+ *   the fenced transaction, which is the fence); query its own leases on the owner index (Query, on that
  *   index only);
  * - check the target table exists and replicate into it: conditional PutItem/DeleteItem, or the same items
  *   inside TransactWriteItems — IAM has no TransactWriteItems action and checks each item's own action
@@ -217,10 +220,6 @@ export function consumerPolicy(input: ConsumerPolicyInput): PolicyDocument {
     ...where,
     tableName: requireTableName('leaseTableName', input.leaseTableName),
   });
-  const targetTable = tableArn({
-    ...where,
-    tableName: requireTableName('targetTableName', input.targetTableName),
-  });
   const statements: PolicyStatement[] = [
     {
       Sid: 'ReadSourceStream',
@@ -234,13 +233,13 @@ export function consumerPolicy(input: ConsumerPolicyInput): PolicyDocument {
       Action: [
         'dynamodb:CreateTable',
         'dynamodb:DescribeTable',
+        'dynamodb:UpdateTable',
         'dynamodb:Scan',
         'dynamodb:BatchGetItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:UpdateItem',
         'dynamodb:DeleteItem',
-        'dynamodb:ConditionCheckItem',
       ],
       Resource: [leaseTable],
     },
@@ -250,13 +249,20 @@ export function consumerPolicy(input: ConsumerPolicyInput): PolicyDocument {
       Action: ['dynamodb:Query'],
       Resource: [tableIndexArn(leaseTable, LEASE_OWNER_INDEX_NAME)],
     },
-    {
+  ];
+  if (input.targetTableName !== undefined) {
+    const targetTable = tableArn({
+      ...where,
+      tableName: requireTableName('targetTableName', input.targetTableName),
+    });
+    statements.push({
       Sid: 'WriteTargetTable',
       Effect: 'Allow',
       Action: ['dynamodb:DescribeTable', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
       Resource: [targetTable],
-    },
-  ];
+    });
+  }
+  statements.push(...(input.processorGrants ?? []));
   if (input.deadLetterTableName !== undefined) {
     const deadLetters = tableArn({
       ...where,

@@ -24,6 +24,7 @@ import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { oidcProviderArn } from './arns.js';
 import { errorName, PreconditionError, TransientError } from './errors.js';
 import { IRSA_AUDIENCE, type PolicyDocument } from './iam-policies.js';
+import { stableText } from './stable-text.js';
 import { asTransientWhenRetriable } from './tables.js';
 
 export const MANAGED_BY_TAG = { key: 'managed-by', value: 'streamfleet' } as const;
@@ -95,17 +96,7 @@ function notManaged(roleName: string): PreconditionError {
 
 /** Structural equality of two JSON values (key order ignored). */
 function sameJson(a: unknown, b: unknown): boolean {
-  const stable = (value: unknown): string => {
-    if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
-    if (value && typeof value === 'object') {
-      return `{${Object.keys(value)
-        .sort()
-        .map((k) => `${JSON.stringify(k)}:${stable((value as Record<string, unknown>)[k])}`)
-        .join(',')}}`;
-    }
-    return JSON.stringify(value);
-  };
-  return stable(a) === stable(b);
+  return stableText(a) === stableText(b);
 }
 
 export class AwsIam implements IamPort {

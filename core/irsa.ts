@@ -26,6 +26,7 @@ import {
   kedaScalerPolicy,
 } from './iam-policies.js';
 import { IRSA_ROLE_ANNOTATION } from './manifests.js';
+import { scopedProcessorGrants, streamScope } from './processor-grants.js';
 
 export interface IrsaResult {
   oidcProviderArn: string;
@@ -75,7 +76,7 @@ export async function wireIrsa(
 
   const consumer = await iam.ensureRole({
     roleName: fleet.roles.consumerRoleName,
-    description: `Streamfleet consumer ${fleet.name}: reads ${fleet.sourceTableName}'s stream, writes ${fleet.replicaTableName}`,
+    description: `Streamfleet consumer ${fleet.name}: reads ${fleet.sourceTableName}'s stream, ${fleet.processor ? `runs ${fleet.processor.module}` : `writes ${fleet.replicaTableName}`}`,
     trustPolicy: irsaTrustPolicy({
       issuerUrl: oidcIssuerUrl,
       accountId,
@@ -88,6 +89,9 @@ export async function wireIrsa(
       leaseTableName: fleet.applicationName,
       targetTableName: fleet.replicaTableName,
       ...pickDeadLetterTable(fleet),
+      ...(fleet.processor
+        ? { processorGrants: scopedProcessorGrants(fleet.processor, streamScope(streamArn)) }
+        : {}),
     }),
     tags,
   });

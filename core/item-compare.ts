@@ -11,6 +11,7 @@ import type { TableKey } from './tables.js';
 export type Item = Record<string, AttributeValue>;
 
 import { REPLICA_BOOKKEEPING } from './replica-item.js';
+import { stableText } from './stable-text.js';
 
 export { REPLICA_BOOKKEEPING };
 
@@ -32,19 +33,6 @@ export interface MismatchCounts {
   settled: number;
   /** Mismatches on the first read whose replica was being written when read again (not counted). */
   inFlight: number;
-}
-
-/** A canonical text of an attribute value (map keys sorted, binaries base64), for comparisons. */
-export function stableText(value: unknown): string {
-  if (value instanceof Uint8Array) return `b64:${Buffer.from(value).toString('base64')}`;
-  if (Array.isArray(value)) return `[${value.map(stableText).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableText((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 export function keyOf(item: Item, key: TableKey): Item {

@@ -143,22 +143,28 @@ export function lagFromLeases(input: {
   };
 }
 
-/** One sentence about the lag for a verdict's summary. */
+/**
+ * One sentence about the lag for a verdict's summary, saying what the bound covers: the shards that have one,
+ * and by name the ones that have none and why (a shard too new for a lease, a lease nobody holds, an owner
+ * that records no progress), so a passing check with a partial bound does not read as a contradiction.
+ */
 export function describeLag(lag: LagFigures): string {
   if (lag.unfinishedShards === 0) return 'no unfinished shards';
+  const covered = lag.unfinishedShards - lag.unknownShards;
   const bound =
-    lag.boundMs === null ? 'lag unknown' : `lag ≤ ${lag.boundMs} ms (worst shard ${lag.worstShardId})`;
+    lag.boundMs === null ? 'no lag bound yet' : `lag ≤ ${lag.boundMs} ms (worst shard ${lag.worstShardId})`;
   if (lag.complete) return `${bound} over ${lag.unfinishedShards} unfinished shards`;
   const parts = (
     [
-      [ShardLagStatus.NoLease, 'without a lease'],
-      [ShardLagStatus.Unowned, 'unowned'],
-      [ShardLagStatus.NotReported, 'whose owner records no progress'],
+      [ShardLagStatus.NoLease, 'without a lease yet (shard sync has not listed it)'],
+      [ShardLagStatus.Unowned, 'leased by nobody'],
+      [ShardLagStatus.NotReported, 'whose owner records no progress yet'],
     ] as const
   )
     .map(([status, text]) =>
       lag.unknownByStatus[status] > 0 ? `${lag.unknownByStatus[status]} ${text}` : '',
     )
     .filter(Boolean);
-  return `${bound}; ${lag.unknownShards} of ${lag.unfinishedShards} unfinished shards have no bound (${parts.join(', ')})`;
+  const over = covered > 0 ? ` over ${covered} of ${lag.unfinishedShards} unfinished shards` : '';
+  return `${bound}${over}; not bounded: ${parts.join(', ')}`;
 }

@@ -24,6 +24,14 @@ export interface Lease {
    * whole lease duration. Removed by every change of owner.
    */
   handoffTo?: string | undefined;
+  /**
+   * The Streamfleet worker that took the lease last: every take and hand-off writes it beside `leaseOwner`.
+   * While the two are equal the owner is a Streamfleet worker, which answers hand-off requests. A KCL 1.x
+   * worker's take writes `leaseOwner` and `leaseCounter` only (`LeaseSerializer.getDynamoTakeLeaseUpdate`), so
+   * on a lease it took the two differ, and KCL 1.x ignores the attribute (core/kcl1-lease.ts). See
+   * `answersHandoffs`.
+   */
+  streamfleetOwner?: string | undefined;
   /** Epoch ms: the last time the owner found nothing more to read in the shard (see LeaseProgress). */
   caughtUpAt?: number | undefined;
   /** Epoch ms: the stream's ApproximateCreationDateTime of the newest record the checkpoint covers. */
@@ -52,6 +60,16 @@ export const MALFORMED_COUNTER = -1;
 
 export function isFinished(lease: Pick<Lease, 'checkpoint'>): boolean {
   return lease.checkpoint === Sentinel.SHARD_END;
+}
+
+/**
+ * Whether the lease's owner answers hand-off requests: a Streamfleet worker took it (`streamfleetOwner`). An
+ * owner that does not — a KCL 1.x worker still running beside the fleet during a migration — is never asked for
+ * a lease nor stolen from while it renews: its record processor writes without Streamfleet's fence, so a lease
+ * taken from it while it still reads would race it. Its leases are taken only once they expire, as KCL would.
+ */
+export function answersHandoffs(lease: Pick<Lease, 'leaseOwner' | 'streamfleetOwner'>): boolean {
+  return lease.leaseOwner !== undefined && lease.leaseOwner === lease.streamfleetOwner;
 }
 
 /**
@@ -99,6 +117,7 @@ export function leaseFromItem(item: Record<string, AttributeValue>): Lease {
     parentShardIds: item.parentShardId?.SS ?? [],
     childShardIds: item.childShardIds?.SS ?? [],
     handoffTo: item.handoffTo?.S,
+    streamfleetOwner: item.streamfleetOwner?.S,
   };
   const malformed: string[] = [];
   for (const name of Object.values(PROGRESS_ATTRIBUTES)) {

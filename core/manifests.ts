@@ -253,8 +253,10 @@ export interface DeploymentInput {
   imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
   /** SOURCE_TABLE_STREAM_ARN. */
   sourceTableStreamArn: string;
-  /** TARGET_TABLE_NAME. */
-  targetTableName: string;
+  /** TARGET_TABLE_NAME: replication's table. Exactly one of it and `processorModule`. */
+  targetTableName?: string | undefined;
+  /** PROCESSOR_MODULE: the fleet's own record processor, in its image. */
+  processorModule?: string | undefined;
   /** APPLICATION_NAME: the fleet's name and its lease table's name. */
   applicationName: string;
   /** AWS_REGION; must be the stream's region. */
@@ -326,7 +328,16 @@ export function consumerDeployment(input: DeploymentInput): Deployment {
     );
   }
   const stream = parseStreamArn(input.sourceTableStreamArn, 'sourceTableStreamArn');
-  const targetTableName = requireTableName('targetTableName', input.targetTableName);
+  if ((input.targetTableName === undefined) === (input.processorModule === undefined)) {
+    throw new InvalidInputError(
+      'targetTableName',
+      'give exactly one of targetTableName (replication) and processorModule (your own processor)',
+    );
+  }
+  const processing =
+    input.processorModule === undefined
+      ? { name: 'TARGET_TABLE_NAME', value: requireTableName('targetTableName', input.targetTableName) }
+      : { name: 'PROCESSOR_MODULE', value: input.processorModule };
   const applicationName = requireTableName('applicationName', input.applicationName);
   const awsRegion = requireStreamRegion(input.awsRegion, stream.region);
   const port = requireInteger('port', input.port ?? CONSUMER_DEFAULTS.port, { min: 1, max: 65535 });
@@ -397,7 +408,7 @@ export function consumerDeployment(input: DeploymentInput): Deployment {
                 ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
                 env: [
                   { name: 'SOURCE_TABLE_STREAM_ARN', value: stream.streamArn },
-                  { name: 'TARGET_TABLE_NAME', value: targetTableName },
+                  processing,
                   { name: 'APPLICATION_NAME', value: applicationName },
                   { name: 'AWS_REGION', value: awsRegion },
                   {

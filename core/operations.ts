@@ -11,6 +11,7 @@ import {
   verifyScaling,
 } from './checks.js';
 import { type ComparePlan, judgeComparison, planComparison, type SegmentProgress } from './compare-plan.js';
+import { InvalidInputError } from './errors.js';
 import { deployConsumer, installScaler, removeConsumer, removeScaler } from './fleet.js';
 import { fleetMetricData } from './fleet-metrics.js';
 import { compareSegmentStep, processPeakRssMiB } from './full-compare.js';
@@ -100,14 +101,21 @@ export async function compareReplicasOperation(
   invocation: InvocationInfo = {},
 ): Promise<(ComparePlan & { key: TableKey }) | SegmentProgress | ComparisonVerdict> {
   const { fleet } = input;
+  const replicaTableName = fleet.replicaTableName;
+  if (replicaTableName === undefined) {
+    throw new InvalidInputError(
+      'fleet.replicaTableName',
+      `the compare workflow compares a replica with its source; fleet ${fleet.name} runs its own processor (${fleet.processor?.module}) and has none`,
+    );
+  }
   switch (input.step) {
     case CompareStep.Plan: {
       const [source, replica] = await Promise.all([
         describeTable(ports.dynamodb, fleet.sourceTableName),
-        describeTable(ports.dynamodb, fleet.replicaTableName),
+        describeTable(ports.dynamodb, replicaTableName),
       ]);
       const key = keyFromDescription(existingTable(source, fleet.sourceTableName));
-      existingTable(replica, fleet.replicaTableName);
+      existingTable(replica, replicaTableName);
       const plan = planComparison({
         itemCounts: { source: source?.ItemCount ?? 0, replica: replica?.ItemCount ?? 0 },
         options: input.options,
@@ -123,14 +131,14 @@ export async function compareReplicasOperation(
           peakRssMiB: processPeakRssMiB,
           ...(invocation.remainingMs ? { remainingMs: invocation.remainingMs } : {}),
         },
-        { key: input.key, sourceTable: fleet.sourceTableName, replicaTable: fleet.replicaTableName },
+        { key: input.key, sourceTable: fleet.sourceTableName, replicaTable: replicaTableName },
         input.segment,
         input.options,
       );
     case CompareStep.Report:
       return judgeComparison({
         sourceTableName: fleet.sourceTableName,
-        replicaTableName: fleet.replicaTableName,
+        replicaTableName,
         segments: input.segments,
       });
   }
@@ -190,11 +198,11 @@ export async function teardownOperation(ports: ClusterPorts, input: TeardownInpu
     }
     case 'tables': {
       if (input.deleteTables !== true) return { step: input.step, deleted: [], absent: [], kept: true };
-      const result = await deleteTables(ports.dynamodb, [
-        fleet.sourceTableName,
-        fleet.replicaTableName,
-        fleet.applicationName,
-      ]);
+      const tables = [fleet.sourceTableName, fleet.replicaTableName, fleet.applicationName];
+      const result = await deleteTables(
+        ports.dynamodb,
+        tables.filter((table): table is string => table !== undefined),
+      );
       return { step: input.step, ...result, kept: false };
     }
   }

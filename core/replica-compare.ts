@@ -20,11 +20,11 @@ import {
   type RecheckTally,
   recheckOutcome,
   type Suspect,
-  stableText,
   suspect,
 } from './item-compare.js';
 import { ReadConsistency } from './read-units.js';
 import { getByKeys, type ReadContext } from './replica-reads.js';
+import { stableText } from './stable-text.js';
 import type { TableKey } from './tables.js';
 
 export const Side = { Source: 'source', Replica: 'replica' } as const;

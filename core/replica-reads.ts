@@ -12,7 +12,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { TransientError } from './errors.js';
-import { type Item, keyOf, stableText } from './item-compare.js';
+import { type Item, keyOf } from './item-compare.js';
 import {
   batchGetUnits,
   ReadConsistency,
@@ -21,6 +21,7 @@ import {
   scanPageUnits,
 } from './read-units.js';
 import { backoffDelay, UNPROCESSED_ITEMS_BACKOFF } from './retry.js';
+import { stableText } from './stable-text.js';
 import { asTransientWhenRetriable, type TableKey } from './tables.js';
 
 export interface ReadContext {

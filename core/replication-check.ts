@@ -112,6 +112,14 @@ export function judgeReplication(input: {
     readUnits,
     lag,
   };
+  if (fleet.processor) {
+    return verdict(
+      CheckName.Replication,
+      reasons,
+      figures,
+      `processing healthy: the fleet runs its own processor (${fleet.processor.module}), so there is no replica to compare; ${describeLag(lag)}; ${readUnits.total} read units (${readUnits.basis}).`,
+    );
+  }
   return verdict(
     CheckName.Replication,
     reasons,
@@ -120,19 +128,55 @@ export function judgeReplication(input: {
   );
 }
 
+/** What nothing compared looks like: a fleet that runs its own processor has no replica. */
+function nothingCompared(): SampledComparison {
+  const side = (): SampledComparison['source'] => ({
+    compared: 0,
+    census: false,
+    segments: { total: 0, read: 0, oversized: 0 },
+    stoppedBy: 'budget',
+    mismatches: 0,
+    statement: {
+      compared: 0,
+      mismatches: 0,
+      census: false,
+      confidence: 0,
+      upperBound: 0,
+      text: 'nothing compared',
+    },
+  });
+  return {
+    source: side(),
+    replica: side(),
+    tally: {
+      suspects: 0,
+      settled: 0,
+      inFlight: 0,
+      missing: 0,
+      differing: 0,
+      extra: 0,
+      examples: { missing: [], differing: [], extra: [] },
+    },
+    processedBy: {},
+    recheck: { suspects: 0, waitedMs: 0 },
+    readUnits: new ReadMeter().figures(),
+    durationMs: 0,
+  };
+}
+
 export async function verifyReplication(
   deps: ReplicationCheckDeps,
   input: { fleet: FleetSpec },
 ): Promise<ReplicationVerdict> {
   const { fleet } = input;
   const now = deps.now ?? Date.now;
+  const replicaTableName = fleet.replicaTableName;
   const [sourceTable, replicaTable] = await Promise.all([
     describeTable(deps.dynamodb, fleet.sourceTableName),
-    describeTable(deps.dynamodb, fleet.replicaTableName),
+    replicaTableName === undefined ? undefined : describeTable(deps.dynamodb, replicaTableName),
   ]);
   const streamArn = streamArnOf(sourceTable, fleet.sourceTableName);
   const source = existingTable(sourceTable, fleet.sourceTableName);
-  const replica = existingTable(replicaTable, fleet.replicaTableName);
 
   // Lag first: the re-check of suspects waits at least as long as the fleet may lag.
   const leaseMeter = new ReadMeter();
@@ -141,6 +185,11 @@ export async function verifyReplication(
     scanLeases(deps.dynamodb, fleet.applicationName, leaseMeter),
   ]);
   const lag = lagFromLeases({ shards, leases: leases ?? [], nowMs: now() });
+  if (replicaTableName === undefined) {
+    // Its own processor: no replica to compare, but how far behind it is still shows in the lease table.
+    return judgeReplication({ fleet, sample: nothingCompared(), lag, leaseReadUnits: leaseMeter.figures() });
+  }
+  const replica = existingTable(replicaTable, replicaTableName);
 
   const stats = (table: typeof source) => ({
     itemCount: table.ItemCount ?? 0,
@@ -152,7 +201,7 @@ export async function verifyReplication(
     {
       key: keyFromDescription(source),
       sourceTable: fleet.sourceTableName,
-      replicaTable: fleet.replicaTableName,
+      replicaTable: replicaTableName,
     },
     { source: stats(source), replica: stats(replica) },
     {

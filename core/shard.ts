@@ -17,6 +17,24 @@ export function isOpen(shard: Shard): boolean {
   return shard.endingSequenceNumber === undefined;
 }
 
+/** What a stream is, without its shards: one DescribeStream of one shard. */
+export interface StreamSummary {
+  status: string | undefined;
+  tableName: string | undefined;
+  viewType: string | undefined;
+}
+
+/** The stream's status, table and view type. AWS errors are thrown as they are. */
+export async function describeStream(
+  streams: DynamoDBStreamsClient,
+  streamArn: string,
+): Promise<StreamSummary> {
+  const { StreamDescription: d } = await streams.send(
+    new DescribeStreamCommand({ StreamArn: streamArn, Limit: 1 }),
+  );
+  return { status: d?.StreamStatus, tableName: d?.TableName, viewType: d?.StreamViewType };
+}
+
 /** DescribeStream answers at most this many shards a page. */
 const SHARDS_PER_PAGE = 100;
 

@@ -44,7 +44,8 @@ export interface TableKey {
 
 export interface EnsureTablesInput {
   sourceTableName: string;
-  replicaTableName: string;
+  /** Absent for a fleet that runs its own processor. */
+  replicaTableName: string | undefined;
   /** Create a missing table (the source with its stream, the replica with the source's key). */
   create: boolean;
   /** The key of a source table that has to be created. Default: `email` (S). */
@@ -57,7 +58,7 @@ export interface EnsureTablesInput {
 
 export interface EnsureTablesResult {
   sourceTableName: string;
-  replicaTableName: string;
+  replicaTableName: string | undefined;
   streamArn: string;
   key: TableKey;
   /** Tables this call created. */
@@ -172,7 +173,11 @@ export async function ensureReplicationTables(
   input: EnsureTablesInput,
 ): Promise<EnsureTablesResult> {
   const sourceTableName = requireTableName('sourceTableName', input.sourceTableName);
-  const replicaTableName = requireTableName('replicaTableName', input.replicaTableName);
+  // A fleet that runs its own processor has no replica table: only the source and its stream.
+  const replicaTableName =
+    input.replicaTableName === undefined
+      ? undefined
+      : requireTableName('replicaTableName', input.replicaTableName);
   if (sourceTableName === replicaTableName) {
     throw new InvalidInputError('replicaTableName', `must differ from sourceTableName (${sourceTableName})`);
   }
@@ -230,6 +235,10 @@ export async function ensureReplicationTables(
   }
   source = await waitUntilActive(client, sourceTableName, { ...wait, needStream: true });
   const key = keyFromDescription(source);
+  const streamArn = source.LatestStreamArn;
+  if (!streamArn) throw new TransientError(`Table ${sourceTableName} reports no stream ARN yet; run again.`);
+  if (replicaTableName === undefined)
+    return { sourceTableName, replicaTableName, streamArn, key, created, streamEnabled };
 
   let replica = await describeTable(client, replicaTableName);
   if (replica === undefined) {
@@ -260,8 +269,6 @@ export async function ensureReplicationTables(
       `point fleet.replicaTableName at a table with the source's key, or delete ${replicaTableName} and start again with tables.create true.`,
     );
   }
-  const streamArn = source.LatestStreamArn;
-  if (!streamArn) throw new TransientError(`Table ${sourceTableName} reports no stream ARN yet; run again.`);
   return { sourceTableName, replicaTableName, streamArn, key, created, streamEnabled };
 }
 

@@ -155,7 +155,8 @@ export class ControlPlane extends Construct {
     const tableArn = (tableName: string) =>
       stack.formatArn({ service: 'dynamodb', resource: 'table', resourceName: tableName });
     const sourceTable = tableArn(fleet.sourceTableName);
-    const replicaTable = tableArn(fleet.replicaTableName);
+    // A fleet that runs its own processor has no replica: nothing to create, check, compare or delete there.
+    const replicaTable = fleet.replicaTableName === undefined ? undefined : tableArn(fleet.replicaTableName);
     const leaseTable = tableArn(fleet.applicationName);
 
     // Each table gets what the functions call on it (core/iam-needs.ts says which function, and why).
@@ -174,19 +175,21 @@ export class ControlPlane extends Construct {
         resources: [sourceTable],
       }),
     );
-    this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReplicaTable',
-        actions: [
-          'dynamodb:DescribeTable',
-          'dynamodb:CreateTable',
-          'dynamodb:DeleteTable',
-          'dynamodb:Scan',
-          'dynamodb:BatchGetItem',
-        ],
-        resources: [replicaTable],
-      }),
-    );
+    if (replicaTable) {
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReplicaTable',
+          actions: [
+            'dynamodb:DescribeTable',
+            'dynamodb:CreateTable',
+            'dynamodb:DeleteTable',
+            'dynamodb:Scan',
+            'dynamodb:BatchGetItem',
+          ],
+          resources: [replicaTable],
+        }),
+      );
+    }
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'LeaseTable',
@@ -208,7 +211,7 @@ export class ControlPlane extends Construct {
       new iam.PolicyStatement({
         sid: 'CompareReadTables',
         actions: ['dynamodb:DescribeTable', 'dynamodb:Scan', 'dynamodb:BatchGetItem'],
-        resources: [sourceTable, replicaTable],
+        resources: replicaTable ? [sourceTable, replicaTable] : [sourceTable],
       }),
     );
     // Exactly the IRSA roles of this fleet (fleet.roles, with the workflows' defaults), and the cluster's KEDA

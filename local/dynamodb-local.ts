@@ -145,7 +145,27 @@ const GUARD = [
   'wait $child 2>/dev/null',
 ].join('\n');
 
+/** DynamoDB Local could not bind its port: another process took it between `freePort()` and the JVM's bind. */
+class PortTakenError extends Error {
+  override readonly name = 'PortTakenError';
+}
+
+/**
+ * Starts DynamoDB Local on `options.port`, or on a free port. A free port is only free until somebody binds it:
+ * on a busy machine another process can take it before the JVM starts (seen as java.net.BindException), so a
+ * port we picked ourselves is picked again, up to three times.
+ */
 export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnPort(options.port ?? (await freePort()), options);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || options.port !== undefined || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function startOnPort(port: number, options: DynamoDbLocalOptions): Promise<DynamoDbLocal> {
   assertJava();
   const { jar, libDir } = findDynamoDbLocalJar();
   const rolloverIntervalMs = options.rolloverIntervalMs || undefined;
@@ -154,7 +174,6 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
       `rolloverIntervalMs must be a positive number of milliseconds, got ${rolloverIntervalMs}`,
     );
   }
-  const port = options.port ?? (await freePort());
   const main =
     rolloverIntervalMs === undefined
       ? ['-jar', jar]
@@ -239,7 +258,10 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
         if (rolloverIntervalMs !== undefined && exitCode === ROLLOVER_INTERNALS_MOVED_EXIT) {
           throw new RolloverUnavailableError(output.trim());
         }
-        throw new Error(`DynamoDB Local exited during start-up:\n${output}`);
+        const message = `DynamoDB Local exited during start-up:\n${output}`;
+        throw /BindException|Address already in use/.test(output)
+          ? new PortTakenError(message)
+          : new Error(message);
       }
       try {
         await client.send(new ListTablesCommand({ Limit: 1 }));

@@ -27,7 +27,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
-import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
+import {
+  PROCESSED_BY_ATTRIBUTE,
+  SEQUENCE_ATTRIBUTE,
+} from '../../consumer/replication/replication-processor.js';
+import { systemClock } from '../../core/clock.js';
 import type { LoggedEvent } from '../../local/worker/events.js';
 import { FaultProxy, type ProxiedRequest } from '../../test/support/fault-proxy.js';
 import { localClient, scanAll } from '../../test/support/fleet.js';
@@ -36,7 +40,7 @@ import type { BenchContext } from '../lib/context.js';
 import { createTable, deleteTables, makeItem } from '../lib/ddb.js';
 import { RateWriter } from '../lib/load.js';
 import { scrape, total } from '../lib/metrics.js';
-import { median, sleep } from '../lib/stats.js';
+import { median } from '../lib/stats.js';
 
 export type FailoverKind = 'SIGKILL' | 'SIGTERM' | 'SIGSTOP';
 
@@ -115,7 +119,7 @@ async function ownerAndPeer(pods: PodFleet): Promise<{ owner: RunningPod; peer: 
     const peer = running.find((p) => p !== owner);
     if (owner && peer && pods.events(peer.name, 'peers.watch-started').length > 0) return { owner, peer };
     if (Date.now() > deadline) throw new Error('no owner and watching peer within 60 s');
-    await sleep(100);
+    await systemClock.sleep(100);
   }
 }
 
@@ -132,12 +136,12 @@ async function trial(ctx: BenchContext, kind: FailoverKind, source: Source): Pro
     const deadline0 = Date.now() + 60_000;
     while (((await pods.metric(owner, 'streamfleet_records_processed_total')) ?? 0) < before + 50) {
       if (Date.now() > deadline0) throw new Error(`${kind}: the owner did not catch up`);
-      await sleep(50);
+      await systemClock.sleep(50);
     }
-    await sleep(3_000); // the peer has watched the owner for a few taker passes
+    await systemClock.sleep(3_000); // the peer has watched the owner for a few taker passes
     if ((await pods.metric(peer, 'streamfleet_leases_held')) !== 0) throw new Error('the peer holds a lease');
     const phaseSeconds = Math.random() * (RENEW_INTERVAL_MS / 1000);
-    await sleep(phaseSeconds * 1000);
+    await systemClock.sleep(phaseSeconds * 1000);
 
     const signalledAt = Date.now();
     let exit: Promise<{ at: number; code: number | null } | undefined> = Promise.resolve(undefined);
@@ -162,7 +166,7 @@ async function trial(ctx: BenchContext, kind: FailoverKind, source: Source): Pro
         if (takeAt === undefined && total(s, 'streamfleet_lease_takes_total') > 0) takeAt = now;
         if (total(s, 'streamfleet_replica_writes_total', { outcome: 'applied' }) > 0) firstAt = now;
       }
-      await sleep(25);
+      await systemClock.sleep(25);
     }
     const taken = pods.events(peer.name, 'lease.taken')[0];
     const result: FailoverTrial = {
@@ -173,7 +177,7 @@ async function trial(ctx: BenchContext, kind: FailoverKind, source: Source): Pro
       ...(taken ? { how: describeTake(taken) } : {}),
     };
     if (kind === 'SIGTERM') {
-      const exited = await Promise.race([exit, sleep(30_000).then(() => undefined)]);
+      const exited = await Promise.race([exit, systemClock.sleep(30_000).then(() => undefined)]);
       if (exited)
         Object.assign(result, { exitSeconds: (exited.at - signalledAt) / 1000, exitCode: exited.code });
     }
@@ -182,8 +186,8 @@ async function trial(ctx: BenchContext, kind: FailoverKind, source: Source): Pro
       // It wakes, reads on, and is refused by the fence, or learns from its renewal that the lease is gone.
       const woke = Date.now();
       while (Date.now() - woke < 30_000 && pods.events(owner.name, 'shard.stopped').length === 0)
-        await sleep(100);
-      await sleep(1_000);
+        await systemClock.sleep(100);
+      await systemClock.sleep(1_000);
       const from = BigInt(/^\d+$/.test(String(taken?.checkpoint)) ? String(taken?.checkpoint) : '0');
       const replica = await scanAll(ctx.client, target);
       result.staleWrites = replica.filter(
@@ -280,7 +284,7 @@ async function duplicateTrial(
         },
       });
     });
-    await Promise.race([killed, sleep(120_000)]);
+    await Promise.race([killed, systemClock.sleep(120_000)]);
     // The peer takes over and finishes the backlog.
     const deadline = Date.now() + 120_000;
     let complete = false;
@@ -288,7 +292,7 @@ async function duplicateTrial(
       const items = await scanAll(ctx.client, target);
       complete = items.filter((i) => i.email?.S?.startsWith(`${prefix}-`)).length >= backlog;
       if (complete) break;
-      await sleep(500);
+      await systemClock.sleep(500);
     }
     const taken = pods.events(peer.name, 'lease.taken')[0];
     return {

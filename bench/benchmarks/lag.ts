@@ -18,6 +18,7 @@
  * plays no part. An unmeasured warm-up phase runs first (DynamoDB Local's JVM starts cold).
  */
 import { randomUUID } from 'node:crypto';
+import { systemClock } from '../../core/clock.js';
 import { peakReadsPerShardSecond, type RefusedCounts, refusedCounts } from '../../local/aws-rules/index.js';
 import { localClient } from '../../test/support/fleet.js';
 import { createBareLoopTables, spawnBareLoop } from '../lib/bare-loop.js';
@@ -27,7 +28,7 @@ import { RateWriter } from '../lib/load.js';
 import { delta, type Scrape, total } from '../lib/metrics.js';
 import { ReplicaObserver } from '../lib/observer.js';
 import { machineBusySeconds } from '../lib/proc.js';
-import { median, percentile, sleep } from '../lib/stats.js';
+import { median, percentile } from '../lib/stats.js';
 import { BenchWorker } from '../lib/worker.js';
 import { type WorkerCounters, workerCounters } from './drain.js';
 
@@ -133,7 +134,7 @@ async function observeLoad(
   const t0 = Date.now();
   observer.start();
   writer.start();
-  await sleep(options.seconds * 1000);
+  await systemClock.sleep(options.seconds * 1000);
   await writer.stop();
   const notSeen = await observer.stop();
   const busy1 = machineBusySeconds();
@@ -186,7 +187,7 @@ export async function workerPhase(
     // Both started, and the shard's consumer is reading (one of them holds the only shard).
     await Promise.all(workers.map((w) => w.waitForEvent('worker.started', 30_000)));
     await Promise.race(workers.map((w) => w.waitForEvent('shard.initialized', 30_000)));
-    await sleep(1_000);
+    await systemClock.sleep(1_000);
     const before = await Promise.all(workers.map((w) => w.scrape()));
     await ctx.rules.reset();
     const started = Date.now();

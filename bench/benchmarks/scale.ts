@@ -39,7 +39,6 @@ import {
   tallyDelta,
 } from '../lib/counting-refresher.js';
 import { deleteTables } from '../lib/ddb.js';
-import { sleep } from '../lib/stats.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -306,13 +305,13 @@ async function scaleOnDdb(
       started,
       timeoutSeconds: options.balanceTimeoutSeconds,
       now: Date.now,
-      pause: sleep,
+      pause: (ms) => systemClock.sleep(ms),
     });
     await starting;
-    await sleep(5_000);
+    await systemClock.sleep(5_000);
     const before = fleet.tallies.map((t) => t.snapshot());
     const windowStart = Date.now();
-    await sleep(options.steadySeconds * 1000);
+    await systemClock.sleep(options.steadySeconds * 1000);
     const seconds = (Date.now() - windowStart) / 1000;
     return await measurement(fleet, design, options, { started, balancedAt }, { seconds, before });
   } finally {

@@ -6,7 +6,7 @@ import {
   RuleSwitchesError,
 } from '../../local/aws-rules/index.js';
 
-export const BENCHMARKS = ['drain', 'lag', 'failover', 'cost', 'scale', 'verify'] as const;
+export const BENCHMARKS = ['drain', 'lag', 'failover', 'kcl-switch', 'cost', 'scale', 'verify'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 export interface CliOptions {
@@ -24,7 +24,8 @@ export const USAGE = `npm run bench -- [options]
 
   --quick            ~3-minute smoke run (also BENCH_QUICK=1): smaller loads, one round each
   --only NAME[,NAME] run only these: ${BENCHMARKS.join(', ')} (memory is measured in drain)
-  --rounds N         rounds of drain and failover trials (default 3; quick 1); lag runs min(N, 2)
+  --rounds N         rounds of drain, failover and kcl-switch trials (default 3; quick 1); lag runs
+                     min(N, 2)
   --no-profile       skip the profiled drain (full runs CPU-profile the worker once, via node:inspector)
   --out FILE         where to write the JSON results (default bench/results.json)
   --aws-rules SPEC   the strict layer's rules for the headline figures: all (default), none, or e.g.

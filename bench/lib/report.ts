@@ -145,6 +145,26 @@ export function printSummary(results: BenchResults, print: (line: string) => voi
       ]);
     }
   }
+  const sw = results.kclSwitch;
+  if (sw) {
+    const overlap = sw.median.overlap;
+    const release = sw.median.release;
+    const n = sw.trials.length / Object.keys(sw.median).length;
+    if (overlap)
+      rows.push([
+        'KCL 1.x switch, overlap: Java stop → first record',
+        `${f2(overlap.pauseSeconds)} s`,
+        '',
+        `${n} trials; lease taken at ${f2(overlap.takeSeconds)} s (lease ${sw.leaseDurationMs / 1000} s)`,
+      ]);
+    if (release)
+      rows.push([
+        'KCL 1.x switch, migrate --apply: stop → first record',
+        `${f2(release.pauseSeconds)} s`,
+        '',
+        `${n} trials; migrate --apply ${f2(release.migrateSeconds)} s (watch ${sw.failoverMs / 1000 + 1} s)`,
+      ]);
+  }
   const c = results.cost;
   if (c) {
     for (const w of c.workloads) {

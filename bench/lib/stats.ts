@@ -27,7 +27,3 @@ export function medianOf<T extends Record<string, number>>(runs: readonly T[]): 
   for (const key of keys) out[key] = median(runs.map((run) => run[key] ?? Number.NaN));
   return out as T;
 }
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

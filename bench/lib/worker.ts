@@ -5,6 +5,7 @@
  * against the real one in the same run.
  */
 import type { ChildProcess } from 'node:child_process';
+import { systemClock } from '../../core/clock.js';
 import { freePort } from '../../local/dynamodb-local.js';
 import { workerEnvironment } from '../../local/worker/environment.js';
 import { hasLoggedEvent } from '../../local/worker/events.js';
@@ -13,7 +14,6 @@ import type { ReplicationTables } from '../../test/support/fleet.js';
 import { onCleanup } from './cleanup.js';
 import { type Scrape, scrape, total } from './metrics.js';
 import { cpuSeconds, statusKb } from './proc.js';
-import { sleep } from './stats.js';
 
 export class BenchWorker {
   readonly child: ChildProcess;
@@ -86,7 +86,7 @@ export class BenchWorker {
         throw new Error(`${this.name} exited before reporting ${name}:\n${this.output.slice(-3000)}`);
       if (Date.now() > deadline)
         throw new Error(`${this.name} did not report ${name}:\n${this.output.slice(-3000)}`);
-      await sleep(50);
+      await systemClock.sleep(50);
     }
   }
 
@@ -119,7 +119,7 @@ export class BenchWorker {
         throw new Error(
           `${this.name}: ${name} = ${value} after ${options.timeoutMs} ms\n${this.output.slice(-3000)}`,
         );
-      await sleep(options.intervalMs ?? 50);
+      await systemClock.sleep(options.intervalMs ?? 50);
     }
   }
 
@@ -139,7 +139,7 @@ export class BenchWorker {
   async stop(signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL', timeoutMs = 30_000): Promise<void> {
     if (signal === 'SIGTERM' && !this.exited) {
       this.worker.kill('SIGTERM');
-      await Promise.race([this.exitedPromise, sleep(timeoutMs)]);
+      await Promise.race([this.exitedPromise, systemClock.sleep(timeoutMs)]);
     }
     await this.release();
   }

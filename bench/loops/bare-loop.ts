@@ -31,8 +31,13 @@ import {
   type GetRecordsCommandOutput,
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
-import { coalesce, type ItemChange } from '../../consumer/processor/change.js';
-import { replicaItem, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
+import { toChangeRecord } from '../../consumer/processor/change-record.js';
+import {
+  coalesce,
+  type ItemChange,
+  replicaItem,
+  SEQUENCE_ATTRIBUTE,
+} from '../../consumer/replication/replication-processor.js';
 import { toOrderedSequence } from '../../core/sequence.js';
 
 export interface BareLoopConfig {
@@ -152,7 +157,7 @@ async function main(): Promise<void> {
       }
       read += records.length;
       lastSequence = records.at(-1)?.dynamodb?.SequenceNumber ?? lastSequence;
-      const changes = coalesce(records);
+      const changes = coalesce(records.map(toChangeRecord));
       for (let i = 0; i < changes.length; i += chunkSize) queue.push(changes.slice(i, i + chunkSize));
       signal();
       // Read ahead, but not unboundedly: a few batches' worth of chunks.

@@ -9,12 +9,14 @@
  * - leaving: at shutdown every held lease is assigned to the least loaded live peer, or released unowned.
  *
  * Requests of other workers, seen in scans, count as their owner's-to-be when planning, so nobody asks for
- * more than it needs; one left unserved for two lease durations is ignored.
+ * more than it needs; one left unserved for two lease durations is ignored. Only owners that answer
+ * (`answersHandoffs`: Streamfleet workers) are asked or stolen from; a KCL 1.x worker's leases are taken as they
+ * expire.
  */
 
 import type { Clock } from '../../core/clock.js';
 import { isThrottlingError, isTransactionConflict } from '../../core/errors.js';
-import { isFinished, type Lease } from '../../core/lease.js';
+import { answersHandoffs, isFinished, type Lease } from '../../core/lease.js';
 import { retry } from '../../core/retry.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
@@ -78,8 +80,9 @@ export class HandoffNegotiator {
     const unanswered: Lease[] = [];
     const planned = leases.map((lease) => {
       const to = lease.handoffTo;
-      if (to === undefined || lease.leaseOwner === undefined || isFinished(lease) || isExpired(lease))
-        return lease;
+      // A request left on a lease that a KCL 1.x worker has taken since (its take keeps other attributes) will
+      // never be answered: it neither counts nor leads to a steal from an owner that still renews.
+      if (to === undefined || !answersHandoffs(lease) || isFinished(lease) || isExpired(lease)) return lease;
       if (to === me) {
         seenMine.add(lease.leaseKey);
         const since = this.requested.get(lease.leaseKey) ?? now;

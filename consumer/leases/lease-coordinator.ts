@@ -137,6 +137,11 @@ export class LeaseCoordinator {
     this.taker.stopTaking();
   }
 
+  /** The lease table's owner index is ACTIVE now (see owner-index.ts). */
+  ownerIndexReady(): void {
+    this.taker.useOwnerIndex();
+  }
+
   /** One taker pass; public so start-up and tests can run one at once. */
   takerPass(): Promise<void> {
     return this.taker.pass();

@@ -30,18 +30,26 @@ import {
   MALFORMED_COUNTER,
   PROGRESS_ATTRIBUTES,
 } from '../../core/lease.js';
+import {
+  LEASE_OWNER_INDEX,
+  LEASE_OWNER_INDEX_KEY,
+  LEASE_TABLE_ATTRIBUTES,
+  ownerIndexState,
+} from '../../core/lease-owner-index.js';
 import { backoffDelay, type RetryPolicy, retry, UNPROCESSED_ITEMS_BACKOFF } from '../../core/retry.js';
 import { GatePriority, LeaseItemGate } from './lease-item-gate.js';
 
 /** A conflict lasts as long as the other transaction: tens of milliseconds on AWS. */
 const CONFLICT_RETRY: RetryPolicy = { baseDelayMs: 25, maxDelayMs: 1_000, maxAttempts: 10 };
 
-/** KCL 3's name for the index of leases by owner; lets a worker read its own leases without a scan. */
-export const LEASE_OWNER_INDEX = 'LeaseOwnerToLeaseKeyIndex';
+export { LEASE_OWNER_INDEX };
 
 export interface LeaseRefresher {
   readonly tableName: string;
-  /** Creates the table (with the owner index) if absent; says whether the owner index is there. */
+  /**
+   * Creates the table (with the owner index) if absent and waits until it is ACTIVE; says whether the owner index
+   * is ACTIVE (a table without it, or with it still being added, is worked with scans: see owner-index.ts).
+   */
   createLeaseTableIfNotExists(): Promise<{ ownerIndex: boolean }>;
   /** Every lease: a strongly consistent scan, unless told otherwise. */
   listLeases(options?: LeaseReadOptions): Promise<Lease[]>;
@@ -116,6 +124,9 @@ function progressClauses(progress: LeaseProgress | undefined): {
   return { clauses, values };
 }
 
+/** A prepared checkpoint of KCL 1.7+ (`KinesisClientLeaseSerializer`): removed by every checkpoint, as KCL does. */
+const PENDING_CHECKPOINT_ATTRIBUTES = ['pendingCheckpoint', 'pendingCheckpointSubSequenceNumber'] as const;
+
 /**
  * The conditional checkpoint write as an update of the lease item: the same expression serves the
  * checkpointer's UpdateItem and the fenced writer's transaction (where it replaces a bare ConditionCheck).
@@ -137,12 +148,15 @@ export function checkpointUpdate(
   return {
     TableName: tableName,
     Key: { leaseKey: S(leaseKey) },
+    // As KCL 1.x checkpoints (KinesisClientLibLeaseCoordinator.setCheckpoint): the sub-sequence number and the
+    // owner switches go to 0, and a prepared checkpoint a KCL 1.7+ application left (pendingCheckpoint) goes, so a
+    // KCL worker that takes the table back is not told of a pending checkpoint behind the one it resumes from.
     UpdateExpression: `SET ${[
       'checkpoint = :checkpoint',
       'checkpointSubSequenceNumber = :zero',
       'ownerSwitchesSinceCheckpoint = :zero',
       ...clauses,
-    ].join(', ')}`,
+    ].join(', ')} REMOVE ${PENDING_CHECKPOINT_ATTRIBUTES.join(', ')}`,
     ConditionExpression: 'leaseOwner = :owner',
     ExpressionAttributeValues: { ':owner': S(owner), ':checkpoint': S(checkpoint), ':zero': N(0), ...values },
   };
@@ -197,18 +211,12 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
       await this.client.send(
         new CreateTableCommand({
           TableName: this.tableName,
-          AttributeDefinitions: [
-            { AttributeName: 'leaseKey', AttributeType: 'S' },
-            { AttributeName: 'leaseOwner', AttributeType: 'S' },
-          ],
+          AttributeDefinitions: LEASE_TABLE_ATTRIBUTES.map((a) => ({ ...a })),
           KeySchema: [{ AttributeName: 'leaseKey', KeyType: 'HASH' }],
           GlobalSecondaryIndexes: [
             {
               IndexName: LEASE_OWNER_INDEX,
-              KeySchema: [
-                { AttributeName: 'leaseOwner', KeyType: 'HASH' },
-                { AttributeName: 'leaseKey', KeyType: 'RANGE' },
-              ],
+              KeySchema: LEASE_OWNER_INDEX_KEY.map((k) => ({ ...k })),
               Projection: { ProjectionType: 'ALL' },
             },
           ],
@@ -222,9 +230,8 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     const deadline = this.clock.now() + 120_000;
     for (;;) {
       const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
-      const index = Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === LEASE_OWNER_INDEX);
-      if (Table?.TableStatus === 'ACTIVE' && (!index || index.IndexStatus === 'ACTIVE'))
-        return { ownerIndex: index !== undefined };
+      // An index still CREATING (being added to a table KCL 1.x left) is not waited for: the table works meanwhile.
+      if (Table?.TableStatus === 'ACTIVE') return { ownerIndex: ownerIndexState(Table) === 'ACTIVE' };
       if (this.clock.now() > deadline) {
         throw new ResourceError(
           `Lease table ${this.tableName} did not become ACTIVE within 120 s (status ${Table?.TableStatus}).`,
@@ -395,8 +402,8 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
         TableName: this.tableName,
         Key: { leaseKey: S(expected.leaseKey) },
         UpdateExpression: switched
-          ? 'SET leaseOwner = :owner, leaseCounter = :next REMOVE handoffTo ADD ownerSwitchesSinceCheckpoint :one'
-          : 'SET leaseOwner = :owner, leaseCounter = :next REMOVE handoffTo',
+          ? 'SET leaseOwner = :owner, streamfleetOwner = :owner, leaseCounter = :next REMOVE handoffTo ADD ownerSwitchesSinceCheckpoint :one'
+          : 'SET leaseOwner = :owner, streamfleetOwner = :owner, leaseCounter = :next REMOVE handoffTo',
         ConditionExpression: condition,
         ExpressionAttributeValues: values,
       }),
@@ -405,6 +412,7 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     return {
       ...expected,
       leaseOwner: newOwner,
+      streamfleetOwner: newOwner,
       leaseCounter: malformed ? 1 : expected.leaseCounter + 1,
       ownerSwitchesSinceCheckpoint: expected.ownerSwitchesSinceCheckpoint + (switched ? 1 : 0),
       handoffTo: undefined,
@@ -431,7 +439,7 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
         TableName: this.tableName,
         Key: { leaseKey: S(leaseKey) },
         UpdateExpression:
-          'SET leaseOwner = :next REMOVE handoffTo ADD leaseCounter :one, ownerSwitchesSinceCheckpoint :one',
+          'SET leaseOwner = :next, streamfleetOwner = :next REMOVE handoffTo ADD leaseCounter :one, ownerSwitchesSinceCheckpoint :one',
         ConditionExpression: 'leaseOwner = :owner',
         ExpressionAttributeValues: { ':owner': S(owner), ':next': S(newOwner), ':one': N(1) },
       }),

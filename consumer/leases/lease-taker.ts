@@ -31,7 +31,7 @@
 
 import type { Clock } from '../../core/clock.js';
 import { errorName } from '../../core/errors.js';
-import { isFinished, type Lease } from '../../core/lease.js';
+import { answersHandoffs, isFinished, type Lease } from '../../core/lease.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { type GoneReason, NO_PEER_EVIDENCE, type PeerEvidence, PeerState } from '../peers/peer-evidence.js';
@@ -144,6 +144,11 @@ export class LeaseTaker {
     this.taking = false;
   }
 
+  /** The owner index has become ACTIVE (added to a table that lacked it): taker passes use it from now on. */
+  useOwnerIndex(): void {
+    this.ownerIndex = true;
+  }
+
   isTaking(): boolean {
     return this.taking;
   }
@@ -193,7 +198,7 @@ export class LeaseTaker {
         events.emit(
           'lease-table.no-owner-index',
           { leaseTable: this.deps.refresher.tableName },
-          'lease table has no LeaseOwnerToLeaseKeyIndex: every taker pass now scans the whole table; recreate the table or add the index',
+          'lease table has no LeaseOwnerToLeaseKeyIndex: every taker pass scans the whole table until the worker has added it again',
         );
       }
       deadWorkers = await this.checkPeers();
@@ -385,6 +390,8 @@ export class LeaseTaker {
       isExpired,
       maxLeasesPerWorker: options.maxLeasesPerWorker,
       maxLeasesToStealAtOnce: options.maxLeasesToStealAtOnce,
+      // A KCL 1.x worker still renewing during a migration never answers: its leases are taken as they expire.
+      mayAskFor: answersHandoffs,
     });
     this.converging = plan.take.length + plan.steal.length > 0 || negotiator.asking();
     for (const lease of pending.unanswered) await this.take(lease, 'steal');

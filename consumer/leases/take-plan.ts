@@ -9,6 +9,8 @@
  *   unowned leases (those whose parents are done first, then in random order to spread contention).
  * - Nothing left to take and still short: steal from the most loaded worker, but only while it holds at
  *   least two more than this worker, so that the fleet converges to max − min ≤ 1 and never flaps.
+ * - Only leases `mayAskFor` allows are stolen: an owner that does not answer hand-off requests (a KCL 1.x worker
+ *   during a migration) still counts as a worker, but keeps its leases until they expire.
  */
 import { isFinished, type Lease, parentsDone } from '../../core/lease.js';
 
@@ -20,6 +22,8 @@ export interface TakePlanInput {
   isExpired: (lease: Lease) => boolean;
   maxLeasesPerWorker: number;
   maxLeasesToStealAtOnce: number;
+  /** Leases that may be asked for to balance (default: all); the taker passes `answersHandoffs`. */
+  mayAskFor?: (lease: Lease) => boolean;
   random?: () => number;
 }
 
@@ -76,9 +80,10 @@ export function planLeaseTaking(input: TakePlanInput): TakePlan {
   const take = [...ready, ...blocked].slice(0, wanted);
   if (take.length > 0 || input.maxLeasesToStealAtOnce === 0) return { take, steal: [], target, workers };
 
+  const mayAskFor = input.mayAskFor ?? (() => true);
   let victim: Lease[] = [];
   for (const [owner, owned] of counts) {
-    if (owner !== input.workerId && owned.length > victim.length) victim = owned;
+    if (owner !== input.workerId && owned.length > victim.length && owned.every(mayAskFor)) victim = owned;
   }
   const surplus = victim.length - myCount;
   if (surplus < 2) return { take: [], steal: [], target, workers };

@@ -28,7 +28,7 @@ import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
 import { isSequenceNumber, Sentinel } from '../../core/sequence.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
-import { approximateItemSize } from '../processor/change.js';
+import { approximateItemSize } from '../processor/writes.js';
 import type { Fetcher } from './shard-consumer.js';
 
 export type { StreamRecord };

@@ -8,16 +8,16 @@
  */
 
 import type { Clock } from '../../core/clock.js';
-import { errorName, PoisonRecordError, ShardGoneError } from '../../core/errors.js';
+import { errorName, ShardGoneError } from '../../core/errors.js';
 import { isFinished, type Lease, type LeaseProgress, parentsDone } from '../../core/lease.js';
-import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
 import { isSentinel, isSequenceNumber, Sentinel } from '../../core/sequence.js';
 import type { HeldLease } from '../leases/held-leases.js';
 import type { PendingProgress } from '../leases/pending-progress.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { LagTracker, WorkerMetrics } from '../observability/metrics.js';
-import type { ShardRecordProcessor } from '../processor/record-processor.js';
-import type { BatchPosition } from '../processor/replica-writer.js';
+import type { BatchRunner } from '../processor/batch-runner.js';
+import type { RecordProcessor } from '../processor/record-processor.js';
+import type { BatchPosition } from '../processor/write-context.js';
 import type { Checkpointer } from './checkpointer.js';
 import type { FetchedBatch } from './data-fetcher.js';
 
@@ -64,7 +64,10 @@ export interface ShardConsumerDeps {
   fetcher: FetcherFactory;
   leases: ShardLeases;
   checkpointer: Checkpointer;
-  processor: ShardRecordProcessor;
+  /** The application's lifecycle calls (initialize, leaseLost, shardEnded, shutdownRequested). */
+  processor: RecordProcessor;
+  /** Runs each batch through the processor and commits its writes. */
+  batches: BatchRunner;
   isHeld: (leaseKey: string) => boolean;
   onShardEnded: (shardId: string) => void;
   clock: Clock;
@@ -83,16 +86,6 @@ export interface ShardConsumerDeps {
 
 /** How often a child waiting on its parents reads their leases directly. */
 const PARENT_POLL_MS = 1_000;
-const FAILURE_BACKOFF: RetryPolicy = {
-  baseDelayMs: 200,
-  maxDelayMs: 30_000,
-  maxAttempts: Number.POSITIVE_INFINITY,
-};
-const POISON_BACKOFF: RetryPolicy = {
-  baseDelayMs: 5_000,
-  maxDelayMs: 60_000,
-  maxAttempts: Number.POSITIVE_INFINITY,
-};
 
 export class ShardConsumer {
   state: ShardConsumerState = ShardConsumerState.WAITING_ON_PARENT_SHARDS;
@@ -146,9 +139,11 @@ export class ShardConsumer {
     this.setStalled(false);
     const { processor, lag } = this.deps;
     const input = { shardId: this.shardId };
-    if (reason === ShutdownReason.SHARD_END) await processor.shardEnded(input);
-    else if (reason === ShutdownReason.LEASE_LOST) await processor.leaseLost(input);
-    else await processor.shutdownRequested(input);
+    await this.lifecycleCall(() => {
+      if (reason === ShutdownReason.SHARD_END) return processor.shardEnded?.(input);
+      if (reason === ShutdownReason.LEASE_LOST) return processor.leaseLost?.(input);
+      return processor.shutdownRequested?.(input);
+    }, reason);
     lag.forget(this.shardId);
     this.state = ShardConsumerState.SHUTDOWN_COMPLETE;
     this.deps.events.emit('shard.stopped', { shardId: this.shardId, reason }, 'shard consumer stopped');
@@ -157,6 +152,23 @@ export class ShardConsumer {
 
   private held(): boolean {
     return this.deps.isHeld(this.shardId);
+  }
+
+  /**
+   * A lifecycle call at the end of the consumer's life: its failure is reported, never allowed to keep the
+   * lease from being released or handed on.
+   */
+  private async lifecycleCall(call: () => Promise<void> | void, reason: ShutdownReason): Promise<void> {
+    try {
+      await call();
+    } catch (error) {
+      this.deps.metrics.processingErrors.inc({ error: errorName(error) });
+      this.deps.events.emit(
+        'processor.call-failed',
+        { shardId: this.shardId, call: reason, error },
+        'the processor failed in a shutdown call; the shard stops anyway',
+      );
+    }
   }
 
   private async consume(): Promise<ShutdownReason> {
@@ -183,7 +195,7 @@ export class ShardConsumer {
     }
     const fetcher = this.deps.fetcher(this.shardId, this.reading.signal);
     await fetcher.initialize(current.checkpoint);
-    await this.deps.processor.initialize({ shardId: this.shardId, checkpoint: current.checkpoint });
+    await this.deps.processor.initialize?.({ shardId: this.shardId, checkpoint: current.checkpoint });
     events.emit(
       'shard.initialized',
       { shardId: this.shardId, checkpoint: current.checkpoint },
@@ -274,67 +286,52 @@ export class ShardConsumer {
   }
 
   /**
-   * Writes the batch (retrying failures without moving the checkpoint), then makes sure it is checkpointed:
-   * the fenced writer moves the checkpoint in its own transactions; otherwise it is written here (at most once
-   * every `checkpointIntervalMs`).
+   * Runs the batch through the processor (the batch runner retries, splits and applies the poison-record policy),
+   * then makes sure it is checkpointed: a transactional commit moved the checkpoint with its writes; otherwise
+   * it is written here, at most once every `checkpointIntervalMs`.
    */
   private async processAndCheckpoint(batch: FetchedBatch): Promise<'done' | ShutdownReason> {
-    const { processor, metrics, clock, events } = this.deps;
+    const { clock } = this.deps;
     const { records } = batch;
     const last = records.at(-1)?.dynamodb;
     const created = last?.ApproximateCreationDateTime;
     const sequenceNumber = last?.SequenceNumber;
+    if (!sequenceNumber) {
+      // Every stream record has one; a batch whose last record lacks it cannot be checkpointed past.
+      throw new Error(`A batch of shard ${this.shardId} ends with a record without a sequence number.`);
+    }
     // A batch read at the shard's tip: once it is written, the shard was caught up as of the read.
     const progress: LeaseProgress = {
       ...(created ? { lastRecordCreatedAt: created.getTime() } : {}),
       ...(batch.reachedTip ? { caughtUpAt: batch.readAt } : {}),
     };
-    const position: BatchPosition | undefined = sequenceNumber ? { sequenceNumber, progress } : undefined;
-    let checkpointed = false;
-    for (let attempt = 0; ; attempt++) {
-      if (!this.held()) return ShutdownReason.LEASE_LOST;
-      try {
-        const result = await processor.processRecords({
-          shardId: this.shardId,
-          records,
-          isHeld: () => this.held(),
-          signal: this.writing.signal,
-          // A batch without a sequence number cannot move the checkpoint: the processor gets the fence only.
-          checkpoint: position ?? { sequenceNumber: '' },
-        });
-        if (result === 'lease-lost') return ShutdownReason.LEASE_LOST;
-        checkpointed = result === 'checkpointed' && position !== undefined;
-        this.setStalled(false);
-        break;
-      } catch (error) {
-        if (this.writing.signal.aborted) return ShutdownReason.LEASE_LOST;
-        const poison = error instanceof PoisonRecordError;
-        if (poison) this.setStalled(true);
-        metrics.processingErrors.inc({ error: errorName(error) });
-        const delay = backoffDelay(Math.min(attempt, 10), poison ? POISON_BACKOFF : FAILURE_BACKOFF);
-        events.emit(
-          'batch.failed',
-          {
-            shardId: this.shardId,
-            error,
-            delayMs: delay,
-            ...(records[0]?.dynamodb?.SequenceNumber
-              ? { firstSequenceNumber: records[0].dynamodb.SequenceNumber }
-              : {}),
-          },
-          'batch failed; it will be retried and the checkpoint stays before it',
+    const position: BatchPosition = { sequenceNumber, progress };
+    const outcome = await this.deps.batches.run(records, position, {
+      shardId: this.shardId,
+      isHeld: () => this.held(),
+      signal: this.writing.signal,
+      stopSignal: this.reading.signal,
+      stopping: () => this.shutdownRequested,
+      checkpoint: async (at) => {
+        const result = await this.deps.checkpointer.checkpoint(this.shardId, at.sequenceNumber, () =>
+          this.held(),
         );
-        // A graceful stop does not wait out a failing batch: it is left unprocessed and uncheckpointed.
-        if (this.shutdownRequested) return ShutdownReason.REQUESTED;
-        await clock.sleep(delay, this.reading.signal);
-        if (this.shutdownRequested) return ShutdownReason.REQUESTED;
-      }
-    }
+        if (result === 'checkpointed') {
+          this.deferred = undefined;
+          this.lastCheckpointAt = clock.now();
+        }
+        return result;
+      },
+      setStalled: (stalled) => this.setStalled(stalled),
+    });
+    if (outcome.status === 'lease-lost') return ShutdownReason.LEASE_LOST;
+    // A graceful stop does not wait out a failing batch: it is left unprocessed and uncheckpointed.
+    if (outcome.status === 'stopped') return ShutdownReason.REQUESTED;
     this.progressRecorded = true; // the checkpoint carries lastRecordCreatedAt from here on
-    if (checkpointed) {
+    if (outcome.checkpointed) {
       this.deferred = undefined;
       this.lastCheckpointAt = clock.now();
-    } else if (position) {
+    } else {
       this.deferred = position;
       if ((await this.writeDeferredCheckpoint(false)) === 'lease-lost') return ShutdownReason.LEASE_LOST;
     }

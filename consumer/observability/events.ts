@@ -10,10 +10,20 @@ type Level = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 /** Every event, with the fields it carries. */
 export interface WorkerEventMap {
-  'worker.starting': { streamArn: string; targetTable: string; leaseTable: string; writeMode: string };
-  'worker.checked': { viewType: string; targetTable: string };
+  'worker.starting': { streamArn: string; leaseTable: string; processor: string };
+  'worker.checked': { viewType: string; processor: string };
   'lease-table.ready': { leaseTable: string; ownerIndex: boolean };
   'lease-table.no-owner-index': { leaseTable: string };
+  'lease-table.owner-index-adding': {
+    leaseTable: string;
+    /** This worker's UpdateTable added it (exactly one worker of a fleet says true). */
+    created: boolean;
+    billingMode: 'PROVISIONED' | 'PAY_PER_REQUEST';
+    readCapacityUnits: number | null;
+    writeCapacityUnits: number | null;
+  };
+  'lease-table.owner-index-ready': { leaseTable: string };
+  'lease-table.owner-index-failed': { leaseTable: string; error: unknown; delayMs: number };
   'worker.started': { leases: number };
   'worker.stopping': { signal: string };
   'worker.stopped': Record<string, never>;
@@ -50,8 +60,25 @@ export interface WorkerEventMap {
   'shard.failed': { shardId: string; error: unknown };
   'shard.finished': { shardId: string };
   'shard.gone': { shardId: string; error: unknown };
-  'batch.failed': { shardId: string; error: unknown; delayMs: number; firstSequenceNumber?: string };
-  'record.poison': { shardId: string; sequenceNumber: string; keys: unknown; reason: string };
+  'batch.failed': {
+    shardId: string;
+    processor: string;
+    firstSequenceNumber: string;
+    lastSequenceNumber: string;
+    attempt: number;
+    error: unknown;
+    delayMs: number;
+  };
+  'batch.split': {
+    shardId: string;
+    records: number;
+    firstSequenceNumber: string;
+    lastSequenceNumber: string;
+    reason: string;
+  };
+  'record.poison': { shardId: string; sequenceNumber: string; keys: unknown; reason: string; policy: string };
+  'record.dead-lettered': { shardId: string; sequenceNumber: string; table: string };
+  'processor.call-failed': { shardId: string; call: string; error: unknown };
   'read.iterator-expired': { shardId: string; position: string };
   'read.trimmed': { shardId: string; position: string };
   'read.failed': { shardId: string; api: 'GetRecords' | 'GetShardIterator'; error: unknown; delayMs: number };
@@ -71,6 +98,9 @@ const LEVELS: Record<WorkerEventName, Level> = {
   'worker.checked': 'info',
   'lease-table.ready': 'info',
   'lease-table.no-owner-index': 'warn',
+  'lease-table.owner-index-adding': 'warn',
+  'lease-table.owner-index-ready': 'info',
+  'lease-table.owner-index-failed': 'warn',
   'worker.started': 'info',
   'worker.stopping': 'info',
   'worker.stopped': 'info',
@@ -100,7 +130,10 @@ const LEVELS: Record<WorkerEventName, Level> = {
   'shard.finished': 'info',
   'shard.gone': 'error',
   'batch.failed': 'error',
+  'batch.split': 'warn',
   'record.poison': 'error',
+  'record.dead-lettered': 'warn',
+  'processor.call-failed': 'error',
   'read.iterator-expired': 'info',
   'read.trimmed': 'error',
   'read.failed': 'warn',

@@ -1,8 +1,9 @@
 /**
- * The optional dead-letter table (POISON_RECORD_POLICY=dead-letter): one item per record the target refused,
- * keyed by shard and sequence number, with the item's keys and the reason, so an operator can replay or fix it.
+ * The optional dead-letter table (POISON_RECORD_POLICY=dead-letter): one item per poison record, keyed by shard
+ * and sequence number, with the item's keys and the reason, so an operator can replay or fix it.
  */
 import {
+  type AttributeValue,
   CreateTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
@@ -10,7 +11,6 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { Clock } from '../../core/clock.js';
 import { errorName } from '../../core/errors.js';
-import type { PoisonChange } from './replica-writer.js';
 
 export class DeadLetterTable {
   constructor(
@@ -45,21 +45,36 @@ export class DeadLetterTable {
     }
   }
 
-  async record(shardId: string, poison: PoisonChange, worker: string, targetTable: string): Promise<void> {
+  /**
+   * Records one poison record: its shard and sequence number (the key), its event and item keys as the stream
+   * gave them, why, and the table its refused write was for (when one was).
+   */
+  async record(entry: DeadLetter): Promise<void> {
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
         Item: {
-          shardId: { S: shardId },
-          sequenceNumber: { S: poison.change.sequenceNumber },
-          eventName: { S: poison.change.eventName },
-          keys: { M: poison.change.keys },
-          reason: { S: poison.reason.slice(0, 2_000) },
-          targetTable: { S: targetTable },
-          worker: { S: worker },
+          shardId: { S: entry.shardId },
+          sequenceNumber: { S: entry.sequenceNumber },
+          eventName: { S: entry.eventName },
+          keys: { M: entry.keys },
+          reason: { S: entry.reason.slice(0, 2_000) },
+          ...(entry.targetTable ? { targetTable: { S: entry.targetTable } } : {}),
+          worker: { S: entry.worker },
           failedAt: { S: new Date().toISOString() },
         },
       }),
     );
   }
+}
+
+export interface DeadLetter {
+  shardId: string;
+  sequenceNumber: string;
+  eventName: string;
+  keys: Record<string, AttributeValue>;
+  reason: string;
+  /** The table a refused write was for; absent when the processor itself failed on the record. */
+  targetTable?: string | undefined;
+  worker: string;
 }

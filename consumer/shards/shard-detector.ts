@@ -1,16 +1,10 @@
 /** The stream as the worker needs it: its description at start-up, its shards for the shard sync. */
-import { DescribeStreamCommand, type DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { errorName, ResourceError } from '../../core/errors.js';
-import { listShards, type Shard } from '../../core/shard.js';
+import { describeStream, listShards, type Shard, type StreamSummary } from '../../core/shard.js';
 
 export interface ShardDetector {
   listShards(): Promise<Shard[]>;
-}
-
-export interface StreamDescription {
-  status: string | undefined;
-  tableName: string | undefined;
-  viewType: string | undefined;
 }
 
 export class DynamoDBStreamsShardDetector implements ShardDetector {
@@ -20,12 +14,9 @@ export class DynamoDBStreamsShardDetector implements ShardDetector {
   ) {}
 
   /** Fails with a ResourceError that says what to check when the stream does not exist. */
-  async describe(): Promise<StreamDescription> {
+  async describe(): Promise<StreamSummary> {
     try {
-      const { StreamDescription: d } = await this.client.send(
-        new DescribeStreamCommand({ StreamArn: this.streamArn, Limit: 1 }),
-      );
-      return { status: d?.StreamStatus, tableName: d?.TableName, viewType: d?.StreamViewType };
+      return await describeStream(this.client, this.streamArn);
     } catch (error) {
       if (errorName(error) === 'ResourceNotFoundException') {
         throw new ResourceError(

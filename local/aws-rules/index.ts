@@ -8,6 +8,7 @@
  * | `getRecordsRate` | DynamoDB Streams GetRecords `LimitExceededException`; Kinesis' 5 reads/s per shard | `LimitExceededException` |
  * | `readersPerShard` | DynamoDB Streams API reference: "more than 2 processes reading from the same streams shard" | `LimitExceededException` |
  * | `describeStreamRate` | DescribeStream about 10 calls/s | `LimitExceededException` |
+ * | `tableUpdates` | UpdateTable: no second UpdateTable while the table is UPDATING | `ResourceInUseException` |
  * | `iam` | IAM policy evaluation ("Policy evaluation logic"), per action and exact resource ARN | `AccessDeniedException` |
  *
  * What each models and leaves out is written at the top of `transaction-conflicts.ts`,
@@ -46,6 +47,7 @@ export type {
   CountByPrincipal,
   CountByShard,
   CountByStream,
+  CountByTable,
   IamRefusal,
   TransactionConflictRefusals,
 } from './stats.js';

@@ -43,6 +43,7 @@ import { type AwsRulesStats, AwsRulesStatsRecorder } from './stats.js';
 import { DEFAULT_STREAM_LIMITS, type RulesClock, StreamLimits, systemRulesClock } from './stream-limits.js';
 import { StreamLimitsRule } from './stream-limits-rule.js';
 import { ALL_RULES_ON, type RuleSwitches, withSwitches } from './switches.js';
+import { TableUpdateRule } from './table-updates.js';
 import { TransactionConflictRule } from './transaction-conflicts.js';
 
 export interface AwsRulesProxyOptions {
@@ -135,6 +136,7 @@ export class AwsRulesProxy implements ControlTarget {
     // IAM first: a request AWS refuses for permissions never reaches the other rules or their counters.
     this.rulesInOrder = [
       new IamRule(this.iam, this.recorder, options.arnLocation ?? DYNAMODB_LOCAL_LOCATION),
+      new TableUpdateRule(this.recorder),
       new TransactionConflictRule({
         schemas: new KeySchemaCache(describeKeySchemaVia(this.upstream, this.agent)),
         stats: this.recorder,

@@ -13,6 +13,8 @@ export interface RefusedCounts {
   /** GetRecords of a third reader on a shard. */
   tooManyReaders: number;
   describeStreamRate: number;
+  /** UpdateTable while another UpdateTable of the table was in flight. */
+  tableUpdates: number;
   /** Calls IAM refused (the `iam` rule: a principal's policy lacks the action on the resource). */
   iam: number;
 }
@@ -26,6 +28,7 @@ export function refusedCounts(stats: AwsRulesStats): RefusedCounts {
     throttledReads: refused.getRecordsRate.total,
     tooManyReaders: refused.readersPerShard.total,
     describeStreamRate: refused.describeStreamRate.total,
+    tableUpdates: refused.tableUpdates.total,
     iam: refused.iam.total,
   };
 }

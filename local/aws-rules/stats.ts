@@ -23,6 +23,12 @@ export interface CountByShard {
   readonly byShard: Readonly<Record<string, number>>;
 }
 
+export interface CountByTable {
+  readonly total: number;
+  /** Keyed by table name. */
+  readonly byTable: Readonly<Record<string, number>>;
+}
+
 export interface CountByStream {
   readonly total: number;
   /** Keyed by stream ARN. */
@@ -82,6 +88,8 @@ export interface AwsRulesStats {
     readonly getRecordsRate: CountByShard;
     readonly readersPerShard: CountByShard;
     readonly describeStreamRate: CountByStream;
+    /** UpdateTable answered ResourceInUseException: another UpdateTable of the table was in flight. */
+    readonly tableUpdates: CountByTable;
     readonly iam: IamRefusals;
   };
   readonly iam: {
@@ -162,6 +170,7 @@ export class AwsRulesStatsRecorder {
   private getRecordsRate = new KeyedCount();
   private readersPerShard = new KeyedCount();
   private describeStreamRate = new KeyedCount();
+  private tableUpdates = new KeyedCount();
   private getRecordsByShard: Record<string, number> = {};
   private recentGetRecords = new Map<string, number[]>();
   private peakGetRecords: Record<string, number> = {};
@@ -214,6 +223,10 @@ export class AwsRulesStatsRecorder {
     this.describeStreamRate.add(streamArn);
   }
 
+  tableUpdateRefused(table: string): void {
+    this.tableUpdates.add(table);
+  }
+
   getRecordsAccepted(shardId: string, now: number = performance.now()): void {
     bump(this.getRecordsByShard, shardId);
     const recent = (this.recentGetRecords.get(shardId) ?? []).filter((at) => now - at < 1_000);
@@ -263,6 +276,7 @@ export class AwsRulesStatsRecorder {
     this.getRecordsRate = new KeyedCount();
     this.readersPerShard = new KeyedCount();
     this.describeStreamRate = new KeyedCount();
+    this.tableUpdates = new KeyedCount();
     this.getRecordsByShard = {};
     this.recentGetRecords = new Map();
     this.peakGetRecords = {};
@@ -299,6 +313,7 @@ export class AwsRulesStatsRecorder {
           this.getRecordsRate.total +
           this.readersPerShard.total +
           this.describeStreamRate.total +
+          this.tableUpdates.total +
           this.iamRefusedTotal,
         transactionConflicts: {
           cancelledTransactions: this.cancelledTransactions,
@@ -311,6 +326,7 @@ export class AwsRulesStatsRecorder {
           total: this.describeStreamRate.total,
           byStream: this.describeStreamRate.copy(),
         },
+        tableUpdates: { total: this.tableUpdates.total, byTable: this.tableUpdates.copy() },
         iam: {
           total: this.iamRefusedTotal,
           byPrincipal: copyByPrincipal(this.iamRefused),

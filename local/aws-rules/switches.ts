@@ -8,6 +8,7 @@ export const RULE_NAMES = [
   'getRecordsRate',
   'readersPerShard',
   'describeStreamRate',
+  'tableUpdates',
   'iam',
 ] as const;
 
@@ -20,6 +21,7 @@ export const ALL_RULES_ON: RuleSwitches = Object.freeze({
   getRecordsRate: true,
   readersPerShard: true,
   describeStreamRate: true,
+  tableUpdates: true,
   iam: true,
 });
 
@@ -28,6 +30,7 @@ export const ALL_RULES_OFF: RuleSwitches = Object.freeze({
   getRecordsRate: false,
   readersPerShard: false,
   describeStreamRate: false,
+  tableUpdates: false,
   iam: false,
 });
 

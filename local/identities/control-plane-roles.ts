@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { CfnElement } from 'aws-cdk-lib';
 import type { NamedPolicy } from '../../core/iam-evaluation.js';
-import { stableText } from '../../core/item-compare.js';
+import { stableText } from '../../core/stable-text.js';
 import { ControlPlaneFunction } from '../../core/workflows.js';
 import { DYNAMODB_LOCAL_LOCATION } from '../aws-rules/iam-requests.js';
 import { type CfnTemplate, rolePolicies } from './cfn-policies.js';

@@ -1,12 +1,13 @@
 /**
  * The least-privilege run: one fleet taken through everything the product does — every workflow (setup with
  * its load, verify, alarm reaction, a full comparison, teardown down to the tables), real workers (two, so
- * they take leases from each other, with a dead-letter table and a poison record to fill it) and the local
- * KEDA — with every principal signing as its deployed role (local/identities) through a strict layer whose
+ * they take leases from each other, with a dead-letter table and a poison record to fill it; their lease table
+ * is one a KCL 1.x application left behind, so they add its owner index online) and the local KEDA — with every principal signing as its deployed role (local/identities) through a strict layer whose
  * `iam` rule is on. What each principal used is in the layer's counters; `deployedPrincipals` says what
  * each is granted. test/workflows/least-privilege.test.ts and `npm run iam-report` both run it.
  */
 import {
+  CreateTableCommand,
   DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
@@ -26,6 +27,7 @@ import {
   needResource,
 } from '../../core/iam-needs.js';
 import type { PolicyDocument, PolicyStatement } from '../../core/iam-policies.js';
+import { kcl1LeaseTableCreation } from '../../core/kcl1-lease.js';
 import { localServices } from '../../core/ports.js';
 import type { Workflow } from '../../core/workflows.js';
 import { ControlPlaneFunction } from '../../core/workflows.js';
@@ -108,6 +110,8 @@ export class ProofRun {
    * the replica lacks it for good, which the checks would rightly call unhealthy).
    */
   async exercise(): Promise<void> {
+    // The lease table exists already, as KCL 1.x created it (no owner index): the workers adopt it in place.
+    await this.direct.send(new CreateTableCommand(kcl1LeaseTableCreation(this.fleet.applicationName)));
     // Bursts of 300 changes written in 0.1 s: reads paced to 4 a second get batches of more than 99, which
     // the fenced writer splits over transactions (the chunks before the last one fence with a ConditionCheck).
     await this.workflow('setup', { load: { batches: 2, itemsPerBatch: 300, ratePerSecond: 3_000 } });

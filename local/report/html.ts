@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { shortPod } from '../start/figures.js';
 import { clock, formatDuration } from '../start/stats.js';
-import { awsRulesLine } from '../start/summary.js';
+import { awsRulesLine, lagLine, recordAgeLine } from '../start/summary.js';
 import { reportCharts } from './charts.js';
 import type { RunReport } from './report.js';
 
@@ -170,10 +170,7 @@ function summaryRows(report: RunReport): string {
       'Workers',
       `${s.scaling.finalWorkers} running (${s.scaling.readyWorkers} ready), peak ${s.scaling.peakWorkers}`,
     ),
-    row(
-      'Lag',
-      `end to end p50 ${ms(s.lagMs.p50)}, p99 ${ms(s.lagMs.p99)}, max ${ms(s.lagMs.max)} (${s.lagMs.samples} samples); workers' gauge max ${ms(s.lagMs.workersGaugeMax)}`,
-    ),
+    row('Lag', `${lagLine(s.lagMs, ms)}; ${recordAgeLine(s.lagMs, ms)}`),
     row(
       'Throughput',
       `${s.throughput.recordsProcessed} records processed; peak ${s.throughput.peakRecordsPerSecond}/s, mean ${s.throughput.meanRecordsPerSecond ?? '—'}/s`,

@@ -26,6 +26,8 @@ export interface TaskSpan {
 
 export interface WorkflowRecord {
   workflow: string;
+  /** The execution of the run's Step Functions endpoint (`streamfleet follow` takes it). */
+  executionArn: string;
   status: string;
   error?: string;
   cause?: string;
@@ -45,6 +47,8 @@ export interface RunSummary {
   durationMs: number;
   timings: Record<string, number>;
   load: { target: number; written: number; ratePerSecond: number; durationMs: number | null };
+  /** `--processor NAME`: the example that ran instead of replication (so no replica figures). */
+  processor: { name: string; module: string } | null;
   replica: {
     sourceItems: number | null;
     replicaItems: number | null;
@@ -55,6 +59,11 @@ export interface RunSummary {
   };
   shards: { total: number; open: number; closed: number; closedFinished: number; unfinished: number } | null;
   rollovers: number;
+  /**
+   * When the last sample was taken (ms since the start): shards, KEDA, needed and workers are as of then,
+   * and a live view that goes on (--keep-running) shows later ones.
+   */
+  sampledAtMs: number | null;
   /** From the last sample through local/start/figures.ts, the numbers the live view showed. */
   scaling: {
     /** What KEDA's trigger asks for over every listed shard, unlimited: ceil(shards / shardCount). */
@@ -71,8 +80,10 @@ export interface RunSummary {
     readyWorkers: number;
   };
   /**
-   * End-to-end lag from item counts (see Sample.lag), over the samples from the first item until the replica
-   * caught up; and the highest value the workers' own lag gauge showed in those samples.
+   * End-to-end lag from item counts (see Sample.lag): the age of the oldest item not yet in the replica, over
+   * the samples from the first item until the replica caught up. `workersGaugeMax`: another measure, the
+   * highest value of the workers' own gauge in those samples — the age of the last record a worker processed
+   * when it processed it (one-second precision, replays after a failover included, 0 once caught up).
    */
   lagMs: {
     p50: number | null;
@@ -82,7 +93,8 @@ export interface RunSummary {
     samples: number;
   };
   throughput: { peakRecordsPerSecond: number; meanRecordsPerSecond: number | null; recordsProcessed: number };
-  checks: { scaling: string | null; replication: string | null; reasons: string[] };
+  /** The verify workflow's checks, as of `atMs` (ms since the start; null when they did not run). */
+  checks: { scaling: string | null; replication: string | null; reasons: string[]; atMs: number | null };
   /** What the strict layer (docs/aws-rules.md) enforced and refused over the whole run. */
   awsRules: AwsRulesDigest | null;
 }

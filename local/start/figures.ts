@@ -44,7 +44,16 @@ export interface Figures {
     unowned: number;
     total: number;
   };
-  replica: { items: number | null; recordsProcessed: number; recordsPerSecond: number };
+  /**
+   * Items in the replica and in the source table (both tables' counts: after a `streamfleet setup` against
+   * --keep-running the source holds more than npm start's own load), and records the workers processed.
+   */
+  replica: {
+    items: number | null;
+    sourceItems: number | null;
+    recordsProcessed: number;
+    recordsPerSecond: number;
+  };
   lag: { nowMs: number | null; p50Ms: number | null; p99Ms: number | null; workersGaugeMs: number | null };
 }
 
@@ -98,6 +107,7 @@ export function fleetFigures(
     leases: { byWorker, unowned: sample.leases.unowned, total: sample.leases.total },
     replica: {
       items: sample.items.replica,
+      sourceItems: sample.items.source,
       recordsProcessed: sample.records.processed,
       recordsPerSecond: sample.records.perSecond,
     },

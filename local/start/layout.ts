@@ -134,7 +134,7 @@ export function liveBlock(f: Figures, context: BlockContext): string[] {
   rows.push(['Leases', `${leasesText(f)}${wide ? ` (unfinished; ${f.leases.total} in the table)` : ''}`]);
   rows.push([
     'Replica',
-    `${f.replica.items ?? '—'} items · ${f.replica.recordsProcessed} records · ${f.replica.recordsPerSecond}/s`,
+    `${f.replica.items ?? '—'} items (source ${f.replica.sourceItems ?? '—'}) · ${f.replica.recordsProcessed} records · ${f.replica.recordsPerSecond}/s`,
   ]);
   rows.push([
     'Lag',
@@ -177,7 +177,7 @@ export function factLines(f: Figures): { key: string; text: string }[] {
     { key: 'leases', text: `leases: ${leasesText(f).replaceAll(' · ', ', ')}` },
     {
       key: 'replica',
-      text: `replica: ${f.replica.items ?? '—'} items, ${f.replica.recordsProcessed} records, ${f.replica.recordsPerSecond}/s`,
+      text: `replica: ${f.replica.items ?? '—'} items (source ${f.replica.sourceItems ?? '—'}), ${f.replica.recordsProcessed} records, ${f.replica.recordsPerSecond}/s`,
     },
     {
       key: 'lag',

@@ -32,6 +32,8 @@ export interface StartOptions {
   browserCheck: boolean;
   /** The strict layer's rules (docs/aws-rules.md): all on unless --aws-rules says otherwise. */
   awsRules: RuleSwitches;
+  /** An example of examples/ that runs instead of replication (local/start/example-processor.ts). */
+  processor: string | undefined;
 }
 
 export class UsageError extends Error {
@@ -72,6 +74,8 @@ Run:
                         none, or e.g. -transactionConflicts (docs/aws-rules.md)
   --report-dir DIR      write report.json and report.html to DIR (default: reports/local/<time>)
   --no-browser-check    do not open the HTML report in headless Chromium to check its charts
+  --processor NAME      run an example of examples/ instead of replication
+                        (email-domains: users per e-mail domain, docs/processors.md)
   --quiet               print only the summary and the report's path
   --json                print only one JSON document (the report's summary) on stdout
   -h, --help            show this help
@@ -109,6 +113,7 @@ export function parseStartOptions(argv: readonly string[]): StartOptions | 'help
         'aws-rules': { type: 'string' },
         'report-dir': { type: 'string' },
         'no-browser-check': { type: 'boolean' },
+        processor: { type: 'string' },
         quiet: { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -183,6 +188,7 @@ export function parseStartOptions(argv: readonly string[]): StartOptions | 'help
     drill: values['no-drill'] !== true,
     browserCheck: values['no-browser-check'] !== true,
     awsRules,
+    processor: text('processor'),
   };
 }
 

@@ -20,6 +20,7 @@ import type { Verdictish } from './workflow-observer.js';
 
 export interface RunRecord {
   fleetName: string;
+  processor: RunSummary['processor'];
   startedAtMs: number;
   durationMs: number;
   timings: Record<string, number>;
@@ -45,6 +46,9 @@ function verdictSentence(record: RunRecord, passed: boolean, figures: Replicatio
   if (record.interrupted) {
     return `interrupted by ${record.interrupted.signal} during ${record.interrupted.phase}: this report is partial`;
   }
+  if (passed && record.processor) {
+    return `the verify workflow passed: the fleet is healthy and ${record.processor.name} keeps up (no replica to compare)`;
+  }
   if (passed) {
     return `the verify workflow passed: the replica equals the source (${figures.sourceItems ?? '?'} items) and the fleet is healthy`;
   }
@@ -52,6 +56,12 @@ function verdictSentence(record: RunRecord, passed: boolean, figures: Replicatio
   if (failed)
     return `the ${failed.workflow} workflow ${failed.status}: ${failed.error ?? ''}: ${failed.cause ?? ''}`;
   return 'verification did not pass';
+}
+
+/** When a check ran, in ms since the run started (its verdict's checkedAt). */
+function checkedAtMs(verdict: Verdictish | undefined, startedAtMs: number): number | null {
+  const at = Date.parse(verdict?.checkedAt ?? '');
+  return Number.isNaN(at) ? null : Math.max(0, at - startedAtMs);
 }
 
 export function summariseRun(record: RunRecord): RunSummary {
@@ -75,6 +85,7 @@ export function summariseRun(record: RunRecord): RunSummary {
     durationMs: record.durationMs,
     timings: { ...record.timings },
     load: record.load,
+    processor: record.processor,
     replica: {
       sourceItems: figures.sourceItems ?? null,
       replicaItems: figures.replicaItems ?? null,
@@ -85,6 +96,7 @@ export function summariseRun(record: RunRecord): RunSummary {
     },
     shards: last?.shards ?? null,
     rollovers: record.rollovers,
+    sampledAtMs: last?.t ?? null,
     scaling: {
       kedaAsks: shown?.keda.trigger?.raw ?? 0,
       kedaTrigger: shown?.keda.triggerText ?? '—',
@@ -101,6 +113,7 @@ export function summariseRun(record: RunRecord): RunSummary {
       scaling: scaling?.summary ?? null,
       replication: replication?.summary ?? null,
       reasons: [...(scaling?.reasons ?? []), ...(replication?.reasons ?? [])],
+      atMs: checkedAtMs(scaling, record.startedAtMs),
     },
     awsRules: record.awsRules,
   };

@@ -21,9 +21,11 @@ import { type ScalingConfig, scalingConfig } from '../../core/keda.js';
 import type { ClusterEvent } from '../cluster/index.js';
 import type { BrowserCheck } from '../report/browser.js';
 import { defaultReportDir, type RunReport, type RunSummary, writeReport } from '../report/report.js';
+import { LocalStepFunctions } from '../stepfunctions/index.js';
 import { digestAwsRules } from './aws-rules.js';
 import { clusterRunEvent } from './cluster-events.js';
 import { FaultDrill } from './drill.js';
+import { createExampleTables, type ExampleProcessor, loadExampleProcessor } from './example-processor.js';
 import { shortPod } from './figures.js';
 import { LoadProgress } from './load-progress.js';
 import { OutputMode, planLoad, type StartOptions } from './options.js';
@@ -65,6 +67,21 @@ export interface RunResult {
   browserCheck: BrowserCheck | { skipped: string } | undefined;
 }
 
+/**
+ * What to type in another terminal (from this folder) to drive the run with the CLI: every line a whole
+ * command that works as printed (test/local/operator-path.test.ts runs each one). The status and verify find
+ * the fleet of npm start's own setup, an execution of the run's Step Functions endpoint.
+ */
+export function operatorHint(envFile: string, setupInput: string): string[] {
+  return [
+    'streamfleet CLI: in another terminal, in this folder, run',
+    `  . ${envFile}`,
+    '  npx streamfleet status',
+    '  npx streamfleet verify',
+    `  npx streamfleet setup --input ${setupInput}`,
+  ];
+}
+
 /** Relative to the working directory when inside it, else absolute. */
 export function displayPath(path: string): string {
   const rel = relative(process.cwd(), path);
@@ -72,7 +89,7 @@ export function displayPath(path: string): string {
 }
 
 function makeReporter(options: StartOptions, io: RunIo, now: () => number): Reporter {
-  if (options.output !== OutputMode.Live) return new SilentReporter();
+  if (options.output !== OutputMode.Live) return new SilentReporter(io.stdout);
   return io.stdout.isTTY ? new TerminalReporter(io.stdout, now) : new LineReporter(io.stdout, 5_000);
 }
 
@@ -88,7 +105,14 @@ export class LocalRun {
   /** Created once the prerequisites are checked (so a run that cannot start leaves no report folder). */
   private services: RunServices | undefined;
   private sampling: SamplingLoop | undefined;
+  /**
+   * The run's Step Functions endpoint: setup and verify run as its executions, so with --keep-running the
+   * CLI finds them as it finds executions on AWS (`streamfleet status` takes the fleet from npm start's setup).
+   */
+  private stepFunctions: LocalStepFunctions | undefined;
   private drill: FaultDrill | undefined;
+  /** `--processor NAME`: the example that runs instead of replication. */
+  private readonly example: ExampleProcessor | undefined;
   private java = '';
   private interruption: Promise<{ report: string | undefined; stopped: StopOutcome }> | undefined;
 
@@ -97,6 +121,7 @@ export class LocalRun {
     private readonly io: RunIo,
   ) {
     const startedAtMs = Date.now();
+    this.example = options.processor === undefined ? undefined : loadExampleProcessor(options.processor);
     this.reporter = makeReporter(options, io, () => this.timeline.now());
     this.timeline = new Timeline(this.reporter, startedAtMs);
     this.reportDir = resolve(options.reportDir ?? defaultReportDir(new Date(startedAtMs)));
@@ -116,12 +141,15 @@ export class LocalRun {
 
   /** The fleet input of both workflows, with the ScaledObject's numbers as they are now. */
   fleet() {
+    const example = this.example;
     return {
       name: FLEET_NAME,
       clusterName: 'local',
       namespace: NAMESPACE,
       sourceTableName: 'users',
-      replicaTableName: 'users_replica',
+      // An example processor replaces replication: no replica, its module and grants instead.
+      replicaTableName: example ? undefined : 'users_replica',
+      ...(example ? { processor: example.processor } : {}),
       applicationName: FLEET_NAME,
       image: 'streamfleet:local',
       tables: { create: true },
@@ -131,7 +159,7 @@ export class LocalRun {
         maxReplicaCount: this.scaling.maxReplicaCount,
         pollingIntervalSeconds: 1,
       },
-      workerEnv: { ...DEMO_WORKER_ENV },
+      workerEnv: { ...DEMO_WORKER_ENV, ...example?.workerEnv },
       // The summary says the replica equals the source: a read budget that pays for every item (a census).
       checks: {
         leaseSampleMs: 2_000,
@@ -164,6 +192,18 @@ export class LocalRun {
     });
     this.services = services;
     this.observer.timings.dynamodbLocalStartMs = await services.startDatabase();
+    if (this.example) {
+      await createExampleTables(services.dynamodb as NonNullable<RunServices['dynamodb']>, this.example);
+      this.say(
+        `processor: ${this.example.name} (${this.example.processor.module}) instead of replication; its tables: ${this.example.tables.map((t) => t.name).join(', ')}`,
+      );
+    }
+    this.stepFunctions = new LocalStepFunctions({
+      region: 'us-east-1',
+      // Executions the CLI starts (npm start's own add the observed handlers to these).
+      run: { controlPlane: this.controlPlane(), waitMs: 1_000, retryMs: 500, logLevel: 'SILENT' },
+      log: (line) => this.say(line),
+    });
     const cluster = await services.startCluster(this.reportDir);
     if (this.options.drill) this.drill = this.makeDrill();
     this.sampling = new SamplingLoop({
@@ -221,6 +261,7 @@ export class LocalRun {
 
   private async runWorkflow(workflow: 'setup' | 'verify', input: unknown, timeoutMs: number) {
     const execution = await this.observer.run(workflow, input, {
+      stepFunctions: this.stepFunctions as LocalStepFunctions,
       controlPlane: this.controlPlane(),
       timeoutMs,
       executionName: `npm-start-${workflow}-${this.timeline.startedAtMs}`,
@@ -314,6 +355,7 @@ export class LocalRun {
     const services = this.services;
     return {
       fleetName: FLEET_NAME,
+      processor: this.example ? { name: this.example.name, module: this.example.processor.module } : null,
       startedAtMs: this.timeline.startedAtMs,
       durationMs: this.timeline.now(),
       timings: this.observer.timings,
@@ -387,8 +429,19 @@ export class LocalRun {
     exitCode: number,
   ): void {
     if (this.options.output === OutputMode.Json) {
-      this.io.stdout.write(
-        `${JSON.stringify({ passed: summary.passed, exitCode, summary, report: paths, drill: this.drill?.events ?? [], browserCheck: browserCheck ?? null }, null, 2)}\n`,
+      this.reporter.print(
+        JSON.stringify(
+          {
+            passed: summary.passed,
+            exitCode,
+            summary,
+            report: paths,
+            drill: this.drill?.events ?? [],
+            browserCheck: browserCheck ?? null,
+          },
+          null,
+          2,
+        ),
       );
       return;
     }
@@ -401,7 +454,8 @@ export class LocalRun {
       width: tty ? Math.max(60, this.io.stdout.columns ?? 80) : 80,
       color: tty && !process.env.NO_COLOR && this.options.output === OutputMode.Live,
     });
-    this.io.stdout.write(`\n${lines.join('\n')}\n`);
+    // Through the reporter: with --keep-running the live block goes on below it and must not erase it.
+    this.reporter.print(`\n${lines.join('\n')}`);
   }
 
   // --- Keeping running and stopping ---------------------------------------------------------------------
@@ -412,20 +466,23 @@ export class LocalRun {
     const endpoint = this.services?.productEndpoint();
     if (endpoint)
       this.say(`DynamoDB Local behind the strict layer: ${endpoint} (region us-east-1, any credentials)`);
-    const operator = await this.services?.startOperatorEndpoints({
-      region: 'us-east-1',
-      dir: this.reportDir,
-      setupInput: {
-        fleet: this.fleet(),
-        load: { batches: 4, itemsPerBatch: 100, ratePerSecond: 50, prefix: 'cli' },
-      },
-      run: { controlPlane: this.controlPlane(), waitMs: 1_000, retryMs: 500, logLevel: 'SILENT' },
-      log: (line) => this.say(line),
-    });
+    const operator =
+      this.stepFunctions &&
+      (await this.services?.startOperatorEndpoints({
+        region: 'us-east-1',
+        dir: this.reportDir,
+        setupInput: {
+          fleet: this.fleet(),
+          load: { batches: 4, itemsPerBatch: 100, ratePerSecond: 50, prefix: 'cli' },
+        },
+        stepFunctions: this.stepFunctions,
+      }));
     if (operator) {
-      this.say(
-        `streamfleet CLI: . ${displayPath(operator.envFile)} && npx streamfleet status (or setup --input ${displayPath(join(this.reportDir, 'setup-input.json'))})`,
-      );
+      for (const line of operatorHint(
+        displayPath(operator.envFile),
+        displayPath(join(this.reportDir, 'setup-input.json')),
+      ))
+        this.say(line);
     }
     await new Promise<void>(() => {});
   }

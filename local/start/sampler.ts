@@ -68,7 +68,8 @@ export interface SamplerDeps {
     name: string;
     namespace: string;
     sourceTableName: string;
-    replicaTableName: string;
+    /** Absent when an example processor runs instead of replication: no replica to count. */
+    replicaTableName: string | undefined;
     applicationName: string;
   };
   /** The fleet's scaling configuration; the live ScaledObject's maxReplicaCount wins (`scalingInForce`). */
@@ -128,7 +129,7 @@ export class Sampler {
     const t = now - deps.startedAtMs;
     const [sourceItems, replicaItems, leases, scale] = await Promise.all([
       this.sourceItems(),
-      this.itemCount(deps.fleet.replicaTableName),
+      deps.fleet.replicaTableName === undefined ? undefined : this.itemCount(deps.fleet.replicaTableName),
       scanLeases(deps.dynamodb, deps.fleet.applicationName).catch(() => undefined),
       deps.cluster.scaleStatus({
         namespace: deps.fleet.namespace,

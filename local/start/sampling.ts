@@ -5,6 +5,7 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { systemClock } from '../../core/clock.js';
 import type { ScalingConfig } from '../../core/keda.js';
 import type { AwsRulesProxy } from '../aws-rules/index.js';
 import type { LocalCluster } from '../cluster/index.js';
@@ -18,7 +19,6 @@ import { RunEventKind, type Timeline } from './timeline.js';
 import type { Reporter } from './view.js';
 
 const SAMPLE_EVERY_MS = 1_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface SamplingDeps {
   dynamodb: DynamoDBClient;
@@ -66,7 +66,7 @@ export class SamplingLoop {
       while (!this.stopped) {
         const began = Date.now();
         await this.once();
-        await sleep(Math.max(100, SAMPLE_EVERY_MS - (Date.now() - began)));
+        await systemClock.sleep(Math.max(100, SAMPLE_EVERY_MS - (Date.now() - began)));
       }
     })();
   }
@@ -74,7 +74,7 @@ export class SamplingLoop {
   /** Stops the loop; waits at most `withinMs` for a sample in flight. */
   async stop(withinMs = 1_000): Promise<void> {
     this.stopped = true;
-    await Promise.race([this.loop ?? Promise.resolve(), sleep(withinMs)]);
+    await Promise.race([this.loop ?? Promise.resolve(), systemClock.sleep(withinMs)]);
   }
 
   /** Items in the source table before this run's load (a persisted --data-dir), so progress counts from it. */

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { systemClock } from '../../core/clock.js';
 import { type AwsRulesProxy, formatRuleSwitches, type RuleSwitches } from '../aws-rules/index.js';
 import {
   type ClusterEvent,
@@ -26,7 +27,6 @@ import { startStrictLayer } from './aws-rules.js';
 import { type PodEvent, type ProcessLog, RecordingLauncher } from './processes.js';
 
 export const CLUSTER_NAME = 'local';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What `stop()` stopped, for the person who pressed Ctrl-C and for the report. */
 export interface StopOutcome {
@@ -172,7 +172,7 @@ export class RunServices {
       const running = this.processLog.liveWorkers().length;
       const operatorEndpoints = this.operator !== undefined;
       await this.operator?.stop();
-      if (this.cluster) await Promise.race([this.cluster.stop(), sleep(graceMs)]);
+      if (this.cluster) await Promise.race([this.cluster.stop(), systemClock.sleep(graceMs)]);
       let killed = 0;
       for (const pid of this.processLog.liveWorkers()) {
         try {

@@ -17,6 +17,16 @@ export function awsRulesLine(digest: AwsRulesDigest): string {
   );
 }
 
+/** The end-to-end lag, saying what it counts (summary and HTML report). */
+export function lagLine(lag: RunSummary['lagMs'], ms: (value: number | null) => string): string {
+  return `end to end (the oldest item not yet in the replica) p50 ${ms(lag.p50)} · p99 ${ms(lag.p99)} · max ${ms(lag.max)} over ${lag.samples} samples`;
+}
+
+/** The workers' gauge, a different measure, saying what it counts. */
+export function recordAgeLine(lag: RunSummary['lagMs'], ms: (value: number | null) => string): string {
+  return `record age max ${ms(lag.workersGaugeMax)} (the workers' streamfleet_replication_lag_ms: how old each record was when processed, replays included)`;
+}
+
 function ms(value: number | null): string {
   return value === null ? '—' : formatDuration(value);
 }
@@ -55,21 +65,28 @@ export function renderSummary(input: {
     'Load',
     `${s.load.written} of ${s.load.target} items at ${s.load.ratePerSecond}/s${s.load.durationMs === null ? '' : ` in ${formatDuration(s.load.durationMs)}`} (setup's GenerateLoad)`,
   ]);
-  rows.push([
-    'Replica',
-    s.replica.sourceItems === null
-      ? '—'
-      : `${s.replica.replicaItems} items for ${s.replica.sourceItems} source items · ${s.replica.missing} missing · ${s.replica.differing} differing · ${s.replica.extra} extra`,
-  ]);
-  const writers = Object.entries(s.replica.processedBy).sort(([, a], [, b]) => b - a);
-  rows.push([
-    'Written by',
-    writers.length ? writers.map(([w, n]) => `${shortPod(w, fleet)} ${n}`).join(' · ') : '—',
-  ]);
+  if (s.processor) {
+    rows.push([
+      'Processor',
+      `${s.processor.name} (${s.processor.module}) instead of replication: no replica`,
+    ]);
+  } else {
+    rows.push([
+      'Replica',
+      s.replica.sourceItems === null
+        ? '—'
+        : `${s.replica.replicaItems} items for ${s.replica.sourceItems} source items · ${s.replica.missing} missing · ${s.replica.differing} differing · ${s.replica.extra} extra`,
+    ]);
+    const writers = Object.entries(s.replica.processedBy).sort(([, a], [, b]) => b - a);
+    rows.push([
+      'Written by',
+      writers.length ? writers.map(([w, n]) => `${shortPod(w, fleet)} ${n}`).join(' · ') : '—',
+    ]);
+  }
   rows.push([
     'Shards',
     s.shards
-      ? `${s.shards.total} listed (${s.shards.open} open, ${s.shards.closed} closed) after ${s.rollovers} rollovers · ${s.shards.unfinished} unfinished`
+      ? `${s.shards.total} listed (${s.shards.open} open, ${s.shards.closed} closed) after ${s.rollovers} rollovers · ${s.shards.unfinished} unfinished${s.sampledAtMs === null ? '' : ` · at ${clock(s.sampledAtMs)}, the last sample (shards, KEDA, needed, workers)`}`
       : '—',
   ]);
   rows.push(['KEDA', `${s.scaling.kedaTrigger} · desired ${s.scaling.kedaDesired ?? '—'}`]);
@@ -78,10 +95,8 @@ export function renderSummary(input: {
     'Workers',
     `${s.scaling.finalWorkers} running · ${s.scaling.readyWorkers} ready · peak ${s.scaling.peakWorkers}`,
   ]);
-  rows.push([
-    'Lag',
-    `end to end p50 ${ms(s.lagMs.p50)} · p99 ${ms(s.lagMs.p99)} · max ${ms(s.lagMs.max)} over ${s.lagMs.samples} samples · workers' gauge max ${ms(s.lagMs.workersGaugeMax)}`,
-  ]);
+  rows.push(['Lag', s.processor ? 'end to end: — (no replica to measure it by)' : lagLine(s.lagMs, ms)]);
+  rows.push(['', recordAgeLine(s.lagMs, ms)]);
   rows.push([
     'Throughput',
     `${s.throughput.recordsProcessed} records processed (replays included) · peak ${s.throughput.peakRecordsPerSecond}/s · mean ${s.throughput.meanRecordsPerSecond ?? '—'}/s`,
@@ -91,7 +106,10 @@ export function renderSummary(input: {
   input.drill.forEach((event, i) => {
     rows.push([i === 0 ? 'Fault drill' : '', `${clock(event.t)} ${event.text}`]);
   });
-  rows.push(['Checks', s.checks.scaling ?? '—']);
+  rows.push([
+    'Checks',
+    `${s.checks.atMs === null ? '' : `verify's, at ${clock(s.checks.atMs)}: `}${s.checks.scaling ?? '—'}`,
+  ]);
   rows.push(['', s.checks.replication ?? '—']);
   for (const reason of s.checks.reasons) rows.push(['', `- ${reason}`]);
   rows.push(['Report', input.reportPaths.html]);

@@ -21,6 +21,11 @@ export interface Reporter {
   event(t: number, text: string): void;
   /** The live view from the latest figures. */
   update(figures: Figures, context: ViewContext): void;
+  /**
+   * Text that stays (the summary): above the live block while it is drawn, so a redraw never erases it
+   * (--keep-running goes on drawing after the summary); plainly once stopped.
+   */
+  print(text: string): void;
   /** Stop drawing (before the summary or an interruption's message is printed). */
   stop(): void;
 }
@@ -53,6 +58,15 @@ export class TerminalReporter implements Reporter {
     if (this.stopped) return;
     const lines = eventLines(t, text, this.width(), this.color ? COLOR : PLAIN);
     this.draw(lines.map((l) => `${l}\n`).join(''));
+  }
+
+  print(text: string): void {
+    const body = text.endsWith('\n') ? text : `${text}\n`;
+    if (this.stopped || this.drawn === 0) {
+      this.stream.write(body);
+      return;
+    }
+    this.draw(body);
   }
 
   update(figures: Figures, context: ViewContext): void {
@@ -103,14 +117,22 @@ export class LineReporter implements Reporter {
     if (out.length > 0) this.stream.write(`${out.join('\n')}\n`);
   }
 
+  print(text: string): void {
+    this.stream.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+
   stop(): void {
     this.stopped = true;
   }
 }
 
-/** `--quiet` and `--json`: nothing while it runs. */
+/** `--quiet` and `--json`: nothing while it runs; then the summary (or the JSON document) alone. */
 export class SilentReporter implements Reporter {
+  constructor(private readonly stream: Writable) {}
   event(): void {}
   update(): void {}
+  print(text: string): void {
+    this.stream.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
   stop(): void {}
 }

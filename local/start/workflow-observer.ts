@@ -7,7 +7,8 @@ import type { Context } from 'aws-lambda';
 import type { ControlPlaneConfig } from '../../core/control-plane-config.js';
 import type { ControlPlaneFunction } from '../../core/workflows.js';
 import type { TaskSpan, WorkflowRecord } from '../report/report.js';
-import { type LambdaLike, loadHandler, runWorkflowLocally } from '../workflows/index.js';
+import type { LocalStepFunctions } from '../stepfunctions/index.js';
+import { type LambdaLike, loadHandler } from '../workflows/index.js';
 import type { WorkflowExecution } from '../workflows/run.js';
 import type { LoadProgress } from './load-progress.js';
 import { RunEventKind, type Timeline } from './timeline.js';
@@ -20,6 +21,8 @@ export interface Verdictish {
   summary?: string;
   reasons?: string[];
   figures?: Record<string, unknown>;
+  /** ISO time the check was made. */
+  checkedAt?: string;
 }
 
 /** The Task state a function call stands for, told apart by workflow and input where one function serves two. */
@@ -158,23 +161,33 @@ export class WorkflowObserver {
     this.lastCheckText.set(state, text);
   }
 
-  /** Runs one workflow locally with the observed handlers and records it for the report. */
+  /**
+   * Runs one workflow with the observed handlers as an execution of the run's Step Functions endpoint (so the
+   * CLI finds it, as it finds executions on AWS) and records it for the report.
+   */
   async run(
     workflow: WorkflowName,
     input: unknown,
-    options: { controlPlane: ControlPlaneConfig; timeoutMs: number; executionName: string },
-  ): Promise<WorkflowExecution> {
+    options: {
+      stepFunctions: LocalStepFunctions;
+      controlPlane: ControlPlaneConfig;
+      timeoutMs: number;
+      executionName: string;
+    },
+  ): Promise<WorkflowExecution & { executionArn: string }> {
     const startMs = this.timeline.now();
     this.phase = workflow;
-    const execution = await runWorkflowLocally(workflow, input, {
-      controlPlane: options.controlPlane,
-      waitMs: 1_000,
-      waitTimeOverrides: { WaitForScaling: 2_000, WaitForReplication: 2_000 },
-      retryMs: 500,
-      handlers: this.handlers(workflow),
-      logLevel: 'SILENT',
-      timeoutMs: options.timeoutMs,
-      executionName: options.executionName,
+    const execution = await options.stepFunctions.execute(workflow, input, {
+      name: options.executionName,
+      run: {
+        controlPlane: options.controlPlane,
+        waitMs: 1_000,
+        waitTimeOverrides: { WaitForScaling: 2_000, WaitForReplication: 2_000 },
+        retryMs: 500,
+        handlers: this.handlers(workflow),
+        logLevel: 'SILENT',
+        timeoutMs: options.timeoutMs,
+      },
     });
     this.timings[`${workflow}Ms`] = execution.durationMs;
     const states = execution.history
@@ -182,6 +195,7 @@ export class WorkflowObserver {
       .map((h) => ({ state: h.state as string, t: h.at - this.timeline.startedAtMs }));
     this.workflows.push({
       workflow,
+      executionArn: execution.executionArn,
       status: execution.status,
       ...(execution.error === undefined ? {} : { error: execution.error }),
       ...(execution.cause === undefined ? {} : { cause: execution.cause }),

@@ -6,6 +6,10 @@
  * `LambdaFunctionScheduled` when it is retried; a Map state shows `MapStateStarted` (with the iteration
  * count), `MapIterationStarted/Succeeded/Failed`; the execution ends in `ExecutionSucceeded`, `ExecutionFailed`,
  * `ExecutionAborted` or `ExecutionTimedOut`. Timestamps are epoch seconds, as on the wire.
+ *
+ * `previousEventId` links each event of a state to the one before it in the same state (LambdaFunctionScheduled
+ * to its TaskStateEntered, LambdaFunctionStarted to that, ...), as in the API's histories, where the events of
+ * a Parallel state's branches interleave and only that link says which state an event belongs to.
  */
 import type { LocalExecutionEvent } from '../workflows/run.js';
 
@@ -42,6 +46,8 @@ function resolvePath(path: string, value: unknown): unknown {
 /** Turns one local event into the Step Functions events it stands for, numbering them as it goes. */
 export class HistoryTranslator {
   private nextId = 1;
+  /** The last event of each state, which the state's next event names as its previous one. */
+  private readonly lastIdOfState = new Map<string, number>();
   /** Task states whose last attempt failed and was caught: their exit is no success of the function. */
   private readonly caught = new Set<string>();
   readonly events: WireHistoryEvent[] = [];
@@ -52,9 +58,17 @@ export class HistoryTranslator {
     private readonly roleArn: string,
   ) {}
 
-  private add(type: string, timestampMs: number, details: Record<string, unknown> = {}): void {
+  /** `state`: the state the event belongs to (`entering`: it is that state's first event). */
+  private add(
+    type: string,
+    timestampMs: number,
+    details: Record<string, unknown> = {},
+    state?: { name: string; entering?: boolean },
+  ): void {
     const id = this.nextId++;
-    this.events.push({ id, previousEventId: id - 1, timestamp: timestampMs / 1000, type, ...details });
+    const previous = state && !state.entering ? (this.lastIdOfState.get(state.name) ?? id - 1) : id - 1;
+    if (state) this.lastIdOfState.set(state.name, id);
+    this.events.push({ id, previousEventId: previous, timestamp: timestampMs / 1000, type, ...details });
   }
 
   /** Appends the events for `event`; returns how many were added. */
@@ -73,17 +87,25 @@ export class HistoryTranslator {
         break;
       case 'StateEntered': {
         const { name, type, input } = event.state;
-        this.add(`${type}StateEntered`, at, {
-          stateEnteredEventDetails: { name, input: text(input), inputDetails: { truncated: false } },
-        });
+        this.add(
+          `${type}StateEntered`,
+          at,
+          { stateEnteredEventDetails: { name, input: text(input), inputDetails: { truncated: false } } },
+          { name, entering: true },
+        );
         const info = this.states.get(name);
         if (type === 'Task') this.scheduleTask(name, input, at);
         if (type === 'Map') {
           const items = resolvePath(info?.ItemsPath ?? '$', input);
           if (Array.isArray(items))
-            this.add('MapStateStarted', at, { mapStateStartedEventDetails: { length: items.length } });
+            this.add(
+              'MapStateStarted',
+              at,
+              { mapStateStartedEventDetails: { length: items.length } },
+              { name },
+            );
         }
-        if (type === 'Parallel') this.add('ParallelStateStarted', at);
+        if (type === 'Parallel') this.add('ParallelStateStarted', at, {}, { name });
         break;
       }
       case 'StateRetried':
@@ -91,10 +113,11 @@ export class HistoryTranslator {
         break;
       case 'StateFailed': {
         const details = { error: event.Error, cause: text(event.Cause) };
+        const state = { name: event.state.name };
         if (event.state.type === 'Task')
-          this.add('LambdaFunctionFailed', at, { lambdaFunctionFailedEventDetails: details });
-        else if (event.state.type === 'Map') this.add('MapStateFailed', at);
-        else if (event.state.type === 'Parallel') this.add('ParallelStateFailed', at);
+          this.add('LambdaFunctionFailed', at, { lambdaFunctionFailedEventDetails: details }, state);
+        else if (event.state.type === 'Map') this.add('MapStateFailed', at, {}, state);
+        else if (event.state.type === 'Parallel') this.add('ParallelStateFailed', at, {}, state);
         break;
       }
       case 'StateCaught':
@@ -108,30 +131,43 @@ export class HistoryTranslator {
           break;
         }
         if (type === 'Task')
-          this.add('LambdaFunctionSucceeded', at, {
-            lambdaFunctionSucceededEventDetails: {
-              output: text(output),
-              outputDetails: { truncated: false },
+          this.add(
+            'LambdaFunctionSucceeded',
+            at,
+            {
+              lambdaFunctionSucceededEventDetails: {
+                output: text(output),
+                outputDetails: { truncated: false },
+              },
             },
-          });
-        if (type === 'Map') this.add('MapStateSucceeded', at);
-        if (type === 'Parallel') this.add('ParallelStateSucceeded', at);
+            { name },
+          );
+        if (type === 'Map') this.add('MapStateSucceeded', at, {}, { name });
+        if (type === 'Parallel') this.add('ParallelStateSucceeded', at, {}, { name });
         this.exitState(type, name, output, at);
         break;
       }
       case 'MapIterationStarted':
       case 'MapIterationSucceeded':
-        this.add(event.type, at, {
-          [`${event.type.charAt(0).toLowerCase()}${event.type.slice(1)}EventDetails`]: {
-            name: event.parentState.name,
-            index: event.index,
+        this.add(
+          event.type,
+          at,
+          {
+            [`${event.type.charAt(0).toLowerCase()}${event.type.slice(1)}EventDetails`]: {
+              name: event.parentState.name,
+              index: event.index,
+            },
           },
-        });
+          { name: event.parentState.name },
+        );
         break;
       case 'MapIterationFailed':
-        this.add('MapIterationFailed', at, {
-          mapIterationFailedEventDetails: { name: event.parentState.name, index: event.index },
-        });
+        this.add(
+          'MapIterationFailed',
+          at,
+          { mapIterationFailedEventDetails: { name: event.parentState.name, index: event.index } },
+          { name: event.parentState.name },
+        );
         break;
       case 'ExecutionSucceeded':
         this.add('ExecutionSucceeded', at, {
@@ -165,19 +201,27 @@ export class HistoryTranslator {
 
   private scheduleTask(name: string, input: unknown, at: number): void {
     const resource = this.states.get(name)?.Resource ?? '';
-    this.add('LambdaFunctionScheduled', at, {
-      lambdaFunctionScheduledEventDetails: {
-        resource,
-        input: text(input),
-        inputDetails: { truncated: false },
+    this.add(
+      'LambdaFunctionScheduled',
+      at,
+      {
+        lambdaFunctionScheduledEventDetails: {
+          resource,
+          input: text(input),
+          inputDetails: { truncated: false },
+        },
       },
-    });
-    this.add('LambdaFunctionStarted', at);
+      { name },
+    );
+    this.add('LambdaFunctionStarted', at, {}, { name });
   }
 
   private exitState(type: string, name: string, output: unknown, at: number): void {
-    this.add(`${type}StateExited`, at, {
-      stateExitedEventDetails: { name, output: text(output), outputDetails: { truncated: false } },
-    });
+    this.add(
+      `${type}StateExited`,
+      at,
+      { stateExitedEventDetails: { name, output: text(output), outputDetails: { truncated: false } } },
+      { name },
+    );
   }
 }

@@ -11,11 +11,7 @@ import { join, resolve } from 'node:path';
 import { LocalIam } from '../../core/iam.js';
 import type { LocalKubernetesApi } from '../cluster/kubernetes-api.js';
 import type { LocalCluster } from '../cluster/local-cluster.js';
-import {
-  type LocalStepFunctions,
-  type LocalStepFunctionsOptions,
-  startLocalStepFunctions,
-} from './server.js';
+import type { LocalStepFunctions } from './server.js';
 
 export interface OperatorEndpointsInput {
   cluster: LocalCluster;
@@ -26,9 +22,8 @@ export interface OperatorEndpointsInput {
   dir: string;
   /** Written to setup-input.json. */
   setupInput: unknown;
-  /** How the endpoint runs executions (control plane, shortened waits). */
-  run: LocalStepFunctionsOptions['run'];
-  log?: (line: string) => void;
+  /** The run's Step Functions endpoint, which holds its own executions; it starts listening here. */
+  stepFunctions: LocalStepFunctions;
 }
 
 export interface OperatorEndpoints {
@@ -41,11 +36,9 @@ export interface OperatorEndpoints {
 }
 
 export async function startOperatorEndpoints(input: OperatorEndpointsInput): Promise<OperatorEndpoints> {
-  const stepFunctions = await startLocalStepFunctions({
-    region: input.region,
-    run: input.run,
-    ...(input.log ? { log: input.log } : {}),
-  });
+  const { stepFunctions } = input;
+  await stepFunctions.start();
+  // The cluster's own API (the one its pods and kubectl talk to); started here if it was not yet.
   const kubernetes = input.cluster.kubernetesApi;
   await input.cluster.startApi();
   const dir = resolve(input.dir);

@@ -8,6 +8,11 @@
  *
  * Operations: ListStateMachines, DescribeStateMachine, StartExecution, DescribeExecution, ListExecutions,
  * GetExecutionHistory (paged, reverseOrder), StopExecution. Executions live in memory for the process's life.
+ *
+ * `execute` is StartExecution from inside the process: npm start runs its own setup and verify through it, so
+ * they are executions of `<stack>-setup` and `<stack>-verify` like any the CLI starts, with their input,
+ * output and history — `streamfleet status` and `verify` find npm start's setup as the newest successful one,
+ * and `streamfleet follow` tells it. The executions are recorded whether or not the server listens yet.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -18,6 +23,7 @@ import {
   localWorkflowDefinition,
   type RunWorkflowOptions,
   runWorkflowLocally,
+  type WorkflowExecution,
 } from '../workflows/run.js';
 import { HistoryTranslator, type WireHistoryEvent } from './history.js';
 
@@ -31,7 +37,7 @@ export interface LocalStepFunctionsOptions {
   region?: string;
   /** How every execution runs: the control plane (local mode), shortened waits and retries, handlers. */
   run?: Omit<RunWorkflowOptions, 'executionName' | 'onEvent' | 'signal'>;
-  /** One line per execution started and ended. */
+  /** One line per execution started (by StartExecution, not `execute`) and ended. */
   log?: (line: string) => void;
 }
 
@@ -51,8 +57,12 @@ interface LocalExecution {
   cause?: string;
   history: HistoryTranslator;
   stop: AbortController;
-  done: Promise<void>;
+  /** Resolves when it ended: with the local run's result, or undefined when the runner itself failed. */
+  done: Promise<WorkflowExecution | undefined>;
 }
+
+/** What one execution may run with beyond the endpoint's own options (npm start's observed handlers). */
+export type ExecutionRunOptions = Omit<RunWorkflowOptions, 'executionName' | 'onEvent' | 'signal'>;
 
 /** A Step Functions API error: its `__type` is what the SDK names the exception. */
 class ApiError extends Error {
@@ -97,6 +107,7 @@ export class LocalStepFunctions {
   }
 
   async start(): Promise<string> {
+    if (this.server) return this.endpoint;
     this.server = createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((resolve) => this.server?.listen(this.options.port ?? 0, '127.0.0.1', resolve));
     const { port } = this.server.address() as AddressInfo;
@@ -111,8 +122,9 @@ export class LocalStepFunctions {
       Promise.all([...this.executions.values()].map((e) => e.done)),
       new Promise((resolve) => setTimeout(resolve, 5_000)),
     ]);
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const server = this.server;
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   }
 
   stateMachineArn(workflow: Workflow): string {
@@ -258,12 +270,6 @@ export class LocalStepFunctions {
   private startExecution(body: Json): Json {
     const workflow = this.workflowOf(body.stateMachineArn);
     const name = body.name === undefined ? randomUUID() : String(body.name);
-    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new ApiError('InvalidName', `Invalid Name: '${name}'`);
-    const stateMachineArn = this.stateMachineArn(workflow);
-    const executionArn = `arn:aws:states:${this.region}:${LOCAL_ACCOUNT_ID}:execution:${this.stackName}-${workflow}:${name}`;
-    if (this.executions.has(executionArn)) {
-      throw new ApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
-    }
     const inputText = body.input === undefined ? '{}' : String(body.input);
     let input: unknown;
     try {
@@ -273,6 +279,38 @@ export class LocalStepFunctions {
         'InvalidExecutionInput',
         'Invalid State Machine Execution Input: the input is not JSON.',
       );
+    }
+    const execution = this.begin(workflow, name, input, {}, this.options.log);
+    return { executionArn: execution.executionArn, startDate: execution.startDate };
+  }
+
+  /**
+   * StartExecution from inside this process, recorded as the API's would be; resolves with the local run's
+   * result once it ends. `run` adds to (and wins over) the endpoint's own options.
+   */
+  async execute(
+    workflow: Workflow,
+    input: unknown,
+    options: { name: string; run?: ExecutionRunOptions },
+  ): Promise<WorkflowExecution & { executionArn: string }> {
+    const execution = this.begin(workflow, options.name, input, options.run ?? {}, undefined);
+    const result = await execution.done;
+    if (!result) throw new Error(`${workflow} execution ${options.name}: ${execution.cause}`);
+    return { ...result, executionArn: execution.executionArn };
+  }
+
+  private begin(
+    workflow: Workflow,
+    name: string,
+    input: unknown,
+    run: ExecutionRunOptions,
+    log: ((line: string) => void) | undefined,
+  ): LocalExecution {
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new ApiError('InvalidName', `Invalid Name: '${name}'`);
+    const stateMachineArn = this.stateMachineArn(workflow);
+    const executionArn = `arn:aws:states:${this.region}:${LOCAL_ACCOUNT_ID}:execution:${this.stackName}-${workflow}:${name}`;
+    if (this.executions.has(executionArn)) {
+      throw new ApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
     }
     const definition = localWorkflowDefinition(workflow);
     const states = new Map(
@@ -288,17 +326,19 @@ export class LocalStepFunctions {
       workflow,
       status: 'RUNNING',
       startDate: Date.now() / 1000,
-      input: inputText,
+      input: JSON.stringify(input),
       history: new HistoryTranslator(states, `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/${this.stackName}-local`),
       stop: new AbortController(),
-      done: Promise.resolve(),
+      done: Promise.resolve(undefined),
     };
     this.executions.set(executionArn, execution);
-    this.options.log?.(`Step Functions: ${workflow} execution ${name} started`);
+    log?.(`Step Functions: ${workflow} execution ${name} started`);
     execution.done = (async () => {
+      let result: WorkflowExecution | undefined;
       try {
-        const result = await runWorkflowLocally(workflow, input, {
+        result = await runWorkflowLocally(workflow, input, {
           ...this.options.run,
+          ...run,
           executionName: name,
           signal: execution.stop.signal,
           onEvent: (event) => execution.history.translate(event),
@@ -313,11 +353,12 @@ export class LocalStepFunctions {
         execution.cause = error instanceof Error ? error.message : String(error);
       }
       execution.stopDate = Date.now() / 1000;
-      this.options.log?.(
+      log?.(
         `Step Functions: ${workflow} execution ${name} ${execution.status}${execution.error ? `: ${execution.error}` : ''}`,
       );
+      return result;
     })();
-    return { executionArn, startDate: execution.startDate };
+    return execution;
   }
 }
 

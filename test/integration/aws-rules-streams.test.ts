@@ -191,6 +191,7 @@ describe('DynamoDB Streams limits through the strict layer', () => {
       getRecordsRate: true,
       readersPerShard: true,
       describeStreamRate: true,
+      tableUpdates: true,
       iam: true,
     });
   });

@@ -7,7 +7,7 @@
  */
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { PROCESSED_BY_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
+import { PROCESSED_BY_ATTRIBUTE } from '../../consumer/replication/replication-processor.js';
 import { createReplicationTables, localClient, scanAll, waitFor } from '../support/fleet.js';
 import { PodFleet } from '../support/pod-fleet.js';
 

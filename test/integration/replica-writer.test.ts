@@ -1,4 +1,8 @@
-/** The order-safe writers against DynamoDB Local: stale writes skipped, fencing, poison records isolated. */
+/**
+ * The worker's two write paths against DynamoDB Local, driven by replication's guarded writes: the transactional
+ * committer (fenced, with the checkpoint) and the individual writer. Stale writes skipped, fencing, refusals
+ * laid at their record, the checkpoint moved only with what was committed.
+ */
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { _Record as StreamRecord } from '@aws-sdk/client-dynamodb-streams';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -6,15 +10,11 @@ import { LeaseItemGate } from '../../consumer/leases/lease-item-gate.js';
 import { DynamoDBLeaseRefresher } from '../../consumer/leases/lease-refresher.js';
 import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
-import { coalesce } from '../../consumer/processor/change.js';
-import {
-  type BatchPosition,
-  ConditionalReplicaWriter,
-  FencedReplicaWriter,
-  type ReplicaWriter,
-  type ReplicaWriterOptions,
-} from '../../consumer/processor/replica-writer.js';
+import { IndividualWriter } from '../../consumer/processor/individual-writer.js';
+import { TransactionCommitter } from '../../consumer/processor/transaction-committer.js';
+import type { BatchPosition, WriterOptions } from '../../consumer/processor/write-context.js';
 import { systemClock } from '../../core/clock.js';
+import { replicationTransactions } from '../support/batch-runner.js';
 import { createEmailTable, localClient, uniqueName } from '../support/fleet.js';
 
 const client = localClient(inject('ddbEndpoint'));
@@ -47,26 +47,24 @@ async function setup(mode: 'fenced' | 'conditional') {
   const lease = await refresher.getLease(SHARD);
   if (!lease) throw new Error('no lease');
   await refresher.takeLease(lease, 'me');
-  const options: ReplicaWriterOptions = {
+  const options: WriterOptions = {
     client,
-    targetTableName: target,
     leaseTableName: leaseTable,
     instanceName: 'me',
-    concurrency: 4,
     gate: new LeaseItemGate(systemClock),
     clock: systemClock,
     metrics: new WorkerMetrics(),
     events: silentEvents(),
   };
-  const writer: ReplicaWriter =
-    mode === 'fenced' ? new FencedReplicaWriter(options) : new ConditionalReplicaWriter(options);
-  const write = (records: StreamRecord[], isHeld = () => true, checkpoint?: BatchPosition) =>
-    writer.write(coalesce(records), {
-      shardId: SHARD,
-      isHeld,
-      signal: new AbortController().signal,
-      ...(checkpoint ? { checkpoint } : {}),
-    });
+  const committer = new TransactionCommitter(options);
+  const individual = new IndividualWriter(options);
+  const write = (records: StreamRecord[], isHeld = () => true, checkpoint?: BatchPosition) => {
+    const last = records.at(-1)?.dynamodb?.SequenceNumber ?? '';
+    const transactions = replicationTransactions(records, target, 'me', SHARD);
+    const context = { shardId: SHARD, isHeld, signal: new AbortController().signal };
+    if (mode === 'conditional') return individual.write(transactions.flat(), 4, context);
+    return committer.commit(transactions, { ...context, checkpoint: checkpoint ?? { sequenceNumber: last } });
+  };
   const get = async (email: string) =>
     (
       await client.send(
@@ -84,15 +82,14 @@ describe.each(['fenced', 'conditional'] as const)('%s writer', (mode) => {
 
   it('applies new changes and skips older or equal ones (replays) without touching the newer item', async () => {
     expect(await env.write([change('10', 'x', 'ten')])).toEqual({
-      status: 'ok',
+      status: 'written',
       applied: 1,
-      stale: 0,
-      poison: [],
-      checkpointed: false,
+      skipped: 0,
+      checkpointed: mode === 'fenced',
     });
-    expect(await env.write([change('9', 'x', 'nine')])).toMatchObject({ applied: 0, stale: 1 });
-    expect(await env.write([change('10', 'x', 'ten-again')])).toMatchObject({ applied: 0, stale: 1 });
-    expect(await env.write([change('5', 'x', '', 'REMOVE')])).toMatchObject({ applied: 0, stale: 1 });
+    expect(await env.write([change('9', 'x', 'nine')])).toMatchObject({ applied: 0, skipped: 1 });
+    expect(await env.write([change('10', 'x', 'ten-again')])).toMatchObject({ applied: 0, skipped: 1 });
+    expect(await env.write([change('5', 'x', '', 'REMOVE')])).toMatchObject({ applied: 0, skipped: 1 });
     expect((await env.get('x'))?.v).toEqual({ S: 'ten' });
     // "100" is newer than "99" although shorter strings sort first.
     expect(await env.write([change('99', 'y', 'old')])).toMatchObject({ applied: 1 });
@@ -105,24 +102,26 @@ describe.each(['fenced', 'conditional'] as const)('%s writer', (mode) => {
   it('writes a large batch of different items in parallel, all of them', async () => {
     const records = Array.from({ length: 450 }, (_, i) => change(String(1_000 + i), `bulk${i}@x`));
     expect(await env.write(records)).toEqual({
-      status: 'ok',
+      status: 'written',
       applied: 450,
-      stale: 0,
-      poison: [],
-      checkpointed: false,
+      skipped: 0,
+      checkpointed: mode === 'fenced',
     });
     expect(await env.get('bulk449@x')).toBeDefined();
   });
 
-  it('isolates an item the target refuses (over 400 KB with our attributes) and writes the rest', async () => {
-    const huge = change('2000', 'huge@x', 'x'.repeat(409_560));
-    const result = await env.write([change('2001', 'ok1@x'), huge, change('2002', 'ok2@x')]);
-    expect(result.status).toBe('ok');
-    if (result.status !== 'ok') return;
-    expect(result.applied).toBe(2);
-    expect(result.poison.map((p) => p.change.sequenceNumber)).toEqual(['2000']);
-    expect(result.poison[0]?.reason).toMatch(/size/i);
-    expect(await env.get('ok2@x')).toBeDefined();
+  it('lays a write the target refuses (over 400 KB with our attributes) at its record', async () => {
+    const huge = change('2001', 'huge@x', 'x'.repeat(409_560));
+    const result = await env.write([change('2000', 'ok1@x'), huge]);
+    expect(result.status).toBe('refused');
+    if (result.status !== 'refused') return;
+    // One by one, the refused write is known; a transaction refused as a whole is halved between records until
+    // it stands alone, the halves that go through committed with their checkpoints.
+    expect(result.refused?.write.sequenceNumber).toBe('2001');
+    expect(result.reason).toMatch(/size/i);
+    expect(await env.get('huge@x')).toBeUndefined();
+    expect(await env.get('ok1@x')).toBeDefined();
+    if (mode === 'fenced') expect(result.committedThrough).toBe('2000');
   });
 
   it('writes nothing once the worker knows it lost the lease', async () => {
@@ -151,22 +150,38 @@ describe('checkpoint inside the fenced transactions', () => {
       sequenceNumber: '5249',
       progress: { lastRecordCreatedAt: 1_700_000_000_000 },
     });
-    expect(result).toMatchObject({ status: 'ok', applied: 180, checkpointed: true });
+    expect(result).toMatchObject({ status: 'written', applied: 180, checkpointed: true });
     const lease = await env.refresher.getLease(SHARD);
     expect(lease?.checkpoint).toBe('5249');
     expect(lease?.lastRecordCreatedAt).toBe(1_700_000_000_000);
     expect(lease?.ownerSwitchesSinceCheckpoint).toBe(0);
   });
 
-  it('never moves the checkpoint past a record the target refuses: the processor deals with it first', async () => {
+  it('moves the checkpoint only up to the record before a refused write; nothing after it is committed', async () => {
     const env = await setup('fenced');
-    const before = (await env.refresher.getLease(SHARD))?.checkpoint;
     const huge = change('6000', 'huge2@x', 'x'.repeat(409_560));
     const result = await env.write([change('5999', 'a@x'), huge, change('6001', 'b@x')], () => true, {
       sequenceNumber: '6001',
     });
-    expect(result).toMatchObject({ status: 'ok', applied: 2, checkpointed: false });
-    expect((await env.refresher.getLease(SHARD))?.checkpoint).toBe(before);
+    expect(result).toMatchObject({
+      status: 'refused',
+      committedThrough: '5999',
+      refused: { write: { sequenceNumber: '6000' } },
+    });
+    expect((await env.refresher.getLease(SHARD))?.checkpoint).toBe('5999');
+    expect(await env.get('a@x')).toBeDefined();
+    expect(await env.get('b@x')).toBeUndefined();
+  });
+
+  it('commits transactions before a refused one with their checkpoints, and says how far it got', async () => {
+    const env = await setup('fenced');
+    const first = Array.from({ length: 120 }, (_, i) => change(String(8_000 + i), `early${i}@x`));
+    const huge = change('8200', 'huge3@x', 'x'.repeat(409_560));
+    const result = await env.write([...first, huge], () => true, { sequenceNumber: '8200' });
+    expect(result).toMatchObject({ status: 'refused', committedThrough: '8119' });
+    expect((await env.refresher.getLease(SHARD))?.checkpoint).toBe('8119');
+    expect(await env.get('early119@x')).toBeDefined();
+    expect(await env.get('huge3@x')).toBeUndefined();
   });
 
   it('a zombie (lease taken meanwhile) neither writes nor moves the checkpoint', async () => {

@@ -11,7 +11,11 @@
  * Counters are the layer's own, per table and per shard, so other test files sharing the layer do not count.
  */
 import { BatchWriteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeStreamCommand, DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  type _Record as StreamRecord,
+} from '@aws-sdk/client-dynamodb-streams';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { LeaseCoordinator } from '../../consumer/leases/lease-coordinator.js';
@@ -19,10 +23,10 @@ import { LeaseItemGate } from '../../consumer/leases/lease-item-gate.js';
 import { DynamoDBLeaseRefresher } from '../../consumer/leases/lease-refresher.js';
 import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
-import { coalesce } from '../../consumer/processor/change.js';
-import { FencedReplicaWriter } from '../../consumer/processor/replica-writer.js';
+import { TransactionCommitter } from '../../consumer/processor/transaction-committer.js';
 import { systemClock } from '../../core/clock.js';
 import { type AwsRulesStats, fetchAwsRulesStats } from '../../local/aws-rules/index.js';
+import { replicationTransactions } from '../support/batch-runner.js';
 import {
   createEmailTable,
   createReplicationTables,
@@ -89,32 +93,34 @@ async function heldLease(owner: string) {
   );
   await coordinator.takerPass();
   expect(coordinator.isHeld(SHARD)).toBe(true);
-  const writer = (instanceName: string, writerGate: LeaseItemGate) =>
-    new FencedReplicaWriter({
+  /** A worker's fenced commits of replication's writes (its own gate: one per process). */
+  const writer = (instanceName: string, writerGate: LeaseItemGate) => {
+    const committer = new TransactionCommitter({
       client,
-      targetTableName: target,
       leaseTableName: leaseTable,
       instanceName,
-      concurrency: 1,
       gate: writerGate,
       clock: systemClock,
       metrics: new WorkerMetrics(),
       events: silentEvents(),
     });
+    return {
+      write: (records: StreamRecord[], context: Parameters<TransactionCommitter['commit']>[1]) =>
+        committer.commit(replicationTransactions(records, target, instanceName, SHARD), context),
+    };
+  };
   return { target, leaseTable, gate, metrics, coordinator, refresher, writer };
 }
 
-function batch(from: number, size: number) {
-  return coalesce(
-    Array.from({ length: size }, (_, i) => ({
-      eventName: 'INSERT',
-      dynamodb: {
-        SequenceNumber: String(from + i),
-        Keys: { email: { S: `u${(from + i) % 500}@x` } },
-        NewImage: { email: { S: `u${(from + i) % 500}@x` }, n: { N: String(from + i) } },
-      },
-    })),
-  );
+function batch(from: number, size: number): StreamRecord[] {
+  return Array.from({ length: size }, (_, i) => ({
+    eventName: 'INSERT',
+    dynamodb: {
+      SequenceNumber: String(from + i),
+      Keys: { email: { S: `u${(from + i) % 500}@x` } },
+      NewImage: { email: { S: `u${(from + i) % 500}@x` }, n: { N: String(from + i) } },
+    },
+  }));
 }
 
 describe('worker under AWS rules', () => {
@@ -138,7 +144,7 @@ describe('worker under AWS rules', () => {
         signal,
         checkpoint: { sequenceNumber: String(sequence - 1) },
       });
-      expect(outcome).toMatchObject({ status: 'ok', checkpointed: true });
+      expect(outcome).toMatchObject({ status: 'written', checkpointed: true });
       expect(coordinator.isHeld(SHARD)).toBe(true);
     }
     await coordinator.stop();

@@ -242,3 +242,44 @@ describe('npm start options', () => {
     expect(run.output()).toContain('Give at most two of --items, --rate and --duration');
   });
 });
+
+describe('npm start --processor: an example application instead of replication', () => {
+  it('runs the whole story with the example, its own table and grants, IAM enforced and nothing refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'streamfleet-processor-'));
+    const run = startNpmStart([
+      ...ARGS,
+      '--processor',
+      'email-domains',
+      '--no-browser-check',
+      '--quiet',
+      '--report-dir',
+      dir,
+    ]);
+    let exit: { code: number | null; signal: NodeJS.Signals | null };
+    try {
+      exit = await Promise.race([
+        run.exited,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`npm start did not finish:\n${run.output()}`)), 150_000),
+        ),
+      ]);
+    } finally {
+      run.kill();
+    }
+    const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as RunReport;
+    rmSync(dir, { recursive: true, force: true });
+    expect(exit, run.output().slice(-4000)).toEqual({ code: 0, signal: null });
+    expect(report.summary.processor).toEqual({
+      name: 'email-domains',
+      module: join(ROOT, 'dist/examples/email-domains.js'),
+    });
+    expect(report.summary.passed).toBe(true);
+    // Every worker signed as the consumer role, whose policy holds the example's grant: nothing refused.
+    expect(report.summary.awsRules?.rules).toBe('all');
+    expect(report.summary.awsRules?.refused.iam).toBe(0);
+    expect(report.summary.throughput.recordsProcessed).toBeGreaterThanOrEqual(400);
+    expect(report.summary.checks.replication).toMatch(
+      /^processing healthy: the fleet runs its own processor/,
+    );
+  }, 160_000);
+});

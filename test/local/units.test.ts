@@ -1,4 +1,5 @@
 /** The pure parts of `npm start`: options, load plan, metrics parsing, lag, the drill's steps, the view, the page. */
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { LeaseView } from '../../core/fleet-state.js';
 import { scalingConfig } from '../../core/keda.js';
@@ -15,6 +16,8 @@ import { describePodEvent } from '../../local/start/processes.js';
 import { endToEndDelayMs, type PodSample, type Sample } from '../../local/start/sampler.js';
 import { describeStopOutcome } from '../../local/start/services.js';
 import { percentile } from '../../local/start/stats.js';
+import { TerminalReporter } from '../../local/start/view.js';
+import { screen } from '../support/screen.js';
 
 describe('options', () => {
   it('defaults to a load of rate x duration with rollovers, the drill and the browser check', () => {
@@ -271,6 +274,35 @@ describe('the live view', () => {
     for (const line of block) expect(visibleWidth(line)).toBeLessThanOrEqual(80);
     expect(block.join(' ')).toContain('8abcde-12345 (gone) 8');
     expect(wrapText('word '.repeat(30).trim(), 20, '  ').every((l) => visibleWidth(l) <= 20)).toBe(true);
+  });
+
+  it('keeps the summary on screen while the live block goes on being redrawn below it (--keep-running)', () => {
+    let written = '';
+    const stream = Object.assign(new Writable({ write: (_c, _e, done) => done() }), {
+      columns: 80,
+      write: (chunk: string) => {
+        written += chunk;
+        return true;
+      },
+    });
+    const reporter = new TerminalReporter(stream, () => 72_500, false);
+    const view = { rolloverMs: 5000, drill: undefined };
+    reporter.update(figures, view);
+    reporter.event(71_000, 'verify SUCCEEDED in 3.9 s: the fleet is healthy');
+    reporter.update(figures, view);
+    const summary = Array.from({ length: 30 }, (_, i) => `Summary line ${i + 1}`);
+    reporter.print(`\n${summary.join('\n')}`);
+    for (let i = 0; i < 3; i++) {
+      reporter.update(figures, view);
+      reporter.event(73_000 + i, `an event after the summary ${i}`);
+    }
+    const shown = screen(written);
+    const first = shown.indexOf('Summary line 1');
+    expect(shown.slice(first, first + summary.length)).toEqual(summary);
+    // The events that came after it are below it, and the block is drawn once, last.
+    expect(shown.indexOf('[01:13] an event after the summary 2')).toBeGreaterThan(first + summary.length);
+    expect(shown.filter((line) => line.startsWith('Streamfleet '))).toHaveLength(1);
+    expect(shown.at(-2)?.startsWith('Lag')).toBe(true);
   });
 
   it('without a TTY: one fact per line, each short', () => {

@@ -18,10 +18,13 @@ import { createAuditedTables, reliabilitySuite, report } from './harness.js';
 
 const { endpoint, client } = reliabilitySuite();
 
-type Variable = keyof typeof CONFIG_VARIABLES;
+type Variable = keyof typeof CONFIG_VARIABLES & string;
+
+/** Validated only when the worker starts (the module is imported then): exit 2, not a parse error. */
+const CHECKED_AT_START = new Set<Variable>(['PROCESSOR_MODULE']);
 
 /** Hand-picked malformed values; `env` adds what a cross-field rule needs. */
-const FIXED: Record<Variable, { value: string; env?: Record<string, string> }[]> = {
+const FIXED: Record<string, { value: string; env?: Record<string, string> }[]> = {
   SOURCE_TABLE_STREAM_ARN: [
     { value: 'not-an-arn' },
     { value: 'arn:aws:dynamodb:us-east-1:123456789012:table/users' },
@@ -36,6 +39,9 @@ const FIXED: Record<Variable, { value: string; env?: Record<string, string> }[]>
     { value: 'bad/name' },
   ],
   APPLICATION_NAME: [{ value: 'a' }, { value: 'with*star' }, { value: 'ünïcödé' }],
+  // Beside SOURCE_TABLE_STREAM_ARN (in the base configuration), any value is refused: one or the other.
+  SOURCE_TABLE_NAME: [{ value: 'users' }, { value: 'ab' }, { value: 'bad name' }],
+  PROCESSOR_MODULE: [{ value: './no-such-processor.mjs' }, { value: 'no-such-package-anywhere' }],
   AWS_REGION: [
     { value: 'US-EAST-1' },
     { value: 'mars' },
@@ -87,6 +93,9 @@ const FIXED: Record<Variable, { value: string; env?: Record<string, string> }[]>
     { value: '', env: { POISON_RECORD_POLICY: 'dead-letter' } },
   ],
   SHUTDOWN_TIMEOUT_MS: [{ value: '999' }, { value: '9'.repeat(20) }, { value: '20s' }],
+  PROCESSOR_TIMEOUT_MS: [{ value: '99' }, { value: '1m' }, { value: '9'.repeat(20) }],
+  PROCESSOR_MAX_ATTEMPTS: [{ value: '0' }, { value: '101' }, { value: 'three' }],
+  CHECKPOINT_INTERVAL_MS: [{ value: '-1' }, { value: '600001' }, { value: '1s' }],
   LOG_LEVEL: [{ value: 'verbose' }, { value: 'INFO!' }],
   PEER_POD_SELECTOR: [
     { value: 'app.kubernetes.io/instance=a b' },
@@ -111,6 +120,9 @@ const INTEGER_VARIABLES = new Set<Variable>([
   'READS_PER_SECOND',
   'WRITE_CONCURRENCY',
   'SHUTDOWN_TIMEOUT_MS',
+  'PROCESSOR_TIMEOUT_MS',
+  'PROCESSOR_MAX_ATTEMPTS',
+  'CHECKPOINT_INTERVAL_MS',
 ]);
 const ENUMS: Partial<Record<Variable, string[]>> = {
   INITIAL_POSITION: ['trim_horizon', 'latest'],
@@ -118,7 +130,12 @@ const ENUMS: Partial<Record<Variable, string[]>> = {
   POISON_RECORD_POLICY: ['stop', 'dead-letter'],
   LOG_LEVEL: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
 };
-const TABLE_NAMES = new Set<Variable>(['TARGET_TABLE_NAME', 'APPLICATION_NAME', 'DEAD_LETTER_TABLE_NAME']);
+const TABLE_NAMES = new Set<Variable>([
+  'TARGET_TABLE_NAME',
+  'APPLICATION_NAME',
+  'DEAD_LETTER_TABLE_NAME',
+  'SOURCE_TABLE_NAME',
+]);
 
 /** Values that are malformed by construction for `variable` (never a valid value by chance). */
 function generate(variable: Variable, random: () => number): string {
@@ -172,6 +189,8 @@ function generate(variable: Variable, random: () => number): string {
         () => `-${junk('abc', 1, 6)}`,
         () => junk('abcdef', 64, 80),
       ])();
+    case 'PROCESSOR_MODULE':
+      return `./${junk('abcdef', 3, 10)}-missing-${digits()}.mjs`;
     case 'INSTANCE_NAME':
       return pick([
         // Inside the value: leading and trailing blanks are trimmed by design.
@@ -203,11 +222,13 @@ describe('configuration fuzzing', () => {
     const failures: string[] = [];
     let cases = 0;
     for (const variable of Object.keys(CONFIG_VARIABLES) as Variable[]) {
+      if (CHECKED_AT_START.has(variable)) continue;
+      const fixed = FIXED[variable] ?? [];
       const values = [
-        ...FIXED[variable],
+        ...fixed,
         ...Array.from({ length: 200 }, () => ({
           value: generate(variable, random),
-          env: FIXED[variable][0]?.env,
+          env: fixed[0]?.env,
         })),
       ];
       for (const { value, env } of values) {
@@ -248,7 +269,7 @@ describe('configuration fuzzing', () => {
     const namesThatMustNotExist: string[] = [];
     const runs: { variable: Variable; value: string; env?: Record<string, string> }[] = [];
     for (const variable of Object.keys(CONFIG_VARIABLES) as Variable[]) {
-      const first = FIXED[variable][0];
+      const first = FIXED[variable]?.[0];
       if (first) runs.push({ variable, ...first });
       runs.push({ variable, value: generate(variable, random), env: first?.env });
     }

@@ -28,7 +28,10 @@ import {
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, inject } from 'vitest';
-import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
+import {
+  PROCESSED_BY_ATTRIBUTE,
+  SEQUENCE_ATTRIBUTE,
+} from '../../consumer/replication/replication-processor.js';
 import { parsePrometheusText, seriesKey } from '../../core/prometheus.js';
 import { compareSequenceNumbers } from '../../core/sequence.js';
 import { isOpen, listShards } from '../../core/shard.js';

@@ -6,10 +6,11 @@
 import {
   CreateTableCommand,
   DeleteTableCommand,
+  DescribeTableCommand,
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { scanAll, waitFor } from '../support/fleet.js';
 import {
   auditWhenConverged,
@@ -29,7 +30,7 @@ describe('hand-made damage to the lease table, found by this suite and fixed', (
   it('a lease table re-created by hand without its owner index: running workers carry on without a restart', async () => {
     const tables = await createAuditedTables(client);
     const fleet = new Fleet({ endpoint, tables, env: FAST_LEASES });
-    await fleet.start('no-index');
+    const worker = await fleet.start('no-index');
     await putUser(tables.source, 1);
     await auditWhenConverged({ client, streams, tables, timeoutMs: 10_000 });
     await client.send(new DeleteTableCommand({ TableName: tables.app }));
@@ -46,7 +47,11 @@ describe('hand-made damage to the lease table, found by this suite and fixed', (
     // (logged every pass, /readyz 503) and nothing is taken until the worker restarts and sees no index.
     const result = await auditWhenConverged({ client, streams, tables, timeoutMs: 8_000 });
     if (result.lost > 0) throw new Error(`not converged: ${result.examples.join('; ')}`);
-  }, 40_000);
+    // …and the worker adds the index again online (consumer/leases/owner-index.ts), then reads it.
+    await worker.waitForEvent('lease-table.owner-index-ready', () => true, 20_000);
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tables.app }));
+    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName)).toEqual(['LeaseOwnerToLeaseKeyIndex']);
+  }, 60_000);
 
   it('a leaseCounter edited by hand to a non-number: the shard does not stall silently', async () => {
     const tables = await createAuditedTables(client);

@@ -14,7 +14,10 @@
  */
 import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
+import {
+  PROCESSED_BY_ATTRIBUTE,
+  SEQUENCE_ATTRIBUTE,
+} from '../../consumer/replication/replication-processor.js';
 import { ORDERED_SEQUENCE_WIDTH } from '../../core/sequence.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { scanAll, uniqueName, waitFor } from '../support/fleet.js';

@@ -75,7 +75,13 @@ describe('target table deleted while the worker runs', () => {
       expect(errors).toBeGreaterThan(0);
       expect(worker.events('batch.failed').length).toBeGreaterThan(0);
       expect(log).toMatch(/ResourceNotFoundException/); // the cause, as DynamoDB said it
-      expect(log).toContain(`table ${tables.target} (TARGET_TABLE_NAME)`); // and which table, in our words
+      // And which table, in our words, on the structured event (its error is the worker's own, never poison).
+      const failed = worker.events('batch.failed').at(-1)?.err as
+        | { name?: string; message?: string }
+        | undefined;
+      expect(failed?.name).toBe('ResourceError');
+      expect(failed?.message).toContain(`table ${tables.target} `);
+      expect(worker.events('record.poison')).toEqual([]);
 
       // Re-created empty: what came after the checkpoint arrives by itself (the failed batch is retried).
       const replicaStreamArn = await createReplicaTable(client, tables.target, tables.key);

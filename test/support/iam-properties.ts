@@ -79,7 +79,11 @@ export function resourceUniverse(
   const out = new Set<string>(['*']);
   const tables = ['someone-elses', ...extraTables];
   for (const fleet of fleets)
-    tables.push(fleet.sourceTableName, fleet.replicaTableName, fleet.applicationName);
+    tables.push(
+      fleet.sourceTableName,
+      fleet.replicaTableName ?? `${fleet.name}-no-replica`,
+      fleet.applicationName,
+    );
   for (const table of tables) {
     const arn = tableArnIn(where, table);
     out.add(arn);

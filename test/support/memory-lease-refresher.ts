@@ -142,6 +142,7 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
       return undefined;
     if (lease.leaseOwner !== newOwner) lease.ownerSwitchesSinceCheckpoint++;
     lease.leaseOwner = newOwner;
+    lease.streamfleetOwner = newOwner;
     lease.leaseCounter++;
     lease.handoffTo = undefined;
     return { ...lease };
@@ -163,6 +164,7 @@ export class MemoryLeaseRefresher implements LeaseRefresher {
     const lease = this.leases.get(key);
     if (!lease || lease.leaseOwner !== owner) return false;
     lease.leaseOwner = newOwner;
+    lease.streamfleetOwner = newOwner;
     lease.leaseCounter++;
     lease.ownerSwitchesSinceCheckpoint++;
     lease.handoffTo = undefined;

@@ -1,7 +1,10 @@
 /** Comparing a replica with its source, the way a user would check that nothing was lost. */
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
-import { stableText } from '../../core/item-compare.js';
+import {
+  PROCESSED_BY_ATTRIBUTE,
+  SEQUENCE_ATTRIBUTE,
+} from '../../consumer/replication/replication-processor.js';
+import { stableText } from '../../core/stable-text.js';
 import { scanAll, waitFor } from './fleet.js';
 
 type Item = Record<string, AttributeValue>;

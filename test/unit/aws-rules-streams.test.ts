@@ -277,6 +277,7 @@ describe('StreamLimitsRule', () => {
       getRecordsRate: false,
       readersPerShard: false,
       describeStreamRate: false,
+      tableUpdates: true,
       iam: true,
     };
     expect(

@@ -3,9 +3,14 @@
  * each workflow Error, and the translation of aws-local-stepfunctions' event log into the Step Functions
  * API's history events (the types the CLI follows on AWS and locally alike).
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseCli, UsageError } from '../../cli/args.js';
+import { HELP, parseCli, UsageError } from '../../cli/args.js';
+import { explainError } from '../../cli/errors.js';
 import { causeMessage, explainFailure, meaningOf } from '../../cli/failures.js';
+import { workflowOfExecution } from '../../cli/workflow.js';
+import { PreconditionError, TransientError } from '../../core/errors.js';
 import { HistoryTranslator } from '../../local/stepfunctions/history.js';
 import type { LocalExecutionEvent } from '../../local/workflows/run.js';
 
@@ -43,8 +48,101 @@ describe('streamfleet arguments', () => {
     [['setup', '--input', 'x', '--name', 'has space']],
     [['verify', '--poll-ms', '5']],
     [['verify', 'extra']],
+    [['verify', '--state-machine-arn', 'Streamfleet-verify']],
+    [['follow']],
+    [['follow', 'arn:aws:states:us-east-1:000000000000:stateMachine:Streamfleet-setup']],
+    [['follow', 'arn:aws:states:us-east-1:000000000000:execution:Streamfleet-setup:a', 'b']],
+    [['follow', 'arn:aws:states:us-east-1:000000000000:execution:Streamfleet-setup:a', '--input', 'x']],
   ])('refuses %j with a UsageError', (argv) => {
     expect(() => parseCli(argv)).toThrow(UsageError);
+  });
+
+  it('follows an execution by its ARN, in the ARN’s region unless --region says otherwise', () => {
+    const arn = 'arn:aws:states:eu-west-1:123456789012:execution:Orders-verify:streamfleet-verify-1';
+    expect(parseCli(['follow', arn, '--json', '--poll-ms', '200'])).toMatchObject({
+      command: 'follow',
+      executionArn: arn,
+      region: 'eu-west-1',
+      json: true,
+      pollMs: 200,
+    });
+    expect(parseCli(['follow', arn, '--region', 'us-east-1'])).toMatchObject({ region: 'us-east-1' });
+    expect(workflowOfExecution(arn)).toBe('verify');
+    expect(
+      workflowOfExecution('arn:aws:states:us-east-1:000000000000:execution:Streamfleet-alarm-reaction:x'),
+    ).toBe('alarm-reaction');
+  });
+
+  it('every help text fits 80 columns and documents every option its command takes', () => {
+    const args = readFileSync(resolve(import.meta.dirname, '../../cli/args.ts'), 'utf8');
+    for (const [command, text] of Object.entries(HELP)) {
+      const wide = text.split('\n').filter((line) => [...line].length > 80);
+      expect(wide, `${command}: ${wide.join('\n')}`).toEqual([]);
+      if (command === 'main') continue;
+      const allowed = new RegExp(`^  ${command}: \\[([^\\]]*)\\]`, 'm').exec(
+        args.slice(args.indexOf('const ALLOWED')),
+      );
+      const options = [...(allowed?.[1] ?? '').matchAll(/'([a-z-]+)'/g)].map((m) => m[1] as string);
+      const block = allowed ? options : [];
+      for (const option of block) expect(text, `${command} --${option}`).toContain(`--${option}`);
+    }
+    expect(HELP.setup).toContain('--poll-ms N');
+    expect(HELP.status).toMatch(/--sample-leases +read the lease table twice/);
+  });
+
+  it('--help loads no AWS SDK or Kubernetes client: the static imports of cli/main.ts reach neither', () => {
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const source = readFileSync(file, 'utf8');
+      // Static imports and re-exports that bring code (`import type` brings none; import() is lazy).
+      for (const match of source.matchAll(/^(?:import|export)\s+(?!type\b)[^;]*?from\s+'([^']+)'/gm)) {
+        const specifier = match[1] as string;
+        if (!specifier.startsWith('.')) {
+          packages.add(specifier);
+          continue;
+        }
+        const target = join(dirname(file), specifier.replace(/\.js$/, '.ts'));
+        if (existsSync(target)) visit(target);
+      }
+    };
+    visit(resolve(import.meta.dirname, '../../cli/main.ts'));
+    expect(seen.size).toBeGreaterThan(2);
+    expect([...packages].filter((p) => p.startsWith('@aws-sdk/') || p.startsWith('@kubernetes/'))).toEqual(
+      [],
+    );
+  });
+});
+
+describe('what a failure of the CLI says, and its exit code', () => {
+  const local = {
+    AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:4100',
+    AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:4200',
+  };
+
+  it('names the endpoint it cannot reach, the variable that set it, and what to do (exit 3)', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4200'), { code: 'ECONNREFUSED' });
+    for (const error of [refused, new TransientError(`Error: ${refused.message}`, { cause: refused })]) {
+      const failure = explainError(error, local);
+      expect(failure.exitCode).toBe(3);
+      expect(failure.message).toContain('DynamoDB at http://127.0.0.1:4200 (AWS_ENDPOINT_URL_DYNAMODB)');
+      expect(failure.message).toContain('What to do:');
+    }
+  });
+
+  it('is exit 2 for what was typed wrong, 3 for what is missing', () => {
+    expect(explainError(new UsageError('--input x: cannot read it'), {}).exitCode).toBe(2);
+    expect(explainError(Object.assign(new Error('Invalid Arn'), { name: 'InvalidArn' }), {}).exitCode).toBe(
+      2,
+    );
+    expect(explainError(new PreconditionError('No state machine.', 'deploy'), {}).exitCode).toBe(3);
+    const gone = Object.assign(new Error("Execution Does Not Exist: 'x'"), { name: 'ExecutionDoesNotExist' });
+    expect(explainError(gone, {})).toMatchObject({
+      exitCode: 3,
+      message: expect.stringContaining('What to do'),
+    });
   });
 });
 
@@ -168,5 +266,40 @@ describe('local history as the Step Functions API writes it', () => {
     expect(translator.events[13]).toMatchObject({
       executionFailedEventDetails: { error: 'PreconditionError', cause: 'x' },
     });
+  });
+
+  it('links each event of a state to the one before it in that state, so interleaved branches stay apart', () => {
+    const parallel = new Map([
+      ['RunChecks', { Type: 'Parallel' }],
+      ['VerifyScaling', { Type: 'Task', Resource: 'arn:scaling' }],
+      ['VerifyReplication', { Type: 'Task', Resource: 'arn:replication' }],
+    ]);
+    const translator = new HistoryTranslator(parallel, 'arn:aws:iam::000000000000:role/local');
+    for (const event of [
+      { type: 'StateEntered', timestamp: 1, state: state('RunChecks', 'Parallel') },
+      { type: 'StateEntered', timestamp: 2, state: state('VerifyScaling', 'Task') },
+      { type: 'StateEntered', timestamp: 3, state: state('VerifyReplication', 'Task') },
+      { type: 'StateExited', timestamp: 4, state: state('VerifyScaling', 'Task', {}, { check: 'scaling' }) },
+      { type: 'StateExited', timestamp: 5, state: state('VerifyReplication', 'Task', {}, { check: 'r' }) },
+    ] as unknown as LocalExecutionEvent[])
+      translator.translate(event);
+    const byId = new Map(translator.events.map((e) => [e.id, e]));
+    const stateOf = (id: number): string | undefined => {
+      const event = byId.get(id);
+      const details = (event?.stateEnteredEventDetails ?? event?.stateExitedEventDetails) as
+        | { name: string }
+        | undefined;
+      return details?.name ?? (event ? stateOf(event.previousEventId) : undefined);
+    };
+    const succeeded = translator.events.filter((e) => e.type === 'LambdaFunctionSucceeded');
+    expect(
+      succeeded.map((e) => [
+        stateOf(e.id),
+        (e.lambdaFunctionSucceededEventDetails as { output: string }).output,
+      ]),
+    ).toEqual([
+      ['VerifyScaling', '{"check":"scaling"}'],
+      ['VerifyReplication', '{"check":"r"}'],
+    ]);
   });
 });

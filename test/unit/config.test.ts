@@ -48,8 +48,12 @@ describe('worker configuration', () => {
       idleTimeBetweenReadsMs: 500,
       maxRecords: 1_000,
       initialPosition: 'TRIM_HORIZON',
-      writeMode: 'fenced',
-      poisonPolicy: 'stop',
+      replication: { targetTableName: 'users_replica', writeMode: 'fenced', writeConcurrency: 1 },
+      poisonRecordPolicy: 'stop',
+      processorModule: undefined,
+      processorTimeoutMs: 60_000,
+      processorMaxAttempts: 3,
+      checkpointIntervalMs: 1_000,
       stream: { region: 'us-east-1', accountId: '123456789012', tableName: 'users' },
     });
   });
@@ -63,7 +67,7 @@ describe('worker configuration', () => {
       },
       'h',
     );
-    expect(config.stream.tableName).toBe('users');
+    expect(config.stream?.tableName).toBe('users');
   });
 
   it.each([

@@ -1,6 +1,9 @@
 /** Pure control-plane domain code: input parsing, the check verdicts, metrics, alarm diagnosis, load items. */
 import { describe, expect, it } from 'vitest';
-import { PROCESSED_BY_ATTRIBUTE, SEQUENCE_ATTRIBUTE } from '../../consumer/processor/replica-writer.js';
+import {
+  PROCESSED_BY_ATTRIBUTE,
+  SEQUENCE_ATTRIBUTE,
+} from '../../consumer/replication/replication-processor.js';
 import { diagnose, parseAlarmEvent } from '../../core/alarms.js';
 import { judgeScaling, REPLICA_BOOKKEEPING, scalingInForce } from '../../core/checks.js';
 import type { ScaleStatus } from '../../core/cluster.js';
@@ -197,6 +200,55 @@ describe('judgeScaling', () => {
     });
   });
 
+  it('gives a new lease the grace (fleet.checks.leaseSampleMs): leased by nobody in the later read only is awaited, in both a failure', () => {
+    // s5 rolled over just before the first read: no lease then; created, and not yet taken, at the second.
+    const grown = [...shards, { shardId: 's5', parentShardId: 's4', closed: false }];
+    const renewed = healthyLeases.map((l) => ({ ...l, leaseCounter: l.leaseCounter + 1 }));
+    const fresh = judgeScaling({
+      fleet,
+      streamArn: 'arn',
+      shards: grown,
+      leases: healthyLeases,
+      laterLeases: [...renewed, lease('s5', undefined)],
+      status: status(2, ['w1', 'w2']),
+    });
+    expect(fresh.reasons).toEqual([]);
+    expect(fresh.figures.leases).toMatchObject({ unowned: 0, awaitingOwner: 1 });
+    // Listed at the first read and still without a lease a grace later: shard sync has not seen it.
+    const unleased = judgeScaling({
+      fleet,
+      streamArn: 'arn',
+      shards: grown,
+      leases: healthyLeases,
+      laterLeases: renewed,
+      status: status(2, ['w1', 'w2']),
+    });
+    expect(unleased.reasons).toEqual([
+      expect.stringContaining('1 open shard(s) have no lease after 1000 ms (e.g. s5)'),
+    ]);
+    // Leased by nobody in both reads, a grace apart: no worker takes it.
+    const stuck = judgeScaling({
+      fleet,
+      streamArn: 'arn',
+      shards: grown,
+      leases: [...healthyLeases, lease('s5', undefined)],
+      laterLeases: [...renewed, lease('s5', undefined)],
+      status: status(2, ['w1', 'w2']),
+    });
+    expect(stuck.healthy).toBe(false);
+    expect(stuck.figures.leases).toMatchObject({ unowned: 1, awaitingOwner: 0 });
+    expect(stuck.reasons.join(' ')).toContain('s5');
+    // One read alone cannot tell: everything it sees counts.
+    const once = judgeScaling({
+      fleet,
+      streamArn: 'arn',
+      shards: grown,
+      leases: healthyLeases,
+      status: status(2, ['w1', 'w2']),
+    });
+    expect(once.healthy).toBe(false);
+  });
+
   it('reports each problem with a reason', () => {
     const leases = [
       lease('s1', 'w1', 5, '90'),
@@ -222,7 +274,7 @@ describe('judgeScaling', () => {
     );
     expect(text).toContain('3 of 1 replicas are ready');
     expect(text).toContain('The cluster runs 1 replicas but the 4 unfinished shards need 2');
-    expect(text).toContain('1 unfinished shards are leased by nobody (e.g. s2)');
+    expect(text).toContain('1 unfinished shard(s) are leased by nobody for 1000 ms or more (e.g. s2)');
     expect(text).toContain('1 unfinished leases are held by workers that are not running and ready (gone)');
     expect(text).toContain('1 leases were not renewed within 1000 ms (e.g. s4 held by w1)');
     expect(verdict.summary.startsWith('scaling unhealthy: ')).toBe(true);

@@ -14,11 +14,12 @@ import type { FetchedBatch } from '../../consumer/lifecycle/data-fetcher.js';
 import type { Fetcher } from '../../consumer/lifecycle/shard-consumer.js';
 import { silentEvents, type WorkerEvent } from '../../consumer/observability/events.js';
 import { LagTracker, WorkerMetrics } from '../../consumer/observability/metrics.js';
-import type { ShardRecordProcessor } from '../../consumer/processor/record-processor.js';
+import type { RecordProcessor } from '../../consumer/processor/record-processor.js';
 import { Scheduler } from '../../consumer/scheduler.js';
 import type { ShardDetector } from '../../consumer/shards/shard-detector.js';
 import { ShardSyncer } from '../../consumer/shards/shard-syncer.js';
 import type { Shard } from '../../core/shard.js';
+import { batchRunnerWithoutWriters } from '../support/batch-runner.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { MemoryLeaseRefresher } from '../support/memory-lease-refresher.js';
 
@@ -37,13 +38,7 @@ class IdleFetcher implements Fetcher {
   }
 }
 
-const processor: ShardRecordProcessor = {
-  initialize: async () => {},
-  processRecords: async () => 'processed',
-  leaseLost: async () => {},
-  shardEnded: async () => {},
-  shutdownRequested: async () => {},
-};
+const processor: RecordProcessor = { processRecords: async () => undefined };
 
 function worker(table: MemoryLeaseRefresher, clock: FakeClock, workerId: string, shards: Shard[]) {
   const metrics = new WorkerMetrics();
@@ -77,6 +72,7 @@ function worker(table: MemoryLeaseRefresher, clock: FakeClock, workerId: string,
     coordinator,
     syncer: new ShardSyncer(detector, table, 'TRIM_HORIZON', events),
     processor,
+    batches: batchRunnerWithoutWriters(processor, { clock, events, metrics }),
     checkpointer: new Checkpointer(table, workerId, clock, metrics, events),
     fetcher: (shardId) => new IdleFetcher(clock, () => ended.has(shardId)),
     leases: {

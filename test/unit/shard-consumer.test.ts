@@ -19,9 +19,10 @@ import { silentEvents, type WorkerEvent } from '../../consumer/observability/eve
 import { LagTracker, WorkerMetrics } from '../../consumer/observability/metrics.js';
 import type {
   ProcessRecordsInput,
-  ProcessResult,
-  ShardRecordProcessor,
+  ProcessRecordsResult,
+  RecordProcessor,
 } from '../../consumer/processor/record-processor.js';
+import { batchRunnerWithoutWriters } from '../support/batch-runner.js';
 import { FakeClock, flush } from '../support/fake-clock.js';
 import { MemoryLeaseRefresher } from '../support/memory-lease-refresher.js';
 
@@ -61,18 +62,15 @@ class ScriptedFetcher implements Fetcher {
   }
 }
 
-/** A processor that records batches and does what the test says with each. */
-class ScriptedProcessor implements ShardRecordProcessor {
+/** A processor that records batches and does what the test says with each (it returns no writes). */
+class ScriptedProcessor implements RecordProcessor {
   readonly batches: ProcessRecordsInput[] = [];
-  behaviour: (input: ProcessRecordsInput) => Promise<ProcessResult> = async () => 'processed';
-  async initialize(): Promise<void> {}
-  async processRecords(input: ProcessRecordsInput): Promise<ProcessResult> {
+  behaviour: (input: ProcessRecordsInput) => Promise<ProcessRecordsResult | undefined> = async () =>
+    undefined;
+  async processRecords(input: ProcessRecordsInput): Promise<ProcessRecordsResult | undefined> {
     this.batches.push(input);
     return this.behaviour(input);
   }
-  async leaseLost(): Promise<void> {}
-  async shardEnded(): Promise<void> {}
-  async shutdownRequested(): Promise<void> {}
 }
 
 function setup(options: { parents?: string[]; readableAt?: number; batches?: FetchedBatch[] } = {}) {
@@ -109,6 +107,7 @@ function setup(options: { parents?: string[]; readableAt?: number; batches?: Fet
     },
     checkpointer: new Checkpointer(table, OWNER, clock, metrics, events),
     processor,
+    batches: batchRunnerWithoutWriters(processor, { clock, events, metrics }),
     isHeld: () => held,
     onShardEnded: (shardId) => ended.push(shardId),
     clock,
@@ -199,7 +198,7 @@ describe('shard consumer', () => {
     env.fetcher.batches.push(batch(20, 5, env.clock));
     env.processor.behaviour = async () => {
       env.loseLease();
-      return 'lease-lost';
+      return undefined;
     };
     const run = env.consumer.run();
     await env.clock.advance(1_000);
@@ -214,7 +213,7 @@ describe('shard consumer', () => {
     env.processor.behaviour = async () => {
       env.consumer.requestShutdown(); // SIGTERM arrives while the batch is being written
       await env.clock.sleep(300);
-      return 'processed';
+      return undefined;
     };
     const run = env.consumer.run();
     await env.clock.advance(2_000);
@@ -234,7 +233,7 @@ describe('shard consumer', () => {
           name: 'ProvisionedThroughputExceededException',
         });
       }
-      return 'processed';
+      return undefined;
     };
     const run = env.consumer.run();
     await env.clock.advance(300);

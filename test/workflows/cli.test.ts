@@ -34,6 +34,7 @@ describe('streamfleet CLI against the local Step Functions endpoint', () => {
   let cluster: LocalCluster;
   let stepFunctions: LocalStepFunctions;
   let flaky: LocalStepFunctions;
+  let ordered: LocalStepFunctions;
   let kubernetes: LocalKubernetesApi;
   const dir = mkdtempSync(join(tmpdir(), 'streamfleet-cli-'));
   const saved = { ...process.env };
@@ -84,6 +85,31 @@ describe('streamfleet CLI against the local Step Functions endpoint', () => {
         },
       },
     });
+    // A third whose VerifyReplication starts its work only once VerifyScaling has returned: the branches of
+    // verify's Parallel state end in the order that once put scaling's verdict under VerifyReplication.
+    let scalingReturned = () => {};
+    const scalingDone = new Promise<void>((resolve) => {
+      scalingReturned = resolve;
+    });
+    ordered = await startLocalStepFunctions({
+      stackName: 'Ordered',
+      run: {
+        ...run,
+        handlers: {
+          'verify-scaling': async (event, context) => {
+            try {
+              return await (await loadHandler('verify-scaling'))(event, context);
+            } finally {
+              scalingReturned();
+            }
+          },
+          'verify-replication': async (event, context) => {
+            await scalingDone;
+            return (await loadHandler('verify-replication'))(event, context);
+          },
+        },
+      },
+    });
     kubernetes = cluster.kubernetesApi;
     writeFileSync(join(dir, 'kubeconfig'), kubernetes.kubeconfig());
     env = {
@@ -105,7 +131,8 @@ describe('streamfleet CLI against the local Step Functions endpoint', () => {
   });
 
   afterAll(async () => {
-    await Promise.all([stepFunctions?.stop(), flaky?.stop()]);
+    // The Kubernetes API is the cluster's own: it stops with the cluster.
+    await Promise.all([stepFunctions?.stop(), flaky?.stop(), ordered?.stop()]);
     await cluster?.stop();
     for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
     Object.assign(process.env, saved);
@@ -185,6 +212,53 @@ describe('streamfleet CLI against the local Step Functions endpoint', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(json(run)).toMatchObject({ workflow: 'verify', status: 'SUCCEEDED', output: { healthy: true } });
+  });
+
+  it('says each branch’s verdict under its own state, whichever branch of the Parallel state ends first', async () => {
+    const run = await cli(['verify', '--input', setupFile, '--stack', 'Ordered', '--poll-ms', '200'], {
+      AWS_ENDPOINT_URL_SFN: ordered.endpoint,
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const under = (state: string) =>
+      run.lines.find((l) => l.startsWith('[') && l.includes(`]   ${state}: `))?.split(`]   ${state}: `)[1];
+    // The live view's line under each state is that check's summary, as the output at the end gives it.
+    const end = run.lines.findIndex((l) => l.startsWith('verify SUCCEEDED'));
+    const summaries = run.lines.slice(end + 1).map((l) => l.trim());
+    expect(under('VerifyScaling')).toBe(summaries.find((l) => l.startsWith('scaling ')));
+    expect(under('VerifyReplication')).toBe(summaries.find((l) => l.startsWith('replication ')));
+  });
+
+  it('follows an execution started with --no-follow to the same end, by the command it printed', async () => {
+    const started = await cli(['verify', '--input', setupFile, '--no-follow']);
+    expect(started.code, started.stderr).toBe(0);
+    const arn = started.stdout.trim();
+    expect(started.stderr).toBe(`follow it with: npx streamfleet follow ${arn}\n`);
+    const followed = await cli(['follow', arn, '--json', '--poll-ms', '200']);
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(json(followed)).toMatchObject({ executionArn: arn, workflow: 'verify', status: 'SUCCEEDED' });
+    // An ARN of the right form that names no execution: something to reach that is not there (3).
+    const unknown = await cli(['follow', `${arn.slice(0, arn.lastIndexOf(':'))}:never-started`]);
+    expect(unknown.code).toBe(3);
+  });
+
+  it('says what went wrong in the order to fix it, with the exit code of its kind', async () => {
+    // A missing input file comes before the missing region: the first thing to fix is what was typed.
+    const missing = await cli(['status', '--input', join(dir, 'nowhere.json')], { AWS_REGION: '' });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--input');
+    // A malformed state machine ARN is bad input (2), not a state machine that cannot be found (3).
+    expect(
+      (await cli(['verify', '--input', setupFile, '--state-machine-arn', 'Streamfleet-verify'])).code,
+    ).toBe(2);
+    // An endpoint that does not answer is named with the variable that set it, for manifests as for status.
+    for (const command of ['manifests', 'status']) {
+      const refused = await cli([command, '--input', setupFile], {
+        AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:9',
+        AWS_ENDPOINT_URL_DYNAMODB_STREAMS: 'http://127.0.0.1:9',
+      });
+      expect(refused.code, command).toBe(3);
+      expect(refused.stderr, command).toContain('(AWS_ENDPOINT_URL_DYNAMODB)');
+    }
   });
 
   it('manifests prints exactly what DeployConsumer and InstallScaler applied', async () => {

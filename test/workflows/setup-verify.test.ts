@@ -115,7 +115,7 @@ describe('setup, verify, alarm reaction and teardown, locally', () => {
     expect((deleted.output as { removed: { tables: { deleted: string[] } } }).removed.tables.deleted).toEqual(
       [fleet.sourceTableName, fleet.replicaTableName, fleet.applicationName],
     );
-    expect(await describeTable(client, fleet.replicaTableName)).toBeUndefined();
+    expect(await describeTable(client, `${fleet.replicaTableName}`)).toBeUndefined();
     client.destroy();
   });
 });
