@@ -286,7 +286,7 @@ async function assemble(
   const evidence =
     settings.peerPodSelector === undefined
       ? undefined
-      : new KubernetesPodEvidence({
+      : await KubernetesPodEvidence.load({
           instanceName: settings.instanceName,
           selector: settings.peerPodSelector,
           namespace: settings.podNamespace,

@@ -2,7 +2,9 @@
  * Peer evidence from Kubernetes: the pods of this worker's own Deployment (a label selector in its own
  * namespace), listed and watched through @kubernetes/client-node's informer (list, then watch from the list's
  * resourceVersion, listing again after a 410 Gone and reporting the pods that vanished meanwhile as deleted).
- * This module is the only one that imports the client; the rest of the worker sees the `PeerEvidence` port.
+ * This module is the only one that imports the client, and only when pod evidence is asked for (`load`): the
+ * package's library leaves @kubernetes/client-node an optional peer dependency, the container's bundle has it.
+ * The rest of the worker sees the `PeerEvidence` port.
  *
  * The calls it makes, which the consumer's Role grants and nothing more (core/manifests.ts `consumerRole`):
  * `list` and `watch` pods in the namespace (the informer). The first list also checks that peers will map
@@ -19,18 +21,9 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import {
-  ADD,
-  DELETE,
-  ERROR,
-  type Informer,
-  KubeConfig,
-  type KubernetesListObject,
-  makeInformer,
-  UPDATE,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import type { Informer, KubeConfig, KubernetesListObject, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../core/clock.js';
+import { ConfigurationError } from '../../core/errors.js';
 import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
 import type { WorkerEvents } from '../observability/events.js';
 import { type PeerChange, type PeerEvidence, type PeerState, PodLedger, readPod } from './peer-evidence.js';
@@ -58,7 +51,27 @@ export interface KubernetesPodEvidenceOptions {
   kubeConfig?: KubeConfig;
 }
 
+/** The client's module, imported when pod evidence is asked for. */
+type KubernetesClient = typeof import('@kubernetes/client-node');
+
 export class KubernetesPodEvidence implements PeerEvidence {
+  /**
+   * Imports @kubernetes/client-node and makes the evidence. A library user who asks for pod evidence without the
+   * package installed gets a ConfigurationError naming the setting and the package to install.
+   */
+  static async load(options: KubernetesPodEvidenceOptions): Promise<KubernetesPodEvidence> {
+    let client: KubernetesClient;
+    try {
+      client = await import('@kubernetes/client-node');
+    } catch (error) {
+      throw new ConfigurationError(
+        'peerPodSelector',
+        `(PEER_POD_SELECTOR) pod evidence needs the package @kubernetes/client-node (npm install @kubernetes/client-node@1.4.0), which could not be loaded: ${(error as Error).message}`,
+      );
+    }
+    return new KubernetesPodEvidence(options, client);
+  }
+
   private readonly ledger: PodLedger;
   private readonly listeners = new Set<(change: PeerChange) => void>();
   private readonly stopController = new AbortController();
@@ -68,7 +81,10 @@ export class KubernetesPodEvidence implements PeerEvidence {
   private running: Promise<void> | undefined;
   namespace = '';
 
-  constructor(private readonly options: KubernetesPodEvidenceOptions) {
+  private constructor(
+    private readonly options: KubernetesPodEvidenceOptions,
+    private readonly client: KubernetesClient,
+  ) {
     this.ledger = new PodLedger(options.instanceName);
   }
 
@@ -105,7 +121,7 @@ export class KubernetesPodEvidence implements PeerEvidence {
       let failed: unknown;
       try {
         if (!kubeConfig) {
-          kubeConfig = options.kubeConfig ?? loadKubeConfig();
+          kubeConfig = options.kubeConfig ?? loadKubeConfig(this.client);
           this.namespace = options.namespace ?? defaultNamespace(kubeConfig);
           this.informer = this.makeInformer(kubeConfig);
         }
@@ -148,6 +164,7 @@ export class KubernetesPodEvidence implements PeerEvidence {
   private makeInformer(kubeConfig: KubeConfig): Informer<V1Pod> {
     const { selector } = this.options;
     const path = `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods`;
+    const { makeInformer, ADD, UPDATE, DELETE, ERROR } = this.client;
     const informer = makeInformer<V1Pod>(
       kubeConfig,
       path,
@@ -277,8 +294,8 @@ async function getJson<T>(kubeConfig: KubeConfig, path: string): Promise<T> {
   });
 }
 
-function loadKubeConfig(): KubeConfig {
-  const kubeConfig = new KubeConfig();
+function loadKubeConfig(client: KubernetesClient): KubeConfig {
+  const kubeConfig = new client.KubeConfig();
   kubeConfig.loadFromDefault();
   return kubeConfig;
 }
