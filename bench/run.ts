@@ -153,7 +153,7 @@ async function main(): Promise<void> {
   }
 
   if (want('failover')) {
-    log('failover: SIGKILL and SIGTERM of the owner, default settings');
+    log('failover: SIGKILL, SIGTERM and SIGSTOP of the owner pod, then SIGKILLs mid-batch, default settings');
     results.failover = await withDynamoDb((ctx) => runFailover(ctx, { trials: rounds }));
   }
 

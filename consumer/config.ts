@@ -42,6 +42,18 @@ const STREAM_ARN =
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$|^ddblocal$|^local$/;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** One requirement of a Kubernetes label selector: key, key=value, key!=value, key in (a,b), !key, … */
+const SELECTOR_TERM =
+  /^!?[A-Za-z0-9][-A-Za-z0-9_./]*(\s*(==?|!=)\s*[-A-Za-z0-9_.]*|\s+(in|notin)\s+\([-A-Za-z0-9_.,\s]*\))?$/;
+/** A label selector: its requirements split at the commas that are not inside a set `( … )`. */
+const LABEL_SELECTOR = {
+  test: (selector: string) =>
+    selector
+      .split(/,(?![^(]*\))/)
+      .map((term) => term.trim())
+      .every((term) => SELECTOR_TERM.test(term)),
+};
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export function parseStreamArn(arn: string): StreamArnParts | undefined {
   const m = STREAM_ARN.exec(arn);
@@ -230,6 +242,21 @@ export const WORKER_SETTINGS = {
     fallback: 20_000,
     min: 1_000,
     max: 300_000,
+  }),
+  peerPodSelector: patternSetting({
+    option: 'peerPodSelector',
+    variable: 'PEER_POD_SELECTOR',
+    doc: "label selector of this Deployment's pods: watched through the Kubernetes API, a peer whose pod is deleted or whose container stopped loses its leases at once (default unset: the lease duration alone)",
+    pattern: LABEL_SELECTOR,
+    describe: (value) =>
+      `"${value}" is not a Kubernetes label selector such as app.kubernetes.io/instance=users-replicator.`,
+  }),
+  podNamespace: patternSetting({
+    option: 'podNamespace',
+    variable: 'POD_NAMESPACE',
+    doc: "namespace of those pods (default: this pod's own)",
+    pattern: DNS_LABEL,
+    describe: (value) => `"${value}" is not a Kubernetes namespace name.`,
   }),
   logLevel: oneOfSetting({
     option: 'logLevel',

@@ -150,7 +150,8 @@ export function patternSetting(input: {
   option: string;
   variable: string;
   doc: string;
-  pattern: RegExp;
+  /** A RegExp, or any check with its `test`. */
+  pattern: { test(value: string): boolean };
   describe: (value: string) => string;
   required?: string;
 }): SettingSpec<string | undefined> {

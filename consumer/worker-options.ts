@@ -54,6 +54,10 @@ export interface WorkerOptions {
   checkpointIntervalMs?: number;
   /** longest graceful drain (SIGTERM, or stop()) before the batches in hand are abandoned (default 20000) */
   shutdownTimeoutMs?: number;
+  /** label selector of this Deployment's pods: watched through the Kubernetes API, a peer whose pod is deleted or whose container stopped loses its leases at once (default unset: the lease duration alone) */
+  peerPodSelector?: string;
+  /** namespace of those pods (default: this pod's own) */
+  podNamespace?: string;
   /** trace, debug, info, warn, error, fatal or silent (default info) */
   logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 }

@@ -28,6 +28,7 @@ import { type WorkerEvent, WorkerEvents } from './observability/events.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { LagTracker, WorkerMetrics } from './observability/metrics.js';
 import { type HealthSource, startHealthServer } from './observability/server.js';
+import { KubernetesPodEvidence } from './peers/kubernetes-pods.js';
 import { BatchRunner } from './processor/batch-runner.js';
 import { DeadLetterTable } from './processor/dead-letter.js';
 import { IndividualWriter } from './processor/individual-writer.js';
@@ -208,6 +209,7 @@ export async function runWorker(settings: WorkerSettings, parts: WorkerParts): P
         stopping ??= (async () => {
           await running.ownerIndexAdoption.stop();
           await running.scheduler.shutdown();
+          await running.evidence?.stop();
           try {
             await processor.close?.();
           } finally {
@@ -235,7 +237,11 @@ interface Plumbing {
 async function assemble(
   settings: WorkerSettings & { streamArn: string },
   { dynamodb, streams, detector, metrics, clock, parts }: Plumbing,
-): Promise<{ scheduler: Scheduler; ownerIndexAdoption: OwnerIndexAdoption }> {
+): Promise<{
+  scheduler: Scheduler;
+  ownerIndexAdoption: OwnerIndexAdoption;
+  evidence: KubernetesPodEvidence | undefined;
+}> {
   const { events, log, processor, processorName } = parts;
   // One write at a time per lease item from this worker: transactions, renewals, checkpoints, hand-offs.
   const gate = new LeaseItemGate(clock);
@@ -276,6 +282,18 @@ async function assemble(
     events,
     metrics,
   });
+  // Peer evidence: the pods of this Deployment, when the worker is told which (PEER_POD_SELECTOR).
+  const evidence =
+    settings.peerPodSelector === undefined
+      ? undefined
+      : await KubernetesPodEvidence.load({
+          instanceName: settings.instanceName,
+          selector: settings.peerPodSelector,
+          namespace: settings.podNamespace,
+          clock,
+          events,
+        });
+  evidence?.start();
   const coordinator = new LeaseCoordinator(
     refresher,
     {
@@ -288,6 +306,7 @@ async function assemble(
       maxLeasesPerWorker: settings.maxLeasesPerWorker,
       maxLeasesToStealAtOnce: settings.maxLeasesToStealAtOnce,
       progress,
+      ...(evidence ? { evidence } : {}),
     },
     clock,
     log,
@@ -345,5 +364,5 @@ async function assemble(
     // Transactions carry their checkpoints; every other checkpoint is written at most this often.
     checkpointIntervalMs: settings.checkpointIntervalMs,
   });
-  return { scheduler, ownerIndexAdoption };
+  return { scheduler, ownerIndexAdoption, evidence };
 }

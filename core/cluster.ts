@@ -169,6 +169,28 @@ export interface Cluster {
   }): Promise<ScaleStatus>;
 }
 
+/**
+ * A Kubernetes API server's `Status` for a failed request (apimachinery metav1.Status): what the local
+ * Kubernetes API and the tests' fake one answer with, and what core/errors.ts reads back.
+ */
+export function failureStatus(
+  code: number,
+  reason: string,
+  message: string,
+  details?: Record<string, unknown>,
+) {
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    ...(details ? { details } : {}),
+    code,
+  };
+}
+
 /** A plain JSON copy of a kubernetes-models object (or of a plain manifest). */
 export function toManifestObject(model: { toJSON(): unknown } | Record<string, unknown>): ManifestObject {
   const json = typeof model.toJSON === 'function' ? (model.toJSON as () => unknown)() : model;

@@ -18,6 +18,8 @@ import { type ScalingConfig, ScalingMode, scalingConfig } from './keda.js';
 import {
   consumerDeployment,
   consumerDisruptionBudget,
+  consumerRole,
+  consumerRoleBinding,
   consumerScaledObject,
   consumerServiceAccount,
   IRSA_ROLE_ANNOTATION,
@@ -436,8 +438,8 @@ async function applyAll(cluster: Cluster, manifests: ManifestObject[]): Promise<
 }
 
 /**
- * The consumer's ServiceAccount (with its IRSA role), Deployment and PodDisruptionBudget; KEDA sets the
- * replicas later.
+ * The consumer's ServiceAccount (with its IRSA role), its Role and RoleBinding (list and watch the pods of its
+ * namespace: peer evidence), Deployment and PodDisruptionBudget; KEDA sets the replicas later.
  */
 export function consumerManifests(input: {
   fleet: FleetSpec;
@@ -478,7 +480,16 @@ export function consumerManifests(input: {
   const budget = prefixed('fleet', () =>
     consumerDisruptionBudget({ namespace: fleet.namespace, name: fleet.name }),
   );
-  return [toManifestObject(serviceAccount), toManifestObject(deployment), toManifestObject(budget)];
+  const access = { namespace: fleet.namespace, name: fleet.name, serviceAccountName: fleet.name };
+  const role = prefixed('fleet', () => consumerRole(access));
+  const binding = prefixed('fleet', () => consumerRoleBinding(access));
+  return [
+    toManifestObject(serviceAccount),
+    toManifestObject(role),
+    toManifestObject(binding),
+    toManifestObject(deployment),
+    toManifestObject(budget),
+  ];
 }
 
 /** How long DeployConsumer follows the rollout; a fleet that is not ready by then is judged by CheckLeases. */
@@ -583,14 +594,17 @@ export async function removeScaler(cluster: Cluster, fleet: FleetSpec): Promise<
 }
 
 /**
- * Deletes the Deployment (its pods drain on SIGTERM), its PodDisruptionBudget and the ServiceAccount. The
- * namespace stays.
+ * Deletes the Deployment (its pods drain on SIGTERM), its PodDisruptionBudget, the RoleBinding and Role that
+ * let its pods watch each other, and the ServiceAccount. The namespace stays.
  */
 export async function removeConsumer(cluster: Cluster, fleet: FleetSpec): Promise<{ deleted: string[] }> {
   const deleted: string[] = [];
+  const rbac = 'rbac.authorization.k8s.io/v1';
   const refs = [
     { apiVersion: 'apps/v1', kind: 'Deployment', namespace: fleet.namespace, name: fleet.name },
     { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', namespace: fleet.namespace, name: fleet.name },
+    { apiVersion: rbac, kind: 'RoleBinding', namespace: fleet.namespace, name: fleet.name },
+    { apiVersion: rbac, kind: 'Role', namespace: fleet.namespace, name: fleet.name },
     { apiVersion: 'v1', kind: 'ServiceAccount', namespace: fleet.namespace, name: fleet.name },
   ];
   for (const ref of refs)

@@ -1,6 +1,7 @@
 /**
- * Kubernetes manifests for one consumer fleet on EKS: the IRSA ServiceAccount, the worker Deployment (and its
- * PodDisruptionBudget), and KEDA's TriggerAuthentication and ScaledObject. Every builder checks its input
+ * Kubernetes manifests for one consumer fleet on EKS: the IRSA ServiceAccount, its Role and RoleBinding (list
+ * and watch the namespace's pods, nothing else), the worker Deployment (and its PodDisruptionBudget), and KEDA's
+ * TriggerAuthentication and ScaledObject. Every builder checks its input
  * first (InvalidInputError naming the field), then builds a typed `kubernetes-models` object and runs its
  * schema `.validate()`. `renderManifestsYaml` prints them for `kubectl apply -f`.
  *
@@ -25,6 +26,8 @@ import {
 } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { stringify } from 'yaml';
 import { parseRoleArn, parseStreamArn } from './arns.js';
@@ -109,6 +112,8 @@ const RESERVED_ENV = [
   'AWS_REGION',
   'INSTANCE_NAME',
   'PORT',
+  'PEER_POD_SELECTOR',
+  'POD_NAMESPACE',
 ] as const;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const QUANTITY = /^(\d+(\.\d+)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
@@ -135,6 +140,13 @@ function standardLabels(instance: string): Record<string, string> {
 
 function selectorLabels(instance: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'streamfleet', 'app.kubernetes.io/instance': instance };
+}
+
+/** The label selector of a fleet's pods, as the workers watch them (PEER_POD_SELECTOR). */
+export function podSelector(instance: string): string {
+  return Object.entries(selectorLabels(instance))
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
 }
 
 function validated<T extends { validate(): void }>(model: T, kind: string): T {
@@ -184,6 +196,49 @@ export function consumerServiceAccount(input: ServiceAccountInput): ServiceAccou
       },
     }),
     'ServiceAccount',
+  );
+}
+
+// --- Role and RoleBinding: what the workers may ask the Kubernetes API -----------------------------------
+
+/**
+ * The only Kubernetes calls a worker makes (consumer/peers/kubernetes-pods.ts): list and watch the pods of its
+ * Deployment. A Role, not a ClusterRole: its own namespace only.
+ */
+export const CONSUMER_POD_RULES = [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }];
+
+export interface ConsumerRoleInput {
+  namespace: string;
+  /** The Role's and RoleBinding's name (the fleet's), also its `app.kubernetes.io/instance` label. */
+  name: string;
+  serviceAccountName: string;
+}
+
+/** Read the pods of the namespace: how a worker learns at once that a peer's pod is gone. */
+export function consumerRole(input: ConsumerRoleInput): Role {
+  const namespace = requireDns1123Label('namespace', input.namespace);
+  const name = requireDns1123Label('name', input.name);
+  return validated(
+    new Role({
+      metadata: { name, namespace, labels: standardLabels(name) },
+      rules: CONSUMER_POD_RULES.map((rule) => ({ ...rule, resources: [...rule.resources] })),
+    }),
+    'Role',
+  );
+}
+
+/** Grants the Role to the consumer's ServiceAccount, in the same namespace. */
+export function consumerRoleBinding(input: ConsumerRoleInput): RoleBinding {
+  const namespace = requireDns1123Label('namespace', input.namespace);
+  const name = requireDns1123Label('name', input.name);
+  const serviceAccountName = requireDns1123Subdomain('serviceAccountName', input.serviceAccountName);
+  return validated(
+    new RoleBinding({
+      metadata: { name, namespace, labels: standardLabels(name) },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name: serviceAccountName, namespace }],
+    }),
+    'RoleBinding',
   );
 }
 
@@ -361,6 +416,12 @@ export function consumerDeployment(input: DeploymentInput): Deployment {
                     valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } },
                   },
                   { name: 'PORT', value: String(port) },
+                  // Peer evidence: watch this Deployment's pods (the Role below lets it).
+                  { name: 'PEER_POD_SELECTOR', value: podSelector(name) },
+                  {
+                    name: 'POD_NAMESPACE',
+                    valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+                  },
                   ...extraEnv,
                 ],
                 readinessProbe: {
@@ -627,12 +688,12 @@ export interface ConsumerFleetInput
 }
 
 /**
- * Everything `kubectl apply -f` needs for one fleet, in apply order: ServiceAccount, Deployment,
- * PodDisruptionBudget, TriggerAuthentication (`NAME-aws`), ScaledObject (`NAME`).
+ * Everything `kubectl apply -f` needs for one fleet, in apply order: ServiceAccount, Role, RoleBinding,
+ * Deployment, PodDisruptionBudget, TriggerAuthentication (`NAME-aws`), ScaledObject (`NAME`).
  */
 export function consumerFleetManifests(
   input: ConsumerFleetInput,
-): [ServiceAccount, Deployment, PodDisruptionBudget, TriggerAuthentication, ScaledObject] {
+): [ServiceAccount, Role, RoleBinding, Deployment, PodDisruptionBudget, TriggerAuthentication, ScaledObject] {
   const name = requireDns1123Label('name', input.name);
   const serviceAccountName = input.serviceAccountName ?? name;
   const triggerAuthenticationName = `${name}-aws`;
@@ -643,6 +704,8 @@ export function consumerFleetManifests(
       roleArn: input.roleArn,
       instance: name,
     }),
+    consumerRole({ namespace: input.namespace, name, serviceAccountName }),
+    consumerRoleBinding({ namespace: input.namespace, name, serviceAccountName }),
     consumerDeployment({ ...input, serviceAccountName }),
     consumerDisruptionBudget({ namespace: input.namespace, name }),
     kedaTriggerAuthentication({

@@ -11,6 +11,9 @@
  * - In memory with the fake clock (test/support/memory-lease-refresher.ts), for 2,000 and 10,000 shards, the
  *   trend: this design, full-scan-every-pass at the same 1 s taker interval, and KCL 1.x's own intervals
  *   (taker every 2 × (failover + 25 ms) = 20.05 s, renewer every failover / 3 − 25 ms = 3.308 s, full scans).
+ * - This design twice: without peer evidence (no Kubernetes API: every peer's sentinel every pass) and with it
+ *   (`streamfleet-pod-evidence`: each coordinator told, as by a current watch of the pods, that every peer's
+ *   pod runs; crashes would come from the watch, so a sentinel is read about once a renewal).
  */
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
@@ -19,6 +22,7 @@ import { LeaseCoordinator, type LeaseCoordinatorOptions } from '../../consumer/l
 import { DynamoDBLeaseRefresher, type LeaseRefresher } from '../../consumer/leases/lease-refresher.js';
 import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
+import { NO_PEER_EVIDENCE, type PeerEvidence, PeerState } from '../../consumer/peers/peer-evidence.js';
 import type { Clock } from '../../core/clock.js';
 import { systemClock } from '../../core/clock.js';
 import { FakeClock } from '../../test/support/fake-clock.js';
@@ -29,6 +33,7 @@ import { onCleanup } from '../lib/cleanup.js';
 import type { BenchContext } from '../lib/context.js';
 import {
   countingRefresher,
+  EVENTUAL,
   RequestTally,
   type TallySnapshot,
   tallyDelta,
@@ -59,10 +64,18 @@ export function defaultLeaseOptions(): Omit<LeaseCoordinatorOptions, 'workerId' 
   };
 }
 
-export type Design = 'streamfleet' | 'full-scan-every-pass' | 'kcl1-intervals';
+export type Design = 'streamfleet' | 'streamfleet-pod-evidence' | 'full-scan-every-pass' | 'kcl1-intervals';
+
+/** A current watch of the pods that says every peer's pod runs (nobody crashes in this benchmark). */
+const EVERY_POD_RUNNING: PeerEvidence = {
+  isCurrent: () => true,
+  stateOf: () => PeerState.Running,
+  onChange: () => () => {},
+};
 
 function designOptions(design: Design): Partial<LeaseCoordinatorOptions> {
-  if (design === 'streamfleet') return { ownerIndex: true };
+  if (design === 'streamfleet') return { ownerIndex: true, evidence: NO_PEER_EVIDENCE };
+  if (design === 'streamfleet-pod-evidence') return { ownerIndex: true, evidence: EVERY_POD_RUNNING };
   if (design === 'full-scan-every-pass') return { ownerIndex: false };
   return { ownerIndex: false, takerIntervalMs: 20_050, renewIntervalMs: 3_308 };
 }
@@ -95,13 +108,19 @@ export interface ScaleResult {
   memory: ScaleMeasurement[];
 }
 
-/** Lease items are ~250 bytes; strongly consistent reads cost 1 RCU per 4 KB, eventually consistent half. */
-function estimateRcu(items: Record<string, number>, requests: Record<string, number>): number {
+/**
+ * Lease items are ~250 bytes; strongly consistent reads cost 1 RCU per 4 KB, eventually consistent half
+ * (DynamoDB developer guide, "Read capacity units"): a Scan or Query by the bytes it reads, BatchGetItem and
+ * GetItem per item, each rounded up to 4 KB. Query (the owner index) is always eventually consistent.
+ */
+export function estimateRcu(items: Record<string, number>, requests: Record<string, number>): number {
   const size = 250;
   return (
     ((items.Scan ?? 0) * size) / 4096 +
+    ((items[`Scan ${EVENTUAL}`] ?? 0) * size) / 4096 / 2 +
     ((items.Query ?? 0) * size) / 4096 / 2 +
     (items.BatchGetItem ?? 0) +
+    (items[`BatchGetItem ${EVENTUAL}`] ?? 0) / 2 +
     (requests.GetItem ?? 0)
   );
 }
@@ -346,12 +365,12 @@ export async function runScale(ctx: BenchContext, options: { quick: boolean }): 
   const workers = 10;
   const ddb: ScaleMeasurement[] = [];
   const shards = options.quick ? 200 : 2_000;
-  for (const design of ['streamfleet', 'full-scan-every-pass'] as const) {
+  for (const design of ['streamfleet-pod-evidence', 'streamfleet', 'full-scan-every-pass'] as const) {
     const m = await scaleOnDdb(ctx, design, {
       shards,
       workers,
       steadySeconds: options.quick ? 5 : 30,
-      balanceTimeoutSeconds: options.quick ? 45 : design === 'streamfleet' ? 180 : 90,
+      balanceTimeoutSeconds: options.quick ? 45 : design === 'full-scan-every-pass' ? 90 : 180,
     });
     ddb.push(m);
     ctx.log(
@@ -361,7 +380,12 @@ export async function runScale(ctx: BenchContext, options: { quick: boolean }): 
   }
   const memory: ScaleMeasurement[] = [];
   for (const n of options.quick ? [2_000] : [2_000, 10_000]) {
-    for (const design of ['streamfleet', 'full-scan-every-pass', 'kcl1-intervals'] as const) {
+    for (const design of [
+      'streamfleet-pod-evidence',
+      'streamfleet',
+      'full-scan-every-pass',
+      'kcl1-intervals',
+    ] as const) {
       const m = await scaleInMemory(design, {
         shards: n,
         workers,

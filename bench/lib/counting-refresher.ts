@@ -48,6 +48,9 @@ export function tallyDelta(after: TallySnapshot, before: TallySnapshot): TallySn
   };
 }
 
+/** Marks the items of eventually consistent reads in `itemsRead` (e.g. `BatchGetItem (eventual)`). */
+export const EVENTUAL = '(eventual)';
+
 /** Requests the in-memory table would have cost on DynamoDB (it cannot report pages itself). */
 export const MEMORY_SCAN_PAGE_ITEMS = 4_000;
 
@@ -86,6 +89,12 @@ export function countingRefresher<T extends LeaseRefresher>(
       return async (...args: unknown[]) => {
         if (property === 'renewLease') tally.write('renew');
         if (property === 'takeLease') tally.write('take');
+        // listLeases(options) and getLeases(keys, options): an eventually consistent read costs half.
+        const options = (property === 'getLeases' ? args[1] : args[0]) as
+          | { consistent?: boolean }
+          | undefined;
+        const eventual =
+          (property === 'listLeases' || property === 'getLeases') && options?.consistent === false;
         const result = (await (value as (...a: unknown[]) => Promise<unknown>).apply(
           target,
           args,
@@ -93,7 +102,7 @@ export function countingRefresher<T extends LeaseRefresher>(
         const readOp = reads[property];
         if (readOp) {
           const n = Array.isArray(result) ? result.length : result ? 1 : 0;
-          tally.read(readOp, n);
+          tally.read(eventual ? `${readOp} ${EVENTUAL}` : readOp, n);
           if (countRequests) {
             if (property === 'listLeases')
               tally.request('Scan', Math.max(1, Math.ceil(n / MEMORY_SCAN_PAGE_ITEMS)));

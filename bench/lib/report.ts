@@ -113,19 +113,37 @@ export function printSummary(results: BenchResults, print: (line: string) => voi
   if (fo) {
     const k = fo.median.SIGKILL;
     const t = fo.median.SIGTERM;
-    const n = fo.trials.length / 2;
+    const z = fo.median.SIGSTOP;
+    const n = (kind: string) => fo.trials.filter((trial) => trial.kind === kind).length;
     rows.push([
-      "failover: SIGKILL → peer's first record",
+      "failover: pod's container SIGKILLed → peer's first record",
       `${f2(k.firstRecordSeconds)} s`,
       `≤ ${fo.targets.SIGKILL} s`,
-      `${verdict(k.firstRecordSeconds, (v) => v <= fo.targets.SIGKILL)} (${n} trials; take at ${f2(k.takeSeconds)} s)`,
+      `${verdict(k.firstRecordSeconds, (v) => v <= fo.targets.SIGKILL)} (${n('SIGKILL')} trials; take at ${f2(k.takeSeconds)} s)`,
     ]);
     rows.push([
-      "hand-off: SIGTERM → peer's first record",
+      "hand-off: pod deleted (SIGTERM) → peer's first record",
       `${f2(t.firstRecordSeconds)} s`,
       `≤ ${fo.targets.SIGTERM} s`,
-      `${verdict(t.firstRecordSeconds, (v) => v <= fo.targets.SIGTERM)} (${n} trials; owner exit ${f2(t.exitSeconds)} s)`,
+      `${verdict(t.firstRecordSeconds, (v) => v <= fo.targets.SIGTERM)} (${n('SIGTERM')} trials; owner exit ${f2(t.exitSeconds)} s)`,
     ]);
+    if (z) {
+      const stale = fo.trials.reduce((sum, trial) => sum + (trial.staleWrites ?? 0), 0);
+      rows.push([
+        "freeze: owner SIGSTOPped → peer's take",
+        `${f2(z.takeSeconds)} s`,
+        `≤ ${fo.targets.SIGSTOP} s`,
+        `${verdict(z.takeSeconds, (v) => v <= fo.targets.SIGSTOP)} (${n('SIGSTOP')} trials; first record ${f2(z.firstRecordSeconds)} s; stale writes on SIGCONT ${stale})`,
+      ]);
+    }
+    for (const d of fo.duplicates ?? []) {
+      rows.push([
+        `SIGKILL ${d.kill}: replica writes sent twice`,
+        `${d.sentTwice}`,
+        '0',
+        `${verdict(d.sentTwice, (v) => v === 0)} (of ${d.records}; replica ${d.complete ? 'complete' : 'INCOMPLETE'})`,
+      ]);
+    }
   }
   const sw = results.kclSwitch;
   if (sw) {

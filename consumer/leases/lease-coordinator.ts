@@ -4,8 +4,9 @@
  * - `HeldLeases` (held-leases.ts): what this worker holds, and the **assignments** it publishes on every
  *   change — the one seam with the scheduler (what to read, what to stop and hand over, what is finished);
  * - `LeaseRenewer` (lease-renewer.ts): every renew interval, one conditional write per held lease;
- * - `LeaseTaker` (lease-taker.ts): every taker interval, sentinels of each peer, the owner index when needed,
- *   a full scan when needed; takes expired and unowned leases, adopts leases handed here;
+ * - `LeaseTaker` (lease-taker.ts): every taker interval, sentinels of the peers, the owner index when needed,
+ *   a full scan when needed; takes expired and unowned leases, adopts leases handed here, and takes the leases
+ *   of a peer the orchestrator reports gone at once (consumer/peers: the `PeerEvidence` port), woken early;
  * - `HandoffNegotiator` (handoff-negotiator.ts): asks busier peers for leases to balance, answers their
  *   requests once the consumer stopped, hands everything over at shutdown;
  * - `LeaseLoopHealth` (lease-loop-health.ts): whether both loops keep completing passes (readiness).
@@ -18,20 +19,22 @@ import { isFinished, type Lease } from '../../core/lease.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
+import type { PeerEvidence } from '../peers/peer-evidence.js';
 import { HandoffNegotiator } from './handoff-negotiator.js';
 import { type Assignments, type AssignmentsListener, type HeldLease, HeldLeases } from './held-leases.js';
 import { type LeaseLoop, LeaseLoopHealth } from './lease-loop-health.js';
 import type { LeaseRefresher } from './lease-refresher.js';
 import { LeaseRenewer } from './lease-renewer.js';
-import { LeaseTaker, type LeaseTakerOptions } from './lease-taker.js';
+import { FAST_PASS_MS, LeaseTaker, type LeaseTakerOptions } from './lease-taker.js';
 import type { PendingProgress } from './pending-progress.js';
 
 export type { Assignments, HeldLease };
 
 export interface LeaseCoordinatorOptions extends LeaseTakerOptions {
-  renewIntervalMs: number;
   /** Progress the shard consumers saw and the renewals record; none when absent. */
   progress?: PendingProgress;
+  /** What the orchestrator says about the peers; none when absent (the lease duration alone rules). */
+  evidence?: PeerEvidence;
 }
 
 export class LeaseCoordinator {
@@ -43,6 +46,10 @@ export class LeaseCoordinator {
   private readonly stopController = new AbortController();
   private loops: Promise<void>[] = [];
   private lastTableContactAt = Number.NEGATIVE_INFINITY;
+  /** Ends the taker loop's current pause early (set while it pauses). */
+  private wakeTaker: (() => void) | undefined;
+  /** A wake-up asked for while a pass ran: the next pause is skipped. */
+  private wakePending = false;
 
   constructor(
     refresher: LeaseRefresher,
@@ -75,6 +82,8 @@ export class LeaseCoordinator {
       events,
       metrics,
       touch,
+      ...(options.evidence ? { evidence: options.evidence } : {}),
+      wake: () => this.wake(),
     });
     this.renewer = new LeaseRenewer({
       refresher,
@@ -95,10 +104,26 @@ export class LeaseCoordinator {
   }
 
   start(): void {
+    const { renewIntervalMs, takerIntervalMs } = this.options;
     this.loops = [
-      this.every('renewer', this.options.renewIntervalMs, () => this.renewer.renewAll()),
-      this.every('taker', this.options.takerIntervalMs, () => this.taker.pass()),
+      this.every(
+        'renewer',
+        () => renewIntervalMs,
+        () => this.renewer.renewAll(),
+      ),
+      this.every(
+        'taker',
+        () => (this.taker.fastPasses() ? Math.min(FAST_PASS_MS, takerIntervalMs) : takerIntervalMs),
+        () => this.taker.pass(),
+        true,
+      ),
     ];
+  }
+
+  /** The next taker pass runs now (a peer was reported gone or leaving). */
+  private wake(): void {
+    if (this.wakeTaker) this.wakeTaker();
+    else this.wakePending = true;
   }
 
   /** Stops both loops (leases stay owned in the table; hand them off or release them first). */
@@ -197,7 +222,12 @@ export class LeaseCoordinator {
     return Math.max(this.options.leaseDurationMs, 3 * this.options.takerIntervalMs);
   }
 
-  private async every(loop: LeaseLoop, intervalMs: number, body: () => Promise<void>): Promise<void> {
+  private async every(
+    loop: LeaseLoop,
+    intervalMs: () => number,
+    body: () => Promise<void>,
+    wakeable = false,
+  ): Promise<void> {
     const signal = this.stopController.signal;
     while (!signal.aborted) {
       const started = this.clock.now();
@@ -207,7 +237,27 @@ export class LeaseCoordinator {
       } catch (error) {
         this.health.failed(loop, error);
       }
-      await this.clock.sleep(Math.max(0, intervalMs - (this.clock.now() - started)), signal);
+      const pause = Math.max(0, intervalMs() - (this.clock.now() - started));
+      await (wakeable ? this.wakeablePause(pause) : this.clock.sleep(pause, signal));
+    }
+  }
+
+  /** A pause of the taker loop that `wake()` (or stopping) ends early. */
+  private async wakeablePause(ms: number): Promise<void> {
+    if (this.wakePending) {
+      this.wakePending = false;
+      return;
+    }
+    const stop = this.stopController.signal;
+    const controller = new AbortController();
+    const onStop = () => controller.abort();
+    stop.addEventListener('abort', onStop, { once: true });
+    this.wakeTaker = () => controller.abort();
+    try {
+      await this.clock.sleep(ms, controller.signal);
+    } finally {
+      this.wakeTaker = undefined;
+      stop.removeEventListener('abort', onStop);
     }
   }
 }

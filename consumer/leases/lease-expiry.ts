@@ -36,6 +36,11 @@ export class LeaseExpiryTracker {
     }
   }
 
+  /** When this worker first saw the lease's current counter (undefined when never read). */
+  seenSince(leaseKey: string): number | undefined {
+    return this.observations.get(leaseKey)?.since;
+  }
+
   /** Unowned leases are always available; owned ones once their counter has stood still for the duration. */
   isExpired(lease: Lease, now: number): boolean {
     if (lease.leaseOwner === undefined) return true;

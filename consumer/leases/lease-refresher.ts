@@ -51,12 +51,12 @@ export interface LeaseRefresher {
    * is ACTIVE (a table without it, or with it still being added, is worked with scans: see owner-index.ts).
    */
   createLeaseTableIfNotExists(): Promise<{ ownerIndex: boolean }>;
-  /** Every lease: a strongly consistent scan. */
-  listLeases(): Promise<Lease[]>;
+  /** Every lease: a strongly consistent scan, unless told otherwise. */
+  listLeases(options?: LeaseReadOptions): Promise<Lease[]>;
   /** Leases the owner index lists for `owner` (eventually consistent). */
   listOwnedLeases(owner: string): Promise<Lease[]>;
-  /** The named leases, strongly consistent; absent ones are left out. */
-  getLeases(leaseKeys: readonly string[]): Promise<Lease[]>;
+  /** The named leases, strongly consistent unless told otherwise; absent ones are left out. */
+  getLeases(leaseKeys: readonly string[], options?: LeaseReadOptions): Promise<Lease[]>;
   getLease(leaseKey: string): Promise<Lease | undefined>;
   createLeaseIfNotExists(
     lease: Omit<Lease, 'leaseOwner' | 'leaseCounter' | 'ownerSwitchesSinceCheckpoint'>,
@@ -89,6 +89,15 @@ export interface LeaseRefresher {
   addChildShard(parentKey: string, childKey: string): Promise<void>;
   /** Deletes a lease only while it is finished (checkpoint SHARD_END); false if it was not. */
   deleteFinishedLease(leaseKey: string): Promise<boolean>;
+}
+
+export interface LeaseReadOptions {
+  /**
+   * Default true. An eventually consistent read costs half the read capacity (DynamoDB developer guide, "Read
+   * consistency"; "Read capacity units": 0.5 RCU per 4 KB) and may miss a write of the last second or so: fine
+   * for what is confirmed before it is acted on, or what conditional writes check anyway.
+   */
+  consistent?: boolean;
 }
 
 export interface RenewedLease {
@@ -232,9 +241,12 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     }
   }
 
-  async listLeases(): Promise<Lease[]> {
+  async listLeases(options: LeaseReadOptions = {}): Promise<Lease[]> {
     const leases: Lease[] = [];
-    const pages = paginateScan({ client: this.client }, { TableName: this.tableName, ConsistentRead: true });
+    const pages = paginateScan(
+      { client: this.client },
+      { TableName: this.tableName, ConsistentRead: options.consistent ?? true },
+    );
     for await (const page of this.counted('Scan', pages))
       for (const item of page.Items ?? []) leases.push(leaseFromItem(item));
     return leases;
@@ -264,7 +276,7 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     }
   }
 
-  async getLeases(leaseKeys: readonly string[]): Promise<Lease[]> {
+  async getLeases(leaseKeys: readonly string[], options: LeaseReadOptions = {}): Promise<Lease[]> {
     const leases: Lease[] = [];
     for (let i = 0; i < leaseKeys.length; i += 100) {
       let keys: Record<string, AttributeValue>[] | undefined = leaseKeys
@@ -275,7 +287,7 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
         this.onRequest('BatchGetItem');
         const result: BatchGetItemCommandOutput = await this.client.send(
           new BatchGetItemCommand({
-            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },
+            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: options.consistent ?? true } },
           }),
         );
         for (const item of result.Responses?.[this.tableName] ?? []) leases.push(leaseFromItem(item));

@@ -1,15 +1,16 @@
 /**
- * Is another worker alive? Judged from a few of its leases (sentinels) read every taker pass: a worker whose
- * sentinels all kept the same leaseCounter for the lease duration, on this worker's clock, has stopped
- * renewing, and so have all its leases (a worker renews all of them in the same pass). Reading two leases per
- * worker instead of the whole table keeps the per-pass cost flat however many shards the stream has. Pure.
+ * Is another worker alive? Judged from one of its leases (its sentinel), read every taker pass or, while the
+ * orchestrator vouches for the peers, about once per renewal: a worker whose sentinel kept the same
+ * leaseCounter for the lease duration, on this worker's clock, has stopped renewing, and so have all its leases
+ * (a worker renews all of them in the same pass). Reading one lease per worker instead of the whole table keeps
+ * the per-pass cost flat however many shards the stream has. Pure.
  */
 import { isFinished, type Lease } from '../../core/lease.js';
 import type { LeaseExpiryTracker } from './lease-expiry.js';
 
-export const SENTINELS_PER_WORKER = 2;
+export const SENTINELS_PER_WORKER = 1;
 
-/** Up to two unfinished leases per other worker, chosen stably (by key) so observations carry over. */
+/** One unfinished lease per other worker, chosen stably (by key) so observations carry over. */
 export function chooseSentinels(leases: readonly Lease[], me: string): Map<string, string[]> {
   const byOwner = new Map<string, string[]>();
   const sorted = [...leases].sort((a, b) => (a.leaseKey < b.leaseKey ? -1 : a.leaseKey > b.leaseKey ? 1 : 0));

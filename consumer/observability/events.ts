@@ -30,9 +30,12 @@ export interface WorkerEventMap {
   'worker.shutdown-timeout': { shards: string[] };
   'lease.taken': {
     shardId: string;
-    how: 'take' | 'steal' | 'adopt';
+    /** evidence: taken before it expired, because the orchestrator says its owner is gone. */
+    how: 'take' | 'steal' | 'adopt' | 'evidence';
     previousOwner: string | null;
     checkpoint: string;
+    /** With how = evidence: what the orchestrator said (pod-deleted, container-not-running). */
+    evidence?: string;
   };
   'lease.lost': { shardId: string; reason: string };
   'lease.renewal-failed': { shardId: string; error: unknown };
@@ -43,6 +46,10 @@ export interface WorkerEventMap {
   'lease-loop.failed': { loop: 'renewer' | 'taker'; error: unknown; cause: string };
   'lease-loop.recovered': { loop: 'renewer' | 'taker'; cause: string; failures: number };
   'peers.dead': { workers: string[] };
+  'peers.watch-started': { namespace: string; selector: string; pods: number };
+  'peers.watch-failed': { namespace: string; error: unknown; failures: number; retryInMs: number };
+  'peers.state': { owner: string; state: string; pod: string; reason?: string };
+  'peers.self-check': { instance: string; pod: string | null; matches: boolean };
   'shards.created': { created: string[]; shards: number };
   'shards.deleted': { deleted: string[] };
   'shard-sync.failed': { error: unknown; when: 'initial' | 'periodic' | 'shard-end' };
@@ -108,6 +115,10 @@ const LEVELS: Record<WorkerEventName, Level> = {
   'lease-loop.failed': 'error',
   'lease-loop.recovered': 'info',
   'peers.dead': 'info',
+  'peers.watch-started': 'info',
+  'peers.watch-failed': 'warn',
+  'peers.state': 'info',
+  'peers.self-check': 'info',
   'shards.created': 'info',
   'shards.deleted': 'info',
   'shard-sync.failed': 'warn',

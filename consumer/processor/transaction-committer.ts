@@ -116,7 +116,11 @@ export class TransactionCommitter {
         const name = errorName(error);
         if (name === 'TransactionCanceledException') {
           const reasons = (error as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
-          if (reasons[0]?.Code === 'ConditionalCheckFailed') return { status: 'lease-lost' };
+          if (reasons[0]?.Code === 'ConditionalCheckFailed') {
+            // The fence: the lease item is no longer ours, so none of these items was written.
+            metrics.replicaWrites.inc({ outcome: 'fenced' }, pending.length);
+            return { status: 'lease-lost' };
+          }
           const keep: PlannedWrite[] = [];
           for (const [i, write] of pending.entries()) {
             const reason = reasons[i + 1];

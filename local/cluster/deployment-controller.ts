@@ -98,6 +98,12 @@ export class DeploymentController {
     return podTemplate(this.store.read(deploymentRef(workload.namespace, workload.name)));
   }
 
+  /** After a pod was deleted by hand: start its replacement, as the ReplicaSet controller does. */
+  reconcileAgain(workload: Workload): void {
+    if (this.workloads.get(keyOf(deploymentRef(workload.namespace, workload.name))) === workload)
+      this.reconcile(workload);
+  }
+
   private reconcile(workload: Workload): void {
     if (this.options.stopped()) return;
     // Pods of an older template are replaced (a rollout), newest first when scaling down.

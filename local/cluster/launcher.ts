@@ -31,13 +31,17 @@ export interface WorkerLauncher {
 }
 
 export class ProcessLauncher implements WorkerLauncher {
-  constructor(private readonly bundle = CONSUMER_BUNDLE) {}
+  /** `output`: how much of each process's output to keep (default the last 8 kB; tests read more). */
+  constructor(
+    private readonly bundle = CONSUMER_BUNDLE,
+    private readonly output = { limit: 8_000, keep: 8_000 },
+  ) {}
 
   launch(spec: LaunchSpec): LaunchedWorker {
     const worker = spawnWorker({
       env: spec.env,
       bundle: this.bundle,
-      output: { limit: 8_000, keep: 8_000 },
+      output: this.output,
       orphanGuard: true,
     });
     return {

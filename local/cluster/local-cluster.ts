@@ -9,7 +9,10 @@
  *   the same replica arithmetic as core/keda.ts, a scaler loop per ScaledObject that reads the trigger's
  *   metric (DescribeStream's shard count, or the local CloudWatch stand-in's UnfinishedShards);
  * - events.ts: what happens, as typed events the rest of local mode subscribes to, and as log lines;
- * - state-file.ts: a JSON snapshot after each change.
+ * - state-file.ts: a JSON snapshot after each change;
+ * - kubernetes-api.ts (with pod-feed.ts, api-credentials.ts, tls.ts): its Kubernetes API over HTTPS, which
+ *   the pods watch with their ServiceAccount's token under the RBAC the manifests grant, and kubectl reads
+ *   with the operator's kubeconfig.
  *
  * Like on EKS, every process signs its AWS calls as a role session (local/identities): a pod as the IRSA role
  * its ServiceAccount names, the local KEDA as its operator's role — read when the operator starts, so a rollout
@@ -37,6 +40,7 @@ import type { LocalMetricsSink } from '../../core/fleet-metrics.js';
 import type { LocalIam } from '../../core/iam.js';
 import { IRSA_ROLE_ANNOTATION } from '../../core/manifests.js';
 import { localServices } from '../../core/ports.js';
+import type { PolicyRule, RoleBindingLike, RoleSource } from '../../core/rbac.js';
 import { LocalRoleSessions } from '../identities/role-sessions.js';
 import { type LocalSts, localStsAt } from '../identities/sts.js';
 import { DeploymentController } from './deployment-controller.js';
@@ -44,12 +48,14 @@ import { type ClusterEventListener, ClusterEvents } from './events.js';
 import { KedaIdentity, type StsUsage } from './keda-identity.js';
 import { isKedaOperator, kedaInstallManifests } from './keda-install.js';
 import { KedaTriggers } from './keda-triggers.js';
+import { type LocalApiBackend, LocalKubernetesApi } from './kubernetes-api.js';
 import { ProcessLauncher, type WorkerLauncher } from './launcher.js';
 import { LocalKeda } from './local-keda.js';
 import { keyOf, notFound, ObjectStore } from './object-store.js';
+import { PodFeed, type PodJson, podJson } from './pod-feed.js';
 import { PodRunner } from './pods.js';
 import { type ClusterSnapshot, workloadSnapshot, writeStateFile } from './state-file.js';
-import { podStatuses, workloadRollout } from './workload.js';
+import { podStatuses, type Workload, workloadRollout } from './workload.js';
 
 export interface LocalClusterOptions {
   name: string;
@@ -83,9 +89,15 @@ export interface LocalClusterOptions {
   log?: (line: string) => void;
 }
 
-export class LocalCluster implements Cluster {
+const RBAC = 'rbac.authorization.k8s.io/v1';
+
+export class LocalCluster implements Cluster, LocalApiBackend {
   readonly name: string;
+  readonly podFeed = new PodFeed();
+  /** Its Kubernetes API (started by startLocalCluster; a cluster made with `new` starts it with startApi). */
+  readonly kubernetesApi: LocalKubernetesApi;
   private readonly store = new ObjectStore();
+  private readonly pods_: PodRunner;
   private readonly clusterEvents: ClusterEvents;
   private readonly sessions: Promise<LocalRoleSessions>;
   private readonly deployments: DeploymentController;
@@ -122,7 +134,12 @@ export class LocalCluster implements Cluster {
       },
       stopped,
       changed,
+      podChanged: (workload, pod, change) => this.podFeed.record(change, workload, pod),
+      kubeconfig: (namespace, serviceAccount) =>
+        this.kubernetesApi.serviceAccountKubeconfig(namespace, serviceAccount),
     });
+    this.pods_ = pods;
+    this.kubernetesApi = new LocalKubernetesApi(this);
     this.deployments = new DeploymentController(this.store, pods, this.clusterEvents, {
       readinessIntervalMs: options.readinessIntervalMs ?? 500,
       stopped,
@@ -172,7 +189,87 @@ export class LocalCluster implements Cluster {
   async servesApi(apiVersion: string): Promise<boolean> {
     if (apiVersion === KEDA_API_VERSION) return this.kedaInstalled();
     // policy/v1: PodDisruptionBudgets are stored and read back; nothing is evicted here, so they change nothing.
-    return ['v1', 'apps/v1', 'autoscaling/v2', 'policy/v1'].includes(apiVersion);
+    // RBAC's objects are what the Kubernetes API authorizes its callers by (kubernetes-api.ts).
+    return ['v1', 'apps/v1', 'autoscaling/v2', 'policy/v1', RBAC, 'authorization.k8s.io/v1'].includes(
+      apiVersion,
+    );
+  }
+
+  /** Starts its Kubernetes API (pods started from now on get a kubeconfig for it); returns its endpoint. */
+  startApi(): Promise<string> {
+    return this.kubernetesApi.start();
+  }
+
+  createdAt(ref: ObjectRef): string | undefined {
+    return this.store.createdAt(ref);
+  }
+
+  list(apiVersion: string, kind: string, namespace?: string): ManifestObject[] {
+    return this.store.list(apiVersion, kind, namespace);
+  }
+
+  pods(namespace?: string): PodJson[] {
+    return this.deployments
+      .all()
+      .filter((w) => namespace === undefined || w.namespace === namespace)
+      .flatMap((workload) => workload.pods.map((pod) => podJson(workload, pod)));
+  }
+
+  rbac(): { bindings: RoleBindingLike[]; roles: RoleSource } {
+    const rules = (object: ManifestObject | undefined) =>
+      object ? ((object as { rules?: PolicyRule[] }).rules ?? []) : undefined;
+    const binding = (object: ManifestObject): RoleBindingLike => {
+      const fields = object as {
+        roleRef?: { kind: string; name: string };
+        subjects?: RoleBindingLike['subjects'];
+      };
+      return {
+        ...(object.kind === 'RoleBinding' ? { namespace: object.metadata.namespace ?? 'default' } : {}),
+        roleRef: fields.roleRef ?? { kind: '', name: '' },
+        ...(fields.subjects ? { subjects: fields.subjects } : {}),
+      };
+    };
+    return {
+      bindings: [
+        ...this.store.list(RBAC, 'RoleBinding').map(binding),
+        ...this.store.list(RBAC, 'ClusterRoleBinding').map(binding),
+      ],
+      roles: {
+        role: (namespace, name) =>
+          rules(this.store.read({ apiVersion: RBAC, kind: 'Role', namespace, name })),
+        clusterRole: (name) => rules(this.store.read({ apiVersion: RBAC, kind: 'ClusterRole', name })),
+      },
+    };
+  }
+
+  /** The workload and pod of a pod name, or a NotFound error as the API server says it. */
+  private podNamed(name: string): { workload: Workload; pod: Workload['pods'][number] } {
+    for (const workload of this.deployments.all()) {
+      const pod = workload.pods.find((p) => p.name === name);
+      if (pod) return { workload, pod };
+    }
+    throw new KubernetesApiError('GET', `pods/${name}`, 404, {
+      reason: 'NotFound',
+      message: `pods "${name}" not found`,
+    });
+  }
+
+  /** Sends a signal to a pod's container process (SIGKILL: as an OOM kill or `kill -9` in the container). */
+  signalPod(name: string, signal: NodeJS.Signals): void {
+    this.podNamed(name).pod.worker.kill(signal);
+  }
+
+  /**
+   * Deletes a pod as `kubectl delete pod` does: gracefully (its deletionTimestamp is set, SIGTERM, SIGKILL after
+   * its grace period; the object goes once the process has exited), or with `force` at once — and with
+   * `nodeLost`, its process runs on, as on a node cut off from the control plane. Its Deployment starts a
+   * replacement.
+   */
+  async deletePod(name: string, options: { force?: boolean; nodeLost?: boolean } = {}): Promise<void> {
+    const { workload, pod } = this.podNamed(name);
+    if (options.force) this.pods_.forceDelete(workload, pod, { nodeLost: options.nodeLost ?? false });
+    else await this.pods_.stop(workload, pod);
+    this.deployments.reconcileAgain(workload);
   }
 
   async apply(manifest: ManifestObject): Promise<ManifestObject> {
@@ -310,10 +407,14 @@ export class LocalCluster implements Cluster {
     await this.deployments.stop();
     this.keda.close();
     (await this.sessions).close();
+    await this.kubernetesApi.stop();
     this.saveState();
   }
 }
 
+/** A local cluster with its Kubernetes API running. */
 export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
-  return new LocalCluster(options);
+  const cluster = new LocalCluster(options);
+  await cluster.startApi();
+  return cluster;
 }

@@ -13,6 +13,8 @@ interface StoredObject {
   /** Our last server-side apply (field manager streamfleet). */
   applied: ManifestObject | undefined;
   status: Record<string, unknown>;
+  /** When it was first stored (the API shows it as metadata.creationTimestamp). */
+  createdAt: string;
 }
 
 export function keyOf(ref: ObjectRef): string {
@@ -49,7 +51,12 @@ export class ObjectStore {
 
   /** An object that exists apart from our applies (installed by someone else). */
   seed(manifest: ManifestObject): void {
-    this.objects.set(keyOf(refOf(manifest)), { base: manifest, applied: undefined, status: {} });
+    this.objects.set(keyOf(refOf(manifest)), {
+      base: manifest,
+      applied: undefined,
+      status: {},
+      createdAt: new Date().toISOString(),
+    });
   }
 
   has(ref: ObjectRef): boolean {
@@ -70,10 +77,20 @@ export class ObjectStore {
   apply(manifest: ManifestObject): ManifestObject {
     const ref = refOf(manifest);
     const key = keyOf(ref);
-    const stored = this.objects.get(key) ?? { base: undefined, applied: undefined, status: {} };
+    const stored = this.objects.get(key) ?? {
+      base: undefined,
+      applied: undefined,
+      status: {},
+      createdAt: new Date().toISOString(),
+    };
     stored.applied = structuredClone(manifest);
     this.objects.set(key, stored);
     return this.read(ref) as ManifestObject;
+  }
+
+  /** When the object was first stored; undefined when there is none. */
+  createdAt(ref: ObjectRef): string | undefined {
+    return this.objects.get(keyOf(ref))?.createdAt;
   }
 
   /** The configuration our field manager last applied, as it was sent. */
@@ -92,6 +109,18 @@ export class ObjectStore {
 
   delete(ref: ObjectRef): boolean {
     return this.objects.delete(keyOf(ref));
+  }
+
+  /** Every object of a kind (in `namespace` when given), as `read` answers it, sorted by namespace and name. */
+  list(apiVersion: string, kind: string, namespace?: string): ManifestObject[] {
+    const prefix = `${apiVersion}/${kind}/${namespace === undefined ? '' : `${namespace}/`}`;
+    return this.keys()
+      .filter((key) => key.startsWith(prefix) && key.slice(`${apiVersion}/${kind}/`.length).includes('/'))
+      .map((key) => {
+        const [ns = '', name = ''] = key.slice(`${apiVersion}/${kind}/`.length).split('/');
+        return this.read({ apiVersion, kind, name, ...(ns === '' ? {} : { namespace: ns }) });
+      })
+      .filter((object): object is ManifestObject => object !== undefined);
   }
 
   /** Every object's key, sorted. */

@@ -1,19 +1,20 @@
 /**
  * What `npm start -- --keep-running` serves so the `streamfleet` CLI drives the local run as it drives AWS:
- * the local Step Functions endpoint (the real workflows on the local cluster) and a read-only Kubernetes API
- * of the local cluster (for `streamfleet status`), plus, in the run's folder, a `kubeconfig` for it, a
- * `setup-input.json` for `streamfleet setup --input`, and `streamfleet.env` with the variables that point the
- * AWS SDK and the CLI at all of it (`. <dir>/streamfleet.env`).
+ * the local Step Functions endpoint (the real workflows on the local cluster), and in the run's folder a
+ * `kubeconfig` for the local cluster's own Kubernetes API (HTTPS, its CA and the operator's token: what
+ * `streamfleet status` and kubectl use), a `setup-input.json` for `streamfleet setup --input`, and
+ * `streamfleet.env` with the variables that point the AWS SDK and the CLI at all of it
+ * (`. <dir>/streamfleet.env`).
  */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Cluster } from '../../core/cluster.js';
 import { LocalIam } from '../../core/iam.js';
-import { type LocalKubernetesApi, startLocalKubernetesApi } from '../cluster/kubernetes-api.js';
+import type { LocalKubernetesApi } from '../cluster/kubernetes-api.js';
+import type { LocalCluster } from '../cluster/local-cluster.js';
 import type { LocalStepFunctions } from './server.js';
 
 export interface OperatorEndpointsInput {
-  cluster: Cluster;
+  cluster: LocalCluster;
   /** DynamoDB Local, for the CLI's own reads (status, manifests). */
   dynamodbEndpoint: string;
   region: string;
@@ -37,7 +38,9 @@ export interface OperatorEndpoints {
 export async function startOperatorEndpoints(input: OperatorEndpointsInput): Promise<OperatorEndpoints> {
   const { stepFunctions } = input;
   await stepFunctions.start();
-  const kubernetes = await startLocalKubernetesApi(input.cluster);
+  // The cluster's own API (the one its pods and kubectl talk to); started here if it was not yet.
+  const kubernetes = input.cluster.kubernetesApi;
+  await input.cluster.startApi();
   const dir = resolve(input.dir);
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, kubernetes.kubeconfig(), { mode: 0o600 });
@@ -65,7 +68,8 @@ export async function startOperatorEndpoints(input: OperatorEndpointsInput): Pro
     envFile,
     env,
     async stop() {
-      await Promise.all([stepFunctions.stop(), kubernetes.stop()]);
+      // The Kubernetes API is the cluster's own: it stops with the cluster.
+      await stepFunctions.stop();
     },
   };
 }

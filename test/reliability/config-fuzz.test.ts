@@ -97,6 +97,13 @@ const FIXED: Record<string, { value: string; env?: Record<string, string> }[]> =
   PROCESSOR_MAX_ATTEMPTS: [{ value: '0' }, { value: '101' }, { value: 'three' }],
   CHECKPOINT_INTERVAL_MS: [{ value: '-1' }, { value: '600001' }, { value: '1s' }],
   LOG_LEVEL: [{ value: 'verbose' }, { value: 'INFO!' }],
+  PEER_POD_SELECTOR: [
+    { value: 'app.kubernetes.io/instance=a b' },
+    { value: '=users' },
+    { value: 'app in (a,b' },
+    { value: 'app=users;rm' },
+  ],
+  POD_NAMESPACE: [{ value: 'Default' }, { value: 'has space' }, { value: 'x'.repeat(64) }, { value: '-ns' }],
 };
 
 const INTEGER_VARIABLES = new Set<Variable>([
@@ -173,6 +180,14 @@ function generate(variable: Variable, random: () => number): string {
         () => junk('ABCDEF', 2, 10),
         () => `${junk('abcdef', 2, 2)}_${junk('abc', 3, 6)}_${digits()}`,
         () => `${junk('abcdef', 2, 2)}-${junk('abc', 3, 6)}`,
+      ])();
+    case 'PEER_POD_SELECTOR':
+      return `${junk('abc', 1, 6)}=${junk('xyz', 1, 4)}${pick([' x', ';', '"', '*', '{', '$'])}${junk('xyz', 0, 3)}`;
+    case 'POD_NAMESPACE':
+      return pick([
+        () => `${junk('abc', 1, 6)}${pick(['_', ' ', '.', 'A', '*', 'é'])}${junk('xyz', 1, 5)}`,
+        () => `-${junk('abc', 1, 6)}`,
+        () => junk('abcdef', 64, 80),
       ])();
     case 'PROCESSOR_MODULE':
       return `./${junk('abcdef', 3, 10)}-missing-${digits()}.mjs`;

@@ -21,6 +21,22 @@ function errorOf(env: Record<string, string>): ConfigurationError {
 }
 
 describe('worker configuration', () => {
+  it('watches its peers only when told which pods are theirs (PEER_POD_SELECTOR, as the manifests set it)', () => {
+    expect(parseConfig(valid, 'pod-abc')).toMatchObject({
+      peerPodSelector: undefined,
+      podNamespace: undefined,
+    });
+    const selector = 'app.kubernetes.io/name=streamfleet,app.kubernetes.io/instance=users-replicator';
+    expect(
+      parseConfig({ ...valid, PEER_POD_SELECTOR: selector, POD_NAMESPACE: 'streamfleet' }, 'pod-abc'),
+    ).toMatchObject({ peerPodSelector: selector, podNamespace: 'streamfleet' });
+    expect(parseConfig({ ...valid, PEER_POD_SELECTOR: 'tier in (a, b),!canary' }, 'p').peerPodSelector).toBe(
+      'tier in (a, b),!canary',
+    );
+    expect(errorOf({ ...valid, PEER_POD_SELECTOR: 'app=a b' }).message).toMatch(/PEER_POD_SELECTOR/);
+    expect(errorOf({ ...valid, POD_NAMESPACE: 'Stream_Fleet' }).message).toMatch(/POD_NAMESPACE/);
+  });
+
   it('applies the documented defaults', () => {
     const config = parseConfig(valid, 'pod-abc');
     expect(config).toMatchObject({

@@ -69,6 +69,9 @@ describe('teardown in eks mode', () => {
     api.seed('/api/v1/namespaces/streamfleet/serviceaccounts/users-replicator', {
       metadata: { name: 'users-replicator' },
     });
+    const rbac = '/apis/rbac.authorization.k8s.io/v1/namespaces/streamfleet';
+    api.seed(`${rbac}/roles/users-replicator`, { metadata: { name: 'users-replicator' } });
+    api.seed(`${rbac}/rolebindings/users-replicator`, { metadata: { name: 'users-replicator' } });
     api.seed('/api/v1/namespaces/keda/serviceaccounts/keda-operator', {
       apiVersion: 'v1',
       kind: 'ServiceAccount',
@@ -117,7 +120,12 @@ describe('teardown in eks mode', () => {
         },
         consumer: {
           step: 'consumer',
-          deleted: ['streamfleet/Deployment/users-replicator', 'streamfleet/ServiceAccount/users-replicator'],
+          deleted: [
+            'streamfleet/Deployment/users-replicator',
+            'streamfleet/RoleBinding/users-replicator',
+            'streamfleet/Role/users-replicator',
+            'streamfleet/ServiceAccount/users-replicator',
+          ],
         },
         roles: {
           step: 'roles',
@@ -131,6 +139,8 @@ describe('teardown in eks mode', () => {
       '/apis/keda.sh/v1alpha1/namespaces/streamfleet/triggerauthentications/users-replicator-aws',
       '/apis/apps/v1/namespaces/streamfleet/deployments/users-replicator',
       '/apis/policy/v1/namespaces/streamfleet/poddisruptionbudgets/users-replicator',
+      '/apis/rbac.authorization.k8s.io/v1/namespaces/streamfleet/rolebindings/users-replicator',
+      '/apis/rbac.authorization.k8s.io/v1/namespaces/streamfleet/roles/users-replicator',
       '/api/v1/namespaces/streamfleet/serviceaccounts/users-replicator',
     ]);
     expect(iamMock.commandCalls(DeleteRoleCommand).map((c) => c.args[0].input.RoleName)).toEqual([

@@ -63,6 +63,8 @@ describe('KubernetesCluster against a fake API server', () => {
     expect(result.applied).toEqual([
       '/Namespace/streamfleet',
       'streamfleet/ServiceAccount/users-replicator',
+      'streamfleet/Role/users-replicator',
+      'streamfleet/RoleBinding/users-replicator',
       'streamfleet/Deployment/users-replicator',
       'streamfleet/PodDisruptionBudget/users-replicator',
     ]);
@@ -70,6 +72,8 @@ describe('KubernetesCluster against a fake API server', () => {
     expect(patches.map((r) => r.path)).toEqual([
       '/api/v1/namespaces/streamfleet',
       '/api/v1/namespaces/streamfleet/serviceaccounts/users-replicator',
+      '/apis/rbac.authorization.k8s.io/v1/namespaces/streamfleet/roles/users-replicator',
+      '/apis/rbac.authorization.k8s.io/v1/namespaces/streamfleet/rolebindings/users-replicator',
       '/apis/apps/v1/namespaces/streamfleet/deployments/users-replicator',
       '/apis/policy/v1/namespaces/streamfleet/poddisruptionbudgets/users-replicator',
     ]);
@@ -116,6 +120,8 @@ describe('KubernetesCluster against a fake API server', () => {
       deleted: [
         'streamfleet/Deployment/users-replicator',
         'streamfleet/PodDisruptionBudget/users-replicator',
+        'streamfleet/RoleBinding/users-replicator',
+        'streamfleet/Role/users-replicator',
         'streamfleet/ServiceAccount/users-replicator',
       ],
     });

@@ -6,7 +6,7 @@ import { PendingProgress } from '../../consumer/leases/pending-progress.js';
 import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { confirmHandoffsAtOnce } from '../support/lease-loop.js';
+import { confirmHandoffsAtOnce, testLeaseOptions } from '../support/lease-loop.js';
 import { MemoryLeaseRefresher } from '../support/memory-lease-refresher.js';
 
 const silent = pino({ level: 'silent' });
@@ -26,17 +26,7 @@ function coordinator(
 ) {
   const c = new LeaseCoordinator(
     table,
-    {
-      workerId,
-      leaseDurationMs: LEASE,
-      renewIntervalMs: 3_333,
-      takerIntervalMs: 1_000,
-      scanIntervalMs: 30_000,
-      maxLeasesPerWorker: 10_000,
-      maxLeasesToStealAtOnce: 1,
-      ownerIndex: true,
-      ...extra,
-    },
+    testLeaseOptions(workerId, extra),
     clock,
     silent,
     metrics,

@@ -120,7 +120,7 @@ describe('ServiceAccount', () => {
 });
 
 describe('Deployment', () => {
-  it('sets the worker environment, INSTANCE_NAME from the pod name', () => {
+  it('sets the worker environment, INSTANCE_NAME from the pod name, its peers by the pods selector', () => {
     const { container } = firstContainer();
     expect(container.env).toEqual([
       { name: 'SOURCE_TABLE_STREAM_ARN', value: STREAM_ARN },
@@ -129,7 +129,21 @@ describe('Deployment', () => {
       { name: 'AWS_REGION', value: 'us-east-1' },
       { name: 'INSTANCE_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
       { name: 'PORT', value: '8080' },
+      {
+        name: 'PEER_POD_SELECTOR',
+        value: 'app.kubernetes.io/name=streamfleet,app.kubernetes.io/instance=users-replicator',
+      },
+      {
+        name: 'POD_NAMESPACE',
+        valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+      },
     ]);
+    // The selector is the Deployment's own: exactly its pods.
+    const { deployment } = firstContainer();
+    expect(deployment.spec?.selector.matchLabels).toEqual({
+      'app.kubernetes.io/name': 'streamfleet',
+      'app.kubernetes.io/instance': 'users-replicator',
+    });
     expect(container.image).toBe(deploymentInput.image);
     expect(container.command).toBeUndefined();
     expect(container.args).toBeUndefined();
@@ -455,10 +469,12 @@ describe('ScaledObject', () => {
 });
 
 describe('the whole fleet', () => {
-  it('builds the five manifests in apply order with consistent names', () => {
-    const [sa, deployment, budget, auth, scaled] = consumerFleetManifests(fleetInput);
-    expect([sa.kind, deployment.kind, budget.kind, auth.kind, scaled.kind]).toEqual([
+  it('builds the seven manifests in apply order with consistent names', () => {
+    const [sa, role, binding, deployment, budget, auth, scaled] = consumerFleetManifests(fleetInput);
+    expect([sa.kind, role.kind, binding.kind, deployment.kind, budget.kind, auth.kind, scaled.kind]).toEqual([
       'ServiceAccount',
+      'Role',
+      'RoleBinding',
       'Deployment',
       'PodDisruptionBudget',
       'TriggerAuthentication',
@@ -469,14 +485,25 @@ describe('the whole fleet', () => {
     expect(auth.metadata?.name).toBe('users-replicator-aws');
     expect(scaled.spec.triggers[0]?.authenticationRef?.name).toBe('users-replicator-aws');
     expect(scaled.spec.scaleTargetRef.name).toBe(deployment.metadata?.name);
-    for (const manifest of [sa, deployment, budget, auth, scaled]) {
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: role.metadata?.name,
+    });
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: sa.metadata?.name, namespace: 'streamfleet' },
+    ]);
+    for (const manifest of [sa, role, binding, deployment, budget, auth, scaled]) {
       expect(manifest.metadata?.namespace).toBe('streamfleet');
       expect(manifest.metadata?.labels?.['app.kubernetes.io/instance']).toBe('users-replicator');
     }
   });
 
   it('passes the scaling mode through', () => {
-    const [, , , , scaled] = consumerFleetManifests({ ...fleetInput, mode: ScalingMode.UnfinishedShards });
+    const [, , , , , , scaled] = consumerFleetManifests({
+      ...fleetInput,
+      mode: ScalingMode.UnfinishedShards,
+    });
     expect(scaled.spec.triggers[0]?.type).toBe('aws-cloudwatch');
   });
 
@@ -491,9 +518,9 @@ describe('YAML', () => {
     const manifests = consumerFleetManifests(fleetInput);
     const text = renderManifestsYaml(manifests);
     const documents = parseAllDocuments(text);
-    expect(documents).toHaveLength(5);
+    expect(documents).toHaveLength(7);
     expect(documents.map((d) => d.toJSON())).toEqual(manifests.map((m) => m.toJSON()));
-    expect(text.split('\n').filter((line) => line === '---')).toHaveLength(4);
+    expect(text.split('\n').filter((line) => line === '---')).toHaveLength(6);
   });
 
   it('keeps numeric-looking strings strings and long ARNs on one line', () => {

@@ -107,12 +107,12 @@ describe('a fleet with its own processor', () => {
 
   it('deploys the module, not a target table, and grants what the processor needs instead of the replica', () => {
     const fleet = parseFleet(fleetInput({ module: '/app/processor/index.js', grants: [grant] }));
-    const [, deployment] = consumerManifests({
+    const deployment = consumerManifests({
       fleet,
       streamArn: STREAM,
       consumerRoleArn: 'arn:aws:iam::123456789012:role/domains-consumer',
       region: 'us-east-1',
-    });
+    }).find((manifest) => manifest.kind === 'Deployment');
     const env = (
       deployment as unknown as {
         spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } };

@@ -2,7 +2,7 @@
  * The `streamfleet` CLI against the local Step Functions endpoint (local/stepfunctions) with the real
  * @aws-sdk/client-sfn client (no mock): the endpoint runs the real setup/verify definitions with the real
  * handlers on a local cluster (real workers from dist/consumer.js) and DynamoDB Local; `status` reads that
- * cluster through the read-only Kubernetes API (local/cluster/kubernetes-api.ts) with the same
+ * cluster through its own Kubernetes API (local/cluster/kubernetes-api.ts) with the same
  * @kubernetes/client-node adapter it uses against EKS. Assertions are on exit codes and the JSON results.
  */
 import { spawnSync } from 'node:child_process';
@@ -16,7 +16,7 @@ import { main } from '../../cli/main.js';
 import { KEDA_API_VERSION } from '../../core/cluster.js';
 import { TransientError } from '../../core/errors.js';
 import type { LocalCluster } from '../../local/cluster/index.js';
-import { type LocalKubernetesApi, startLocalKubernetesApi } from '../../local/cluster/kubernetes-api.js';
+import type { LocalKubernetesApi } from '../../local/cluster/kubernetes-api.js';
 import { type LocalStepFunctions, startLocalStepFunctions } from '../../local/stepfunctions/index.js';
 import { loadHandler } from '../../local/workflows/index.js';
 import { localControlPlane, startTestCluster, testFleet } from './local-fleet.js';
@@ -110,7 +110,7 @@ describe('streamfleet CLI against the local Step Functions endpoint', () => {
         },
       },
     });
-    kubernetes = await startLocalKubernetesApi(cluster);
+    kubernetes = cluster.kubernetesApi;
     writeFileSync(join(dir, 'kubeconfig'), kubernetes.kubeconfig());
     env = {
       AWS_ENDPOINT_URL_SFN: stepFunctions.endpoint,
@@ -131,7 +131,8 @@ describe('streamfleet CLI against the local Step Functions endpoint', () => {
   });
 
   afterAll(async () => {
-    await Promise.all([stepFunctions?.stop(), flaky?.stop(), ordered?.stop(), kubernetes?.stop()]);
+    // The Kubernetes API is the cluster's own: it stops with the cluster.
+    await Promise.all([stepFunctions?.stop(), flaky?.stop(), ordered?.stop()]);
     await cluster?.stop();
     for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
     Object.assign(process.env, saved);
@@ -271,6 +272,8 @@ describe('streamfleet CLI against the local Step Functions endpoint', () => {
     expect(documents.map((d) => d.kind)).toEqual([
       'Namespace',
       'ServiceAccount',
+      'Role',
+      'RoleBinding',
       'Deployment',
       'PodDisruptionBudget',
       'TriggerAuthentication',

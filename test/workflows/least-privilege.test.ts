@@ -75,6 +75,13 @@ describe('least privilege, through the strict layer with IAM on', () => {
     // which only assumes the scaler role) through the local KEDA's STS.
     const callers = Object.keys(mergeCounts(stats.iam.allowed, cluster.stsUsage()));
     for (const principal of principals) expect(callers, principal.label).toContain(principal.roleArn);
+    // The workers also watched their pods through the cluster's Kubernetes API, under the Role the manifests
+    // grant, and RBAC refused them nothing (test/workflows/local-kubernetes-api.test.ts proves used = granted).
+    const kubernetes = cluster.kubernetesApi
+      .usage()
+      .filter((u) => u.user.startsWith('system:serviceaccount:'));
+    expect(kubernetes.map((u) => u.verb).sort()).toEqual(expect.arrayContaining(['list', 'watch']));
+    expect(kubernetes.filter((u) => u.denied > 0)).toEqual([]);
   }, 240_000);
 
   it('the same run without dynamodb:BatchGetItem in the consumer policy is refused, naming action, resource and principal', async () => {

@@ -357,7 +357,9 @@ describe('local cluster (fake pods)', () => {
     const consumerRoleArn = 'arn:aws:iam::000000000000:role/users-replicator-consumer';
     // deployConsumer applies the ServiceAccount first; apply the Deployment alone to see the pods held.
     const { consumerManifests } = await import('../../core/fleet.js');
-    const [, deployment] = consumerManifests({ fleet, streamArn, consumerRoleArn, region: 'us-east-1' });
+    const deployment = consumerManifests({ fleet, streamArn, consumerRoleArn, region: 'us-east-1' }).find(
+      (m) => m.kind === 'Deployment',
+    );
     await c.apply(deployment as never);
     await new Promise((r) => setTimeout(r, 200));
     expect(launcher.launched).toHaveLength(0);

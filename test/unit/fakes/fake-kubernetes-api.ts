@@ -15,6 +15,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse } from 'yaml';
+import { failureStatus } from '../../../core/cluster.js';
 
 type Json = Record<string, unknown>;
 
@@ -55,6 +56,7 @@ const GROUPS: Record<string, string[]> = {
   'apis/apps/v1': ['deployments'],
   'apis/autoscaling/v2': ['horizontalpodautoscalers'],
   'apis/policy/v1': ['poddisruptionbudgets'],
+  'apis/rbac.authorization.k8s.io/v1': ['roles', 'rolebindings'],
   'apis/keda.sh/v1alpha1': ['scaledobjects', 'triggerauthentications'],
 };
 
@@ -65,6 +67,8 @@ const KINDS: Record<string, string> = {
   deployments: 'Deployment',
   horizontalpodautoscalers: 'HorizontalPodAutoscaler',
   poddisruptionbudgets: 'PodDisruptionBudget',
+  roles: 'Role',
+  rolebindings: 'RoleBinding',
   scaledobjects: 'ScaledObject',
   triggerauthentications: 'TriggerAuthentication',
 };
@@ -83,16 +87,7 @@ function merge(base: unknown, patch: unknown): unknown {
 }
 
 function status(code: number, reason: string, message: string, details?: Json): Json {
-  return {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message,
-    reason,
-    ...(details ? { details } : {}),
-    code,
-  };
+  return failureStatus(code, reason, message, details);
 }
 
 export class FakeKubernetesApi {
