@@ -1,20 +1,29 @@
 /**
- * IAM policy evaluation for identity-based policies, as the IAM User Guide's "Policy evaluation logic"
- * describes it for one account: an explicit Deny in any statement that applies wins; otherwise an Allow
- * that applies allows; otherwise the request is implicitly denied. Pure: no I/O, no clock.
+ * IAM policy evaluation for identity-based policies, by @cloud-copilot/iam-simulate: the IAM User Guide's
+ * "Policy evaluation logic" for one account (an explicit Deny in any statement that applies wins; otherwise
+ * an Allow that applies allows; otherwise the request is implicitly denied), with every condition operator
+ * (`StringEquals`, `ForAllValues:…`, `…IfExists`, `Null`, dates, numbers, ARNs, IPs), policy variables,
+ * `Action`/`NotAction`, `Resource`/`NotResource`, and the Service Authorization Reference's resource types
+ * (an action on a resource that is not one of its types, or an action AWS does not have, is never allowed).
+ * Only local/ and tests import this module (the library is a devDependency; no bundle carries it:
+ * test/infra/bundles.test.ts).
  *
- * Evaluated: `Effect` Allow/Deny; `Action` and `NotAction` (case-insensitive, `*` and `?` wildcards);
- * `Resource` and `NotResource` (case-sensitive, `*` and `?` wildcards, which may cross `/` and `:`);
- * `Action`/`Resource` given as one string or a list (CDK writes both); any number of policies.
+ * Decided here, around the library:
+ * - **Condition keys the request does not carry fail closed**: an Allow whose Condition names a key absent
+ *   from `Authorization.context` never allows, a Deny whose Condition names one denies as if it had no
+ *   Condition. A key the caller cannot know is not taken as a key AWS would leave out.
+ * - **A request for `*`** (an action AWS authorises on no resource) is allowed only through a `Resource`
+ *   that matches `*` itself; the library would read it as "any resource" for actions with optional types.
+ * - **Decisions are cached** per policies array (by identity: a changed policy comes as a new array, as the
+ *   strict layer's registry and the local IAM make them) and per action, resource and context: the library
+ *   takes about 1 ms a call, where the strict layer judges every request of every worker.
+ * - Trust policies ({@link trustAllows}), AWS's wording of a refusal and assumed-role ARNs are small local code.
  *
- * Not evaluated, and how that fails: `Condition` blocks are not read, so a statement with one fails
- * closed — an Allow with a Condition never allows, a Deny with a Condition always denies (the project
- * only puts conditions on actions the local layer never sees: CloudWatch's namespace, IAM's request tags).
- * Policy variables (`${aws:username}`) are matched literally. Resource-based policies, permissions
- * boundaries, session policies and SCPs are not modelled: only the role's own identity policies count.
- *
- * Trust policies (who may assume a role) are evaluated by {@link trustAllows} for `Principal.AWS` only.
+ * Not modelled: resource-based policies (table policies), permissions boundaries, session policies and SCPs:
+ * only the role's own identity policies count.
  */
+import { runSimulation, type SimulationIdentityPolicy } from '@cloud-copilot/iam-simulate';
+import { InvalidInputError } from './errors.js';
 
 /** A statement as IAM accepts it. The project's own `PolicyStatement` (core/iam-policies.ts) is one. */
 export interface IamStatement {
@@ -39,10 +48,15 @@ export interface NamedPolicy {
   readonly document: IamPolicy;
 }
 
+/** A request's condition keys (`aws:RequestedRegion`), a multivalued one (`dynamodb:LeadingKeys`) as a list. */
+export type RequestContext = Readonly<Record<string, string | readonly string[]>>;
+
 /** What IAM authorises: one action on one resource ARN (`*` for actions without resource-level permissions). */
 export interface Authorization {
   readonly action: string;
   readonly resource: string;
+  /** The condition keys the request carries; a condition on any other key fails closed. */
+  readonly context?: RequestContext;
 }
 
 export const Decision = {
@@ -62,7 +76,8 @@ export interface StatementRef {
 export type Evaluation =
   | { readonly decision: typeof Decision.Allow; readonly statement: StatementRef }
   | { readonly decision: typeof Decision.ExplicitDeny; readonly statement: StatementRef }
-  | { readonly decision: typeof Decision.ImplicitDeny };
+  /** `unknown`: the action, or the action on this resource, is not in the Service Authorization Reference. */
+  | { readonly decision: typeof Decision.ImplicitDeny; readonly unknown?: string };
 
 /** The one-or-many fields of a statement as a list. */
 export function listOf(value: string | readonly string[] | undefined): readonly string[] {
@@ -104,53 +119,141 @@ export function resourceMatches(pattern: string, resource: string): boolean {
   return wildcardMatch(pattern, resource, false);
 }
 
-/** Whether a statement's Action/NotAction and Resource/NotResource cover the request (Condition aside). */
-export function statementApplies(statement: IamStatement, request: Authorization): boolean {
-  const action =
-    statement.NotAction !== undefined
-      ? !listOf(statement.NotAction).some((p) => actionMatches(p, request.action))
-      : listOf(statement.Action).some((p) => actionMatches(p, request.action));
-  if (!action) return false;
-  return statement.NotResource !== undefined
-    ? !listOf(statement.NotResource).some((p) => resourceMatches(p, request.resource))
-    : listOf(statement.Resource).some((p) => resourceMatches(p, request.resource));
-}
-
-function hasCondition(statement: IamStatement): boolean {
-  return (
-    statement.Condition !== undefined &&
-    statement.Condition !== null &&
-    Object.keys(statement.Condition as object).length > 0
+/** The condition keys a statement's Condition names, lower-cased (IAM compares keys case-insensitively). */
+function conditionKeys(statement: IamStatement): string[] {
+  const condition = statement.Condition;
+  if (typeof condition !== 'object' || condition === null) return [];
+  return Object.values(condition as Record<string, unknown>).flatMap((keys) =>
+    typeof keys === 'object' && keys !== null ? Object.keys(keys).map((k) => k.toLowerCase()) : [],
   );
 }
 
-/** The decision IAM makes for `request` from a principal's identity policies. */
-export function evaluatePolicies(policies: readonly NamedPolicy[], request: Authorization): Evaluation {
-  let allow: StatementRef | undefined;
-  for (const policy of policies) {
-    const statements = statementsOf(policy.document);
-    for (let index = 0; index < statements.length; index++) {
-      const statement = statements[index] as IamStatement;
-      if (!statementApplies(statement, request)) continue;
-      const ref: StatementRef = {
-        policy: policy.name,
-        index,
-        ...(statement.Sid === undefined || statement.Sid === '' ? {} : { sid: statement.Sid }),
-      };
-      // A Condition is not evaluated: a Deny with one still denies, an Allow with one does not allow.
-      if (statement.Effect === 'Deny') return { decision: Decision.ExplicitDeny, statement: ref };
-      if (statement.Effect === 'Allow' && !hasCondition(statement)) allow ??= ref;
-    }
+/** A statement as the library is given it for `request`, or undefined when it cannot apply to it. */
+function asJudged(
+  statement: IamStatement,
+  request: Authorization,
+  carried: Set<string>,
+): IamStatement | undefined {
+  // A statement whose Action does not name the request's never applies: the library need not read it.
+  if (
+    statement.Action !== undefined &&
+    !listOf(statement.Action).some((p) => actionMatches(p, request.action))
+  ) {
+    return undefined;
   }
-  return allow ? { decision: Decision.Allow, statement: allow } : { decision: Decision.ImplicitDeny };
+  if (conditionKeys(statement).some((key) => !carried.has(key))) {
+    const { Condition: _unjudgeable, ...unconditioned } = statement;
+    return statement.Effect === 'Deny' ? unconditioned : undefined;
+  }
+  if (request.resource === '*' && statement.Effect === 'Allow' && statement.Resource !== undefined) {
+    const star = listOf(statement.Resource).filter((pattern) => resourceMatches(pattern, '*'));
+    return star.length === 0 ? undefined : { ...statement, Resource: star };
+  }
+  return statement;
 }
 
-/** Whether every authorization of a request is allowed (IAM checks batch and transaction items one by one). */
-export function evaluateAll(
+/** The policies as the library is given them, named by position, and where each statement came from. */
+function judged(
   policies: readonly NamedPolicy[],
-  requests: readonly Authorization[],
-): { readonly request: Authorization; readonly evaluation: Evaluation }[] {
-  return requests.map((request) => ({ request, evaluation: evaluatePolicies(policies, request) }));
+  request: Authorization,
+): { simulated: SimulationIdentityPolicy[]; places: StatementRef[][] } {
+  const carried = new Set(Object.keys(request.context ?? {}).map((k) => k.toLowerCase()));
+  const simulated: SimulationIdentityPolicy[] = [];
+  const places = policies.map((policy, p) => {
+    const kept: IamStatement[] = [];
+    const refs: StatementRef[] = [];
+    statementsOf(policy.document).forEach((statement, index) => {
+      const judgedStatement = asJudged(statement, request, carried);
+      if (!judgedStatement) return;
+      kept.push(judgedStatement);
+      refs.push({ policy: policy.name, index, ...(statement.Sid ? { sid: statement.Sid } : {}) });
+    });
+    if (kept.length > 0) simulated.push({ name: String(p), policy: { ...policy.document, Statement: kept } });
+    return refs;
+  });
+  return { simulated, places };
+}
+
+/** The library's statement (policy named by position, index from 1) as the caller's. */
+function placeOf(
+  analysis: { readonly policyId: string; readonly statement: { index(): number } } | undefined,
+  places: StatementRef[][],
+): StatementRef {
+  const ref = analysis && places[Number(analysis.policyId)]?.[analysis.statement.index() - 1];
+  if (!ref) throw new Error('iam-simulate named a statement it was not given');
+  return ref;
+}
+
+async function simulate(policies: readonly NamedPolicy[], request: Authorization): Promise<Evaluation> {
+  const { simulated, places } = judged(policies, request);
+  if (simulated.length === 0) return { decision: Decision.ImplicitDeny };
+  // Every statement is judged as the principal's own account's: the identity policies decide alone.
+  const [, partition = 'aws', , , resourceAccount = ''] = request.resource.split(':');
+  const accountId = /^\d{12}$/.test(resourceAccount) ? resourceAccount : '000000000000';
+  const response = await runSimulation(
+    {
+      request: {
+        principal: `arn:${partition}:sts::${accountId}:assumed-role/evaluated/session`,
+        action: request.action,
+        resource: { resource: request.resource, accountId },
+        contextVariables: { ...(request.context as Record<string, string | string[]>) },
+      },
+      identityPolicies: simulated,
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+    },
+    { simulationMode: 'Strict' },
+  );
+  if (response.resultType === 'error') {
+    const invalid = Object.entries(response.errors.identityPolicyErrors ?? {});
+    if (invalid.length === 0) return { decision: Decision.ImplicitDeny, unknown: response.errors.message };
+    const [position, errors] = invalid[0] as [string, { message: string; path: string }[]];
+    const name = policies[Number(position)]?.name ?? position;
+    throw new InvalidInputError(
+      `policy ${name}`,
+      `IAM would refuse it: ${errors.map((e) => `${e.message} at ${e.path}`).join('; ')}. Fix the policy document.`,
+    );
+  }
+  const results = response.resultType === 'single' ? [response.result] : response.results;
+  const decisive = results.find((r) => r.analysis.result === response.overallResult)?.analysis
+    .identityAnalysis;
+  if (response.overallResult === 'ExplicitlyDenied') {
+    return { decision: Decision.ExplicitDeny, statement: placeOf(decisive?.denyStatements[0], places) };
+  }
+  if (response.overallResult === 'Allowed') {
+    return { decision: Decision.Allow, statement: placeOf(decisive?.allowStatements[0], places) };
+  }
+  return { decision: Decision.ImplicitDeny };
+}
+
+/** Decisions per policies array, then per request; a set of policies past the cap starts afresh. */
+const decisions = new WeakMap<readonly NamedPolicy[], Map<string, Promise<Evaluation>>>();
+const DECISIONS_PER_POLICIES = 10_000;
+
+function requestKey(request: Authorization): string {
+  const context = request.context ? JSON.stringify(Object.entries(request.context).sort()) : '';
+  return `${request.action}\n${request.resource}\n${context}`;
+}
+
+/** The decision IAM makes for `request` from a principal's identity policies. */
+export function evaluatePolicies(
+  policies: readonly NamedPolicy[],
+  request: Authorization,
+): Promise<Evaluation> {
+  let cache = decisions.get(policies);
+  if (!cache || cache.size >= DECISIONS_PER_POLICIES) {
+    cache = new Map();
+    decisions.set(policies, cache);
+  }
+  const key = requestKey(request);
+  let decision = cache.get(key);
+  if (!decision) {
+    const own = cache;
+    decision = simulate(policies, request);
+    decision.catch(() => own.delete(key));
+    cache.set(key, decision);
+  }
+  return decision;
 }
 
 /** `arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION`, the caller IAM names for a role session. */
@@ -181,7 +284,7 @@ export function accessDeniedMessage(
 /**
  * Whether a role's trust policy lets `principalArn` (a role ARN, or its assumed-role session ARN) call
  * `action` (sts:AssumeRole): an Allow whose `Principal.AWS` names it (or `*`, or the account root), and
- * no Deny that does. Conditions fail closed as in {@link evaluatePolicies}.
+ * no Deny that does. A statement with a Condition fails closed: such an Allow never allows, such a Deny denies.
  */
 export function trustAllows(trust: IamPolicy, principalArn: string, action = 'sts:AssumeRole'): boolean {
   const account = /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(principalArn)?.[1];
@@ -201,7 +304,7 @@ export function trustAllows(trust: IamPolicy, principalArn: string, action = 'st
   for (const statement of statementsOf(trust)) {
     if (!listOf(statement.Action).some((p) => actionMatches(p, action)) || !names(statement)) continue;
     if (statement.Effect === 'Deny') return false;
-    if (!hasCondition(statement)) allowed = true;
+    if (conditionKeys(statement).length === 0) allowed = true;
   }
   return allowed;
 }

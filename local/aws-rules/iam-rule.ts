@@ -47,7 +47,7 @@ export class IamRule implements Rule {
     return false;
   }
 
-  admit(request: AwsRequest): Admission {
+  async admit(request: AwsRequest): Promise<Admission> {
     const principal = this.registry.identify(request.accessKeyId());
     if (!principal) return PASS;
     this.stats.iamJudgedRequest();
@@ -57,7 +57,7 @@ export class IamRule implements Rule {
       return PASS;
     }
     for (const authorization of authorizations) {
-      const evaluation = evaluatePolicies(principal.policies, authorization);
+      const evaluation = await evaluatePolicies(principal.policies, authorization);
       if (evaluation.decision === Decision.Allow) continue;
       const message = accessDeniedMessage(principal.arn, authorization, evaluation.decision);
       this.stats.iamRefusal({

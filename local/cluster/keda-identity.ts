@@ -67,7 +67,7 @@ export class KedaIdentity {
       };
     }
     const request = { action: 'sts:AssumeRole', resource: wanted };
-    const allowed = evaluatePolicies(namedPolicies(operator), request);
+    const allowed = await evaluatePolicies(namedPolicies(operator), request);
     if (allowed.decision !== Decision.Allow) {
       return { failure: `AccessDenied: ${accessDeniedMessage(caller, request, allowed.decision)}` };
     }

@@ -43,7 +43,7 @@ export class KedaTriggers {
     }
     if (trigger.type === 'aws-cloudwatch') {
       const request = { action: 'cloudwatch:GetMetricData', resource: '*' };
-      const evaluation = evaluatePolicies(session.policies, request);
+      const evaluation = await evaluatePolicies(session.policies, request);
       if (evaluation.decision !== Decision.Allow) {
         return {
           failure: `AccessDeniedException: ${accessDeniedMessage(session.principalArn, request, evaluation.decision)}`,

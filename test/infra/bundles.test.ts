@@ -12,11 +12,15 @@ import { REPO_ROOT } from './support.js';
 
 const KUBERNETES_CLIENT = 'node_modules/@kubernetes/client-node/';
 
-function bundledSources(name: ControlPlaneFunction): string[] {
-  const map = JSON.parse(readFileSync(join(REPO_ROOT, 'dist', 'functions', `${name}.js.map`), 'utf8')) as {
+function sourcesOf(bundle: string): string[] {
+  const map = JSON.parse(readFileSync(join(REPO_ROOT, 'dist', `${bundle}.js.map`), 'utf8')) as {
     sources: string[];
   };
   return map.sources;
+}
+
+function bundledSources(name: ControlPlaneFunction): string[] {
+  return sourcesOf(`functions/${name}`);
 }
 
 /** Whether the function's entry hands its handler the EKS connection (functions/NAME.ts). */
@@ -48,6 +52,17 @@ describe('Lambda bundles', () => {
           `${name} bundles ${module}`,
         ).toEqual([]);
       }
+    }
+  });
+
+  it('leave out the local IAM evaluator and its library (a devDependency: local/ and tests only)', () => {
+    for (const bundle of ['consumer', 'lib/index', ...functions.map((name) => `functions/${name}`)]) {
+      expect(
+        sourcesOf(bundle).filter(
+          (s) => s.includes('core/iam-evaluation') || s.includes('node_modules/@cloud-copilot/'),
+        ),
+        `${bundle} bundles the IAM evaluator`,
+      ).toEqual([]);
     }
   });
 });

@@ -43,12 +43,15 @@ afterAll(() => s?.cleanup());
 describe('the functions’ roles, as synthesized', () => {
   const universe = () => resourceUniverse(WHERE, [fleet]);
 
-  it('the ten workflow functions may make every DynamoDB call they make, on the exact ARNs, and nothing else', () => {
-    expectExactlyTheNeeds({ policies: shared, needs: CONTROL_PLANE_NEEDS, where: WHERE, fleet }, universe());
+  it('the ten workflow functions may make every DynamoDB call they make, on the exact ARNs, and nothing else', async () => {
+    await expectExactlyTheNeeds(
+      { policies: shared, needs: CONTROL_PLANE_NEEDS, where: WHERE, fleet },
+      universe(),
+    );
   });
 
-  it('compare-replicas may only read the source and the replica', () => {
-    expectExactlyTheNeeds({ policies: compare, needs: COMPARE_NEEDS, where: WHERE, fleet }, universe());
+  it('compare-replicas may only read the source and the replica', async () => {
+    await expectExactlyTheNeeds({ policies: compare, needs: COMPARE_NEEDS, where: WHERE, fleet }, universe());
   });
 
   it('"*" only for actions without resource-level permissions', () => {
@@ -56,7 +59,7 @@ describe('the functions’ roles, as synthesized', () => {
     expectStarOnlyWithoutResourceLevel(compare);
   });
 
-  it('manages only the fleet’s own roles, shares the KEDA operator role without deleting it, and never passes or assumes roles', () => {
+  it('manages only the fleet’s own roles, shares the KEDA operator role without deleting it, and never passes or assumes roles', async () => {
     const own = [fleet.roles.consumerRoleName, fleet.roles.scalerRoleName].map(role);
     const operator = role(fleet.keda.operatorRoleName);
     const p = { policies: shared };
@@ -66,14 +69,15 @@ describe('the functions’ roles, as synthesized', () => {
       'iam:DeleteRolePolicy',
       'iam:UpdateAssumeRolePolicy',
     ]) {
-      for (const arn of [...own, operator]) expect(allowed(p, action, arn), `${action} on ${arn}`).toBe(true);
-      expect(allowed(p, action, role('someone-elses'))).toBe(false);
+      for (const arn of [...own, operator])
+        expect(await allowed(p, action, arn), `${action} on ${arn}`).toBe(true);
+      expect(await allowed(p, action, role('someone-elses'))).toBe(false);
     }
-    for (const arn of own) expect(allowed(p, 'iam:DeleteRole', arn)).toBe(true);
-    expect(allowed(p, 'iam:DeleteRole', operator)).toBe(false);
+    for (const arn of own) expect(await allowed(p, 'iam:DeleteRole', arn)).toBe(true);
+    expect(await allowed(p, 'iam:DeleteRole', operator)).toBe(false);
     for (const action of ['iam:PassRole', 'sts:AssumeRole', 'iam:AttachRolePolicy', 'iam:CreatePolicy']) {
       for (const arn of [...own, operator, '*'])
-        expect(allowed(p, action, arn), `${action} on ${arn}`).toBe(false);
+        expect(await allowed(p, action, arn), `${action} on ${arn}`).toBe(false);
     }
     // CreateRole only with the managed-by tag: every statement that grants it carries that condition.
     const creating = shared.flatMap((policy) =>

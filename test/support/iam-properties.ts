@@ -95,8 +95,12 @@ export function resourceUniverse(
   return [...out];
 }
 
-export function allowed(p: Pick<Principal, 'policies'>, action: string, resource: string): boolean {
-  return evaluatePolicies(p.policies, { action, resource }).decision === Decision.Allow;
+export async function allowed(
+  p: Pick<Principal, 'policies'>,
+  action: string,
+  resource: string,
+): Promise<boolean> {
+  return (await evaluatePolicies(p.policies, { action, resource })).decision === Decision.Allow;
 }
 
 /** Whether a need covers the call: its action, and its resource (exact, or a pattern such as `stream/*`). */
@@ -111,15 +115,15 @@ function needed(p: Principal, action: string, resource: string): boolean {
 }
 
 /** Every need allowed on its exact ARN; over the universe, nothing allowed that no need covers. */
-export function expectExactlyTheNeeds(p: Principal, universe: readonly string[]): void {
+export async function expectExactlyTheNeeds(p: Principal, universe: readonly string[]): Promise<void> {
   for (const need of p.needs) {
     const resource = needResource(need.on, p.fleet, p.where);
-    expect(allowed(p, need.action, resource), `${need.action} on ${resource}: ${need.why}`).toBe(true);
+    expect(await allowed(p, need.action, resource), `${need.action} on ${resource}: ${need.why}`).toBe(true);
   }
   const extra: string[] = [];
   for (const action of DYNAMODB_ACTIONS) {
     for (const resource of universe) {
-      if (allowed(p, action, resource) && !needed(p, action, resource))
+      if ((await allowed(p, action, resource)) && !needed(p, action, resource))
         extra.push(`${action} on ${resource}`);
     }
   }

@@ -155,18 +155,18 @@ describe('IamRule', () => {
     expect(stats.snapshot(ALL_RULES_ON).iam.unchecked).toBe(1);
   });
 
-  it('passes what the policies allow and counts it as used', () => {
+  it('passes what the policies allow and counts it as used', async () => {
     const { rule, stats, request } = setUp();
-    expect(rule.admit(request('GetItem', { TableName: 'leases' })).kind).toBe('pass');
+    expect((await rule.admit(request('GetItem', { TableName: 'leases' }))).kind).toBe('pass');
     expect(stats.snapshot(ALL_RULES_ON).iam).toMatchObject({
       judged: 1,
       allowed: { [ROLE]: { 'dynamodb:GetItem': { [`${ARN}/leases`]: 1 } } },
     });
   });
 
-  it('refuses a batch naming the table it may not read, as AWS words it, and counts the refusal', () => {
+  it('refuses a batch naming the table it may not read, as AWS words it, and counts the refusal', async () => {
     const { rule, stats, request } = setUp();
-    const admission = rule.admit(request('BatchGetItem', { RequestItems: { leases: { Keys: [] } } }));
+    const admission = await rule.admit(request('BatchGetItem', { RequestItems: { leases: { Keys: [] } } }));
     if (admission.kind !== 'refuse') throw new Error('expected a refusal');
     expect(admission.reply.status).toBe(400);
     expect(errorTypeOf(admission.reply.body)).toBe('AccessDeniedException');
@@ -187,9 +187,9 @@ describe('IamRule', () => {
     expect(iam.allowed).toEqual({});
   });
 
-  it('refuses a transaction when one item is not allowed, counting none of it as used', () => {
+  it('refuses a transaction when one item is not allowed, counting none of it as used', async () => {
     const { rule, stats, request } = setUp();
-    const admission = rule.admit(
+    const admission = await rule.admit(
       request('TransactWriteItems', {
         TransactItems: [
           { Put: { TableName: 'leases', Item: {} } },

@@ -80,30 +80,30 @@ function consumer(fleet: FleetSpec): Principal {
 }
 
 describe('the consumer’s role', () => {
-  it('may make every call of the worker, on the exact ARNs, and nothing else — with a dead-letter table', () => {
-    expectExactlyTheNeeds(consumer(users));
+  it('may make every call of the worker, on the exact ARNs, and nothing else — with a dead-letter table', async () => {
+    await expectExactlyTheNeeds(consumer(users));
   });
 
-  it('… and without one, nothing on a dead-letter table', () => {
+  it('… and without one, nothing on a dead-letter table', async () => {
     const p = consumer(orders);
-    expectExactlyTheNeeds(p);
-    expect(allowed(p, 'dynamodb:PutItem', arn('users-dead_letters'))).toBe(false);
+    await expectExactlyTheNeeds(p);
+    expect(await allowed(p, 'dynamodb:PutItem', arn('users-dead_letters'))).toBe(false);
   });
 
-  it('authorises BatchGetItem on the lease table as its own action (not as GetItem)', () => {
+  it('authorises BatchGetItem on the lease table as its own action (not as GetItem)', async () => {
     const p = consumer(users);
-    expect(allowed(p, 'dynamodb:BatchGetItem', arn(users.applicationName))).toBe(true);
-    expect(allowed(p, 'dynamodb:BatchGetItem', arn(`${users.replicaTableName}`))).toBe(false);
+    expect(await allowed(p, 'dynamodb:BatchGetItem', arn(users.applicationName))).toBe(true);
+    expect(await allowed(p, 'dynamodb:BatchGetItem', arn(`${users.replicaTableName}`))).toBe(false);
   });
 
-  it('fences in transactions with the item actions IAM checks per item, and calls no CloudWatch', () => {
+  it('fences in transactions with the item actions IAM checks per item, and calls no CloudWatch', async () => {
     const p = consumer(users);
     for (const action of ['dynamodb:PutItem', 'dynamodb:DeleteItem'])
-      expect(allowed(p, action, arn(`${users.replicaTableName}`))).toBe(true);
+      expect(await allowed(p, action, arn(`${users.replicaTableName}`))).toBe(true);
     // The fence is the checkpoint's Update in every transaction: no bare ConditionCheck is ever sent.
-    expect(allowed(p, 'dynamodb:UpdateItem', arn(users.applicationName))).toBe(true);
-    expect(allowed(p, 'dynamodb:ConditionCheckItem', arn(users.applicationName))).toBe(false);
-    expect(allowed(p, 'cloudwatch:PutMetricData', '*')).toBe(false);
+    expect(await allowed(p, 'dynamodb:UpdateItem', arn(users.applicationName))).toBe(true);
+    expect(await allowed(p, 'dynamodb:ConditionCheckItem', arn(users.applicationName))).toBe(false);
+    expect(await allowed(p, 'cloudwatch:PutMetricData', '*')).toBe(false);
   });
 
   it('puts nothing on "*"', () => {
@@ -182,38 +182,43 @@ describe('KEDA’s roles, one scaler role per fleet', () => {
     fleet,
   });
 
-  it('classic: the scaler role reads its own fleet’s table and streams, nothing of another fleet', () => {
-    expectExactlyTheNeeds(scaler(users));
-    expect(allowed(scaler(users), 'dynamodb:DescribeStream', streamOf(orders))).toBe(false);
+  it('classic: the scaler role reads its own fleet’s table and streams, nothing of another fleet', async () => {
+    await expectExactlyTheNeeds(scaler(users));
+    expect(await allowed(scaler(users), 'dynamodb:DescribeStream', streamOf(orders))).toBe(false);
   });
 
-  it('unfinished-shards: GetMetricData only, on "*" because it has no resource-level permissions', () => {
+  it('unfinished-shards: GetMetricData only, on "*" because it has no resource-level permissions', async () => {
     const p = scaler(users, ScalingMode.UnfinishedShards);
-    expectExactlyTheNeeds(p);
-    expect(allowed(p, 'cloudwatch:GetMetricData', '*')).toBe(true);
+    await expectExactlyTheNeeds(p);
+    expect(await allowed(p, 'cloudwatch:GetMetricData', '*')).toBe(true);
     expectStarOnlyWithoutResourceLevel(p.policies);
   });
 
-  it('the operator may assume exactly the scaler roles of the fleets that added theirs, which trust only it', () => {
+  it('the operator may assume exactly the scaler roles of the fleets that added theirs, which trust only it', async () => {
     const operator: NamedPolicy[] = [users, orders].map((fleet) => ({
       name: `assume-${fleet.name}`,
       document: kedaOperatorAssumePolicy(scalerArn(fleet)),
     }));
     for (const fleet of [users, orders]) {
       for (const need of KEDA_OPERATOR_NEEDS) {
-        expect(evaluatePolicies(operator, { action: need.action, resource: scalerArn(fleet) }).decision).toBe(
-          Decision.Allow,
-        );
+        expect(
+          (await evaluatePolicies(operator, { action: need.action, resource: scalerArn(fleet) })).decision,
+        ).toBe(Decision.Allow);
       }
     }
     // Without orders' policy (orders torn down), orders' role can no longer be assumed; users' still can.
     const [usersOnly] = operator;
-    const assume = (fleet: FleetSpec) =>
-      evaluatePolicies(usersOnly ? [usersOnly] : [], { action: 'sts:AssumeRole', resource: scalerArn(fleet) })
-        .decision;
-    expect([assume(users), assume(orders)]).toEqual([Decision.Allow, Decision.ImplicitDeny]);
+    const assume = async (fleet: FleetSpec) =>
+      (
+        await evaluatePolicies(usersOnly ? [usersOnly] : [], {
+          action: 'sts:AssumeRole',
+          resource: scalerArn(fleet),
+        })
+      ).decision;
+    expect([await assume(users), await assume(orders)]).toEqual([Decision.Allow, Decision.ImplicitDeny]);
     expect(
-      evaluatePolicies(operator, { action: 'dynamodb:DescribeStream', resource: streamOf(users) }).decision,
+      (await evaluatePolicies(operator, { action: 'dynamodb:DescribeStream', resource: streamOf(users) }))
+        .decision,
     ).toBe(Decision.ImplicitDeny);
     const trust = assumedByRoleTrustPolicy(operatorArn);
     expect(trustAllows(trust, operatorArn)).toBe(true);

@@ -389,19 +389,19 @@ describe('wireIrsa: IAM (mocked SDK) + Kubernetes (fake API server)', () => {
     const operator = policyOf('keda-operator-demo');
     expect(operator.map((p) => p.name)).toEqual(['streamfleet-assume-users-replicator-keda-scaler']);
     const assume = { action: 'sts:AssumeRole', resource: result.scalerRoleArn };
-    expect(evaluatePolicies(operator, assume).decision).toBe('allow');
-    expect(evaluatePolicies(operator, { ...assume, resource: role('other-keda-scaler') }).decision).toBe(
-      'implicit-deny',
-    );
+    expect((await evaluatePolicies(operator, assume)).decision).toBe('allow');
+    expect(
+      (await evaluatePolicies(operator, { ...assume, resource: role('other-keda-scaler') })).decision,
+    ).toBe('implicit-deny');
     expect(trustAllows(trustOf('users-replicator-keda-scaler'), result.kedaOperatorRoleArn)).toBe(true);
     expect(trustAllows(trustOf('users-replicator-keda-scaler'), result.consumerRoleArn)).toBe(false);
     const scaler = policyOf('users-replicator-keda-scaler');
     expect(
-      evaluatePolicies(scaler, { action: 'dynamodb:DescribeStream', resource: STREAM_ARN }).decision,
+      (await evaluatePolicies(scaler, { action: 'dynamodb:DescribeStream', resource: STREAM_ARN })).decision,
     ).toBe('allow');
-    expect(evaluatePolicies(scaler, { action: 'dynamodb:GetRecords', resource: STREAM_ARN }).decision).toBe(
-      'implicit-deny',
-    );
+    expect(
+      (await evaluatePolicies(scaler, { action: 'dynamodb:GetRecords', resource: STREAM_ARN })).decision,
+    ).toBe('implicit-deny');
 
     const kedaAccount = api.object('/api/v1/namespaces/keda/serviceaccounts/keda-operator') as {
       metadata: { annotations: Record<string, string>; labels: Record<string, string> };
