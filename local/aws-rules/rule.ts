@@ -91,6 +91,13 @@ export function accessKeyIdOf(authorization: string | undefined): string | undef
   return match?.[1];
 }
 
+/** `AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/dynamodb/aws4_request, ...` → `us-east-1`. */
+export function signedRegionOf(authorization: string | undefined): string | undefined {
+  if (!authorization) return undefined;
+  const match = /Credential=[^/,\s]+\/\d{8}\/([^/,\s]+)\//.exec(authorization);
+  return match?.[1];
+}
+
 export class BufferedRequest implements AwsRequest {
   private decoded: string | undefined;
   private parsed: { value: JsonObject | undefined } | undefined;

@@ -11,7 +11,7 @@ import {
   parseRegisteredRole,
 } from '../../local/aws-rules/iam-registry.js';
 import { authorizationsOf, streamArnOfIterator } from '../../local/aws-rules/iam-requests.js';
-import { IamRule } from '../../local/aws-rules/iam-rule.js';
+import { IamRule, requestContextOf } from '../../local/aws-rules/iam-rule.js';
 import { BufferedRequest, type Service } from '../../local/aws-rules/rule.js';
 import { AwsRulesStatsRecorder } from '../../local/aws-rules/stats.js';
 import { ALL_RULES_OFF, ALL_RULES_ON } from '../../local/aws-rules/switches.js';
@@ -185,6 +185,63 @@ describe('IamRule', () => {
       decision: 'implicit-deny',
     });
     expect(iam.allowed).toEqual({});
+  });
+
+  it('judges conditions on the region the request is signed for and on the calling role, as AWS does', async () => {
+    const registry = new IamRegistry();
+    const rule = new IamRule(registry, new AwsRulesStatsRecorder());
+    const inRegion = (region: string) => ({ StringEquals: { 'aws:RequestedRegion': region } });
+    registry.putRole('r1', {
+      arn: ROLE,
+      policies: [
+        {
+          name: 'home-region',
+          document: {
+            Statement: [
+              {
+                Effect: 'Allow',
+                Action: 'dynamodb:GetItem',
+                Resource: `${ARN}/leases`,
+                Condition: inRegion('eu-west-1'),
+              },
+              {
+                Effect: 'Allow',
+                Action: 'dynamodb:PutItem',
+                Resource: `${ARN}/leases`,
+                Condition: {
+                  ArnEquals: { 'aws:PrincipalArn': ROLE },
+                  StringEquals: { 'aws:PrincipalType': 'AssumedRole' },
+                },
+              },
+            ],
+          },
+        },
+      ],
+    });
+    registry.putCredentials('ASIAKEY1', { roleId: 'r1', sessionName: 'pod-a' });
+    const signedIn = (region: string, operation: string) =>
+      new BufferedRequest(
+        'dynamodb',
+        operation,
+        {
+          authorization: `AWS4-HMAC-SHA256 Credential=ASIAKEY1/20260101/${region}/dynamodb/aws4_request, SignedHeaders=host, Signature=x`,
+        },
+        Buffer.from(JSON.stringify({ TableName: 'leases' })),
+      );
+    expect((await rule.admit(signedIn('eu-west-1', 'GetItem'))).kind).toBe('pass');
+    expect((await rule.admit(signedIn('us-east-1', 'GetItem'))).kind).toBe('refuse');
+    expect((await rule.admit(signedIn('us-east-1', 'PutItem'))).kind).toBe('pass');
+    expect(
+      requestContextOf(
+        { arn: 'arn:aws:sts::000000000000:assumed-role/users-consumer/pod-a', roleArn: ROLE, policies: [] },
+        signedIn('eu-west-1', 'GetItem').headers.authorization,
+      ),
+    ).toEqual({
+      'aws:RequestedRegion': 'eu-west-1',
+      'aws:PrincipalArn': ROLE,
+      'aws:PrincipalAccount': '000000000000',
+      'aws:PrincipalType': 'AssumedRole',
+    });
   });
 
   it('refuses a transaction when one item is not allowed, counting none of it as used', async () => {
