@@ -8,13 +8,13 @@ import { resolve } from 'node:path';
 import { formatRuleSwitches } from '../local/aws-rules/index.js';
 import { findDynamoDbLocalJar, startDynamoDbLocal } from '../local/dynamodb-local.js';
 import { localClient } from '../test/support/fleet.js';
-import { type CostResult, runCost } from './benchmarks/cost.js';
-import { type DrainResult, runDrain } from './benchmarks/drain.js';
-import { type FailoverResult, runFailover } from './benchmarks/failover.js';
-import { runKclSwitch, type SwitchResult } from './benchmarks/kcl-switch.js';
-import { type LagResult, runLag } from './benchmarks/lag.js';
-import { runScale, type ScaleResult } from './benchmarks/scale.js';
-import { runVerify, type VerifyResult } from './benchmarks/verify.js';
+import { runCost } from './benchmarks/cost.js';
+import { runDrain } from './benchmarks/drain.js';
+import { runFailover } from './benchmarks/failover.js';
+import { runKclSwitch } from './benchmarks/kcl-switch.js';
+import { runLag } from './benchmarks/lag.js';
+import { runScale } from './benchmarks/scale.js';
+import { runVerify } from './benchmarks/verify.js';
 import { bundleLoops } from './lib/bundle.js';
 import { installExitHandlers, onCleanup, runCleanups } from './lib/cleanup.js';
 import { type BenchmarkName, parseCli, USAGE } from './lib/cli.js';
@@ -22,33 +22,10 @@ import type { BenchContext } from './lib/context.js';
 import { streamsClient } from './lib/ddb.js';
 import { findJavaPid, loadAverage, machineBusySeconds, machineInfo } from './lib/proc.js';
 import { printSummary } from './lib/report.js';
+import type { BenchResults } from './lib/results.js';
 import { startRulesLayer } from './lib/rules.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
-export interface BenchResults {
-  version: 1;
-  date: string;
-  mode: 'full' | 'quick';
-  only: BenchmarkName[];
-  /** The strict layer's switches for the headline figures (`all` unless --aws-rules said otherwise). */
-  awsRules: string;
-  machine: ReturnType<typeof machineInfo> & {
-    loadAverageAtEnd: number[];
-    /** Average busy cores while the bench ran (whole machine); the bench itself accounts for some of it. */
-    averageBusyCores: number | undefined;
-    dynamodbLocal: string;
-  };
-  durationSeconds: number;
-  drain?: DrainResult;
-  lag?: LagResult;
-  failover?: FailoverResult;
-  kclSwitch?: SwitchResult;
-  cost?: CostResult;
-  scale?: ScaleResult;
-  verify?: VerifyResult;
-  [name: string]: unknown;
-}
 
 async function main(): Promise<void> {
   let cli: ReturnType<typeof parseCli>;

@@ -13,12 +13,8 @@ import type { WorkerSettings } from './config.js';
 import type { Assignments, HeldLease, LeaseCoordinator } from './leases/lease-coordinator.js';
 import type { PendingProgress } from './leases/pending-progress.js';
 import type { Checkpointer } from './lifecycle/checkpointer.js';
-import {
-  type FetcherFactory,
-  ShardConsumer,
-  type ShardLeases,
-  ShutdownReason,
-} from './lifecycle/shard-consumer.js';
+import type { FetcherFactory } from './lifecycle/fetcher.js';
+import { ShardConsumer, type ShardLeases, ShutdownReason } from './lifecycle/shard-consumer.js';
 import type { WorkerEvents } from './observability/events.js';
 import type { LagTracker, WorkerMetrics } from './observability/metrics.js';
 import type { BatchRunner } from './processor/batch-runner.js';

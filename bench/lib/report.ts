@@ -1,5 +1,5 @@
 /** The table `npm run bench` prints. */
-import type { BenchResults } from '../run.js';
+import type { BenchResults } from './results.js';
 
 const f0 = (v: number | undefined) =>
   v === undefined || !Number.isFinite(v) ? '–' : Math.round(v).toLocaleString('en-US');

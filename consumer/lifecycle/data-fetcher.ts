@@ -29,23 +29,9 @@ import { isSequenceNumber, Sentinel } from '../../core/sequence.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { approximateItemSize } from '../processor/writes.js';
-import type { Fetcher } from './shard-consumer.js';
+import type { FetchedBatch, Fetcher } from './fetcher.js';
 
 export type { StreamRecord };
-
-export interface FetchedBatch {
-  records: StreamRecord[];
-  /** The shard is closed and every record has been returned. */
-  shardEnded: boolean;
-  /** When (this worker's clock) the read that returned the batch was sent. */
-  readAt: number;
-  /**
-   * The read found the end of what the shard held when it was sent: fewer records than asked for, well under
-   * GetRecords' 1 MB answer limit (so not cut short by size). Everything written before `readAt`, give or take
-   * the stream's own delay, is in this batch or an earlier one.
-   */
-  reachedTip: boolean;
-}
 
 /** An answer this much under GetRecords' 1 MB limit was not cut short by size. */
 const CUT_SHORT_BYTES = 512 * 1024;

@@ -19,7 +19,7 @@ import type { BatchRunner } from '../processor/batch-runner.js';
 import type { RecordProcessor } from '../processor/record-processor.js';
 import type { BatchPosition } from '../processor/write-context.js';
 import type { Checkpointer } from './checkpointer.js';
-import type { FetchedBatch } from './data-fetcher.js';
+import type { FetchedBatch, FetcherFactory } from './fetcher.js';
 
 export const ShardConsumerState = {
   WAITING_ON_PARENT_SHARDS: 'WAITING_ON_PARENT_SHARDS',
@@ -36,17 +36,6 @@ export const ShutdownReason = {
   REQUESTED: 'REQUESTED',
 } as const;
 export type ShutdownReason = (typeof ShutdownReason)[keyof typeof ShutdownReason];
-
-/** The reader of one shard (DataFetcher, or a fake). */
-export interface Fetcher {
-  /** Positions the reader after `checkpoint` (a sequence number) or at TRIM_HORIZON / LATEST. */
-  initialize(checkpoint: string): Promise<void>;
-  /** The next batch (empty when nothing is there yet). */
-  next(): Promise<FetchedBatch>;
-}
-
-/** Builds the reader of `shardId`; `signal` aborts its reads (a stop or a lost lease). */
-export type FetcherFactory = (shardId: string, signal: AbortSignal) => Fetcher;
 
 /** What a shard consumer reads and writes in the lease table besides its checkpoints. */
 export interface ShardLeases {

@@ -9,7 +9,7 @@
  *   seconds; leases per worker are stacked, so the total is the top edge and each worker a band.
  */
 import { shortPod } from '../start/figures.js';
-import type { RunReport } from './report.js';
+import type { RunReport } from './run-report.js';
 
 export interface SeriesSpec {
   label: string;

@@ -11,7 +11,7 @@ import { shortPod } from '../start/figures.js';
 import { clock, formatDuration } from '../start/stats.js';
 import { awsRulesLine, lagLine, recordAgeLine } from '../start/summary.js';
 import { reportCharts } from './charts.js';
-import type { RunReport } from './report.js';
+import type { RunReport } from './run-report.js';
 
 let chartJs: string | undefined;
 

@@ -10,10 +10,10 @@ import {
   type AwsRulesStats,
   formatRuleSwitches,
   peakReadsPerShardSecond,
+  type RefusedCounts,
   type RuleSwitches,
   refusedCounts,
 } from '../aws-rules/index.js';
-import type { AwsRulesDigest } from '../report/report.js';
 
 export function digestAwsRules(stats: AwsRulesStats): AwsRulesDigest {
   return {
@@ -59,4 +59,16 @@ export function refusalLines(before: AwsRulesDigest | undefined, now: AwsRulesDi
 
 export async function startStrictLayer(upstream: string, rules: RuleSwitches): Promise<AwsRulesProxy> {
   return AwsRulesProxy.start({ upstream, rules });
+}
+
+/** The strict layer's figures for a run's summary and report. */
+export interface AwsRulesDigest {
+  /** `all`, `none`, or `all,-rule,...`. */
+  rules: string;
+  requests: number;
+  refused: RefusedCounts;
+  /** Most GetRecords let through on one shard in any second. */
+  peakReadsPerShardSecond: number;
+  /** What IAM refused, by role, action and resource (empty when nothing was). */
+  iamRefusals: { roleArn: string; action: string; resource: string; count: number }[];
 }

@@ -3,14 +3,9 @@
  * one (Ctrl-C) are written the same way, and every figure comes from the same place as the live view's
  * (local/start/figures.ts over the last sample).
  */
-import {
-  type AwsRulesDigest,
-  type RunReport,
-  type RunSummary,
-  summariseSamples,
-  type TaskSpan,
-  type WorkflowRecord,
-} from '../report/report.js';
+import { summariseSamples } from '../report/report.js';
+import type { RunReport, RunSummary, TaskSpan, WorkflowRecord } from '../report/run-report.js';
+import type { AwsRulesDigest } from './aws-rules.js';
 import type { DrillEvent } from './drill.js';
 import { fleetFigures } from './figures.js';
 import type { LoadPlan, StartOptions } from './options.js';

@@ -1,6 +1,7 @@
 /** The table `npm start` prints at the end (and `--quiet` prints alone). */
 import type { BrowserCheck } from '../report/browser.js';
-import type { AwsRulesDigest, RunSummary } from '../report/report.js';
+import type { RunSummary } from '../report/run-report.js';
+import type { AwsRulesDigest } from './aws-rules.js';
 import type { DrillEvent } from './drill.js';
 import { shortPod } from './figures.js';
 import { wrapText } from './layout.js';

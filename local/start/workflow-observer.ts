@@ -6,7 +6,7 @@
 import type { Context } from 'aws-lambda';
 import type { ControlPlaneConfig } from '../../core/control-plane-config.js';
 import type { ControlPlaneFunction } from '../../core/workflows.js';
-import type { TaskSpan, WorkflowRecord } from '../report/report.js';
+import type { TaskSpan, WorkflowRecord } from '../report/run-report.js';
 import type { LocalStepFunctions } from '../stepfunctions/index.js';
 import { type LambdaLike, loadHandler } from '../workflows/index.js';
 import type { WorkflowExecution } from '../workflows/run.js';

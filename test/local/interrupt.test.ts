@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RunReport } from '../../local/report/report.js';
+import type { RunReport } from '../../local/report/run-report.js';
 import { leftovers, pgrep, readProcesses, type StartProcess, startNpmStart } from './start-process.js';
 
 const SMALL = [

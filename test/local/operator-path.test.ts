@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunReport } from '../../local/report/report.js';
+import type { RunReport } from '../../local/report/run-report.js';
 import { stripAnsi, visibleWidth } from '../../local/start/layout.js';
 import { screen } from '../support/screen.js';
 import { leftovers, ROOT, readProcesses, START_COMMAND } from './start-process.js';

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { reportCharts, type SeriesSpec, separateCoinciding } from '../../local/report/charts.js';
 import { humanTime } from '../../local/report/html.js';
-import type { RunReport } from '../../local/report/report.js';
+import type { RunReport } from '../../local/report/run-report.js';
 import type { Sample } from '../../local/start/sampler.js';
 
 const spec = (label: string, values: (number | null)[], over: Partial<SeriesSpec> = {}): SeriesSpec => ({

@@ -14,7 +14,7 @@ import {
   drawnSeries,
   indistinguishableSeries,
 } from '../../local/report/browser.js';
-import type { RunReport } from '../../local/report/report.js';
+import type { RunReport } from '../../local/report/run-report.js';
 import { leftovers, ROOT, readProcesses, START_COMMAND, startNpmStart } from './start-process.js';
 
 const reportDir = mkdtempSync(join(tmpdir(), 'streamfleet-start-'));

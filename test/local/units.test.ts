@@ -6,7 +6,7 @@ import { scalingConfig } from '../../core/keda.js';
 import { metricValue, parsePrometheusText } from '../../core/prometheus.js';
 import { ClusterEventKind, describeClusterEvent } from '../../local/cluster/index.js';
 import { renderReportHtml } from '../../local/report/html.js';
-import type { RunReport } from '../../local/report/report.js';
+import type { RunReport } from '../../local/report/run-report.js';
 import { clusterRunEvent } from '../../local/start/cluster-events.js';
 import { FaultDrill } from '../../local/start/drill.js';
 import { fleetFigures } from '../../local/start/figures.js';

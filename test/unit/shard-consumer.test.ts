@@ -8,9 +8,8 @@ import { describe, expect, it } from 'vitest';
 import type { HeldLease } from '../../consumer/leases/held-leases.js';
 import { PendingProgress } from '../../consumer/leases/pending-progress.js';
 import { Checkpointer } from '../../consumer/lifecycle/checkpointer.js';
-import type { FetchedBatch } from '../../consumer/lifecycle/data-fetcher.js';
+import type { FetchedBatch, Fetcher } from '../../consumer/lifecycle/fetcher.js';
 import {
-  type Fetcher,
   ShardConsumer,
   ShardConsumerState,
   ShutdownReason,
