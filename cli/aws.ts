@@ -9,7 +9,7 @@ import {
   ListStateMachinesCommand,
   SFNClient,
 } from '@aws-sdk/client-sfn';
-import { PreconditionError } from '../core/errors.js';
+import { PreconditionError } from '../core/vocabulary/errors.js';
 import type { Workflow } from '../core/workflows.js';
 
 export function sfnClient(region: string): SFNClient {

@@ -4,7 +4,7 @@
  * that is not there (a state machine, an execution, credentials, an endpoint that does not answer; which
  * endpoint, and from which variable, is named). Pure: no SDK is loaded here, so `--help` stays fast.
  */
-import { InvalidInputError, StreamfleetError } from '../core/errors.js';
+import { InvalidInputError, StreamfleetError } from '../core/vocabulary/errors.js';
 import { type Env, ExitCode, UsageError } from './args.js';
 
 export interface CliFailure {

@@ -11,7 +11,7 @@ import {
   type HistoryEvent,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-import { systemClock } from '../core/clock.js';
+import { systemClock } from '../core/vocabulary/clock.js';
 import { causeMessage } from './failures.js';
 
 export interface FollowResult {

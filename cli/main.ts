@@ -54,7 +54,7 @@ async function checkedInput(
   const body =
     options.command === Command.Teardown && options.deleteTables ? { ...input, deleteTables: true } : input;
   if (options.command === Command.Status || options.command === Command.Manifests) {
-    const { parseFleet } = await import('../core/fleet.js');
+    const { parseFleet } = await import('../core/fleet/fleet.js');
     parseFleet(body.fleet);
   } else {
     const { checkInput } = await import('./workflow.js');
@@ -146,7 +146,7 @@ async function run(options: CliOptions, io: CliIo): Promise<number> {
     }
     case Command.Status: {
       const [{ parseFleet }, { fleetStatus, renderStatus }] = await Promise.all([
-        import('../core/fleet.js'),
+        import('../core/fleet/fleet.js'),
         import('./status.js'),
       ]);
       const status = await fleetStatus({
@@ -162,7 +162,7 @@ async function run(options: CliOptions, io: CliIo): Promise<number> {
     }
     case Command.Manifests: {
       const [{ parseFleet }, { manifestsYaml }] = await Promise.all([
-        import('../core/fleet.js'),
+        import('../core/fleet/fleet.js'),
         import('./manifests.js'),
       ]);
       io.stdout(

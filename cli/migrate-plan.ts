@@ -3,12 +3,11 @@
  * at the start and at the end of the watch, the stream's shards, the checkpoints the stream no longer holds —
  * what Streamfleet will do with each shard, and what stops the switch. No I/O (cli/migrate.ts reads and applies).
  *
- * Judged by KCL 1.x's own rules (core/kcl1-lease.ts): a lease whose `leaseCounter` moved during the watch has an
+ * Judged by KCL 1.x's own rules (core/tables/kcl1-lease.ts): a lease whose `leaseCounter` moved during the watch has an
  * owner that still renews it (`LeaseTaker`: a counter that has not moved for the failover time is expired); the
  * watch lasts the failover time and a second, so a live KCL worker (renewing every failover / 3) is always seen.
  */
 import type { AttributeValue, TableDescription } from '@aws-sdk/client-dynamodb';
-import { InvalidInputError, PreconditionError } from '../core/errors.js';
 import { CONSUMER_NEEDS, FleetResource } from '../core/iam-needs.js';
 import {
   KCL1_LEASE_TABLE_ACTIONS,
@@ -16,9 +15,14 @@ import {
   Kcl1Sentinel,
   kcl1KeyProblems,
   readAsKcl1,
-} from '../core/kcl1-lease.js';
-import { LEASE_OWNER_INDEX, ownerIndexState, provisionedCapacity } from '../core/lease-owner-index.js';
-import type { Shard } from '../core/shard.js';
+} from '../core/tables/kcl1-lease.js';
+import { InvalidInputError, PreconditionError } from '../core/vocabulary/errors.js';
+import {
+  LEASE_OWNER_INDEX,
+  ownerIndexState,
+  provisionedCapacity,
+} from '../core/vocabulary/lease-owner-index.js';
+import type { Shard } from '../core/vocabulary/shard.js';
 
 /** What Streamfleet does with a shard's lease. */
 export const ShardAction = {

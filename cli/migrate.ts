@@ -24,10 +24,10 @@ import {
   GetRecordsCommand,
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
-import { errorName, InvalidInputError, PreconditionError } from '../core/errors.js';
-import { addOwnerIndex } from '../core/lease-owner-index.js';
-import { isSequenceNumber } from '../core/sequence.js';
-import { listShards, type Shard } from '../core/shard.js';
+import { errorName, InvalidInputError, PreconditionError } from '../core/vocabulary/errors.js';
+import { addOwnerIndex } from '../core/vocabulary/lease-owner-index.js';
+import { isSequenceNumber } from '../core/vocabulary/sequence.js';
+import { listShards, type Shard } from '../core/vocabulary/shard.js';
 import { type CliOptions, ExitCode } from './args.js';
 import {
   checkAgainstStream,

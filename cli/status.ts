@@ -1,20 +1,20 @@
 /**
- * `streamfleet status`: the two checks the verify workflow runs (core/checks.ts: verifyScaling and
+ * `streamfleet status`: the two checks the verify workflow runs (core/verification/checks.ts: verifyScaling and
  * verifyReplication), made from here — the cluster through the user's kubeconfig and the Kubernetes adapter,
  * DynamoDB with the user's credentials — and shown as a few lines, or as the verdicts in JSON.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import type { FleetSpec } from '../core/fleet/fleet.js';
+import { describeLag } from '../core/fleet/lag.js';
+import { userKubeConfig } from '../core/kubernetes/kubeconfig.js';
+import { KubernetesCluster } from '../core/kubernetes/kubernetes.js';
 import {
   type ReplicationVerdict,
   type ScalingVerdict,
   verifyReplication,
   verifyScaling,
-} from '../core/checks.js';
-import type { FleetSpec } from '../core/fleet.js';
-import { userKubeConfig } from '../core/kubeconfig.js';
-import { KubernetesCluster } from '../core/kubernetes.js';
-import { describeLag } from '../core/lag.js';
+} from '../core/verification/checks.js';
 import type { Env } from './args.js';
 
 export interface FleetStatus {
@@ -65,7 +65,7 @@ export async function fleetStatus(input: {
   }
 }
 
-/** The lag bound from the lease table, with what it covers (core/lag.ts). */
+/** The lag bound from the lease table, with what it covers (core/fleet/lag.ts). */
 function lagText(replication: ReplicationVerdict): string {
   return `${describeLag(replication.figures.lag).replace(/^lag /, '')}; a bound from the lease table: now − each shard's last recorded progress`;
 }

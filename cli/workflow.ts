@@ -4,9 +4,9 @@
  * mean (cli/failures.ts). `streamfleet follow ARN` is the second half alone, for an execution started before.
  */
 import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { InvalidInputError } from '../core/errors.js';
 import { parseFleetInput, parseSetupInput } from '../core/inputs.js';
-import { parseLoad } from '../core/load.js';
+import { parseLoad } from '../core/tables/load.js';
+import { InvalidInputError } from '../core/vocabulary/errors.js';
 import { Workflow } from '../core/workflows.js';
 import { type CliOptions, Command, ExitCode, stateMachineNameOfExecution } from './args.js';
 import { explainFailure } from './failures.js';

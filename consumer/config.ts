@@ -4,7 +4,7 @@
  * the processor (a module named by PROCESSOR_MODULE, or the built-in replication). Every problem names the
  * setting and says what is expected; nothing is written anywhere before this succeeds.
  */
-import { ConfigurationError } from '../core/errors.js';
+import { ConfigurationError } from '../core/vocabulary/errors.js';
 import {
   REPLICATION_SETTINGS,
   type ReplicationSettings,

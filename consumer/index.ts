@@ -24,8 +24,11 @@ export {
   ResourceError,
   StreamfleetError,
   WriteConditionFailedError,
-} from '../core/errors.js';
-export { compareSequenceNumbers, toOrderedSequence as orderedSequenceNumber } from '../core/sequence.js';
+} from '../core/vocabulary/errors.js';
+export {
+  compareSequenceNumbers,
+  toOrderedSequence as orderedSequenceNumber,
+} from '../core/vocabulary/sequence.js';
 export type { WorkerEvent, WorkerEventMap, WorkerEventName } from './observability/events.js';
 export type {
   ChangeRecord,

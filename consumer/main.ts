@@ -5,8 +5,8 @@
  * anything else.
  */
 import { hostname } from 'node:os';
-import { systemClock } from '../core/clock.js';
-import { ConfigurationError, errorName, ResourceError } from '../core/errors.js';
+import { systemClock } from '../core/vocabulary/clock.js';
+import { ConfigurationError, errorName, ResourceError } from '../core/vocabulary/errors.js';
 import { type EnvironmentConfig, parseConfig } from './config.js';
 import { WorkerEvents } from './observability/events.js';
 import { createLogger } from './observability/logger.js';

@@ -6,9 +6,9 @@
  * drains the consumers and hands every lease over.
  */
 
-import type { Clock } from '../core/clock.js';
-import { errorName } from '../core/errors.js';
-import { retry } from '../core/retry.js';
+import type { Clock } from '../core/vocabulary/clock.js';
+import { errorName } from '../core/vocabulary/errors.js';
+import { retry } from '../core/vocabulary/retry.js';
 import type { WorkerSettings } from './config.js';
 import type { Assignments, HeldLease, LeaseCoordinator } from './leases/lease-coordinator.js';
 import type { PendingProgress } from './leases/pending-progress.js';

@@ -4,7 +4,7 @@
  * checks, and an error names the setting the way the caller wrote it (`leaseDurationMs` or
  * `LEASE_DURATION_MS`) and says what is expected. Pure: no I/O.
  */
-import { ConfigurationError } from '../core/errors.js';
+import { ConfigurationError } from '../core/vocabulary/errors.js';
 
 /** Where values come from: library options (typed values) or the environment (text). */
 export type SettingsSource = 'options' | 'environment';

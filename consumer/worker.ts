@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { type Clock, systemClock } from '../core/clock.js';
-import { ConfigurationError, errorName, ResourceError } from '../core/errors.js';
+import { type Clock, systemClock } from '../core/vocabulary/clock.js';
+import { ConfigurationError, errorName, ResourceError } from '../core/vocabulary/errors.js';
 import {
   PoisonPolicy,
   parseStreamArn,

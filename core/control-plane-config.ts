@@ -9,7 +9,7 @@ import { EKSClient } from '@aws-sdk/client-eks';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { STSClient } from '@aws-sdk/client-sts';
-import { ConfigurationError } from './errors.js';
+import { ConfigurationError } from './vocabulary/errors.js';
 
 /** Which `Cluster` adapter the handlers drive. */
 export const ClusterMode = {

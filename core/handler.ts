@@ -11,7 +11,6 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy, { type MiddlewareObj, type MiddyfiedHandler } from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { errorName, isRetriableAwsError, StreamfleetError, TransientError } from './errors.js';
 import { handlerObservability, MetricUnit } from './observability.js';
 import {
   type ClusterPorts,
@@ -20,6 +19,7 @@ import {
   controlPlanePorts,
   type EksConnector,
 } from './ports.js';
+import { errorName, isRetriableAwsError, StreamfleetError, TransientError } from './vocabulary/errors.js';
 
 export interface HandlerTools<P extends ControlPlanePorts = ControlPlanePorts> {
   ports: P;
@@ -36,7 +36,7 @@ export interface ControlPlaneHandlerSpec<I, O> {
 }
 
 /**
- * A function that talks to its cluster names how it reaches an EKS cluster (core/eks.ts `connectEksCluster`)
+ * A function that talks to its cluster names how it reaches an EKS cluster (core/kubernetes/eks.ts `connectEksCluster`)
  * and gets `ports.cluster`; the others cannot ask for a cluster (it is not in their ports' type), and their
  * bundles carry no Kubernetes client.
  */

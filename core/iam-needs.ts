@@ -1,6 +1,6 @@
 /**
  * What each principal's code calls, on which of the fleet's resources, and why: the specification the
- * policies are held to. The policies themselves are built elsewhere (core/iam-policies.ts for the IRSA roles,
+ * policies are held to. The policies themselves are built elsewhere (core/iam/iam-policies.ts for the IRSA roles,
  * the CDK app for the functions' roles); test/unit/iam-policies.test.ts and test/infra/iam.test.ts check that
  * each policy allows exactly these needs on the exact ARNs and nothing else, the least-privilege run
  * (local/identities/proof.ts) checks them against what the code actually calls, and docs/iam.md is generated
@@ -9,10 +9,11 @@
  * A need the least-privilege run cannot reach says so in `unusedUnless`: that is the written reason the
  * report accepts for a grant it never saw used.
  */
-import { type Partition, tableArn, tableIndexArn, tableStreamsArn } from './arns.js';
-import type { FleetSpec } from './fleet.js';
-import { LEASE_OWNER_INDEX_NAME } from './iam-policies.js';
-import { ScalingMode } from './keda.js';
+
+import type { FleetSpec } from './fleet/fleet.js';
+import { LEASE_OWNER_INDEX_NAME } from './iam/iam-policies.js';
+import { ScalingMode } from './kubernetes/keda.js';
+import { type Partition, tableArn, tableIndexArn, tableStreamsArn } from './vocabulary/arns.js';
 
 /** Which of a fleet's resources a need is on. */
 export const FleetResource = {
@@ -79,7 +80,7 @@ export const CONSUMER_NEEDS: readonly Need[] = [
     action: 'dynamodb:UpdateTable',
     on: FleetResource.LeaseTable,
     why: 'add the owner index online to a lease table without it (the one a KCL 1.x application left behind)',
-    code: 'consumer/leases/owner-index.ts → core/lease-owner-index.ts addOwnerIndex',
+    code: 'consumer/leases/owner-index.ts → core/vocabulary/lease-owner-index.ts addOwnerIndex',
   },
   {
     action: 'dynamodb:Scan',
@@ -199,10 +200,10 @@ export const KEDA_OPERATOR_NEEDS: readonly Need[] = [
   },
 ];
 
-const TABLES = 'core/tables.ts';
-/** The checks' reads: tables sampled through core/replica-reads.ts, shards and leases through core/fleet-state.ts. */
-const SAMPLES = 'core/sampled-check.ts → core/replica-reads.ts';
-const FLEET_STATE = 'core/checks.ts → core/fleet-state.ts';
+const TABLES = 'core/tables/tables.ts';
+/** The checks' reads: tables sampled through core/verification/replica-reads.ts, shards and leases through core/fleet/fleet-state.ts. */
+const SAMPLES = 'core/verification/sampled-check.ts → core/verification/replica-reads.ts';
+const FLEET_STATE = 'core/verification/checks.ts → core/fleet/fleet-state.ts';
 
 /** The DynamoDB calls of the ten workflow functions that share the control plane's role. */
 export const CONTROL_PLANE_NEEDS: readonly Need[] = [
@@ -210,7 +211,7 @@ export const CONTROL_PLANE_NEEDS: readonly Need[] = [
     action: 'dynamodb:DescribeTable',
     on: FleetResource.SourceTable,
     why: 'ensure-tables: find the source, its key and stream; the checks and the load read its key',
-    code: `${TABLES}, core/load.ts`,
+    code: `${TABLES}, core/tables/load.ts`,
   },
   {
     action: 'dynamodb:CreateTable',
@@ -235,7 +236,7 @@ export const CONTROL_PLANE_NEEDS: readonly Need[] = [
     action: 'dynamodb:BatchWriteItem',
     on: FleetResource.SourceTable,
     why: 'generate-load: write the load',
-    code: 'core/load.ts',
+    code: 'core/tables/load.ts',
   },
   {
     action: 'dynamodb:Scan',
@@ -247,7 +248,7 @@ export const CONTROL_PLANE_NEEDS: readonly Need[] = [
     action: 'dynamodb:BatchGetItem',
     on: FleetResource.SourceTable,
     why: 'verify-replication: read sampled items again',
-    code: 'core/replica-compare.ts → core/replica-reads.ts',
+    code: 'core/verification/replica-compare.ts → core/verification/replica-reads.ts',
   },
   {
     action: 'dynamodb:DescribeStream',
@@ -283,7 +284,7 @@ export const CONTROL_PLANE_NEEDS: readonly Need[] = [
     action: 'dynamodb:BatchGetItem',
     on: FleetResource.ReplicaTable,
     why: 'verify-replication: read the replica of sampled source items',
-    code: 'core/replica-compare.ts → core/replica-reads.ts',
+    code: 'core/verification/replica-compare.ts → core/verification/replica-reads.ts',
   },
   {
     action: 'dynamodb:Scan',
@@ -317,25 +318,25 @@ export const COMPARE_NEEDS: readonly Need[] = [
     action: 'dynamodb:Scan',
     on: FleetResource.SourceTable,
     why: 'segment: a parallel scan of the source',
-    code: 'core/full-compare.ts → core/replica-reads.ts',
+    code: 'core/verification/full-compare.ts → core/verification/replica-reads.ts',
   },
   {
     action: 'dynamodb:Scan',
     on: FleetResource.ReplicaTable,
     why: 'segment: a parallel scan of the replica (extra items)',
-    code: 'core/full-compare.ts → core/replica-reads.ts',
+    code: 'core/verification/full-compare.ts → core/verification/replica-reads.ts',
   },
   {
     action: 'dynamodb:BatchGetItem',
     on: FleetResource.SourceTable,
     why: 'segment: re-read a suspect difference',
-    code: 'core/replica-compare.ts → core/replica-reads.ts',
+    code: 'core/verification/replica-compare.ts → core/verification/replica-reads.ts',
   },
   {
     action: 'dynamodb:BatchGetItem',
     on: FleetResource.ReplicaTable,
     why: 'segment: read the replica of scanned source items',
-    code: 'core/replica-compare.ts → core/replica-reads.ts',
+    code: 'core/verification/replica-compare.ts → core/verification/replica-reads.ts',
   },
 ];
 

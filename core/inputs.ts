@@ -2,21 +2,22 @@
  * The input of each control-plane handler, parsed from what Step Functions passes (the execution input's
  * `fleet` plus what earlier states produced). Every error is an InvalidInputError naming the field.
  */
-import type { AlarmChange } from './alarms.js';
-import { parseAlarmEvent } from './alarms.js';
-import type { ComparisonVerdict, ReplicationVerdict, ScalingVerdict } from './checks.js';
+
+import { type FleetSpec, parseFleet, requireText } from './fleet/fleet.js';
+import { type LoadSpec, parseLoad } from './tables/load.js';
+import { requireKeyAttribute, type TableKey } from './tables/tables.js';
+import type { AlarmChange } from './verification/alarms.js';
+import { parseAlarmEvent } from './verification/alarms.js';
+import type { ComparisonVerdict, ReplicationVerdict, ScalingVerdict } from './verification/checks.js';
 import {
   COMPARE_DEFAULTS,
   type CompareOptions,
   ComparePhase,
   MAX_COMPARE_SEGMENTS,
   type SegmentProgress,
-} from './compare-plan.js';
-import { InvalidInputError } from './errors.js';
-import { type FleetSpec, parseFleet, requireText } from './fleet.js';
-import { type LoadSpec, parseLoad } from './load.js';
-import { requireKeyAttribute, type TableKey } from './tables.js';
-import { describeValue, requireInteger } from './validation.js';
+} from './verification/compare-plan.js';
+import { InvalidInputError } from './vocabulary/errors.js';
+import { describeValue, requireInteger } from './vocabulary/validation.js';
 
 type Json = Record<string, unknown>;
 

@@ -1,6 +1,6 @@
 /**
  * IRSA wiring for one fleet: the cluster's OIDC issuer → the IAM OIDC provider → the fleet's two roles and
- * the cluster's KEDA operator role, with trust and least-privilege policies from core/iam-policies.ts → the
+ * the cluster's KEDA operator role, with trust and least-privilege policies from core/iam/iam-policies.ts → the
  * ServiceAccounts annotated with them. Every step is idempotent.
  *
  * Several fleets share one cluster and one KEDA operator, so KEDA's identity is split in two:
@@ -13,10 +13,9 @@
  * same (so it is restarted only when the annotation first changes), and a teardown removes only its own
  * fleet's roles and its own inline policy on the operator role.
  */
-import type { Cluster, ManifestObject, RolloutStatus } from './cluster.js';
-import { PreconditionError } from './errors.js';
-import { type FleetSpec, fleetDeadLetterTable, roleAnnotation } from './fleet.js';
-import type { IamPort } from './iam.js';
+
+import { type FleetSpec, fleetDeadLetterTable, roleAnnotation } from './fleet/fleet.js';
+import type { IamPort } from './iam/iam.js';
 import {
   assumedByRoleTrustPolicy,
   consumerPolicy,
@@ -24,9 +23,11 @@ import {
   kedaOperatorAssumePolicy,
   kedaOperatorPolicyName,
   kedaScalerPolicy,
-} from './iam-policies.js';
-import { IRSA_ROLE_ANNOTATION } from './manifests.js';
-import { scopedProcessorGrants, streamScope } from './processor-grants.js';
+} from './iam/iam-policies.js';
+import { scopedProcessorGrants, streamScope } from './iam/processor-grants.js';
+import type { Cluster, ManifestObject, RolloutStatus } from './kubernetes/cluster.js';
+import { IRSA_ROLE_ANNOTATION } from './kubernetes/manifests.js';
+import { PreconditionError } from './vocabulary/errors.js';
 
 export interface IrsaResult {
   oidcProviderArn: string;

@@ -2,19 +2,8 @@
  * One operation per control-plane handler, written against the ports only: the handlers in functions/ are
  * `parse → operation → result`, and nothing here knows whether the cluster is EKS or local processes.
  */
-import { diagnose } from './alarms.js';
-import {
-  type ComparisonVerdict,
-  type ReplicationVerdict,
-  type ScalingVerdict,
-  verifyReplication,
-  verifyScaling,
-} from './checks.js';
-import { type ComparePlan, judgeComparison, planComparison, type SegmentProgress } from './compare-plan.js';
-import { InvalidInputError } from './errors.js';
-import { deployConsumer, installScaler, removeConsumer, removeScaler } from './fleet.js';
-import { fleetMetricData } from './fleet-metrics.js';
-import { compareSegmentStep, processPeakRssMiB } from './full-compare.js';
+
+import { deployConsumer, installScaler, removeConsumer, removeScaler } from './fleet/fleet.js';
 import {
   type AlarmInput,
   type CompareInput,
@@ -29,9 +18,9 @@ import {
   type VerdictsInput,
 } from './inputs.js';
 import { removeIrsa, wireIrsa } from './irsa.js';
-import { UNFINISHED_SHARDS_METRIC } from './keda.js';
-import { writeLoadBatch } from './load.js';
+import { UNFINISHED_SHARDS_METRIC } from './kubernetes/keda.js';
 import type { ClusterPorts, ControlPlanePorts } from './ports.js';
+import { writeLoadBatch } from './tables/load.js';
 import {
   deleteTables,
   describeTable,
@@ -40,7 +29,24 @@ import {
   keyFromDescription,
   type TableKey,
   tableKey,
-} from './tables.js';
+} from './tables/tables.js';
+import { diagnose } from './verification/alarms.js';
+import {
+  type ComparisonVerdict,
+  type ReplicationVerdict,
+  type ScalingVerdict,
+  verifyReplication,
+  verifyScaling,
+} from './verification/checks.js';
+import {
+  type ComparePlan,
+  judgeComparison,
+  planComparison,
+  type SegmentProgress,
+} from './verification/compare-plan.js';
+import { fleetMetricData } from './verification/fleet-metrics.js';
+import { compareSegmentStep, processPeakRssMiB } from './verification/full-compare.js';
+import { InvalidInputError } from './vocabulary/errors.js';
 
 export async function ensureTablesOperation(ports: ControlPlanePorts, { fleet }: FleetInput) {
   const { partitionKey, sortKey } = fleet.tables;

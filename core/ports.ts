@@ -8,8 +8,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { type AlertSink, LocalAlertSink, SnsAlertSink } from './alarms.js';
-import { type Cluster, findLocalCluster } from './cluster.js';
 import {
   AwsClients,
   ClusterMode,
@@ -17,10 +15,12 @@ import {
   controlPlaneConfig,
   type LocalCredentials,
 } from './control-plane-config.js';
-import type { connectEksCluster } from './eks.js';
-import { PreconditionError } from './errors.js';
-import { CloudWatchMetricsSink, LocalMetricsSink, type MetricsSink } from './fleet-metrics.js';
-import { AwsIam, type IamPort, LocalIam } from './iam.js';
+import { AwsIam, type IamPort, LocalIam } from './iam/iam.js';
+import { type Cluster, findLocalCluster } from './kubernetes/cluster.js';
+import type { connectEksCluster } from './kubernetes/eks.js';
+import { type AlertSink, LocalAlertSink, SnsAlertSink } from './verification/alarms.js';
+import { CloudWatchMetricsSink, LocalMetricsSink, type MetricsSink } from './verification/fleet-metrics.js';
+import { PreconditionError } from './vocabulary/errors.js';
 
 export interface ControlPlanePorts {
   readonly config: ControlPlaneConfig;
@@ -38,7 +38,7 @@ export interface ClusterPorts extends ControlPlanePorts {
   cluster(name: string): Promise<Cluster>;
 }
 
-/** How a function reaches an EKS cluster: core/eks.ts's `connectEksCluster`. */
+/** How a function reaches an EKS cluster: core/kubernetes/eks.ts's `connectEksCluster`. */
 export type EksConnector = typeof connectEksCluster;
 
 let eksConnector: EksConnector | undefined;
@@ -88,7 +88,7 @@ export function createControlPlanePorts(
         if (!eksConnector) {
           throw new PreconditionError(
             `This function asked for cluster "${name}", but its handler names no way to reach an EKS cluster.`,
-            'pass `cluster: connectEksCluster` (core/eks.ts) to controlPlaneHandler in its functions/ entry, then build and deploy again.',
+            'pass `cluster: connectEksCluster` (core/kubernetes/eks.ts) to controlPlaneHandler in its functions/ entry, then build and deploy again.',
           );
         }
         const sts = clients.sts();

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { InvalidInputError } from './errors.js';
-import { describeValue } from './validation.js';
+import { InvalidInputError } from './vocabulary/errors.js';
+import { describeValue } from './vocabulary/validation.js';
 
 export const Workflow = {
   Setup: 'setup',

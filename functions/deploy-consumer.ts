@@ -1,7 +1,8 @@
 /** The consumer's ServiceAccount and Deployment, by server-side apply; KEDA sets the replicas. */
-import { connectEksCluster } from '../core/eks.js';
+
 import { controlPlaneHandler } from '../core/handler.js';
 import { parseDeployInput } from '../core/inputs.js';
+import { connectEksCluster } from '../core/kubernetes/eks.js';
 import { deployConsumerOperation } from '../core/operations.js';
 
 export const handler = controlPlaneHandler({

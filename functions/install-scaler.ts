@@ -1,7 +1,8 @@
 /** KEDA's TriggerAuthentication and the fleet's ScaledObject (classic or unfinished-shards mode). */
-import { connectEksCluster } from '../core/eks.js';
+
 import { controlPlaneHandler } from '../core/handler.js';
 import { parseScalerInput } from '../core/inputs.js';
+import { connectEksCluster } from '../core/kubernetes/eks.js';
 import { installScalerOperation } from '../core/operations.js';
 
 export const handler = controlPlaneHandler({

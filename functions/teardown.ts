@@ -1,7 +1,8 @@
 /** One teardown step: scaler, consumer, roles, or tables (only with deleteTables: true). */
-import { connectEksCluster } from '../core/eks.js';
+
 import { controlPlaneHandler } from '../core/handler.js';
 import { parseTeardownInput } from '../core/inputs.js';
+import { connectEksCluster } from '../core/kubernetes/eks.js';
 import { teardownOperation } from '../core/operations.js';
 
 export const handler = controlPlaneHandler({

@@ -1,7 +1,8 @@
 /** The scaling check: shards, KEDA's and the needed replica counts, ready pods, leases. Never throws for unhealthy. */
-import { connectEksCluster } from '../core/eks.js';
+
 import { controlPlaneHandler } from '../core/handler.js';
 import { parseScalingCheckInput } from '../core/inputs.js';
+import { connectEksCluster } from '../core/kubernetes/eks.js';
 import { verifyScalingOperation } from '../core/operations.js';
 
 export const handler = controlPlaneHandler({

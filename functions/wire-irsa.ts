@@ -1,7 +1,8 @@
 /** IRSA: OIDC provider, consumer and KEDA operator roles, annotated ServiceAccounts, KEDA operator restarted when its role changed. */
-import { connectEksCluster } from '../core/eks.js';
+
 import { controlPlaneHandler } from '../core/handler.js';
 import { parseStreamInput } from '../core/inputs.js';
+import { connectEksCluster } from '../core/kubernetes/eks.js';
 import { wireIrsaOperation } from '../core/operations.js';
 
 export const handler = controlPlaneHandler({

@@ -12,7 +12,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { ALARM_EVENT_DETAIL_TYPE } from '../core/alarms.js';
+import { ALARM_EVENT_DETAIL_TYPE } from '../core/verification/alarms.js';
 import { METRICS_NAMESPACE } from './control-plane.js';
 
 /** The alarms, by what they watch. Names are `<stack>-<key>`. */

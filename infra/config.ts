@@ -3,9 +3,10 @@
  * validated with messages that name the key. The fleet is parsed with the same `parseFleet` the workflows
  * use, so the table and role names the grants are scoped to are exactly the ones the handlers will touch.
  */
-import { InvalidInputError } from '../core/errors.js';
-import { type FleetSpec, parseFleet } from '../core/fleet.js';
-import { describeValue } from '../core/validation.js';
+
+import { type FleetSpec, parseFleet } from '../core/fleet/fleet.js';
+import { InvalidInputError } from '../core/vocabulary/errors.js';
+import { describeValue } from '../core/vocabulary/validation.js';
 
 /** Every context key the app reads. README's "Deploy to AWS" documents each one (a test checks both lists agree). */
 export const CONTEXT_KEYS = [

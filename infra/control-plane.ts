@@ -20,8 +20,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import type { FleetSpec } from '../core/fleet.js';
-import { MANAGED_BY_TAG } from '../core/iam.js';
+import type { FleetSpec } from '../core/fleet/fleet.js';
+import { MANAGED_BY_TAG } from '../core/iam/iam.js';
 import { ControlPlaneFunction } from '../core/workflows.js';
 
 /** The repository root (infra/..), where `npm run build` writes dist/. */

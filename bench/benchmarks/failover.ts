@@ -31,7 +31,7 @@ import {
   PROCESSED_BY_ATTRIBUTE,
   SEQUENCE_ATTRIBUTE,
 } from '../../consumer/replication/replication-processor.js';
-import { systemClock } from '../../core/clock.js';
+import { systemClock } from '../../core/vocabulary/clock.js';
 import type { LoggedEvent } from '../../local/worker/events.js';
 import { FaultProxy, type ProxiedRequest } from '../../test/support/fault-proxy.js';
 import { localClient, scanAll } from '../../test/support/fleet.js';

@@ -19,9 +19,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { migrateFromKcl } from '../../cli/migrate.js';
-import { systemClock } from '../../core/clock.js';
-import { KCL1_DEFAULT_FAILOVER_MS, kcl1RenewIntervalMs } from '../../core/kcl1-lease.js';
-import { listShards } from '../../core/shard.js';
+import { KCL1_DEFAULT_FAILOVER_MS, kcl1RenewIntervalMs } from '../../core/tables/kcl1-lease.js';
+import { systemClock } from '../../core/vocabulary/clock.js';
+import { listShards } from '../../core/vocabulary/shard.js';
 import { createKcl1LeaseTable, FakeKcl1Worker } from '../../test/support/fake-kcl1.js';
 import { localClient } from '../../test/support/fleet.js';
 import type { BenchContext } from '../lib/context.js';

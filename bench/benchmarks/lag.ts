@@ -18,7 +18,7 @@
  * plays no part. An unmeasured warm-up phase runs first (DynamoDB Local's JVM starts cold).
  */
 import { randomUUID } from 'node:crypto';
-import { systemClock } from '../../core/clock.js';
+import { systemClock } from '../../core/vocabulary/clock.js';
 import { peakReadsPerShardSecond, type RefusedCounts, refusedCounts } from '../../local/aws-rules/index.js';
 import { localClient } from '../../test/support/fleet.js';
 import { createBareLoopTables, spawnBareLoop } from '../lib/bare-loop.js';

@@ -23,8 +23,8 @@ import { DynamoDBLeaseRefresher, type LeaseRefresher } from '../../consumer/leas
 import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import { NO_PEER_EVIDENCE, type PeerEvidence, PeerState } from '../../consumer/peers/peer-evidence.js';
-import type { Clock } from '../../core/clock.js';
-import { systemClock } from '../../core/clock.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import { systemClock } from '../../core/vocabulary/clock.js';
 import { FakeClock } from '../../test/support/fake-clock.js';
 import { localClient } from '../../test/support/fleet.js';
 import { confirmHandoffsAtOnce } from '../../test/support/lease-loop.js';

@@ -13,9 +13,10 @@
  *   aws-local-stepfunctions) with every compare-replicas invocation in its own process: each invocation's
  *   duration and peak memory, and whether every planted key was found.
  */
-import type { ComparisonVerdict, SegmentProgress } from '../../core/compare-plan.js';
-import { itemSize } from '../../core/read-units.js';
-import type { ReplicationVerdict } from '../../core/replication-check.js';
+
+import { itemSize } from '../../core/tables/read-units.js';
+import type { ComparisonVerdict, SegmentProgress } from '../../core/verification/compare-plan.js';
+import type { ReplicationVerdict } from '../../core/verification/replication-check.js';
 import { runWorkflowLocally } from '../../local/workflows/index.js';
 import { seededRandom } from '../../test/support/fault-proxy.js';
 import { fillPair, plantDifferences, replicaOf, userItem } from '../../test/support/replica-tables.js';

@@ -8,7 +8,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { listShards } from '../../core/shard.js';
+import { listShards } from '../../core/vocabulary/shard.js';
 import { createEmailTable } from '../../test/support/fleet.js';
 
 export const KEY = 'email';

@@ -1,5 +1,5 @@
 /** Reads a worker's Prometheus text from /metrics into a flat map: `name{label="v",...}` → value. */
-import { parsePrometheusText, seriesKey } from '../../core/prometheus.js';
+import { parsePrometheusText, seriesKey } from '../../core/vocabulary/prometheus.js';
 
 export type Scrape = Map<string, number>;
 

@@ -1,11 +1,11 @@
-/** Small statistics helpers over core/stats.ts, with NaN for "no value" as the bench's tables print it. */
-import { mean as coreMean, percentile as corePercentile } from '../../core/stats.js';
+/** Small statistics helpers over core/vocabulary/stats.ts, with NaN for "no value" as the bench's tables print it. */
+import { mean as coreMean, percentile as corePercentile } from '../../core/vocabulary/stats.js';
 
 export function median(values: readonly number[]): number {
   return percentile(values, 50);
 }
 
-/** The p-th percentile (core/stats.ts: linear interpolation); NaN when there is no finite value. */
+/** The p-th percentile (core/vocabulary/stats.ts: linear interpolation); NaN when there is no finite value. */
 export function percentile(values: readonly number[], p: number): number {
   return corePercentile(values, p) ?? Number.NaN;
 }

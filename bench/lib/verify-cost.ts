@@ -1,10 +1,10 @@
 /**
- * What a verification run costs, computed from DynamoDB's billing rules (core/read-units.ts) rather than
+ * What a verification run costs, computed from DynamoDB's billing rules (core/tables/read-units.ts) rather than
  * measured: the scheduled sampled check at a read budget, and the on-demand full comparison, for a table of
  * N items of S bytes. The bench prints both next to what it measured on DynamoDB Local.
  */
-import { mismatchRateUpperBound } from '../../core/confidence.js';
-import { DEFAULT_CLUSTER_ITEMS } from '../../core/sampling.js';
+import { mismatchRateUpperBound } from '../../core/verification/confidence.js';
+import { DEFAULT_CLUSTER_ITEMS } from '../../core/verification/sampling.js';
 
 /** On-demand read request units, us-east-1, standard table class (AWS price list since November 2024). */
 export const USD_PER_MILLION_READ_UNITS = 0.125;

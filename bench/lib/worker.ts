@@ -5,7 +5,7 @@
  * against the real one in the same run.
  */
 import type { ChildProcess } from 'node:child_process';
-import { systemClock } from '../../core/clock.js';
+import { systemClock } from '../../core/vocabulary/clock.js';
 import { freePort } from '../../local/dynamodb-local.js';
 import { workerEnvironment } from '../../local/worker/environment.js';
 import { hasLoggedEvent } from '../../local/worker/events.js';

@@ -38,7 +38,7 @@ import {
   replicaItem,
   SEQUENCE_ATTRIBUTE,
 } from '../../consumer/replication/replication-processor.js';
-import { toOrderedSequence } from '../../core/sequence.js';
+import { toOrderedSequence } from '../../core/vocabulary/sequence.js';
 
 export interface BareLoopConfig {
   endpoint: string;

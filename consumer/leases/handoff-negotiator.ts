@@ -14,10 +14,10 @@
  * expire.
  */
 
-import type { Clock } from '../../core/clock.js';
-import { isThrottlingError, isTransactionConflict } from '../../core/errors.js';
-import { answersHandoffs, isFinished, type Lease } from '../../core/lease.js';
-import { retry } from '../../core/retry.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import { isThrottlingError, isTransactionConflict } from '../../core/vocabulary/errors.js';
+import { answersHandoffs, isFinished, type Lease } from '../../core/vocabulary/lease.js';
+import { retry } from '../../core/vocabulary/retry.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { HeldLease, HeldLeases } from './held-leases.js';

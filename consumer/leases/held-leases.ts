@@ -3,7 +3,7 @@
  * follows from them: which the shard consumers may read (the assignments the scheduler reconciles against),
  * which were finished here, which are on their way to a peer. Every change is published at once.
  */
-import type { Clock } from '../../core/clock.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 

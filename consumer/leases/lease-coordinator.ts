@@ -14,8 +14,8 @@
  * Lease expiry needs no clock sync: a lease is expired when its leaseCounter has not changed for the lease
  * duration on this worker's own clock (lease-expiry.ts).
  */
-import type { Clock } from '../../core/clock.js';
-import { isFinished, type Lease } from '../../core/lease.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import { isFinished, type Lease } from '../../core/vocabulary/lease.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';

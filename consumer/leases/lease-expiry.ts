@@ -2,7 +2,7 @@
  * Lease expiry without synchronised clocks: a lease is expired when its `leaseCounter` has not changed for
  * the lease duration, measured on this worker's own clock from the moment it first saw that counter value.
  */
-import type { Lease } from '../../core/lease.js';
+import type { Lease } from '../../core/vocabulary/lease.js';
 
 interface Observation {
   counter: number;

@@ -13,7 +13,7 @@
  * renewal never waits longer than `maxWaitMs`: if the write in flight hangs (a slow network), the renewal is
  * sent anyway and, at worst, is refused for a conflict and retried, rather than letting the lease run out.
  */
-import type { Clock } from '../../core/clock.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
 
 export const GatePriority = { RENEWAL: 'renewal', WRITE: 'write' } as const;
 export type GatePriority = (typeof GatePriority)[keyof typeof GatePriority];

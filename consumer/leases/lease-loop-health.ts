@@ -5,8 +5,8 @@
  * loudly (an error event), its repeats only at debug level, and a recovery once.
  */
 
-import type { Clock } from '../../core/clock.js';
-import { errorName } from '../../core/errors.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import { errorName } from '../../core/vocabulary/errors.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';

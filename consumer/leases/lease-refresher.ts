@@ -16,27 +16,32 @@ import {
   paginateScan,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { Clock } from '../../core/clock.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
 import {
   errorName,
   isConditionalCheckFailure,
   isTransactionConflict,
   ResourceError,
-} from '../../core/errors.js';
+} from '../../core/vocabulary/errors.js';
 import {
   type Lease,
   type LeaseProgress,
   leaseFromItem,
   MALFORMED_COUNTER,
   PROGRESS_ATTRIBUTES,
-} from '../../core/lease.js';
+} from '../../core/vocabulary/lease.js';
 import {
   LEASE_OWNER_INDEX,
   LEASE_OWNER_INDEX_KEY,
   LEASE_TABLE_ATTRIBUTES,
   ownerIndexState,
-} from '../../core/lease-owner-index.js';
-import { backoffDelay, type RetryPolicy, retry, UNPROCESSED_ITEMS_BACKOFF } from '../../core/retry.js';
+} from '../../core/vocabulary/lease-owner-index.js';
+import {
+  backoffDelay,
+  type RetryPolicy,
+  retry,
+  UNPROCESSED_ITEMS_BACKOFF,
+} from '../../core/vocabulary/retry.js';
 import { GatePriority, LeaseItemGate } from './lease-item-gate.js';
 
 /** A conflict lasts as long as the other transaction: tens of milliseconds on AWS. */

@@ -7,9 +7,9 @@
  * lease (`handoffTo`).
  */
 
-import type { Clock } from '../../core/clock.js';
-import { isThrottlingError, isTransactionConflict } from '../../core/errors.js';
-import { type RetryPolicy, retry } from '../../core/retry.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import { isThrottlingError, isTransactionConflict } from '../../core/vocabulary/errors.js';
+import { type RetryPolicy, retry } from '../../core/vocabulary/retry.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { HeldLease, HeldLeases } from './held-leases.js';

@@ -29,9 +29,9 @@
  * The latest full snapshot is shared with the rest of the worker (parent checks, peers to hand off to).
  */
 
-import type { Clock } from '../../core/clock.js';
-import { errorName } from '../../core/errors.js';
-import { answersHandoffs, isFinished, type Lease } from '../../core/lease.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import { errorName } from '../../core/vocabulary/errors.js';
+import { answersHandoffs, isFinished, type Lease } from '../../core/vocabulary/lease.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { type GoneReason, NO_PEER_EVIDENCE, type PeerEvidence, PeerState } from '../peers/peer-evidence.js';

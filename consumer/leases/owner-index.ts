@@ -1,9 +1,9 @@
 /**
  * Adopting a lease table without its owner index — the one a KCL 1.x application left behind (hash key
- * `leaseKey` only: core/kcl1-lease.ts), or one re-created by hand — by adding the index online, while the worker
+ * `leaseKey` only: core/tables/kcl1-lease.ts), or one re-created by hand — by adding the index online, while the worker
  * goes on with full scans (the taker's fallback) until the index is ACTIVE.
  *
- * One job, in the background: look at the table; while the index is absent, ask for it (core/lease-owner-index.ts
+ * One job, in the background: look at the table; while the index is absent, ask for it (core/vocabulary/lease-owner-index.ts
  * says what AWS accepts and how it answers a race); say so once (`lease-table.owner-index-adding`, with
  * `created: true` only on the worker whose request added it); when it is ACTIVE, say so and switch the taker over
  * (`onActive`). A fleet that starts together waits a random part of the poll interval before its first request,
@@ -13,10 +13,14 @@
  * retried slowly; the worker stays correct on scans.
  */
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Clock } from '../../core/clock.js';
-import { errorName } from '../../core/errors.js';
-import { addOwnerIndex, ownerIndexState, provisionedCapacity } from '../../core/lease-owner-index.js';
-import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import { errorName } from '../../core/vocabulary/errors.js';
+import {
+  addOwnerIndex,
+  ownerIndexState,
+  provisionedCapacity,
+} from '../../core/vocabulary/lease-owner-index.js';
+import { backoffDelay, type RetryPolicy } from '../../core/vocabulary/retry.js';
 import type { WorkerEvents } from '../observability/events.js';
 
 export interface OwnerIndexAdoptionDeps {

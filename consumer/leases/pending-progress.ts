@@ -4,7 +4,7 @@
  * shard's `caughtUpAt` stays fresh at no extra request. Newer values win; nothing here is needed for
  * correctness, only for the lag that verification reads from the lease table.
  */
-import type { LeaseProgress } from '../../core/lease.js';
+import type { LeaseProgress } from '../../core/vocabulary/lease.js';
 
 export class PendingProgress {
   private readonly byShard = new Map<string, LeaseProgress>();

@@ -12,7 +12,7 @@
  * - Only leases `mayAskFor` allows are stolen: an owner that does not answer hand-off requests (a KCL 1.x worker
  *   during a migration) still counts as a worker, but keeps its leases until they expire.
  */
-import { isFinished, type Lease, parentsDone } from '../../core/lease.js';
+import { isFinished, type Lease, parentsDone } from '../../core/vocabulary/lease.js';
 
 export interface TakePlanInput {
   leases: readonly Lease[];

@@ -5,7 +5,7 @@
  * (a worker renews all of them in the same pass). Reading one lease per worker instead of the whole table keeps
  * the per-pass cost flat however many shards the stream has. Pure.
  */
-import { isFinished, type Lease } from '../../core/lease.js';
+import { isFinished, type Lease } from '../../core/vocabulary/lease.js';
 import type { LeaseExpiryTracker } from './lease-expiry.js';
 
 export const SENTINELS_PER_WORKER = 1;

@@ -3,9 +3,9 @@
  * is retriable while the lease is still held; a failed condition is "lease lost", returned as a value.
  */
 
-import type { Clock } from '../../core/clock.js';
-import type { LeaseProgress } from '../../core/lease.js';
-import { type RetryPolicy, retry } from '../../core/retry.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import type { LeaseProgress } from '../../core/vocabulary/lease.js';
+import { type RetryPolicy, retry } from '../../core/vocabulary/retry.js';
 import type { LeaseRefresher } from '../leases/lease-refresher.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';

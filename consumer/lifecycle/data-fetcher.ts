@@ -16,16 +16,16 @@ import {
   GetShardIteratorCommand,
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
-import type { Clock } from '../../core/clock.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
 import {
   errorName,
   isRetriableAwsError,
   isThrottlingError,
   ShardGoneError,
   UnreadablePositionError,
-} from '../../core/errors.js';
-import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
-import { isSequenceNumber, Sentinel } from '../../core/sequence.js';
+} from '../../core/vocabulary/errors.js';
+import { backoffDelay, type RetryPolicy } from '../../core/vocabulary/retry.js';
+import { isSequenceNumber, Sentinel } from '../../core/vocabulary/sequence.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { approximateItemSize } from '../processor/writes.js';

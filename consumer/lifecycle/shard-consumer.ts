@@ -7,10 +7,10 @@
  * processor, the checkpointer, the clock and the events.
  */
 
-import type { Clock } from '../../core/clock.js';
-import { errorName, ShardGoneError } from '../../core/errors.js';
-import { isFinished, type Lease, type LeaseProgress, parentsDone } from '../../core/lease.js';
-import { isSentinel, isSequenceNumber, Sentinel } from '../../core/sequence.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import { errorName, ShardGoneError } from '../../core/vocabulary/errors.js';
+import { isFinished, type Lease, type LeaseProgress, parentsDone } from '../../core/vocabulary/lease.js';
+import { isSentinel, isSequenceNumber, Sentinel } from '../../core/vocabulary/sequence.js';
 import type { HeldLease } from '../leases/held-leases.js';
 import type { PendingProgress } from '../leases/pending-progress.js';
 import type { WorkerEvents } from '../observability/events.js';

@@ -6,7 +6,7 @@
  * package's library leaves @kubernetes/client-node an optional peer dependency, the container's bundle has it.
  * The rest of the worker sees the `PeerEvidence` port.
  *
- * The calls it makes, which the consumer's Role grants and nothing more (core/manifests.ts `consumerRole`):
+ * The calls it makes, which the consumer's Role grants and nothing more (core/kubernetes/manifests.ts `consumerRole`):
  * `list` and `watch` pods in the namespace (the informer). The first list also checks that peers will map
  * one of the pods to this worker's INSTANCE_NAME, as it writes lease owners. The list is a plain GET with the
  * KubeConfig's credentials (`applyToHTTPSOptions`), not the generated `CoreV1Api`, whose model registry of
@@ -22,9 +22,9 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { Informer, KubeConfig, KubernetesListObject, V1Pod } from '@kubernetes/client-node';
-import type { Clock } from '../../core/clock.js';
-import { ConfigurationError } from '../../core/errors.js';
-import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import { ConfigurationError } from '../../core/vocabulary/errors.js';
+import { backoffDelay, type RetryPolicy } from '../../core/vocabulary/retry.js';
 import type { WorkerEvents } from '../observability/events.js';
 import { type PeerChange, type PeerEvidence, type PeerState, PodLedger, readPod } from './peer-evidence.js';
 

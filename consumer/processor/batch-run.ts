@@ -3,8 +3,8 @@
  * records as the runner holds them, the outcomes, and the one call of the processor, bounded by its timeout.
  */
 import type { _Record as RawStreamRecord } from '@aws-sdk/client-dynamodb-streams';
-import type { Clock } from '../../core/clock.js';
-import { ProcessorTimeoutError } from '../../core/errors.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import { ProcessorTimeoutError } from '../../core/vocabulary/errors.js';
 import type { PoisonPolicy } from '../config.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';

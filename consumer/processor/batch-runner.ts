@@ -19,8 +19,8 @@ import {
   InvalidWriteError,
   PoisonRecordError,
   WriteConditionFailedError,
-} from '../../core/errors.js';
-import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
+} from '../../core/vocabulary/errors.js';
+import { backoffDelay, type RetryPolicy } from '../../core/vocabulary/retry.js';
 import { PoisonPolicy } from '../config.js';
 import {
   type BatchOutcome,

@@ -6,7 +6,7 @@
 import type { AttributeValue as DynamoDBValue } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, _Record as RawStreamRecord } from '@aws-sdk/client-dynamodb-streams';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { isSequenceNumber } from '../../core/sequence.js';
+import { isSequenceNumber } from '../../core/vocabulary/sequence.js';
 import type { ChangeRecord, NativeItem, NativeValue } from './record-processor.js';
 
 /** A record without the fields every DynamoDB stream record has (keys, a sequence number, an event name). */

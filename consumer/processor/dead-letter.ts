@@ -9,8 +9,8 @@ import {
   type DynamoDBClient,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { Clock } from '../../core/clock.js';
-import { errorName } from '../../core/errors.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import { errorName } from '../../core/vocabulary/errors.js';
 
 export class DeadLetterTable {
   constructor(

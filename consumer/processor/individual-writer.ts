@@ -14,7 +14,11 @@ import {
   UpdateItemCommand,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import { errorName, isConditionalCheckFailure, WriteConditionFailedError } from '../../core/errors.js';
+import {
+  errorName,
+  isConditionalCheckFailure,
+  WriteConditionFailedError,
+} from '../../core/vocabulary/errors.js';
 import {
   backOffOrThrow,
   type RefusedWrite,

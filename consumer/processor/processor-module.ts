@@ -5,7 +5,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigurationError } from '../../core/errors.js';
+import { ConfigurationError } from '../../core/vocabulary/errors.js';
 import type { RecordProcessor } from './record-processor.js';
 
 const VARIABLE = 'PROCESSOR_MODULE';

@@ -3,7 +3,7 @@
  * the checkpoint (`transaction`, the default) or one by one (`individual`). What DynamoDB refuses for good comes
  * back as where the trouble is, for the batch runner to narrow down.
  */
-import { InvalidWriteError } from '../../core/errors.js';
+import { InvalidWriteError } from '../../core/vocabulary/errors.js';
 import { PoisonPolicy } from '../config.js';
 import { type Applied, type BatchRun, type BatchRunnerOptions, type Entry, LEASE_LOST } from './batch-run.js';
 import type { ProcessRecordsResult } from './record-processor.js';

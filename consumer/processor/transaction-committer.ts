@@ -10,8 +10,8 @@
  * that lease also takes.
  */
 import { type TransactWriteItem, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
-import { errorName, isTransactionConflict, WriteConditionFailedError } from '../../core/errors.js';
-import { backoffDelay } from '../../core/retry.js';
+import { errorName, isTransactionConflict, WriteConditionFailedError } from '../../core/vocabulary/errors.js';
+import { backoffDelay } from '../../core/vocabulary/retry.js';
 import { GatePriority } from '../leases/lease-item-gate.js';
 import { checkpointUpdate } from '../leases/lease-refresher.js';
 import {

@@ -3,10 +3,15 @@
  * off, and what an error from DynamoDB means for the batch.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Clock } from '../../core/clock.js';
-import { errorName, isRetriableAwsError, isThrottlingError, ResourceError } from '../../core/errors.js';
-import type { LeaseProgress } from '../../core/lease.js';
-import { backoffDelay, type RetryPolicy } from '../../core/retry.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
+import {
+  errorName,
+  isRetriableAwsError,
+  isThrottlingError,
+  ResourceError,
+} from '../../core/vocabulary/errors.js';
+import type { LeaseProgress } from '../../core/vocabulary/lease.js';
+import { backoffDelay, type RetryPolicy } from '../../core/vocabulary/retry.js';
 import type { LeaseItemGate } from '../leases/lease-item-gate.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';

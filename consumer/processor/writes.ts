@@ -9,8 +9,8 @@
  * the last sequence number it covers.
  */
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
-import { InvalidWriteError } from '../../core/errors.js';
-import { compareSequenceNumbers, isSequenceNumber } from '../../core/sequence.js';
+import { InvalidWriteError } from '../../core/vocabulary/errors.js';
+import { compareSequenceNumbers, isSequenceNumber } from '../../core/vocabulary/sequence.js';
 import type { TransactionWrite } from './record-processor.js';
 
 export const MAX_TRANSACTION_WRITES = 99; // plus the lease item = DynamoDB's limit of 100

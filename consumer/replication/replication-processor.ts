@@ -23,9 +23,9 @@ import {
   DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import { ConfigurationError, errorName, ResourceError } from '../../core/errors.js';
-import { REPLICA_BOOKKEEPING } from '../../core/replica-item.js';
-import { compareSequenceNumbers, toOrderedSequence } from '../../core/sequence.js';
+import { ConfigurationError, errorName, ResourceError } from '../../core/vocabulary/errors.js';
+import { REPLICA_BOOKKEEPING } from '../../core/vocabulary/replica-item.js';
+import { compareSequenceNumbers, toOrderedSequence } from '../../core/vocabulary/sequence.js';
 import type {
   ChangeRecord,
   ProcessorContext,

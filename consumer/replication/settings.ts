@@ -2,7 +2,7 @@
  * Replication's own settings, defined once for `replicationProcessor({ … })` and the container's environment
  * (TARGET_TABLE_NAME, REPLICATION_WRITE_MODE, WRITE_CONCURRENCY), with the same validation for both.
  */
-import { ConfigurationError } from '../../core/errors.js';
+import { ConfigurationError } from '../../core/vocabulary/errors.js';
 import {
   integerSetting,
   oneOfSetting,

@@ -9,9 +9,9 @@
  *   finished ones, so deleting the parent never unblocks anything early.
  */
 
-import { isFinished, type Lease } from '../../core/lease.js';
-import { Sentinel } from '../../core/sequence.js';
-import type { Shard } from '../../core/shard.js';
+import { isFinished, type Lease } from '../../core/vocabulary/lease.js';
+import { Sentinel } from '../../core/vocabulary/sequence.js';
+import type { Shard } from '../../core/vocabulary/shard.js';
 
 function started(lease: Lease): boolean {
   return lease.checkpoint !== Sentinel.TRIM_HORIZON && lease.checkpoint !== Sentinel.LATEST;

@@ -7,8 +7,8 @@
  * - Later syncs: shards new since then start at TRIM_HORIZON, so nothing written after start-up is skipped;
  *   a shard with a leased descendant is not leased again (it was cleaned up, or skipped at LATEST).
  */
-import { Sentinel } from '../../core/sequence.js';
-import { isOpen, type Shard } from '../../core/shard.js';
+import { Sentinel } from '../../core/vocabulary/sequence.js';
+import { isOpen, type Shard } from '../../core/vocabulary/shard.js';
 
 export interface NewLease {
   leaseKey: string;

@@ -1,7 +1,7 @@
 /** The stream as the worker needs it: its description at start-up, its shards for the shard sync. */
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { errorName, ResourceError } from '../../core/errors.js';
-import { describeStream, listShards, type Shard, type StreamSummary } from '../../core/shard.js';
+import { errorName, ResourceError } from '../../core/vocabulary/errors.js';
+import { describeStream, listShards, type Shard, type StreamSummary } from '../../core/vocabulary/shard.js';
 
 export interface ShardDetector {
   listShards(): Promise<Shard[]>;

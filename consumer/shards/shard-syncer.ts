@@ -4,7 +4,7 @@
  * (creates are conditional), so any worker may run it at any time; it runs at start-up, periodically, and
  * at once whenever one of this worker's shards ends, so children are found without waiting for the period.
  */
-import type { Clock } from '../../core/clock.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
 import type { LeaseRefresher } from '../leases/lease-refresher.js';
 import type { WorkerEvents } from '../observability/events.js';
 import { planLeaseCleanup } from './lease-cleanup.js';

@@ -60,7 +60,7 @@ export function limitExceeded(message: string): AwsErrorReply {
 /**
  * A request IAM refused: HTTP 400 `AccessDeniedException`, in the namespace DynamoDB uses for it
  * (`com.amazon.coral.service#AccessDeniedException`; the SDK takes the name after `#` either way), with
- * AWS's message (see `accessDeniedMessage` in core/iam-evaluation.ts).
+ * AWS's message (see `accessDeniedMessage` in core/iam/iam-evaluation.ts).
  */
 export function accessDenied(message: string): AwsErrorReply {
   return {

@@ -8,7 +8,7 @@
  * whose role was deleted stay known and are denied everything, as a deleted role's sessions are on AWS.
  * Credentials never registered are not this rule's business: their requests pass unchecked.
  */
-import { assumedRoleArn, type IamPolicy, type NamedPolicy } from '../../core/iam-evaluation.js';
+import { assumedRoleArn, type IamPolicy, type NamedPolicy } from '../../core/iam/iam-evaluation.js';
 
 export interface RegisteredRole {
   /** `arn:aws:iam::ACCOUNT:role/NAME`. */

@@ -18,7 +18,7 @@
  * (it ignores the client's region and credentials), so the policies the project generates from the ARNs
  * DynamoDB Local returns name exactly these resources.
  */
-import type { Authorization } from '../../core/iam-evaluation.js';
+import type { Authorization } from '../../core/iam/iam-evaluation.js';
 import type { JsonObject, Service } from './rule.js';
 
 /** Where DynamoDB Local says its tables are: region `ddblocal`, account `000000000000`. */

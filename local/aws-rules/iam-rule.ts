@@ -1,7 +1,7 @@
 /**
  * The `iam` rule: every DynamoDB and DynamoDB Streams request signed by registered credentials is judged
  * against the identity policies of the role those credentials are a session of — the action and the exact
- * resource ARN of each authorization IAM would check (`iam-requests.ts`), evaluated by core/iam-evaluation.ts
+ * resource ARN of each authorization IAM would check (`iam-requests.ts`), evaluated by core/iam/iam-evaluation.ts
  * with the request context of {@link requestContextOf}. A request with any authorization not allowed is
  * answered `AccessDeniedException` in AWS's words, naming the first one refused, and never reaches DynamoDB
  * Local.
@@ -15,7 +15,7 @@ import {
   Decision,
   evaluatePolicies,
   type RequestContext,
-} from '../../core/iam-evaluation.js';
+} from '../../core/iam/iam-evaluation.js';
 import { accessDenied } from './errors.js';
 import type { IamRegistry, Principal } from './iam-registry.js';
 import {

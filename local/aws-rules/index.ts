@@ -12,7 +12,7 @@
  * | `iam` | IAM policy evaluation ("Policy evaluation logic"), per action and exact resource ARN | `AccessDeniedException` |
  *
  * What each models and leaves out is written at the top of `transaction-conflicts.ts`,
- * `stream-limits.ts` and `iam-rule.ts` (with `iam-requests.ts` and core/iam-evaluation.ts).
+ * `stream-limits.ts` and `iam-rule.ts` (with `iam-requests.ts` and core/iam/iam-evaluation.ts).
  *
  * ```ts
  * const layer = await AwsRulesProxy.start({ upstream: inject('ddbEndpoint') });

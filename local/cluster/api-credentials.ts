@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { MASTERS_GROUP, serviceAccountUser, type UserInfo } from '../../core/rbac.js';
+import { MASTERS_GROUP, serviceAccountUser, type UserInfo } from '../../core/kubernetes/rbac.js';
 
 export const ADMIN_USER: UserInfo = {
   username: 'kubernetes-admin',

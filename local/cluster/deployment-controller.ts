@@ -4,7 +4,7 @@
  * what KEDA last set), replaces pods of an older template (a rollout), removes the newest first when scaling
  * down, holds pods whose ServiceAccount is missing, and probes every pod's readiness.
  */
-import type { ManifestObject, ObjectRef } from '../../core/cluster.js';
+import type { ManifestObject, ObjectRef } from '../../core/kubernetes/cluster.js';
 import { ClusterEventKind, type ClusterEvents } from './events.js';
 import { keyOf, type ObjectStore } from './object-store.js';
 import type { PodRunner } from './pods.js';

@@ -1,10 +1,10 @@
 /**
  * What happens in the local cluster, as typed events: Deployments created, held or deleted, pods started,
  * crashed and stopped, and the local KEDA's decisions and failures. The rest of local mode subscribes to
- * them (npm start retells KEDA's decisions as core/keda.ts's arithmetic from the event's own numbers), and
+ * them (npm start retells KEDA's decisions as core/kubernetes/keda.ts's arithmetic from the event's own numbers), and
  * each is also written as one log line, `describeClusterEvent`, kept for people and the report.
  */
-import type { ScalingConfig, ScalingReason } from '../../core/keda.js';
+import type { ScalingConfig, ScalingReason } from '../../core/kubernetes/keda.js';
 
 export const ClusterEventKind = {
   DeploymentCreated: 'deployment.created',

@@ -5,14 +5,14 @@
  * operator role's policies must allow sts:AssumeRole on that role, and that role's trust policy must name the
  * operator's role. The AssumeRole calls made are counted as the layer counts allowed calls.
  */
-import type { LocalIam } from '../../core/iam.js';
+import type { LocalIam } from '../../core/iam/iam.js';
 import {
   accessDeniedMessage,
   assumedRoleArn,
   Decision,
   evaluatePolicies,
   trustAllows,
-} from '../../core/iam-evaluation.js';
+} from '../../core/iam/iam-evaluation.js';
 import { type LocalRoleSessions, namedPolicies } from '../identities/role-sessions.js';
 import type { SessionCredentials } from '../identities/sts.js';
 import { KEDA_OPERATOR } from './keda-install.js';

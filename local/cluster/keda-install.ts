@@ -3,7 +3,7 @@
  * as objects someone else made (Streamfleet annotates the ServiceAccount with an IRSA role and restarts the
  * operator, as on EKS). The operator itself is the local KEDA (local-keda.ts), not a pod.
  */
-import type { ManifestObject } from '../../core/cluster.js';
+import type { ManifestObject } from '../../core/kubernetes/cluster.js';
 
 export const KEDA_OPERATOR = {
   namespace: 'keda',

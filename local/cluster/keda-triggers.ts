@@ -7,9 +7,9 @@
  */
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import type { LocalMetricsSink } from '../../core/fleet-metrics.js';
-import { accessDeniedMessage, Decision, evaluatePolicies } from '../../core/iam-evaluation.js';
-import { listShards } from '../../core/shard.js';
+import { accessDeniedMessage, Decision, evaluatePolicies } from '../../core/iam/iam-evaluation.js';
+import type { LocalMetricsSink } from '../../core/verification/fleet-metrics.js';
+import { listShards } from '../../core/vocabulary/shard.js';
 import type { SessionCredentials } from '../identities/sts.js';
 import type { KedaSession } from './keda-identity.js';
 import type { ScaledObjectTrigger, TriggerTarget } from './scaled-object.js';

@@ -4,7 +4,7 @@
  *
  * - who calls: bearer tokens (api-credentials.ts): the operator's kubeconfig is `kubernetes-admin`
  *   (`system:masters`), each pod presents its ServiceAccount's token; anything else is a 401 `Status`;
- * - what they may do: RBAC (core/rbac.ts) over the Roles, ClusterRoles and their bindings applied to the
+ * - what they may do: RBAC (core/kubernetes/rbac.ts) over the Roles, ClusterRoles and their bindings applied to the
  *   cluster, as the API server's authorizer decides it; a refusal is the API server's 403 Forbidden `Status`
  *   naming the verb, resource, namespace and user. Every decision is counted (`usage()`), so tests prove a
  *   grant from the calls as the strict layer proves IAM policies;
@@ -30,7 +30,7 @@ import {
   type ManifestObject,
   type ObjectRef,
   type ScaleStatus,
-} from '../../core/cluster.js';
+} from '../../core/kubernetes/cluster.js';
 import {
   authorize,
   forbiddenStatus,
@@ -40,7 +40,7 @@ import {
   type RoleSource,
   serviceAccountUser,
   type UserInfo,
-} from '../../core/rbac.js';
+} from '../../core/kubernetes/rbac.js';
 import { ApiCredentials, kubeconfigYaml } from './api-credentials.js';
 import { type OpenApiResource, openApiDocument, openApiRoot } from './api-openapi.js';
 import { asTable } from './api-tables.js';

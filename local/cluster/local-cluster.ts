@@ -1,12 +1,12 @@
 /**
  * A Kubernetes cluster on one machine, as far as Streamfleet needs one: the `Cluster` port's second adapter
- * (core/kubernetes.ts is the first). This file only wires its units together:
+ * (core/kubernetes/kubernetes.ts is the first). This file only wires its units together:
  * - object-store.ts: objects applied, read and deleted (server-side apply emulated for our field manager);
  * - deployment-controller.ts, pods.ts, workload.ts: Streamfleet's consumer Deployments run as worker
  *   processes (`node dist/consumer.js` with the Deployment's env, INSTANCE_NAME = pod name), restarted when
  *   they crash, replaced on a rollout, probed for readiness;
  * - local-keda.ts, keda-triggers.ts, keda-identity.ts, scaled-object.ts, keda-install.ts: KEDA emulated with
- *   the same replica arithmetic as core/keda.ts, a scaler loop per ScaledObject that reads the trigger's
+ *   the same replica arithmetic as core/kubernetes/keda.ts, a scaler loop per ScaledObject that reads the trigger's
  *   metric (DescribeStream's shard count, or the local CloudWatch stand-in's UnfinishedShards);
  * - events.ts: what happens, as typed events the rest of local mode subscribes to, and as log lines;
  * - state-file.ts: a JSON snapshot after each change;
@@ -23,6 +23,8 @@
  * owned by the long-lived local runtime, and is registered by name so Lambda-style handlers reach it through
  * the `Cluster` port.
  */
+
+import type { LocalIam } from '../../core/iam/iam.js';
 import {
   type Cluster,
   type ClusterInfo,
@@ -34,13 +36,12 @@ import {
   refOf,
   registerLocalCluster,
   type ScaleStatus,
-} from '../../core/cluster.js';
-import { KubernetesApiError, PreconditionError } from '../../core/errors.js';
-import type { LocalMetricsSink } from '../../core/fleet-metrics.js';
-import type { LocalIam } from '../../core/iam.js';
-import { IRSA_ROLE_ANNOTATION } from '../../core/manifests.js';
+} from '../../core/kubernetes/cluster.js';
+import { IRSA_ROLE_ANNOTATION } from '../../core/kubernetes/manifests.js';
+import type { PolicyRule, RoleBindingLike, RoleSource } from '../../core/kubernetes/rbac.js';
 import { localServices } from '../../core/ports.js';
-import type { PolicyRule, RoleBindingLike, RoleSource } from '../../core/rbac.js';
+import type { LocalMetricsSink } from '../../core/verification/fleet-metrics.js';
+import { KubernetesApiError, PreconditionError } from '../../core/vocabulary/errors.js';
 import { LocalRoleSessions } from '../identities/role-sessions.js';
 import { type LocalSts, localStsAt } from '../identities/sts.js';
 import { DeploymentController } from './deployment-controller.js';

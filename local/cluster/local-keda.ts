@@ -1,6 +1,6 @@
 /**
  * The local KEDA: one scaler loop per ScaledObject that, every polling interval, reads the trigger's metric
- * (keda-triggers.ts) as the trigger's session (keda-identity.ts), decides with core/keda.ts's `kedaReplicas`
+ * (keda-triggers.ts) as the trigger's session (keda-identity.ts), decides with core/kubernetes/keda.ts's `kedaReplicas`
  * (KEDA's 0 ↔ N, then the HPA's arithmetic, stabilisation and limits), and sets the scale target's replica
  * count through the Deployment controller. Each change of count is a `keda.scaled` event carrying the numbers
  * it was decided with; a ScaledObject that cannot be served says why once, as `keda.failing`, and in its status.
@@ -12,9 +12,9 @@ import {
   refOf,
   type ScaleStatus,
   scaledObjectMaxReplicas,
-} from '../../core/cluster.js';
-import { kedaReplicas, type Recommendation } from '../../core/keda.js';
-import { IRSA_ROLE_ANNOTATION } from '../../core/manifests.js';
+} from '../../core/kubernetes/cluster.js';
+import { kedaReplicas, type Recommendation } from '../../core/kubernetes/keda.js';
+import { IRSA_ROLE_ANNOTATION } from '../../core/kubernetes/manifests.js';
 import type { DeploymentController } from './deployment-controller.js';
 import { ClusterEventKind, type ClusterEvents } from './events.js';
 import type { KedaIdentity } from './keda-identity.js';

@@ -3,9 +3,9 @@
  * from our applies (seeded objects, annotations a restart adds) with our field manager's last server-side apply
  * merged on top, plus a status. Pure in-memory state: no controller runs here.
  */
-import type { ManifestObject, ObjectRef } from '../../core/cluster.js';
-import { refOf } from '../../core/cluster.js';
-import { KubernetesApiError } from '../../core/errors.js';
+import type { ManifestObject, ObjectRef } from '../../core/kubernetes/cluster.js';
+import { refOf } from '../../core/kubernetes/cluster.js';
+import { KubernetesApiError } from '../../core/vocabulary/errors.js';
 
 interface StoredObject {
   /** What exists apart from our applies (seeded objects, or empty for objects we created). */

@@ -1,9 +1,9 @@
 /**
  * A KEDA ScaledObject as the local KEDA reads it: its scale target, its first trigger (with the
- * TriggerAuthentication it names) and the numbers core/keda.ts decides with. Pure.
+ * TriggerAuthentication it names) and the numbers core/kubernetes/keda.ts decides with. Pure.
  */
-import type { ManifestObject } from '../../core/cluster.js';
-import { type ScalingConfig, scalingConfig } from '../../core/keda.js';
+import type { ManifestObject } from '../../core/kubernetes/cluster.js';
+import { type ScalingConfig, scalingConfig } from '../../core/kubernetes/keda.js';
 
 export interface ScaledObjectTrigger {
   type: string;

@@ -3,7 +3,7 @@
  * and the replica count it wants, read from the Deployment's pod template; and its rollout as
  * `kubectl rollout status` would say it. Pure: the controller (deployment-controller.ts) changes these.
  */
-import type { ManifestObject, PodStatus, RolloutStatus } from '../../core/cluster.js';
+import type { ManifestObject, PodStatus, RolloutStatus } from '../../core/kubernetes/cluster.js';
 import type { SessionCredentials } from '../identities/sts.js';
 import type { LaunchedWorker } from './launcher.js';
 

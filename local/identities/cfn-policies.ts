@@ -11,7 +11,7 @@
  * the workflows, not the stack), so it never grants or hides a DynamoDB permission. Managed policies
  * (`ManagedPolicyArns`) are named, not read: the control plane's roles have none (a test says so).
  */
-import type { IamPolicy, NamedPolicy } from '../../core/iam-evaluation.js';
+import type { IamPolicy, NamedPolicy } from '../../core/iam/iam-evaluation.js';
 
 export interface PseudoParameters {
   readonly partition: string;

@@ -15,8 +15,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { CfnElement } from 'aws-cdk-lib';
-import type { NamedPolicy } from '../../core/iam-evaluation.js';
-import { stableText } from '../../core/stable-text.js';
+import type { NamedPolicy } from '../../core/iam/iam-evaluation.js';
+import { stableText } from '../../core/vocabulary/stable-text.js';
 import { ControlPlaneFunction } from '../../core/workflows.js';
 import { DYNAMODB_LOCAL_LOCATION } from '../aws-rules/iam-requests.js';
 import { type CfnTemplate, rolePolicies } from './cfn-policies.js';
@@ -58,7 +58,7 @@ async function synthesize(
 ): Promise<ControlPlaneRoles> {
   const [{ buildApp }, { parseFleet }] = await Promise.all([
     import('../../infra/app.js'),
-    import('../../core/fleet.js'),
+    import('../../core/fleet/fleet.js'),
   ]);
   const fleet = parseFleet(fleetInput);
   const stackName = localStackName(fleet.name);

@@ -8,8 +8,15 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type FleetSpec, parseFleet } from '../../core/fleet.js';
-import { actionMatches, type NamedPolicy, resourceMatches } from '../../core/iam-evaluation.js';
+import { type FleetSpec, parseFleet } from '../../core/fleet/fleet.js';
+import { actionMatches, type NamedPolicy, resourceMatches } from '../../core/iam/iam-evaluation.js';
+import {
+  consumerPolicy,
+  kedaOperatorAssumePolicy,
+  kedaOperatorPolicyName,
+  kedaScalerPolicy,
+  type PolicyDocument,
+} from '../../core/iam/iam-policies.js';
 import {
   COMPARE_NEEDS,
   CONSUMER_NEEDS,
@@ -20,14 +27,7 @@ import {
   type Need,
   needResource,
 } from '../../core/iam-needs.js';
-import {
-  consumerPolicy,
-  kedaOperatorAssumePolicy,
-  kedaOperatorPolicyName,
-  kedaScalerPolicy,
-  type PolicyDocument,
-} from '../../core/iam-policies.js';
-import { ScalingMode } from '../../core/keda.js';
+import { ScalingMode } from '../../core/kubernetes/keda.js';
 import { ControlPlaneFunction } from '../../core/workflows.js';
 import { controlPlaneRoles } from './control-plane-roles.js';
 import { type Grant, grantsOf } from './usage-report.js';
@@ -165,7 +165,7 @@ async function deployedSections(): Promise<{ fleet: FleetSpec; sections: Section
         role: fleet.roles.consumerRoleName,
         why: 'read the stream, keep leases and checkpoints, write the replica',
       },
-      who: `Every worker pod, through its ServiceAccount \`${fleet.namespace}/${fleet.name}\`. Built by \`consumerPolicy\` in core/iam-policies.ts; wire-irsa puts it on the role. The dead-letter statement is there only when the fleet's \`workerEnv\` sets \`POISON_RECORD_POLICY=dead-letter\` (shown here with \`DEAD_LETTER_TABLE_NAME=${deadLetterTable}\`).`,
+      who: `Every worker pod, through its ServiceAccount \`${fleet.namespace}/${fleet.name}\`. Built by \`consumerPolicy\` in core/iam/iam-policies.ts; wire-irsa puts it on the role. The dead-letter statement is there only when the fleet's \`workerEnv\` sets \`POISON_RECORD_POLICY=dead-letter\` (shown here with \`DEAD_LETTER_TABLE_NAME=${deadLetterTable}\`).`,
       policies: named(
         'streamfleet-consumer',
         consumerPolicy({

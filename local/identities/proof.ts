@@ -15,8 +15,9 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { ControlPlaneConfig } from '../../core/control-plane-config.js';
-import { type FleetSpec, fleetDeadLetterTable, parseFleet } from '../../core/fleet.js';
-import type { LocalIam, StoredRole } from '../../core/iam.js';
+import { type FleetSpec, fleetDeadLetterTable, parseFleet } from '../../core/fleet/fleet.js';
+import type { LocalIam, StoredRole } from '../../core/iam/iam.js';
+import type { PolicyDocument, PolicyStatement } from '../../core/iam/iam-policies.js';
 import {
   COMPARE_NEEDS,
   CONSUMER_NEEDS,
@@ -26,9 +27,8 @@ import {
   type Need,
   needResource,
 } from '../../core/iam-needs.js';
-import type { PolicyDocument, PolicyStatement } from '../../core/iam-policies.js';
-import { kcl1LeaseTableCreation } from '../../core/kcl1-lease.js';
 import { localServices } from '../../core/ports.js';
+import { kcl1LeaseTableCreation } from '../../core/tables/kcl1-lease.js';
 import type { Workflow } from '../../core/workflows.js';
 import { ControlPlaneFunction } from '../../core/workflows.js';
 import { DYNAMODB_LOCAL_LOCATION } from '../aws-rules/iam-requests.js';

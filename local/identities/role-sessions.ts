@@ -1,6 +1,6 @@
 /**
  * Sessions of the roles in the local IAM (`LocalIam`, where wire-irsa puts the consumer, scaler and KEDA
- * operator roles with the policies core/iam-policies.ts builds): what EKS's pod identity webhook and STS give
+ * operator roles with the policies core/iam/iam-policies.ts builds): what EKS's pod identity webhook and STS give
  * a pod whose ServiceAccount names an IRSA role, and what KEDA gets when it assumes a role. Each role is
  * registered with the strict layer once, re-registered whenever the local IAM changes it (a new policy applies
  * to running sessions, as on AWS) and withdrawn when it is deleted.
@@ -10,8 +10,8 @@
  * DynamoDB access either.
  */
 
-import type { LocalIam, StoredRole } from '../../core/iam.js';
-import type { IamPolicy, NamedPolicy } from '../../core/iam-evaluation.js';
+import type { LocalIam, StoredRole } from '../../core/iam/iam.js';
+import type { IamPolicy, NamedPolicy } from '../../core/iam/iam-evaluation.js';
 import { type LocalRole, type LocalSts, registrationRealm, type SessionCredentials } from './sts.js';
 
 /** The role a pod runs as without IRSA. */

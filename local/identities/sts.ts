@@ -9,7 +9,7 @@
  * dummy credentials the local mode always used, and nothing is checked.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { assumedRoleArn, type NamedPolicy } from '../../core/iam-evaluation.js';
+import { assumedRoleArn, type NamedPolicy } from '../../core/iam/iam-evaluation.js';
 import {
   deleteIamRole,
   fetchAwsRules,

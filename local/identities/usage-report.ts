@@ -17,7 +17,7 @@ import {
   type NamedPolicy,
   resourceMatches,
   statementsOf,
-} from '../../core/iam-evaluation.js';
+} from '../../core/iam/iam-evaluation.js';
 
 export interface PrincipalGrants {
   /** What the principal is, for people: "consumer (IRSA, every worker pod)". */

@@ -4,7 +4,7 @@
  * event to record) or nothing when the step is not due yet; the two that act do so through `DrillActions`.
  * local/start/drill.ts holds the state and dispatches; the rules live here.
  */
-import { type LeaseView, SHARD_END } from '../../core/fleet-state.js';
+import { type LeaseView, SHARD_END } from '../../core/fleet/fleet-state.js';
 import type { PodSample, Sample } from './sampler.js';
 
 export const DrillEventKind = {

@@ -10,7 +10,7 @@
  * at the end checks it). This class keeps the state and the events; each state's rule is a function in
  * local/start/drill-steps.ts.
  */
-import type { LeaseView } from '../../core/fleet-state.js';
+import type { LeaseView } from '../../core/fleet/fleet-state.js';
 import {
   type DrillActions,
   type DrillEvent,

@@ -7,10 +7,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { errorName } from '../../core/errors.js';
-import { type FleetProcessor, parseFleetProcessor } from '../../core/processor-grants.js';
-import { type KeyAttribute, requireKeyAttribute } from '../../core/tables.js';
-import { requireTableName } from '../../core/validation.js';
+import { type FleetProcessor, parseFleetProcessor } from '../../core/iam/processor-grants.js';
+import { type KeyAttribute, requireKeyAttribute } from '../../core/tables/tables.js';
+import { errorName } from '../../core/vocabulary/errors.js';
+import { requireTableName } from '../../core/vocabulary/validation.js';
 import { UsageError } from './options.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');

@@ -3,7 +3,7 @@
  * non-TTY lines, the summary and the report all read a sample through `fleetFigures`, so "what KEDA's trigger
  * asks", "what KEDA decided", "what the unfinished shards need" and "what runs" are computed once, from the
  * ScaledObject's numbers in force at that sample (the drill lowers maxReplicaCount), with the arithmetic
- * spelled out by core/keda.ts. Pure: no clock, no I/O.
+ * spelled out by core/kubernetes/keda.ts. Pure: no clock, no I/O.
  */
 import {
   describeArithmetic,
@@ -11,7 +11,7 @@ import {
   neededArithmetic,
   type ReplicaArithmetic,
   scalingConfig,
-} from '../../core/keda.js';
+} from '../../core/kubernetes/keda.js';
 import type { Sample } from './sampler.js';
 
 export interface Figures {

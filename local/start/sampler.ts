@@ -10,16 +10,16 @@
  */
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { scalingInForce } from '../../core/checks.js';
 import {
   describeShards,
   type LeaseView,
   SHARD_END,
   scanLeases,
   shardStates,
-} from '../../core/fleet-state.js';
-import { compareReplicas, type ScalingConfig } from '../../core/keda.js';
-import { metricValue, parsePrometheusText } from '../../core/prometheus.js';
+} from '../../core/fleet/fleet-state.js';
+import { compareReplicas, type ScalingConfig } from '../../core/kubernetes/keda.js';
+import { scalingInForce } from '../../core/verification/checks.js';
+import { metricValue, parsePrometheusText } from '../../core/vocabulary/prometheus.js';
 import type { LocalCluster, PodSnapshot } from '../cluster/index.js';
 
 /** A pod as the cluster's snapshot has it, with what its worker's /metrics said. */
@@ -137,7 +137,7 @@ export class Sampler {
         scaledObjectName: deps.fleet.name,
       }),
     ]);
-    // The numbers KEDA scales by now, as the scaling check reads them (core/checks.ts).
+    // The numbers KEDA scales by now, as the scaling check reads them (core/verification/checks.ts).
     const config = scalingInForce(deps.config(), scale);
     if (leases) this.leases = leases;
     const shardViews = this.streamArn

@@ -5,8 +5,8 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { systemClock } from '../../core/clock.js';
-import type { ScalingConfig } from '../../core/keda.js';
+import type { ScalingConfig } from '../../core/kubernetes/keda.js';
+import { systemClock } from '../../core/vocabulary/clock.js';
 import type { AwsRulesProxy } from '../aws-rules/index.js';
 import type { LocalCluster } from '../cluster/index.js';
 import { lagPercentiles } from '../report/report.js';

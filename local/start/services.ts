@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { systemClock } from '../../core/clock.js';
+import { systemClock } from '../../core/vocabulary/clock.js';
 import { type AwsRulesProxy, formatRuleSwitches, type RuleSwitches } from '../aws-rules/index.js';
 import {
   type ClusterEvent,

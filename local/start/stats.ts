@@ -1,6 +1,6 @@
-/** Small numeric helpers for the live view and the report (percentiles and means: core/stats.ts). */
+/** Small numeric helpers for the live view and the report (percentiles and means: core/vocabulary/stats.ts). */
 
-export { mean, percentile } from '../../core/stats.js';
+export { mean, percentile } from '../../core/vocabulary/stats.js';
 
 /** "1 min 05 s", "42.0 s", "850 ms". */
 export function formatDuration(ms: number): string {

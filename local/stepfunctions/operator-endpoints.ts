@@ -8,7 +8,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { LocalIam } from '../../core/iam.js';
+import { LocalIam } from '../../core/iam/iam.js';
 import type { LocalKubernetesApi } from '../cluster/kubernetes-api.js';
 import type { LocalCluster } from '../cluster/local-cluster.js';
 import type { LocalStepFunctions } from './server.js';

@@ -4,7 +4,7 @@
  * the workflow tests and the least-privilege run (local/identities/proof.ts).
  */
 
-import type { FleetSpec } from '../../core/fleet.js';
+import type { FleetSpec } from '../../core/fleet/fleet.js';
 
 /** Worker timings for a run of seconds: short leases and taker passes, frequent shard syncs and reads. */
 export const FAST_WORKER_ENV = {

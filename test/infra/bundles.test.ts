@@ -59,7 +59,7 @@ describe('Lambda bundles', () => {
     for (const bundle of ['consumer', 'lib/index', ...functions.map((name) => `functions/${name}`)]) {
       expect(
         sourcesOf(bundle).filter(
-          (s) => s.includes('core/iam-evaluation') || s.includes('node_modules/@cloud-copilot/'),
+          (s) => s.includes('core/iam/iam-evaluation') || s.includes('node_modules/@cloud-copilot/'),
         ),
         `${bundle} bundles the IAM evaluator`,
       ).toEqual([]);

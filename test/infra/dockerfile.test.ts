@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONSUMER_DEFAULTS } from '../../core/manifests.js';
+import { CONSUMER_DEFAULTS } from '../../core/kubernetes/manifests.js';
 import { REPO_ROOT } from './context.js';
 
 interface Instruction {

@@ -7,8 +7,8 @@
  */
 import type { CfnElement } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseFleet } from '../../core/fleet.js';
-import { listOf, type NamedPolicy, statementsOf } from '../../core/iam-evaluation.js';
+import { parseFleet } from '../../core/fleet/fleet.js';
+import { listOf, type NamedPolicy, statementsOf } from '../../core/iam/iam-evaluation.js';
 import { COMPARE_NEEDS, CONTROL_PLANE_NEEDS } from '../../core/iam-needs.js';
 import { rolePolicies } from '../../local/identities/cfn-policies.js';
 import {

@@ -4,7 +4,7 @@
  */
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { compareSequenceNumbers, isSequenceNumber } from '../../core/sequence.js';
+import { compareSequenceNumbers, isSequenceNumber } from '../../core/vocabulary/sequence.js';
 import {
   createReplicationTables,
   createScriptedReplication,

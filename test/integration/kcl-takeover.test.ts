@@ -11,8 +11,8 @@
 import { DescribeTableCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { readAsKcl1 } from '../../core/kcl1-lease.js';
-import { compareSequenceNumbers, toOrderedSequence } from '../../core/sequence.js';
+import { readAsKcl1 } from '../../core/tables/kcl1-lease.js';
+import { compareSequenceNumbers, toOrderedSequence } from '../../core/vocabulary/sequence.js';
 import { createKcl1LeaseTable, FakeKcl1Worker } from '../support/fake-kcl1.js';
 import {
   createScriptedReplication,

@@ -6,8 +6,8 @@
  */
 import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { addOwnerIndex } from '../../core/lease-owner-index.js';
-import { metricValue, parsePrometheusText } from '../../core/prometheus.js';
+import { addOwnerIndex } from '../../core/vocabulary/lease-owner-index.js';
+import { metricValue, parsePrometheusText } from '../../core/vocabulary/prometheus.js';
 import { createKcl1LeaseTable } from '../support/fake-kcl1.js';
 import {
   createReplicationTables,

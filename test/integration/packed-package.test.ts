@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { compareSequenceNumbers, isSequenceNumber } from '../../core/sequence.js';
+import { compareSequenceNumbers, isSequenceNumber } from '../../core/vocabulary/sequence.js';
 import { workerEnvironment } from '../../local/worker/environment.js';
 import { loggedEvents } from '../../local/worker/events.js';
 import { type SpawnedWorker, spawnWorker } from '../../local/worker/process.js';

@@ -7,7 +7,7 @@
  * `lease-loop.recovered` — once the grant is back.
  */
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { consumerPolicy } from '../../core/iam-policies.js';
+import { consumerPolicy } from '../../core/iam/iam-policies.js';
 import { registerIamCredentials, registerIamRole } from '../../local/aws-rules/index.js';
 import { startAwsRules } from '../support/aws-rules.js';
 import {

@@ -13,7 +13,7 @@ import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import { IndividualWriter } from '../../consumer/processor/individual-writer.js';
 import { TransactionCommitter } from '../../consumer/processor/transaction-committer.js';
 import type { BatchPosition, WriterOptions } from '../../consumer/processor/write-context.js';
-import { systemClock } from '../../core/clock.js';
+import { systemClock } from '../../core/vocabulary/clock.js';
 import { replicationTransactions } from '../support/batch-runner.js';
 import { createEmailTable, localClient, uniqueName } from '../support/fleet.js';
 

@@ -11,9 +11,16 @@ import {
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { detectionProbabilityWithoutReplacement, mismatchRateUpperBound } from '../../core/confidence.js';
-import type { ComparedTables } from '../../core/replica-compare.js';
-import { type SampledComparison, sampledComparison, type TableStats } from '../../core/sampled-check.js';
+import {
+  detectionProbabilityWithoutReplacement,
+  mismatchRateUpperBound,
+} from '../../core/verification/confidence.js';
+import type { ComparedTables } from '../../core/verification/replica-compare.js';
+import {
+  type SampledComparison,
+  sampledComparison,
+  type TableStats,
+} from '../../core/verification/sampled-check.js';
 import { seededRandom } from '../support/fault-proxy.js';
 import { localClient, uniqueName } from '../support/fleet.js';
 import { fillPair, plantDifferences, replicaOf, USERS_KEY, userItem } from '../support/replica-tables.js';

@@ -9,9 +9,9 @@
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyReplication } from '../../core/checks.js';
-import { parseFleet } from '../../core/fleet.js';
-import { scanLeases } from '../../core/fleet-state.js';
+import { parseFleet } from '../../core/fleet/fleet.js';
+import { scanLeases } from '../../core/fleet/fleet-state.js';
+import { verifyReplication } from '../../core/verification/checks.js';
 import { AwsRulesProxy, type AwsRulesStats } from '../../local/aws-rules/index.js';
 import { emulatorEndpoint } from '../support/aws-rules.js';
 import { FaultProxy } from '../support/fault-proxy.js';

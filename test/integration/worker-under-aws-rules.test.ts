@@ -24,7 +24,7 @@ import { DynamoDBLeaseRefresher } from '../../consumer/leases/lease-refresher.js
 import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import { TransactionCommitter } from '../../consumer/processor/transaction-committer.js';
-import { systemClock } from '../../core/clock.js';
+import { systemClock } from '../../core/vocabulary/clock.js';
 import { type AwsRulesStats, fetchAwsRulesStats } from '../../local/aws-rules/index.js';
 import { replicationTransactions } from '../support/batch-runner.js';
 import {

@@ -1,9 +1,9 @@
 /** The pure parts of `npm start`: options, load plan, metrics parsing, lag, the drill's steps, the view, the page. */
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { LeaseView } from '../../core/fleet-state.js';
-import { scalingConfig } from '../../core/keda.js';
-import { metricValue, parsePrometheusText } from '../../core/prometheus.js';
+import type { LeaseView } from '../../core/fleet/fleet-state.js';
+import { scalingConfig } from '../../core/kubernetes/keda.js';
+import { metricValue, parsePrometheusText } from '../../core/vocabulary/prometheus.js';
 import { ClusterEventKind, describeClusterEvent } from '../../local/cluster/index.js';
 import { renderReportHtml } from '../../local/report/html.js';
 import type { RunReport } from '../../local/report/run-report.js';

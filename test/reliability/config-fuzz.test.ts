@@ -10,7 +10,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, parseConfig } from '../../consumer/config.js';
-import { ConfigurationError } from '../../core/errors.js';
+import { ConfigurationError } from '../../core/vocabulary/errors.js';
 import { freePort } from '../../local/dynamodb-local.js';
 import { seededRandom } from '../support/fault-proxy.js';
 import { uniqueName, WorkerProcess, waitFor } from '../support/fleet.js';

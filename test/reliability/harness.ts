@@ -32,9 +32,9 @@ import {
   PROCESSED_BY_ATTRIBUTE,
   SEQUENCE_ATTRIBUTE,
 } from '../../consumer/replication/replication-processor.js';
-import { parsePrometheusText, seriesKey } from '../../core/prometheus.js';
-import { compareSequenceNumbers } from '../../core/sequence.js';
-import { isOpen, listShards } from '../../core/shard.js';
+import { parsePrometheusText, seriesKey } from '../../core/vocabulary/prometheus.js';
+import { compareSequenceNumbers } from '../../core/vocabulary/sequence.js';
+import { isOpen, listShards } from '../../core/vocabulary/shard.js';
 import {
   localClient,
   type ReplicationTables,

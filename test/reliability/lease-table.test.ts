@@ -7,9 +7,9 @@
  */
 import { DeleteItemCommand, DeleteTableCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { systemClock } from '../../core/clock.js';
-import { isTransactionConflict } from '../../core/errors.js';
-import { retry } from '../../core/retry.js';
+import { systemClock } from '../../core/vocabulary/clock.js';
+import { isTransactionConflict } from '../../core/vocabulary/errors.js';
+import { retry } from '../../core/vocabulary/retry.js';
 import { openLease, type WorkerProcess, waitFor, waitForOpenLeaseOwner } from '../support/fleet.js';
 import {
   auditFigures,

@@ -18,7 +18,7 @@ import {
   PROCESSED_BY_ATTRIBUTE,
   SEQUENCE_ATTRIBUTE,
 } from '../../consumer/replication/replication-processor.js';
-import { ORDERED_SEQUENCE_WIDTH } from '../../core/sequence.js';
+import { ORDERED_SEQUENCE_WIDTH } from '../../core/vocabulary/sequence.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { scanAll, uniqueName, waitFor } from '../support/fleet.js';
 import {

@@ -14,7 +14,7 @@
  * under a new one. At the end the replica must equal the source and its history hold no stale write.
  */
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { listShards } from '../../core/shard.js';
+import { listShards } from '../../core/vocabulary/shard.js';
 import { type DynamoDbLocal, rolloverSupport, startDynamoDbLocal } from '../../local/dynamodb-local.js';
 import { startAwsRules } from '../support/aws-rules.js';
 import { FaultProxy, type ProxiedRequest, seededRandom } from '../support/fault-proxy.js';

@@ -9,7 +9,7 @@ import type { RecordProcessor } from '../../consumer/processor/record-processor.
 import type { TransactionCommitter } from '../../consumer/processor/transaction-committer.js';
 import { type PlannedWrite, planTransactions, planWrites } from '../../consumer/processor/writes.js';
 import { coalesce, replicaWrite } from '../../consumer/replication/replication-processor.js';
-import type { Clock } from '../../core/clock.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
 
 /** A batch runner for unit tests whose processors return no writes: it never reaches a writer. */
 export function batchRunnerWithoutWriters(

@@ -1,5 +1,5 @@
 /** A manual clock for unit tests: time moves only when the test says so. */
-import type { Clock } from '../../core/clock.js';
+import type { Clock } from '../../core/vocabulary/clock.js';
 
 export class FakeClock implements Clock {
   private time: number;

@@ -37,8 +37,8 @@ import {
   KCL1_DEFAULT_FAILOVER_MS,
   kcl1LeaseTableCreation,
   kcl1RenewIntervalMs,
-} from '../../core/kcl1-lease.js';
-import { compareSequenceNumbers, isSequenceNumber } from '../../core/sequence.js';
+} from '../../core/tables/kcl1-lease.js';
+import { compareSequenceNumbers, isSequenceNumber } from '../../core/vocabulary/sequence.js';
 
 type Item = Record<string, AttributeValue>;
 

@@ -10,7 +10,7 @@ import {
   DynamoDBClient,
   paginateScan,
 } from '@aws-sdk/client-dynamodb';
-import { metricValue, parsePrometheusText } from '../../core/prometheus.js';
+import { metricValue, parsePrometheusText } from '../../core/vocabulary/prometheus.js';
 import { freePort } from '../../local/dynamodb-local.js';
 import { workerEnvironment } from '../../local/worker/environment.js';
 import { type LoggedEvent, loggedEvents } from '../../local/worker/events.js';

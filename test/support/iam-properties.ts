@@ -5,7 +5,7 @@
  * resource of the fleets in play, `"Resource": "*"` only for actions without resource-level permissions.
  */
 import { expect } from 'vitest';
-import type { FleetSpec } from '../../core/fleet.js';
+import type { FleetSpec } from '../../core/fleet/fleet.js';
 import {
   Decision,
   evaluatePolicies,
@@ -13,9 +13,9 @@ import {
   listOf,
   type NamedPolicy,
   statementsOf,
-} from '../../core/iam-evaluation.js';
+} from '../../core/iam/iam-evaluation.js';
+import { LEASE_OWNER_INDEX_NAME } from '../../core/iam/iam-policies.js';
 import { type FleetLocation, type Need, needResource } from '../../core/iam-needs.js';
-import { LEASE_OWNER_INDEX_NAME } from '../../core/iam-policies.js';
 
 /** Every DynamoDB action a policy could grant that matters here: data, table and stream actions alike. */
 export const DYNAMODB_ACTIONS = [

@@ -5,7 +5,7 @@
  */
 
 import type { LeaseRefresher, RenewedLease } from '../../consumer/leases/lease-refresher.js';
-import type { Lease, LeaseProgress } from '../../core/lease.js';
+import type { Lease, LeaseProgress } from '../../core/vocabulary/lease.js';
 
 export class MemoryLeaseRefresher implements LeaseRefresher {
   readonly tableName = 'memory';

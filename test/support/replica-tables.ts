@@ -4,9 +4,9 @@
  * verify bench.
  */
 import { type AttributeValue, BatchWriteItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { keyText, REPLICA_BOOKKEEPING } from '../../core/item-compare.js';
-import { SegmentPicker } from '../../core/sampling.js';
-import { DEFAULT_PARTITION_KEY, type TableKey } from '../../core/tables.js';
+import { DEFAULT_PARTITION_KEY, type TableKey } from '../../core/tables/tables.js';
+import { keyText, REPLICA_BOOKKEEPING } from '../../core/verification/item-compare.js';
+import { SegmentPicker } from '../../core/verification/sampling.js';
 
 type Item = Record<string, AttributeValue>;
 

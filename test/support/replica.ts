@@ -4,7 +4,7 @@ import {
   PROCESSED_BY_ATTRIBUTE,
   SEQUENCE_ATTRIBUTE,
 } from '../../consumer/replication/replication-processor.js';
-import { stableText } from '../../core/stable-text.js';
+import { stableText } from '../../core/vocabulary/stable-text.js';
 import { scanAll, waitFor } from './fleet.js';
 
 type Item = Record<string, AttributeValue>;

@@ -3,7 +3,7 @@
  * sessions, and the rule's verdicts and counters over parsed requests. No network.
  */
 import { describe, expect, it } from 'vitest';
-import type { NamedPolicy } from '../../core/iam-evaluation.js';
+import type { NamedPolicy } from '../../core/iam/iam-evaluation.js';
 import { errorTypeOf } from '../../local/aws-rules/errors.js';
 import {
   IamRegistrationError,

@@ -15,7 +15,7 @@ import {
   replicaItem,
   replicaWrite,
 } from '../../consumer/replication/replication-processor.js';
-import { InvalidWriteError } from '../../core/errors.js';
+import { InvalidWriteError } from '../../core/vocabulary/errors.js';
 
 function record(
   seq: string,

@@ -10,7 +10,7 @@ import { HELP, parseCli, UsageError } from '../../cli/args.js';
 import { explainError } from '../../cli/errors.js';
 import { causeMessage, explainFailure, meaningOf } from '../../cli/failures.js';
 import { workflowOfExecution } from '../../cli/workflow.js';
-import { PreconditionError, TransientError } from '../../core/errors.js';
+import { PreconditionError, TransientError } from '../../core/vocabulary/errors.js';
 import { HistoryTranslator } from '../../local/stepfunctions/history.js';
 import type { LocalExecutionEvent } from '../../local/workflows/run.js';
 

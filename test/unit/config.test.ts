@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../consumer/config.js';
-import { ConfigurationError } from '../../core/errors.js';
+import { ConfigurationError } from '../../core/vocabulary/errors.js';
 
 const valid = {
   SOURCE_TABLE_STREAM_ARN:

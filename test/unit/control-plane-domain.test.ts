@@ -4,20 +4,26 @@ import {
   PROCESSED_BY_ATTRIBUTE,
   SEQUENCE_ATTRIBUTE,
 } from '../../consumer/replication/replication-processor.js';
-import { diagnose, parseAlarmEvent } from '../../core/alarms.js';
-import { judgeScaling, REPLICA_BOOKKEEPING, scalingInForce } from '../../core/checks.js';
-import type { ScaleStatus } from '../../core/cluster.js';
-import { InvalidInputError, PreconditionError, TransientError } from '../../core/errors.js';
-import { fleetDeadLetterTable, parseFleet } from '../../core/fleet.js';
-import { fleetMetricData, LocalMetricsSink } from '../../core/fleet-metrics.js';
-import type { LeaseView, ShardView } from '../../core/fleet-state.js';
+import { fleetDeadLetterTable, parseFleet } from '../../core/fleet/fleet.js';
+import type { LeaseView, ShardView } from '../../core/fleet/fleet-state.js';
 import { normalizeError } from '../../core/handler.js';
-import { LocalIam } from '../../core/iam.js';
+import { LocalIam } from '../../core/iam/iam.js';
 import { parseTeardownInput } from '../../core/inputs.js';
-import { Mismatch, mismatchOf, RecheckOutcome, recheckOutcome, suspect } from '../../core/item-compare.js';
-import { scalingConfig } from '../../core/keda.js';
-import { loadItem, parseLoad } from '../../core/load.js';
-import { consumerDeployment } from '../../core/manifests.js';
+import type { ScaleStatus } from '../../core/kubernetes/cluster.js';
+import { scalingConfig } from '../../core/kubernetes/keda.js';
+import { consumerDeployment } from '../../core/kubernetes/manifests.js';
+import { loadItem, parseLoad } from '../../core/tables/load.js';
+import { diagnose, parseAlarmEvent } from '../../core/verification/alarms.js';
+import { judgeScaling, REPLICA_BOOKKEEPING, scalingInForce } from '../../core/verification/checks.js';
+import { fleetMetricData, LocalMetricsSink } from '../../core/verification/fleet-metrics.js';
+import {
+  Mismatch,
+  mismatchOf,
+  RecheckOutcome,
+  recheckOutcome,
+  suspect,
+} from '../../core/verification/item-compare.js';
+import { InvalidInputError, PreconditionError, TransientError } from '../../core/vocabulary/errors.js';
 
 const base = {
   name: 'users-replicator',

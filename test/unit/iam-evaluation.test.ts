@@ -1,6 +1,5 @@
 /** IAM policy evaluation: Allow/Deny, wildcards, Not* elements, conditions, resource types, trust, wording. */
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../core/errors.js';
 import {
   accessDeniedMessage,
   assumedRoleArn,
@@ -11,7 +10,8 @@ import {
   type RequestContext,
   trustAllows,
   wildcardMatch,
-} from '../../core/iam-evaluation.js';
+} from '../../core/iam/iam-evaluation.js';
+import { InvalidInputError } from '../../core/vocabulary/errors.js';
 
 const TABLE = 'arn:aws:dynamodb:ddblocal:000000000000:table/leases';
 const OTHER = 'arn:aws:dynamodb:ddblocal:000000000000:table/other';

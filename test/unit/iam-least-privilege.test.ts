@@ -1,5 +1,5 @@
 /**
- * The IRSA policies as properties, evaluated as IAM evaluates them (core/iam-evaluation.ts), never compared
+ * The IRSA policies as properties, evaluated as IAM evaluates them (core/iam/iam-evaluation.ts), never compared
  * with a copy of themselves:
  * - each principal may do every call its code makes (core/iam-needs.ts), on the exact ARNs;
  * - over every DynamoDB action and every resource of the fleet (and its neighbours), it may do nothing else;
@@ -12,15 +12,13 @@ import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, PoisonPolicy } from '../../consumer/config.js';
 import { LEASE_OWNER_INDEX } from '../../consumer/leases/lease-refresher.js';
-import { DEAD_LETTER_SETTINGS, type FleetSpec, fleetDeadLetterTable, parseFleet } from '../../core/fleet.js';
-import { Decision, evaluatePolicies, type NamedPolicy, trustAllows } from '../../core/iam-evaluation.js';
 import {
-  COMPARE_NEEDS,
-  CONSUMER_NEEDS,
-  CONTROL_PLANE_NEEDS,
-  KEDA_OPERATOR_NEEDS,
-  KEDA_SCALER_NEEDS,
-} from '../../core/iam-needs.js';
+  DEAD_LETTER_SETTINGS,
+  type FleetSpec,
+  fleetDeadLetterTable,
+  parseFleet,
+} from '../../core/fleet/fleet.js';
+import { Decision, evaluatePolicies, type NamedPolicy, trustAllows } from '../../core/iam/iam-evaluation.js';
 import {
   assumedByRoleTrustPolicy,
   consumerPolicy,
@@ -28,8 +26,15 @@ import {
   kedaScalerPolicy,
   LEASE_OWNER_INDEX_NAME,
   type PolicyDocument,
-} from '../../core/iam-policies.js';
-import { ScalingMode } from '../../core/keda.js';
+} from '../../core/iam/iam-policies.js';
+import {
+  COMPARE_NEEDS,
+  CONSUMER_NEEDS,
+  CONTROL_PLANE_NEEDS,
+  KEDA_OPERATOR_NEEDS,
+  KEDA_SCALER_NEEDS,
+} from '../../core/iam-needs.js';
+import { ScalingMode } from '../../core/kubernetes/keda.js';
 import {
   allowed,
   expectExactlyTheNeeds as expectExactly,

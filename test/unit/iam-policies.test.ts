@@ -4,6 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  irsaTrustPolicy,
+  KEDA_OPERATOR_SERVICE_ACCOUNT,
+  serviceAccountSubject,
+} from '../../core/iam/iam-policies.js';
+import {
   oidcIssuerHostPath,
   oidcProviderArn,
   Partition,
@@ -13,13 +18,8 @@ import {
   tableArn,
   tableIndexesArn,
   tableStreamsArn,
-} from '../../core/arns.js';
-import { InvalidInputError } from '../../core/errors.js';
-import {
-  irsaTrustPolicy,
-  KEDA_OPERATOR_SERVICE_ACCOUNT,
-  serviceAccountSubject,
-} from '../../core/iam-policies.js';
+} from '../../core/vocabulary/arns.js';
+import { InvalidInputError } from '../../core/vocabulary/errors.js';
 
 const ACCOUNT = '123456789012';
 const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-05-01T12:00:00.000';

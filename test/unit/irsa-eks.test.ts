@@ -25,13 +25,18 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connectEksCluster, describeEksCluster, EKS_TOKEN_PREFIX, eksToken } from '../../core/eks.js';
-import { PreconditionError, TransientError } from '../../core/errors.js';
-import { parseFleet } from '../../core/fleet.js';
-import { AwsIam, MANAGED_BY_TAG } from '../../core/iam.js';
-import { evaluatePolicies, trustAllows } from '../../core/iam-evaluation.js';
-import { irsaTrustPolicy } from '../../core/iam-policies.js';
+import { parseFleet } from '../../core/fleet/fleet.js';
+import { AwsIam, MANAGED_BY_TAG } from '../../core/iam/iam.js';
+import { evaluatePolicies, trustAllows } from '../../core/iam/iam-evaluation.js';
+import { irsaTrustPolicy } from '../../core/iam/iam-policies.js';
 import { removeIrsa, wireIrsa } from '../../core/irsa.js';
+import {
+  connectEksCluster,
+  describeEksCluster,
+  EKS_TOKEN_PREFIX,
+  eksToken,
+} from '../../core/kubernetes/eks.js';
+import { PreconditionError, TransientError } from '../../core/vocabulary/errors.js';
 import { FakeKubernetesApi } from './fakes/fake-kubernetes-api.js';
 
 const ACCOUNT = '123456789012';

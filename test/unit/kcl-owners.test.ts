@@ -10,7 +10,7 @@ import { LeaseCoordinator } from '../../consumer/leases/lease-coordinator.js';
 import { planLeaseTaking } from '../../consumer/leases/take-plan.js';
 import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
-import { answersHandoffs, type Lease } from '../../core/lease.js';
+import { answersHandoffs, type Lease } from '../../core/vocabulary/lease.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { confirmHandoffsAtOnce } from '../support/lease-loop.js';
 import { MemoryLeaseRefresher } from '../support/memory-lease-refresher.js';

@@ -1,11 +1,11 @@
 /**
- * KCL 1.x's reading rules (core/kcl1-lease.ts) on items shaped as KCL 1.x's KinesisClientLeaseSerializer writes
- * them, and the owner index's UpdateTable request on each billing mode (core/lease-owner-index.ts).
+ * KCL 1.x's reading rules (core/tables/kcl1-lease.ts) on items shaped as KCL 1.x's KinesisClientLeaseSerializer writes
+ * them, and the owner index's UpdateTable request on each billing mode (core/vocabulary/lease-owner-index.ts).
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { kcl1KeyProblems, kcl1RenewIntervalMs, readAsKcl1 } from '../../core/kcl1-lease.js';
-import { ownerIndexCreation, ownerIndexState } from '../../core/lease-owner-index.js';
+import { kcl1KeyProblems, kcl1RenewIntervalMs, readAsKcl1 } from '../../core/tables/kcl1-lease.js';
+import { ownerIndexCreation, ownerIndexState } from '../../core/vocabulary/lease-owner-index.js';
 
 type Item = Record<string, AttributeValue>;
 

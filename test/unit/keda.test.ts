@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../core/errors.js';
 import {
   clampReplicas,
   compareReplicas,
@@ -21,7 +20,8 @@ import {
   stabilizeRecommendation,
   streamShardMetric,
   unfinishedShardCount,
-} from '../../core/keda.js';
+} from '../../core/kubernetes/keda.js';
+import { InvalidInputError } from '../../core/vocabulary/errors.js';
 
 const open = (n: number): ShardState[] =>
   Array.from({ length: n }, () => ({ closed: false, finished: false }));

@@ -8,11 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
-import { KEDA_API_VERSION } from '../../core/cluster.js';
-import { KubernetesApiError, PreconditionError, TransientError } from '../../core/errors.js';
-import { deployConsumer, installScaler, parseFleet, removeConsumer, removeScaler } from '../../core/fleet.js';
-import { bearerTokenKubeConfig, userKubeConfig } from '../../core/kubeconfig.js';
-import { KubernetesCluster } from '../../core/kubernetes.js';
+import {
+  deployConsumer,
+  installScaler,
+  parseFleet,
+  removeConsumer,
+  removeScaler,
+} from '../../core/fleet/fleet.js';
+import { KEDA_API_VERSION } from '../../core/kubernetes/cluster.js';
+import { bearerTokenKubeConfig, userKubeConfig } from '../../core/kubernetes/kubeconfig.js';
+import { KubernetesCluster } from '../../core/kubernetes/kubernetes.js';
+import { KubernetesApiError, PreconditionError, TransientError } from '../../core/vocabulary/errors.js';
 import { FakeKubernetesApi } from './fakes/fake-kubernetes-api.js';
 
 const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-05-01T12:00:00.000';
@@ -162,7 +168,7 @@ describe('KubernetesCluster against a fake API server', () => {
     expect((error as Error).message).toContain('KEDA is not installed on cluster demo');
     expect((error as Error).message).toContain('helm install keda kedacore/keda');
     // Even a direct apply of a KEDA object turns the 404 into the same advice.
-    const [, scaledObject] = (await import('../../core/fleet.js')).scalerManifests({
+    const [, scaledObject] = (await import('../../core/fleet/fleet.js')).scalerManifests({
       fleet,
       streamArn: STREAM_ARN,
       scalerRoleArn: SCALER_ROLE_ARN,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planLeaseCleanup } from '../../consumer/shards/lease-cleanup.js';
-import type { Lease } from '../../core/lease.js';
-import type { Shard } from '../../core/shard.js';
+import type { Lease } from '../../core/vocabulary/lease.js';
+import type { Shard } from '../../core/vocabulary/shard.js';
 
 const shard = (id: string, parent?: string): Shard => ({
   shardId: id,

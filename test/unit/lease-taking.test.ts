@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LeaseExpiryTracker } from '../../consumer/leases/lease-expiry.js';
 import { planLeaseTaking } from '../../consumer/leases/take-plan.js';
-import type { Lease } from '../../core/lease.js';
+import type { Lease } from '../../core/vocabulary/lease.js';
 
 function lease(key: string, owner: string | undefined, extra: Partial<Lease> = {}): Lease {
   return {

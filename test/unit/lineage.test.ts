@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parentsFirst, planNewLeases } from '../../consumer/shards/lineage.js';
-import type { Shard } from '../../core/shard.js';
+import type { Shard } from '../../core/vocabulary/shard.js';
 
 const shard = (id: string, parent?: string, closed = false): Shard => ({
   shardId: id,

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { InvalidInputError } from '../../core/errors.js';
-import { ScalingMode } from '../../core/keda.js';
+import { ScalingMode } from '../../core/kubernetes/keda.js';
 import {
   type ConsumerFleetInput,
   consumerDeployment,
@@ -15,7 +14,8 @@ import {
   kedaTriggerAuthentication,
   renderManifestsYaml,
   type ScaledObjectInput,
-} from '../../core/manifests.js';
+} from '../../core/kubernetes/manifests.js';
+import { InvalidInputError } from '../../core/vocabulary/errors.js';
 
 const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-05-01T12:00:00.000';
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/streamfleet-consumer';

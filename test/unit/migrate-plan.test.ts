@@ -6,7 +6,7 @@ import type { AttributeValue, TableDescription } from '@aws-sdk/client-dynamodb'
 import { describe, expect, it } from 'vitest';
 import { HELP } from '../../cli/args.js';
 import { type MigrationInput, planMigration } from '../../cli/migrate-plan.js';
-import { InvalidInputError, PreconditionError } from '../../core/errors.js';
+import { InvalidInputError, PreconditionError } from '../../core/vocabulary/errors.js';
 import { kcl1Item } from '../support/fake-kcl1.js';
 
 const TABLE: TableDescription = {

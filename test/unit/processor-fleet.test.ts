@@ -5,10 +5,10 @@
  * the replica's statement.
  */
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../core/errors.js';
-import { consumerManifests, parseFleet } from '../../core/fleet.js';
-import { consumerPolicy } from '../../core/iam-policies.js';
-import { scopedProcessorGrants, streamScope } from '../../core/processor-grants.js';
+import { consumerManifests, parseFleet } from '../../core/fleet/fleet.js';
+import { consumerPolicy } from '../../core/iam/iam-policies.js';
+import { scopedProcessorGrants, streamScope } from '../../core/iam/processor-grants.js';
+import { InvalidInputError } from '../../core/vocabulary/errors.js';
 
 const STREAM = 'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-01-01T00:00:00.000';
 const VIEW = 'arn:aws:dynamodb:us-east-1:123456789012:table/user_domains';

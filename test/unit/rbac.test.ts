@@ -1,6 +1,6 @@
-/** Kubernetes RBAC as the local API decides it (core/rbac.ts), and the label selectors it filters by. Pure. */
+/** Kubernetes RBAC as the local API decides it (core/kubernetes/rbac.ts), and the label selectors it filters by. Pure. */
 import { describe, expect, it } from 'vitest';
-import { CONSUMER_POD_RULES } from '../../core/manifests.js';
+import { CONSUMER_POD_RULES } from '../../core/kubernetes/manifests.js';
 import {
   authorize,
   forbiddenStatus,
@@ -8,7 +8,7 @@ import {
   type PolicyRule,
   type RoleBindingLike,
   serviceAccountUser,
-} from '../../core/rbac.js';
+} from '../../core/kubernetes/rbac.js';
 import { parseLabelSelector } from '../../local/cluster/label-selector.js';
 
 const ADMIN_GROUP_USER = { username: 'admin', groups: [MASTERS_GROUP] };

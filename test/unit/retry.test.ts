@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isRetriableAwsError, ResourceError } from '../../core/errors.js';
-import { backoffDelay, retry } from '../../core/retry.js';
+import { isRetriableAwsError, ResourceError } from '../../core/vocabulary/errors.js';
+import { backoffDelay, retry } from '../../core/vocabulary/retry.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 describe('retry with backoff and jitter', () => {

@@ -17,7 +17,7 @@ import type { RecordProcessor } from '../../consumer/processor/record-processor.
 import { Scheduler } from '../../consumer/scheduler.js';
 import type { ShardDetector } from '../../consumer/shards/shard-detector.js';
 import { ShardSyncer } from '../../consumer/shards/shard-syncer.js';
-import type { Shard } from '../../core/shard.js';
+import type { Shard } from '../../core/vocabulary/shard.js';
 import { batchRunnerWithoutWriters } from '../support/batch-runner.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { MemoryLeaseRefresher } from '../support/memory-lease-refresher.js';

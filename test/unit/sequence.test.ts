@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { compareSequenceNumbers, isSequenceNumber, toOrderedSequence } from '../../core/sequence.js';
+import {
+  compareSequenceNumbers,
+  isSequenceNumber,
+  toOrderedSequence,
+} from '../../core/vocabulary/sequence.js';
 
 describe('sequence numbers', () => {
   it('compares decimal strings of different lengths as numbers, not strings', () => {

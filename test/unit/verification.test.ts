@@ -3,25 +3,9 @@
  * bound from lease items, the random segments of the sample, and the full comparison's plan and verdict.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  initialProgress,
-  judgeComparison,
-  planComparison,
-  type SegmentProgress,
-} from '../../core/compare-plan.js';
-import {
-  confidenceStatement,
-  detectionProbability,
-  formatPercent,
-  mismatchRateUpperBound,
-} from '../../core/confidence.js';
-import { PreconditionError } from '../../core/errors.js';
-import { parseFleet } from '../../core/fleet.js';
-import { fleetMetricData } from '../../core/fleet-metrics.js';
-import type { LeaseView, ShardView } from '../../core/fleet-state.js';
-import { decodeKey, emptyTally, encodeKey } from '../../core/item-compare.js';
-import { lagFromLeases, ShardLagStatus } from '../../core/lag.js';
-import { leaseFromItem } from '../../core/lease.js';
+import { parseFleet } from '../../core/fleet/fleet.js';
+import type { LeaseView, ShardView } from '../../core/fleet/fleet-state.js';
+import { lagFromLeases, ShardLagStatus } from '../../core/fleet/lag.js';
 import {
   batchGetUnits,
   itemReadUnits,
@@ -31,10 +15,26 @@ import {
   scanPageUnits,
   sumReadUnits,
   UnitsBasis,
-} from '../../core/read-units.js';
-import { judgeReplication } from '../../core/replication-check.js';
-import type { SampledComparison } from '../../core/sampled-check.js';
-import { pickUniformly, SegmentPicker, segmentsFor } from '../../core/sampling.js';
+} from '../../core/tables/read-units.js';
+import {
+  initialProgress,
+  judgeComparison,
+  planComparison,
+  type SegmentProgress,
+} from '../../core/verification/compare-plan.js';
+import {
+  confidenceStatement,
+  detectionProbability,
+  formatPercent,
+  mismatchRateUpperBound,
+} from '../../core/verification/confidence.js';
+import { fleetMetricData } from '../../core/verification/fleet-metrics.js';
+import { decodeKey, emptyTally, encodeKey } from '../../core/verification/item-compare.js';
+import { judgeReplication } from '../../core/verification/replication-check.js';
+import type { SampledComparison } from '../../core/verification/sampled-check.js';
+import { pickUniformly, SegmentPicker, segmentsFor } from '../../core/verification/sampling.js';
+import { PreconditionError } from '../../core/vocabulary/errors.js';
+import { leaseFromItem } from '../../core/vocabulary/lease.js';
 import { seededRandom } from '../support/fault-proxy.js';
 
 /** A sampled comparison that compared 140 items and found nothing. */

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig, resolveWorkerSettings, WORKER_SETTINGS } from '../../consumer/config.js';
 import { replicationProcessor } from '../../consumer/replication/replication-processor.js';
 import { startWorker } from '../../consumer/worker.js';
-import { ConfigurationError } from '../../core/errors.js';
+import { ConfigurationError } from '../../core/vocabulary/errors.js';
 
 const processor = { processRecords: () => undefined };
 const STREAM = 'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-01-01T00:00:00.000';

@@ -1,6 +1,6 @@
 /** The state machine definitions: valid ASL, placeholders for exactly our functions, retries and catches. */
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../core/errors.js';
+import { InvalidInputError } from '../../core/vocabulary/errors.js';
 import {
   FUNCTION_ARN_PLACEHOLDERS,
   placeholdersIn,

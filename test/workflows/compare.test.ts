@@ -7,9 +7,13 @@
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type ComparisonVerdict, initialProgress, type SegmentProgress } from '../../core/compare-plan.js';
-import { compareSegmentStep } from '../../core/full-compare.js';
 import { localServices } from '../../core/ports.js';
+import {
+  type ComparisonVerdict,
+  initialProgress,
+  type SegmentProgress,
+} from '../../core/verification/compare-plan.js';
+import { compareSegmentStep } from '../../core/verification/full-compare.js';
 import { type LambdaLike, loadHandler, runWorkflowLocally } from '../../local/workflows/index.js';
 import { seededRandom } from '../support/fault-proxy.js';
 import { localClient, uniqueName } from '../support/fleet.js';

@@ -3,7 +3,7 @@
  * what to do — run by the real state machines and handlers, locally.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { TransientError } from '../../core/errors.js';
+import { TransientError } from '../../core/vocabulary/errors.js';
 import type { LocalCluster } from '../../local/cluster/index.js';
 import { type LambdaLike, runWorkflowLocally } from '../../local/workflows/index.js';
 import { FAST_RUN, localControlPlane, startTestCluster, testFleet } from './local-fleet.js';

@@ -1,7 +1,7 @@
 /**
  * Least privilege, proven: the worker, every handler and every workflow run through a strict layer with the
  * `iam` rule on, each principal signing as the role the project deploys for it (the IRSA roles wire-irsa
- * builds from core/iam-policies.ts, the functions' roles from the CDK app), and not one call is refused.
+ * builds from core/iam/iam-policies.ts, the functions' roles from the CDK app), and not one call is refused.
  * The same run, with dynamodb:BatchGetItem taken out of the consumer's policy, is refused on the lease table
  * for the consumer's role session, by name. What each principal used is held against what it is granted:
  * nothing used that is not granted, nothing granted that is not used unless its reason is written down

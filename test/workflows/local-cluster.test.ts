@@ -9,10 +9,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { deployConsumer, installScaler, parseFleet, removeConsumer, removeScaler } from '../../core/fleet.js';
-import { LocalMetricsSink } from '../../core/fleet-metrics.js';
-import { LocalIam } from '../../core/iam.js';
+import {
+  deployConsumer,
+  installScaler,
+  parseFleet,
+  removeConsumer,
+  removeScaler,
+} from '../../core/fleet/fleet.js';
+import { LocalIam } from '../../core/iam/iam.js';
 import { removeIrsa, wireIrsa } from '../../core/irsa.js';
+import { LocalMetricsSink } from '../../core/verification/fleet-metrics.js';
 import type { ClusterEvent, LaunchedWorker, LaunchSpec, WorkerLauncher } from '../../local/cluster/index.js';
 import { ClusterEventKind, LocalCluster } from '../../local/cluster/index.js';
 import { createEmailTable, localClient, uniqueName, waitFor } from '../support/fleet.js';
@@ -356,7 +362,7 @@ describe('local cluster (fake pods)', () => {
     const { fleet, streamArn } = await newFleet(c);
     const consumerRoleArn = 'arn:aws:iam::000000000000:role/users-replicator-consumer';
     // deployConsumer applies the ServiceAccount first; apply the Deployment alone to see the pods held.
-    const { consumerManifests } = await import('../../core/fleet.js');
+    const { consumerManifests } = await import('../../core/fleet/fleet.js');
     const deployment = consumerManifests({ fleet, streamArn, consumerRoleArn, region: 'us-east-1' }).find(
       (m) => m.kind === 'Deployment',
     );

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { localServices } from '../../core/ports.js';
-import { describeTable } from '../../core/tables.js';
+import { describeTable } from '../../core/tables/tables.js';
 import type { LocalCluster } from '../../local/cluster/index.js';
 import { exampleAlarmEvent } from '../../local/workflows/examples.js';
 import { runWorkflowLocally } from '../../local/workflows/index.js';

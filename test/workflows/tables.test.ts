@@ -1,8 +1,8 @@
 /** ensureReplicationTables against DynamoDB Local: create, enable the stream, idempotence, refusals. */
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PreconditionError } from '../../core/errors.js';
-import { deleteTables, ensureReplicationTables } from '../../core/tables.js';
+import { deleteTables, ensureReplicationTables } from '../../core/tables/tables.js';
+import { PreconditionError } from '../../core/vocabulary/errors.js';
 import { localClient, uniqueName } from '../support/fleet.js';
 
 const endpoint = inject('ddbEndpoint');

@@ -15,7 +15,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse } from 'yaml';
-import { failureStatus } from '../../../core/cluster.js';
+import { failureStatus } from '../../../core/kubernetes/cluster.js';
 
 type Json = Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 /**
- * How the scheduled check draws its sample (pure; the reads are in core/sampled-check.ts).
+ * How the scheduled check draws its sample (pure; the reads are in core/verification/sampled-check.ts).
  *
  * A parallel Scan with TotalSegments = T splits the table's key space into T segments by the hash of the
  * partition key, so which segment an item falls in has nothing to do with its content. With T chosen so a

@@ -2,17 +2,15 @@
  * The health checks the workflows run, each a structured verdict `{ healthy, reasons, figures }`:
  * - scaling (here): shard counts, KEDA's number and the needed number, what the cluster runs and has ready,
  *   every unfinished shard leased by a live worker, no expired leases, leases balanced across workers;
- * - replication (core/replication-check.ts): a sampled comparison of source and replica within a read budget,
+ * - replication (core/verification/replication-check.ts): a sampled comparison of source and replica within a read budget,
  *   and the lag bound from the lease table;
- * - comparison (core/compare-plan.ts, core/full-compare.ts): the compare workflow's full comparison.
+ * - comparison (core/verification/compare-plan.ts, core/verification/full-compare.ts): the compare workflow's full comparison.
  * Reasons are sentences for a person; figures are numbers for dashboards and the next workflow state.
  */
 
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { systemClock } from './clock.js';
-import type { Cluster, ScaleStatus } from './cluster.js';
-import { type FleetSpec, fleetScalingConfig } from './fleet.js';
+import { type FleetSpec, fleetScalingConfig } from '../fleet/fleet.js';
 import {
   describeShards,
   type LeaseView,
@@ -20,7 +18,8 @@ import {
   type ShardView,
   scanLeases,
   shardStates,
-} from './fleet-state.js';
+} from '../fleet/fleet-state.js';
+import type { Cluster, ScaleStatus } from '../kubernetes/cluster.js';
 import {
   compareReplicas,
   describeArithmetic,
@@ -28,8 +27,9 @@ import {
   neededArithmetic,
   type ReplicaComparison,
   type ScalingConfig,
-} from './keda.js';
-import { sourceStreamArn } from './tables.js';
+} from '../kubernetes/keda.js';
+import { sourceStreamArn } from '../tables/tables.js';
+import { systemClock } from '../vocabulary/clock.js';
 import { CheckName, type Verdict, verdict } from './verdict.js';
 
 export type { ComparisonVerdict } from './compare-plan.js';

@@ -4,6 +4,8 @@
  * only need the spec and the `Cluster` port: deploy the consumer, install the scaler, and remove both.
  */
 
+import { KEDA_OPERATOR_SERVICE_ACCOUNT } from '../iam/iam-policies.js';
+import { type FleetProcessor, parseFleetProcessor } from '../iam/processor-grants.js';
 import {
   type Cluster,
   KEDA_API_VERSION,
@@ -11,10 +13,8 @@ import {
   type ManifestObject,
   type RolloutStatus,
   toManifestObject,
-} from './cluster.js';
-import { InvalidInputError } from './errors.js';
-import { KEDA_OPERATOR_SERVICE_ACCOUNT } from './iam-policies.js';
-import { type ScalingConfig, ScalingMode, scalingConfig } from './keda.js';
+} from '../kubernetes/cluster.js';
+import { type ScalingConfig, ScalingMode, scalingConfig } from '../kubernetes/keda.js';
 import {
   consumerDeployment,
   consumerDisruptionBudget,
@@ -28,16 +28,16 @@ import {
   SHUTDOWN_TIMEOUT,
   shutdownTimeoutMs,
   terminationGracePeriod,
-} from './manifests.js';
-import { type FleetProcessor, parseFleetProcessor } from './processor-grants.js';
-import { type KeyAttribute, requireKeyAttribute } from './tables.js';
+} from '../kubernetes/manifests.js';
+import { type KeyAttribute, requireKeyAttribute } from '../tables/tables.js';
+import { InvalidInputError } from '../vocabulary/errors.js';
 import {
   describeValue,
   requireDns1123Label,
   requireDns1123Subdomain,
   requireInteger,
   requireTableName,
-} from './validation.js';
+} from '../vocabulary/validation.js';
 
 export const ReplicationCheckMode = { Sample: 'sample' } as const;
 export type ReplicationCheckMode = (typeof ReplicationCheckMode)[keyof typeof ReplicationCheckMode];

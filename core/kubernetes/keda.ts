@@ -22,8 +22,8 @@
  * The better number: a shard needs a worker only while it has work — while it is open, or closed with a
  * lease that has not reached SHARD_END. `neededReplicas` is ceil(unfinished / shardCount), clamped.
  */
-import { InvalidInputError } from './errors.js';
-import { requireInteger, requireNumber } from './validation.js';
+import { InvalidInputError } from '../vocabulary/errors.js';
+import { requireInteger, requireNumber } from '../vocabulary/validation.js';
 
 /** KEDA's defaults for a ScaledObject with an `aws-dynamodb-streams` trigger. */
 export const KEDA_DEFAULTS = {

@@ -30,9 +30,8 @@ import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { stringify } from 'yaml';
-import { parseRoleArn, parseStreamArn } from './arns.js';
-import { InvalidInputError } from './errors.js';
-import { KEDA_DEFAULTS, ScalingMode, scalingConfig, UNFINISHED_SHARDS_METRIC } from './keda.js';
+import { parseRoleArn, parseStreamArn } from '../vocabulary/arns.js';
+import { InvalidInputError } from '../vocabulary/errors.js';
 import {
   describeValue,
   requireAwsRegion,
@@ -40,7 +39,8 @@ import {
   requireDns1123Subdomain,
   requireInteger,
   requireTableName,
-} from './validation.js';
+} from '../vocabulary/validation.js';
+import { KEDA_DEFAULTS, ScalingMode, scalingConfig, UNFINISHED_SHARDS_METRIC } from './keda.js';
 
 /** The annotation the EKS pod identity webhook reads to inject IRSA credentials. */
 export const IRSA_ROLE_ANNOTATION = 'eks.amazonaws.com/role-arn';
@@ -568,7 +568,7 @@ export interface ScaledObjectInput {
  * DescribeStream lists, closed ones included. `unfinished-shards`: an `aws-cloudwatch` trigger on the
  * fleet's own `Streamfleet/UnfinishedShards` metric (dimension ApplicationName), one pod per `shardCount`
  * shards that still have work. The metric is published by the control plane's verify workflow (the
- * publish-metrics step, core/fleet-metrics.ts); that mode keeps at least one pod.
+ * publish-metrics step, core/verification/fleet-metrics.ts); that mode keeps at least one pod.
  */
 export function consumerScaledObject(input: ScaledObjectInput): ScaledObject {
   const namespace = requireDns1123Label('namespace', input.namespace);

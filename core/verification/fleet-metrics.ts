@@ -5,9 +5,9 @@
  * Two sinks: CloudWatch (PutMetricData) and an in-memory one for the local mode, which the local KEDA reads.
  */
 import { type CloudWatchClient, PutMetricDataCommand, type StandardUnit } from '@aws-sdk/client-cloudwatch';
+import { UNFINISHED_SHARDS_METRIC } from '../kubernetes/keda.js';
+import { asTransientWhenRetriable } from '../tables/tables.js';
 import type { ComparisonVerdict, ReplicationVerdict, ScalingVerdict } from './checks.js';
-import { UNFINISHED_SHARDS_METRIC } from './keda.js';
-import { asTransientWhenRetriable } from './tables.js';
 
 export const MetricUnit = {
   Count: 'Count',

@@ -1,7 +1,7 @@
 /**
  * Where the Kubernetes adapter's credentials come from, as a `KubeConfig` of @kubernetes/client-node:
  * - in Lambda, `bearerTokenKubeConfig`: the cluster's endpoint and CA from DescribeCluster, and a bearer token
- *   asked for on every request (core/eks.ts presigns one per minute, as `aws eks get-token` does);
+ *   asked for on every request (core/kubernetes/eks.ts presigns one per minute, as `aws eks get-token` does);
  * - in the CLI, `userKubeConfig`: the user's kubeconfig (`KUBECONFIG`, else ~/.kube/config), its current
  *   context or the one named, with whatever it authenticates with (`aws eks get-token` through `exec`, a
  *   token, a client certificate).
@@ -9,9 +9,8 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
-import type { User } from '@kubernetes/client-node/dist/config_types.js';
-import { PreconditionError } from './errors.js';
+import { PreconditionError } from '../vocabulary/errors.js';
+import { KubeConfig, type User } from './client.js';
 
 export type { KubeConfig };
 

@@ -1,7 +1,7 @@
 /**
  * The lease table's index by owner, `LeaseOwnerToLeaseKeyIndex` (KCL 3's name), by which a worker lists its own
  * leases without scanning the table, and how to add it online to a lease table that lacks it: the one a KCL 1.x
- * application left behind has the hash key `leaseKey` and nothing else (core/kcl1-lease.ts). The worker adds it
+ * application left behind has the hash key `leaseKey` and nothing else (core/tables/kcl1-lease.ts). The worker adds it
  * at start-up (consumer/leases/owner-index.ts), `streamfleet migrate --from-kcl --apply` before the switch.
  *
  * AWS's rules for it (DynamoDB API reference, UpdateTable and GlobalSecondaryIndexUpdate; Developer Guide,

@@ -4,6 +4,8 @@
  * no resource-level permissions at all (cloudwatch:GetMetricData), and it says so. docs/iam.md shows each
  * principal's policy, generated from these functions (test/unit/iam-docs.test.ts keeps it true).
  */
+
+import { ScalingMode } from '../kubernetes/keda.js';
 import {
   oidcIssuerHostPath,
   oidcProviderArn,
@@ -13,9 +15,8 @@ import {
   tableArn,
   tableIndexArn,
   tableStreamsArn,
-} from './arns.js';
-import { ScalingMode } from './keda.js';
-import { requireDns1123Label, requireDns1123Subdomain, requireTableName } from './validation.js';
+} from '../vocabulary/arns.js';
+import { requireDns1123Label, requireDns1123Subdomain, requireTableName } from '../vocabulary/validation.js';
 
 export type ConditionBlock = Record<string, Record<string, string | string[]>>;
 
@@ -193,7 +194,7 @@ export interface ConsumerPolicyInput {
   targetTableName: string | undefined;
   /** DEAD_LETTER_TABLE_NAME, when the fleet runs with POISON_RECORD_POLICY=dead-letter. */
   deadLetterTableName?: string;
-  /** The own processor's statements (core/processor-grants.ts: checked, scoped to the fleet's account). */
+  /** The own processor's statements (core/iam/processor-grants.ts: checked, scoped to the fleet's account). */
   processorGrants?: PolicyStatement[];
 }
 

@@ -1,13 +1,15 @@
 /**
  * The scheduled replication check: a sample of the source compared by key against the replica, and a smaller
  * sample of the replica looked up in the source (for items whose delete was not replicated), together held
- * to a read-unit budget and a time limit whatever the table's size. Sampling is in core/sampling.ts, the
- * comparison and the re-check in core/replica-compare.ts, the bound in core/confidence.ts.
+ * to a read-unit budget and a time limit whatever the table's size. Sampling is in core/verification/sampling.ts, the
+ * comparison and the re-check in core/verification/replica-compare.ts, the bound in core/verification/confidence.ts.
  *
  * Budget: the source side may spend (1 − replicaShare) of it, the replica side the rest of what is left;
  * every suspect reserves the cost of its strongly consistent re-read of both tables, so a run that finds many
  * suspects compares fewer items instead of overspending. A table that fits the budget is compared whole.
  */
+
+import { itemSize, ReadConsistency, ReadMeter, type ReadUnitsFigures } from '../tables/read-units.js';
 import { type ConfidenceStatement, confidenceStatement } from './confidence.js';
 import {
   addCounts,
@@ -17,7 +19,6 @@ import {
   type RecheckTally,
   type Suspect,
 } from './item-compare.js';
-import { itemSize, ReadConsistency, ReadMeter, type ReadUnitsFigures } from './read-units.js';
 import { type ComparedTables, compareBatch, recheckSuspects, Side } from './replica-compare.js';
 import { type ReadContext, scanPage } from './replica-reads.js';
 import {

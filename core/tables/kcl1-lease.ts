@@ -1,7 +1,7 @@
 /**
  * KCL 1.x's lease table, by KCL 1.x's own rules: written from its source (awslabs/amazon-kinesis-client, the 1.x
  * line: `LeaseSerializer`, `KinesisClientLeaseSerializer`, `DynamoUtils`, `ExtendedSequenceNumber`,
- * `SentinelCheckpoint`, `LeaseManager`), not from Streamfleet's reading of the same items (core/lease.ts), so that
+ * `SentinelCheckpoint`, `LeaseManager`), not from Streamfleet's reading of the same items (core/vocabulary/lease.ts), so that
  * it can judge two things independently: whether a table is one a KCL 1.x application left behind
  * (`streamfleet migrate --from-kcl`), and whether KCL 1.x could read a table again after Streamfleet ran on it
  * (rollback; the tests parse every item with it).

@@ -6,22 +6,31 @@
  *   discovery finds each kind's REST path, so nothing here knows plurals;
  * - `Watch` where something is waited for: a Deployment's rollout is followed on a watch from the
  *   resourceVersion it was read at, and re-watched when the server closes the stream;
- * - every `ApiException` and network error mapped to core/errors.ts: 401/403 → PreconditionError (what access
+ * - every `ApiException` and network error mapped to core/vocabulary/errors.ts: 401/403 → PreconditionError (what access
  *   to grant), 429/5xx/unreachable/timeout → TransientError (Step Functions retries it), anything else →
  *   KubernetesApiError with the `Status` the server sent.
- * The credentials come with the KubeConfig (core/kubeconfig.ts). Only the client modules used here are
- * imported, not the package index, which keeps exec/attach/port-forward and their WebSocket stack out of the
- * Lambda bundles.
+ * The credentials come with the KubeConfig (core/kubernetes/kubeconfig.ts); the client's classes come through
+ * core/kubernetes/client.ts, the one module that imports @kubernetes/client-node.
  */
-import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
-import { ApiException } from '@kubernetes/client-node/dist/gen/apis/exception.js';
-import { createConfiguration } from '@kubernetes/client-node/dist/gen/configuration.js';
-import { HttpMethod } from '@kubernetes/client-node/dist/gen/http/http.js';
-import { ServerConfiguration } from '@kubernetes/client-node/dist/gen/servers.js';
-import { KubernetesObjectApi } from '@kubernetes/client-node/dist/object.js';
-import { PatchStrategy } from '@kubernetes/client-node/dist/patch.js';
-import type { KubernetesObject } from '@kubernetes/client-node/dist/types.js';
-import { Watch } from '@kubernetes/client-node/dist/watch.js';
+
+import {
+  KubernetesApiError,
+  type KubernetesStatus,
+  PreconditionError,
+  StreamfleetError,
+  TransientError,
+} from '../vocabulary/errors.js';
+import {
+  ApiException,
+  createConfiguration,
+  HttpMethod,
+  type KubeConfig,
+  type KubernetesObject,
+  KubernetesObjectApi,
+  PatchStrategy,
+  ServerConfiguration,
+  Watch,
+} from './client.js';
 import {
   type Cluster,
   type ClusterInfo,
@@ -38,13 +47,6 @@ import {
   type ScaleStatus,
   scaledObjectMaxReplicas,
 } from './cluster.js';
-import {
-  KubernetesApiError,
-  type KubernetesStatus,
-  PreconditionError,
-  StreamfleetError,
-  TransientError,
-} from './errors.js';
 
 export interface KubernetesClusterOptions {
   /** Per-request timeout. Default 15 s. */

@@ -1,21 +1,21 @@
 /**
  * The replication check the verify workflow runs on a schedule (and setup and alarm-reaction run too): a
  * sampled comparison of source and replica held to `fleet.checks.readBudget` read units, and the lag bound
- * from the lease table (core/lag.ts) — no stream read at all, so a check never takes one of a shard's two
+ * from the lease table (core/fleet/lag.ts) — no stream read at all, so a check never takes one of a shard's two
  * reader slots or any of its ~5 reads a second from the workers. Its only Streams call is DescribeStream, a
- * listing of which shards exist. A full comparison is the compare workflow's (core/full-compare.ts).
+ * listing of which shards exist. A full comparison is the compare workflow's (core/verification/full-compare.ts).
  */
 
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { systemClock } from './clock.js';
-import type { FleetSpec, ReplicationCheckMode } from './fleet.js';
-import { describeShards, scanLeases } from './fleet-state.js';
+import type { FleetSpec, ReplicationCheckMode } from '../fleet/fleet.js';
+import { describeShards, scanLeases } from '../fleet/fleet-state.js';
+import { describeLag, type LagFigures, lagFromLeases } from '../fleet/lag.js';
+import { ReadMeter, type ReadUnitsFigures, sumReadUnits } from '../tables/read-units.js';
+import { describeTable, existingTable, keyFromDescription, streamArnOf } from '../tables/tables.js';
+import { systemClock } from '../vocabulary/clock.js';
 import type { MismatchCounts } from './item-compare.js';
-import { describeLag, type LagFigures, lagFromLeases } from './lag.js';
-import { ReadMeter, type ReadUnitsFigures, sumReadUnits } from './read-units.js';
 import { type SampledComparison, type SideSample, sampledComparison } from './sampled-check.js';
-import { describeTable, existingTable, keyFromDescription, streamArnOf } from './tables.js';
 import { CheckName, type Verdict, verdict } from './verdict.js';
 
 /** The counts are the sample's: the whole table's when `sample.source.census`. */

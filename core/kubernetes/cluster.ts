@@ -1,11 +1,11 @@
 /**
  * The `Cluster` port: what the control plane needs from a Kubernetes cluster, in Kubernetes terms (objects
  * applied by server-side apply, read, deleted; a rollout restart; the scale of a Deployment). Two adapters:
- * `KubernetesCluster` (core/kubernetes.ts) talks to a real API server such as EKS; `LocalCluster`
+ * `KubernetesCluster` (core/kubernetes/kubernetes.ts) talks to a real API server such as EKS; `LocalCluster`
  * (local/cluster) runs the same Deployment as worker processes on this machine and emulates KEDA with the
  * same replica arithmetic. Handlers never know which one they drive.
  */
-import { PreconditionError } from './errors.js';
+import { PreconditionError } from '../vocabulary/errors.js';
 
 /** The API group/version KEDA's custom resources live in. */
 export const KEDA_API_VERSION = 'keda.sh/v1alpha1';
@@ -171,7 +171,7 @@ export interface Cluster {
 
 /**
  * A Kubernetes API server's `Status` for a failed request (apimachinery metav1.Status): what the local
- * Kubernetes API and the tests' fake one answer with, and what core/errors.ts reads back.
+ * Kubernetes API and the tests' fake one answer with, and what core/vocabulary/errors.ts reads back.
  */
 export function failureStatus(
   code: number,

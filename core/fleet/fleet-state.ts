@@ -5,15 +5,15 @@
  */
 import { type DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { errorName, PreconditionError } from './errors.js';
-import type { ShardState } from './keda.js';
-import { type Lease, leaseFromItem } from './lease.js';
-import { ReadConsistency, type ReadMeter, reportedUnits, scanPageUnits } from './read-units.js';
-import { Sentinel } from './sequence.js';
-import { listShards } from './shard.js';
-import { asTransientWhenRetriable } from './tables.js';
+import type { ShardState } from '../kubernetes/keda.js';
+import { ReadConsistency, type ReadMeter, reportedUnits, scanPageUnits } from '../tables/read-units.js';
+import { asTransientWhenRetriable } from '../tables/tables.js';
+import { errorName, PreconditionError } from '../vocabulary/errors.js';
+import { type Lease, leaseFromItem } from '../vocabulary/lease.js';
+import { Sentinel } from '../vocabulary/sequence.js';
+import { listShards } from '../vocabulary/shard.js';
 
-/** The lease's checkpoint once its shard was read to the end (core/sequence.ts). */
+/** The lease's checkpoint once its shard was read to the end (core/vocabulary/sequence.ts). */
 export const SHARD_END = Sentinel.SHARD_END;
 
 export interface ShardView {
@@ -23,7 +23,7 @@ export interface ShardView {
   closed: boolean;
 }
 
-/** What the checks read of a lease: a part of the one lease vocabulary (core/lease.ts). */
+/** What the checks read of a lease: a part of the one lease vocabulary (core/vocabulary/lease.ts). */
 export type LeaseView = Pick<Lease, 'leaseKey' | 'leaseOwner' | 'leaseCounter' | 'checkpoint'> &
   Partial<Pick<Lease, 'caughtUpAt' | 'lastRecordCreatedAt' | 'malformed'>>;
 

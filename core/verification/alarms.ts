@@ -4,11 +4,11 @@
  * (SNS on AWS; an in-memory sink locally).
  */
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { FleetSpec } from '../fleet/fleet.js';
+import { asTransientWhenRetriable } from '../tables/tables.js';
+import { InvalidInputError } from '../vocabulary/errors.js';
+import { describeValue } from '../vocabulary/validation.js';
 import type { ReplicationVerdict, ScalingVerdict } from './checks.js';
-import { InvalidInputError } from './errors.js';
-import type { FleetSpec } from './fleet.js';
-import { asTransientWhenRetriable } from './tables.js';
-import { describeValue } from './validation.js';
 
 export const ALARM_EVENT_DETAIL_TYPE = 'CloudWatch Alarm State Change';
 

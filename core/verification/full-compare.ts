@@ -8,6 +8,7 @@
  * counted twice.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ReadConsistency, ReadMeter, sumReadUnits } from '../tables/read-units.js';
 import {
   type CompareOptions,
   ComparePhase,
@@ -15,7 +16,6 @@ import {
   type SegmentProgress,
 } from './compare-plan.js';
 import { addTally, decodeKey, encodeKey, type Suspect } from './item-compare.js';
-import { ReadConsistency, ReadMeter, sumReadUnits } from './read-units.js';
 import { type ComparedTables, compareBatch, recheckSuspects, Side } from './replica-compare.js';
 import { type ReadContext, scanPage } from './replica-reads.js';
 

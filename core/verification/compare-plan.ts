@@ -1,5 +1,5 @@
 /**
- * The on-demand full comparison, planned and judged (pure; the reads are in core/full-compare.ts). The compare
+ * The on-demand full comparison, planned and judged (pure; the reads are in core/verification/full-compare.ts). The compare
  * workflow maps over the plan's segments; each Map iteration calls the compare function until its segment is
  * done, carrying the segment's progress (phase, the Scan's LastEvaluatedKey, running counts) from one
  * invocation to the next, so no invocation reads more than `itemsPerInvocation` items or spends more than
@@ -10,8 +10,10 @@
  * an inline Map's iterations share one execution history (25,000 events, about 7 per invocation), so a plan
  * that needs more than MAX_PLANNED_INVOCATIONS invocations is refused with what to change.
  */
+
+import { type ReadUnitsFigures, sumReadUnits, UnitsBasis } from '../tables/read-units.js';
+import { PreconditionError } from '../vocabulary/errors.js';
 import { confidenceStatement } from './confidence.js';
-import { PreconditionError } from './errors.js';
 import {
   addTally,
   type EncodedKey,
@@ -19,7 +21,6 @@ import {
   type MismatchCounts,
   type RecheckTally,
 } from './item-compare.js';
-import { type ReadUnitsFigures, sumReadUnits, UnitsBasis } from './read-units.js';
 import { CheckName, type Verdict, verdict } from './verdict.js';
 
 export const ComparePhase = { Source: 'source', Replica: 'replica', Done: 'done' } as const;

@@ -28,7 +28,7 @@ export interface Lease {
    * The Streamfleet worker that took the lease last: every take and hand-off writes it beside `leaseOwner`.
    * While the two are equal the owner is a Streamfleet worker, which answers hand-off requests. A KCL 1.x
    * worker's take writes `leaseOwner` and `leaseCounter` only (`LeaseSerializer.getDynamoTakeLeaseUpdate`), so
-   * on a lease it took the two differ, and KCL 1.x ignores the attribute (core/kcl1-lease.ts). See
+   * on a lease it took the two differ, and KCL 1.x ignores the attribute (core/tables/kcl1-lease.ts). See
    * `answersHandoffs`.
    */
   streamfleetOwner?: string | undefined;

@@ -7,6 +7,10 @@
  * from the replica side, replica items without a source item (extra). What the other direction would count
  * is a change in flight when seen from this one (a source item created or deleted between the two reads).
  */
+
+import { ReadConsistency } from '../tables/read-units.js';
+import type { TableKey } from '../tables/tables.js';
+import { stableText } from '../vocabulary/stable-text.js';
 import {
   emptyTally,
   type Item,
@@ -22,10 +26,7 @@ import {
   type Suspect,
   suspect,
 } from './item-compare.js';
-import { ReadConsistency } from './read-units.js';
 import { getByKeys, type ReadContext } from './replica-reads.js';
-import { stableText } from './stable-text.js';
-import type { TableKey } from './tables.js';
 
 export const Side = { Source: 'source', Replica: 'replica' } as const;
 export type Side = (typeof Side)[keyof typeof Side];

@@ -6,10 +6,10 @@
  * NotAction/NotResource/Condition (the consumer's policy uses none, and the strict layer's proof would not
  * check them). Pure.
  */
-import { parseStreamArn } from './arns.js';
-import { InvalidInputError } from './errors.js';
+import { parseStreamArn } from '../vocabulary/arns.js';
+import { InvalidInputError } from '../vocabulary/errors.js';
+import { describeValue } from '../vocabulary/validation.js';
 import type { PolicyStatement } from './iam-policies.js';
-import { describeValue } from './validation.js';
 
 export interface FleetProcessor {
   /** PROCESSOR_MODULE in the worker's container: a path in the image, or a package installed there. */

@@ -8,11 +8,11 @@ import { DescribeClusterCommand, type EKSClient, type Cluster as EksCluster } fr
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { partitionForRegion } from './arns.js';
-import { errorName, PreconditionError, TransientError } from './errors.js';
+import { asTransientWhenRetriable } from '../tables/tables.js';
+import { partitionForRegion } from '../vocabulary/arns.js';
+import { errorName, PreconditionError, TransientError } from '../vocabulary/errors.js';
 import { bearerTokenKubeConfig } from './kubeconfig.js';
 import { KubernetesCluster } from './kubernetes.js';
-import { asTransientWhenRetriable } from './tables.js';
 
 export const EKS_TOKEN_PREFIX = 'k8s-aws-v1.';
 /** The header aws-iam-authenticator reads the cluster name from. */

@@ -5,11 +5,11 @@
  */
 
 import { type AttributeValue, BatchWriteItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { systemClock } from './clock.js';
-import { InvalidInputError, TransientError } from './errors.js';
-import { backoffDelay, UNPROCESSED_ITEMS_BACKOFF } from './retry.js';
+import { systemClock } from '../vocabulary/clock.js';
+import { InvalidInputError, TransientError } from '../vocabulary/errors.js';
+import { backoffDelay, UNPROCESSED_ITEMS_BACKOFF } from '../vocabulary/retry.js';
+import { describeValue, requireInteger } from '../vocabulary/validation.js';
 import { asTransientWhenRetriable, type KeyAttribute, type TableKey } from './tables.js';
-import { describeValue, requireInteger } from './validation.js';
 
 export interface LoadSpec {
   /** How many invocations (Map iterations) share the load. 1..1000. */

@@ -23,9 +23,9 @@
  * only the role's own identity policies count.
  */
 import { runSimulation, type SimulationIdentityPolicy } from '@cloud-copilot/iam-simulate';
-import { InvalidInputError } from './errors.js';
+import { InvalidInputError } from '../vocabulary/errors.js';
 
-/** A statement as IAM accepts it. The project's own `PolicyStatement` (core/iam-policies.ts) is one. */
+/** A statement as IAM accepts it. The project's own `PolicyStatement` (core/iam/iam-policies.ts) is one. */
 export interface IamStatement {
   readonly Sid?: string;
   readonly Effect: 'Allow' | 'Deny';

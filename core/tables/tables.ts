@@ -14,15 +14,15 @@ import {
   type TableDescription,
   UpdateTableCommand,
 } from '@aws-sdk/client-dynamodb';
-import { systemClock } from './clock.js';
+import { systemClock } from '../vocabulary/clock.js';
 import {
   errorName,
   InvalidInputError,
   isRetriableAwsError,
   PreconditionError,
   TransientError,
-} from './errors.js';
-import { describeValue, requireTableName } from './validation.js';
+} from '../vocabulary/errors.js';
+import { describeValue, requireTableName } from '../vocabulary/validation.js';
 
 export const STREAM_VIEW_TYPE = 'NEW_AND_OLD_IMAGES';
 

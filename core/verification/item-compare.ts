@@ -6,12 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { TableKey } from './tables.js';
+import type { TableKey } from '../tables/tables.js';
 
 export type Item = Record<string, AttributeValue>;
 
-import { REPLICA_BOOKKEEPING } from './replica-item.js';
-import { stableText } from './stable-text.js';
+import { REPLICA_BOOKKEEPING } from '../vocabulary/replica-item.js';
+import { stableText } from '../vocabulary/stable-text.js';
 
 export { REPLICA_BOOKKEEPING };
 

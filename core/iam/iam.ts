@@ -21,11 +21,11 @@ import {
   UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
-import { oidcProviderArn } from './arns.js';
-import { errorName, PreconditionError, TransientError } from './errors.js';
+import { asTransientWhenRetriable } from '../tables/tables.js';
+import { oidcProviderArn } from '../vocabulary/arns.js';
+import { errorName, PreconditionError, TransientError } from '../vocabulary/errors.js';
+import { stableText } from '../vocabulary/stable-text.js';
 import { IRSA_AUDIENCE, type PolicyDocument } from './iam-policies.js';
-import { stableText } from './stable-text.js';
-import { asTransientWhenRetriable } from './tables.js';
 
 export const MANAGED_BY_TAG = { key: 'managed-by', value: 'streamfleet' } as const;
 

@@ -1,7 +1,7 @@
 /**
  * The two reads the replication checks make, each metered in read units: one page of a (parallel) Scan, and
  * items by key with BatchGetItem (100 keys a request, several requests in flight, unprocessed keys retried
- * with backoff). Every call asks for `ReturnConsumedCapacity: 'TOTAL'`; see core/read-units.ts for the
+ * with backoff). Every call asks for `ReturnConsumedCapacity: 'TOTAL'`; see core/tables/read-units.ts for the
  * computed fallback.
  */
 
@@ -11,18 +11,18 @@ import {
   type DynamoDBClient,
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
-import { TransientError } from './errors.js';
-import { type Item, keyOf } from './item-compare.js';
 import {
   batchGetUnits,
   ReadConsistency,
   type ReadMeter,
   reportedUnits,
   scanPageUnits,
-} from './read-units.js';
-import { backoffDelay, UNPROCESSED_ITEMS_BACKOFF } from './retry.js';
-import { stableText } from './stable-text.js';
-import { asTransientWhenRetriable, type TableKey } from './tables.js';
+} from '../tables/read-units.js';
+import { asTransientWhenRetriable, type TableKey } from '../tables/tables.js';
+import { TransientError } from '../vocabulary/errors.js';
+import { backoffDelay, UNPROCESSED_ITEMS_BACKOFF } from '../vocabulary/retry.js';
+import { stableText } from '../vocabulary/stable-text.js';
+import { type Item, keyOf } from './item-compare.js';
 
 export interface ReadContext {
   dynamodb: DynamoDBClient;
