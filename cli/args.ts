@@ -168,8 +168,9 @@ ${FOLLOW_OPTIONS}
 The fleet at a glance, from the two checks the verify workflow runs
 (core/verification/checks.ts): the Deployment's replicas and readiness,
 the ScaledObject and its HPA, the stream's shards, leases per worker, the
-replication lag bound. Reads the cluster through your kubeconfig (KUBECONFIG, its current
-context or --context) and DynamoDB with your AWS credentials. Exits 0 when
+replication lag bound. Reads the cluster through your kubeconfig
+(KUBECONFIG, its current context or --context) and DynamoDB with your AWS
+credentials. Exits 0 when
 healthy, 1 when not. A shard seconds old waits for shard sync to lease it and
 a lease taker to take it: when one read finds an open shard without a lease
 or a lease without an owner, status reads the leases again
