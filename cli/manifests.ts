@@ -1,11 +1,12 @@
 /**
- * `streamfleet manifests`: what DeployConsumer and InstallScaler apply for a fleet (core/fleet/fleet.ts
+ * `streamfleet manifests`: what DeployConsumer and InstallScaler apply for a fleet (core/fleet/fleet-deploy.ts
  * `fleetManifests`, the same function the workflow uses), as YAML for `kubectl apply -f -`.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { type FleetSpec, fleetManifests } from '../core/fleet/fleet.js';
-import { renderManifestsYaml } from '../core/kubernetes/manifests.js';
+import type { FleetSpec } from '../core/fleet/fleet.js';
+import { fleetManifests } from '../core/fleet/fleet-deploy.js';
+import { renderManifestsYaml } from '../core/kubernetes/fleet-manifests.js';
 import { sourceStreamArn } from '../core/tables/tables.js';
 import type { Env } from './args.js';
 

@@ -14,7 +14,8 @@
  * fleet's roles and its own inline policy on the operator role.
  */
 
-import { type FleetSpec, fleetDeadLetterTable, roleAnnotation } from './fleet/fleet.js';
+import { type FleetSpec, fleetDeadLetterTable } from './fleet/fleet.js';
+import { roleAnnotation } from './fleet/fleet-deploy.js';
 import type { IamPort } from './iam/iam.js';
 import {
   assumedByRoleTrustPolicy,

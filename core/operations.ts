@@ -3,7 +3,7 @@
  * `parse → operation → result`, and nothing here knows whether the cluster is EKS or local processes.
  */
 
-import { deployConsumer, installScaler, removeConsumer, removeScaler } from './fleet/fleet.js';
+import { deployConsumer, installScaler, removeConsumer, removeScaler } from './fleet/fleet-deploy.js';
 import {
   type AlarmInput,
   type CompareInput,

@@ -20,14 +20,14 @@ import {
   shardStates,
 } from '../fleet/fleet-state.js';
 import type { Cluster, ScaleStatus } from '../kubernetes/cluster.js';
+import type { ScalingConfig } from '../kubernetes/keda.js';
 import {
   compareReplicas,
   describeArithmetic,
   kedaTriggerArithmetic,
   neededArithmetic,
   type ReplicaComparison,
-  type ScalingConfig,
-} from '../kubernetes/keda.js';
+} from '../kubernetes/keda-explain.js';
 import { sourceStreamArn } from '../tables/tables.js';
 import { systemClock } from '../vocabulary/clock.js';
 import { CheckName, type Verdict, verdict } from './verdict.js';

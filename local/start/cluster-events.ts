@@ -1,11 +1,11 @@
 /**
  * The local cluster's events as the live view tells them (local/cluster/events.ts): KEDA's decisions retold as
- * arithmetic with core/kubernetes/keda.ts's `explainScalingDecision`, from the numbers the decision was made with (the
+ * arithmetic with core/kubernetes/keda-explain.ts's `explainScalingDecision`, from the numbers the decision was made with (the
  * drill's lowered maxReplicaCount included); pod events left to the launcher, whose events say every start,
  * restart and exit (local/start/processes.ts); anything else as the cluster's log line says it. The log lines
  * themselves are kept in the report's `clusterEvents`.
  */
-import { explainScalingDecision } from '../../core/kubernetes/keda.js';
+import { explainScalingDecision } from '../../core/kubernetes/keda-explain.js';
 import { type ClusterEvent, ClusterEventKind, describeClusterEvent } from '../cluster/index.js';
 import { RunEventKind } from './timeline.js';
 

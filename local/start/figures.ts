@@ -5,13 +5,13 @@
  * ScaledObject's numbers in force at that sample (the drill lowers maxReplicaCount), with the arithmetic
  * spelled out by core/kubernetes/keda.ts. Pure: no clock, no I/O.
  */
+import { scalingConfig } from '../../core/kubernetes/keda.js';
 import {
   describeArithmetic,
   kedaTriggerArithmetic,
   neededArithmetic,
   type ReplicaArithmetic,
-  scalingConfig,
-} from '../../core/kubernetes/keda.js';
+} from '../../core/kubernetes/keda-explain.js';
 import type { Sample } from './sampler.js';
 
 export interface Figures {

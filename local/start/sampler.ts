@@ -17,7 +17,8 @@ import {
   scanLeases,
   shardStates,
 } from '../../core/fleet/fleet-state.js';
-import { compareReplicas, type ScalingConfig } from '../../core/kubernetes/keda.js';
+import type { ScalingConfig } from '../../core/kubernetes/keda.js';
+import { compareReplicas } from '../../core/kubernetes/keda-explain.js';
 import { scalingInForce } from '../../core/verification/checks.js';
 import { metricValue, parsePrometheusText } from '../../core/vocabulary/prometheus.js';
 import type { LocalCluster, PodSnapshot } from '../cluster/index.js';

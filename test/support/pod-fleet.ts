@@ -3,10 +3,11 @@
  * Kubernetes cluster gives the workers: pods that can be killed, frozen, deleted or force-deleted, and the
  * cluster's Kubernetes API, which the workers watch (PEER_POD_SELECTOR) with their ServiceAccount's token under
  * the RBAC the manifests grant. The fleet is deployed with the manifests the setup workflow applies
- * (core/fleet/fleet.ts `consumerManifests`), N replicas, no scaler; the pods sign their AWS calls as the consumer's
+ * (core/fleet/fleet-deploy.ts `consumerManifests`), N replicas, no scaler; the pods sign their AWS calls as the consumer's
  * IRSA role (core/irsa.ts `wireIrsa`, judged by the strict layer's iam rule).
  */
-import { consumerManifests, type FleetSpec, namespaceManifest, parseFleet } from '../../core/fleet/fleet.js';
+import { type FleetSpec, parseFleet } from '../../core/fleet/fleet.js';
+import { consumerManifests, namespaceManifest } from '../../core/fleet/fleet-deploy.js';
 import { LocalIam } from '../../core/iam/iam.js';
 import { wireIrsa } from '../../core/irsa.js';
 import { metricValue, parsePrometheusText } from '../../core/vocabulary/prometheus.js';

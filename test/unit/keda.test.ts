@@ -1,17 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   clampReplicas,
-  compareReplicas,
-  describeArithmetic,
-  explainScalingDecision,
   HPA_DEFAULTS,
   hpaAverageValueReplicas,
   isTriggerActive,
   KEDA_DEFAULTS,
   kedaReplicas,
   kedaSteadyStateReplicas,
-  kedaTriggerArithmetic,
-  neededArithmetic,
   neededReplicas,
   type Recommendation,
   ScalingReason,
@@ -21,6 +16,13 @@ import {
   streamShardMetric,
   unfinishedShardCount,
 } from '../../core/kubernetes/keda.js';
+import {
+  compareReplicas,
+  describeArithmetic,
+  explainScalingDecision,
+  kedaTriggerArithmetic,
+  neededArithmetic,
+} from '../../core/kubernetes/keda-explain.js';
 import { InvalidInputError } from '../../core/vocabulary/errors.js';
 
 const open = (n: number): ShardState[] =>

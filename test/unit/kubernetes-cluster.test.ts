@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
+import { parseFleet } from '../../core/fleet/fleet.js';
 import {
   deployConsumer,
   installScaler,
-  parseFleet,
   removeConsumer,
   removeScaler,
-} from '../../core/fleet/fleet.js';
+} from '../../core/fleet/fleet-deploy.js';
 import { KEDA_API_VERSION } from '../../core/kubernetes/cluster.js';
 import { bearerTokenKubeConfig, userKubeConfig } from '../../core/kubernetes/kubeconfig.js';
 import { KubernetesCluster } from '../../core/kubernetes/kubernetes.js';
@@ -168,7 +168,7 @@ describe('KubernetesCluster against a fake API server', () => {
     expect((error as Error).message).toContain('KEDA is not installed on cluster demo');
     expect((error as Error).message).toContain('helm install keda kedacore/keda');
     // Even a direct apply of a KEDA object turns the 404 into the same advice.
-    const [, scaledObject] = (await import('../../core/fleet/fleet.js')).scalerManifests({
+    const [, scaledObject] = (await import('../../core/fleet/fleet-deploy.js')).scalerManifests({
       fleet,
       streamArn: STREAM_ARN,
       scalerRoleArn: SCALER_ROLE_ARN,

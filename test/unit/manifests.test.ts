@@ -1,20 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { ScalingMode } from '../../core/kubernetes/keda.js';
 import {
-  type ConsumerFleetInput,
   consumerDeployment,
-  consumerDisruptionBudget,
-  consumerFleetManifests,
-  consumerScaledObject,
-  consumerServiceAccount,
   type DeploymentInput,
   gracePeriodFor,
-  IRSA_ROLE_ANNOTATION,
-  kedaTriggerAuthentication,
+} from '../../core/kubernetes/consumer-deployment.js';
+import {
+  type ConsumerFleetInput,
+  consumerFleetManifests,
   renderManifestsYaml,
-  type ScaledObjectInput,
+} from '../../core/kubernetes/fleet-manifests.js';
+import { ScalingMode } from '../../core/kubernetes/keda.js';
+import {
+  consumerDisruptionBudget,
+  consumerServiceAccount,
+  IRSA_ROLE_ANNOTATION,
 } from '../../core/kubernetes/manifests.js';
+import {
+  consumerScaledObject,
+  kedaTriggerAuthentication,
+  type ScaledObjectInput,
+} from '../../core/kubernetes/scaled-object.js';
 import { InvalidInputError } from '../../core/vocabulary/errors.js';
 
 const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/2024-05-01T12:00:00.000';

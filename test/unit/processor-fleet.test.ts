@@ -5,7 +5,8 @@
  * the replica's statement.
  */
 import { describe, expect, it } from 'vitest';
-import { consumerManifests, parseFleet } from '../../core/fleet/fleet.js';
+import { parseFleet } from '../../core/fleet/fleet.js';
+import { consumerManifests } from '../../core/fleet/fleet-deploy.js';
 import { consumerPolicy } from '../../core/iam/iam-policies.js';
 import { scopedProcessorGrants, streamScope } from '../../core/iam/processor-grants.js';
 import { InvalidInputError } from '../../core/vocabulary/errors.js';

@@ -9,13 +9,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { parseFleet } from '../../core/fleet/fleet.js';
 import {
   deployConsumer,
   installScaler,
-  parseFleet,
   removeConsumer,
   removeScaler,
-} from '../../core/fleet/fleet.js';
+} from '../../core/fleet/fleet-deploy.js';
 import { LocalIam } from '../../core/iam/iam.js';
 import { removeIrsa, wireIrsa } from '../../core/irsa.js';
 import { LocalMetricsSink } from '../../core/verification/fleet-metrics.js';
@@ -362,7 +362,7 @@ describe('local cluster (fake pods)', () => {
     const { fleet, streamArn } = await newFleet(c);
     const consumerRoleArn = 'arn:aws:iam::000000000000:role/users-replicator-consumer';
     // deployConsumer applies the ServiceAccount first; apply the Deployment alone to see the pods held.
-    const { consumerManifests } = await import('../../core/fleet/fleet.js');
+    const { consumerManifests } = await import('../../core/fleet/fleet-deploy.js');
     const deployment = consumerManifests({ fleet, streamArn, consumerRoleArn, region: 'us-east-1' }).find(
       (m) => m.kind === 'Deployment',
     );

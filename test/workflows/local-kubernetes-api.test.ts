@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiException, KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { consumerManifests } from '../../core/fleet/fleet.js';
+import { consumerManifests } from '../../core/fleet/fleet-deploy.js';
 import type { ManifestObject } from '../../core/kubernetes/cluster.js';
 import type { PolicyRule } from '../../core/kubernetes/rbac.js';
 import type { ApiUsage } from '../../local/cluster/kubernetes-api.js';
