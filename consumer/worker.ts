@@ -17,9 +17,9 @@ import {
   WORKER_SETTINGS,
   type WorkerSettings,
 } from './config.js';
+import { DynamoDBLeaseRefresher } from './leases/dynamodb-lease-refresher.js';
 import { LeaseCoordinator } from './leases/lease-coordinator.js';
 import { LeaseItemGate } from './leases/lease-item-gate.js';
-import { DynamoDBLeaseRefresher } from './leases/lease-refresher.js';
 import { OwnerIndexAdoption } from './leases/owner-index.js';
 import { PendingProgress } from './leases/pending-progress.js';
 import { Checkpointer } from './lifecycle/checkpointer.js';

@@ -40,7 +40,7 @@ export interface Need {
   readonly unusedUnless?: string;
 }
 
-const LEASES = 'consumer/leases/lease-refresher.ts';
+const LEASES = 'consumer/leases/dynamodb-lease-refresher.ts';
 const WRITERS = 'consumer/processor/transaction-committer.ts, consumer/processor/individual-writer.ts';
 const REPLICATION = 'consumer/replication/replication-processor.ts';
 

@@ -18,7 +18,7 @@ import type { BenchContext } from '../lib/context.js';
 import { createTable, deleteTables, preload } from '../lib/ddb.js';
 import { type KclEstimate, kcl1Estimate } from '../lib/kcl1.js';
 import { BenchWorker } from '../lib/worker.js';
-import { type WorkerCounters, workerCounters } from './drain.js';
+import { type WorkerCounters, workerCounters } from './drain-runs.js';
 import { type LagResult, runLag } from './lag.js';
 
 export type CostClass = 'streamReads' | 'leaseReads' | 'leaseWrites' | 'replicaWrites' | 'other';

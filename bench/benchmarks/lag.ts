@@ -30,7 +30,7 @@ import { ReplicaObserver } from '../lib/observer.js';
 import { machineBusySeconds } from '../lib/proc.js';
 import { median, percentile } from '../lib/stats.js';
 import { BenchWorker } from '../lib/worker.js';
-import { type WorkerCounters, workerCounters } from './drain.js';
+import { type WorkerCounters, workerCounters } from './drain-runs.js';
 
 export interface LagStats {
   samples: number;

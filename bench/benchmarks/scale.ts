@@ -16,69 +16,25 @@
  *   pod runs; crashes would come from the watch, so a sentinel is read about once a renewal).
  */
 import { randomUUID } from 'node:crypto';
-import { pino } from 'pino';
-import { parseConfig } from '../../consumer/config.js';
-import { LeaseCoordinator, type LeaseCoordinatorOptions } from '../../consumer/leases/lease-coordinator.js';
-import { DynamoDBLeaseRefresher, type LeaseRefresher } from '../../consumer/leases/lease-refresher.js';
-import { silentEvents } from '../../consumer/observability/events.js';
-import { WorkerMetrics } from '../../consumer/observability/metrics.js';
-import { NO_PEER_EVIDENCE, type PeerEvidence, PeerState } from '../../consumer/peers/peer-evidence.js';
-import type { Clock } from '../../core/vocabulary/clock.js';
+import { DynamoDBLeaseRefresher } from '../../consumer/leases/dynamodb-lease-refresher.js';
 import { systemClock } from '../../core/vocabulary/clock.js';
 import { FakeClock } from '../../test/support/fake-clock.js';
 import { localClient } from '../../test/support/fleet.js';
-import { confirmHandoffsAtOnce } from '../../test/support/lease-loop.js';
 import { MemoryLeaseRefresher } from '../../test/support/memory-lease-refresher.js';
 import { onCleanup } from '../lib/cleanup.js';
 import type { BenchContext } from '../lib/context.js';
-import {
-  countingRefresher,
-  EVENTUAL,
-  RequestTally,
-  type TallySnapshot,
-  tallyDelta,
-} from '../lib/counting-refresher.js';
+import { countingRefresher, EVENTUAL, type TallySnapshot, tallyDelta } from '../lib/counting-refresher.js';
 import { deleteTables } from '../lib/ddb.js';
-
-const silent = pino({ level: 'silent' });
-
-/** The worker's real defaults, from the worker's own configuration parser. */
-export function defaultLeaseOptions(): Omit<LeaseCoordinatorOptions, 'workerId' | 'ownerIndex'> {
-  const config = parseConfig(
-    {
-      SOURCE_TABLE_STREAM_ARN:
-        'arn:aws:dynamodb:us-east-1:000000000000:table/users/stream/2026-01-01T00:00:00.000',
-      TARGET_TABLE_NAME: 'users_replica',
-      APPLICATION_NAME: 'bench-app',
-      AWS_REGION: 'us-east-1',
-    },
-    'bench',
-  );
-  return {
-    leaseDurationMs: config.leaseDurationMs,
-    renewIntervalMs: config.leaseRenewIntervalMs,
-    takerIntervalMs: config.leaseTakerIntervalMs,
-    scanIntervalMs: config.leaseScanIntervalMs,
-    maxLeasesPerWorker: config.maxLeasesPerWorker,
-    maxLeasesToStealAtOnce: config.maxLeasesToStealAtOnce,
-  };
-}
-
-export type Design = 'streamfleet' | 'streamfleet-pod-evidence' | 'full-scan-every-pass' | 'kcl1-intervals';
-
-/** A current watch of the pods that says every peer's pod runs (nobody crashes in this benchmark). */
-const EVERY_POD_RUNNING: PeerEvidence = {
-  isCurrent: () => true,
-  stateOf: () => PeerState.Running,
-  onChange: () => () => {},
-};
-
-function designOptions(design: Design): Partial<LeaseCoordinatorOptions> {
-  if (design === 'streamfleet') return { ownerIndex: true, evidence: NO_PEER_EVIDENCE };
-  if (design === 'streamfleet-pod-evidence') return { ownerIndex: true, evidence: EVERY_POD_RUNNING };
-  if (design === 'full-scan-every-pass') return { ownerIndex: false };
-  return { ownerIndex: false, takerIntervalMs: 20_050, renewIntervalMs: 3_308 };
-}
+import {
+  type Design,
+  defaultLeaseOptions,
+  type Fleet,
+  leaseEvents,
+  makeFleet,
+  spread,
+  startFleet,
+  waitForBalance,
+} from './scale-fleet.js';
 
 export interface ScaleMeasurement {
   design: Design;
@@ -123,34 +79,6 @@ export function estimateRcu(items: Record<string, number>, requests: Record<stri
     (items[`BatchGetItem ${EVENTUAL}`] ?? 0) / 2 +
     (requests.GetItem ?? 0)
   );
-}
-
-interface Fleet {
-  coordinators: LeaseCoordinator[];
-  tallies: RequestTally[];
-  metrics: WorkerMetrics[];
-}
-
-function spread(fleet: Fleet): { held: number; spread: number } {
-  const counts = fleet.coordinators.map((c) => c.heldLeases().length);
-  return { held: counts.reduce((a, b) => a + b, 0), spread: Math.max(...counts) - Math.min(...counts) };
-}
-
-/**
- * Polls every 100 ms (on the caller's clock) until every shard is held and no worker holds more than one lease
- * more than another; returns when that was, or undefined after `timeoutSeconds` from `started`.
- */
-async function waitForBalance(
-  fleet: Fleet,
-  shards: number,
-  timing: { started: number; timeoutSeconds: number; now(): number; pause(ms: number): Promise<unknown> },
-): Promise<number | undefined> {
-  while (timing.now() - timing.started < timing.timeoutSeconds * 1000) {
-    const s = spread(fleet);
-    if (s.held === shards && s.spread <= 1) return timing.now();
-    await timing.pause(100);
-  }
-  return undefined;
 }
 
 /** One design's measurement: how fast it balanced, and its requests per worker over the steady window. */
@@ -198,64 +126,6 @@ function perWorkerPerSecond(deltas: TallySnapshot[], seconds: number) {
     total: Object.values(requests).reduce((a, b) => a + b, 0),
     rcu: estimateRcu(items, requests),
   };
-}
-
-async function leaseEvents(fleet: Fleet): Promise<{ takes: number; steals: number; losses: number }> {
-  const sum = async (pick: (m: WorkerMetrics) => { get(): Promise<{ values: { value: number }[] }> }) => {
-    let n = 0;
-    for (const m of fleet.metrics) for (const v of (await pick(m).get()).values) n += v.value;
-    return n;
-  };
-  return {
-    takes: await sum((m) => m.leaseTakes),
-    steals: await sum((m) => m.leaseSteals),
-    losses: await sum((m) => m.leaseLosses),
-  };
-}
-
-function makeFleet(
-  refresherFor: (i: number, tally: RequestTally) => LeaseRefresher,
-  design: Design,
-  workers: number,
-  clock: Clock,
-): Fleet {
-  const base = defaultLeaseOptions();
-  const fleet: Fleet = { coordinators: [], tallies: [], metrics: [] };
-  for (let i = 0; i < workers; i++) {
-    const tally = new RequestTally();
-    const metrics = new WorkerMetrics();
-    fleet.tallies.push(tally);
-    fleet.metrics.push(metrics);
-    fleet.coordinators.push(
-      new LeaseCoordinator(
-        refresherFor(i, tally),
-        {
-          ...base,
-          workerId: `worker-${String(i).padStart(2, '0')}`,
-          ownerIndex: true,
-          ...designOptions(design),
-        },
-        clock,
-        silent,
-        metrics,
-        silentEvents(),
-      ),
-    );
-  }
-  // No shard consumers run here: a lease asked for is handed over at once, as the scheduler does for a
-  // lease nothing reads.
-  for (const c of fleet.coordinators) confirmHandoffsAtOnce(c);
-  return fleet;
-}
-
-/** Start every coordinator the way Scheduler.start does: one taker pass, then the loops. */
-async function startFleet(fleet: Fleet): Promise<void> {
-  await Promise.all(
-    fleet.coordinators.map(async (c) => {
-      await c.takerPass().catch(() => undefined);
-      c.start();
-    }),
-  );
 }
 
 async function scaleOnDdb(

@@ -13,7 +13,7 @@ import { type TransactWriteItem, TransactWriteItemsCommand } from '@aws-sdk/clie
 import { errorName, isTransactionConflict, WriteConditionFailedError } from '../../core/vocabulary/errors.js';
 import { backoffDelay } from '../../core/vocabulary/retry.js';
 import { GatePriority } from '../leases/lease-item-gate.js';
-import { checkpointUpdate } from '../leases/lease-refresher.js';
+import { checkpointUpdate } from '../leases/lease-updates.js';
 import {
   type BatchPosition,
   backOffOrThrow,

@@ -105,7 +105,7 @@ export function consumerManifests(input: {
 }
 
 /** How long DeployConsumer follows the rollout; a fleet that is not ready by then is judged by CheckLeases. */
-export const CONSUMER_ROLLOUT_WAIT_MS = 90000;
+export const CONSUMER_ROLLOUT_WAIT_MS = 90_000;
 
 /**
  * Applies the Namespace and the consumer's objects, then follows the Deployment's rollout (a watch on EKS)

@@ -182,7 +182,7 @@ export function kedaOperatorPolicyName(scalerRoleName: string): string {
   return `streamfleet-assume-${scalerRoleName}`;
 }
 
-/** The lease table's index by owner: the consumer creates it (consumer/leases/lease-refresher.ts) and queries it. */
+/** The lease table's index by owner: the consumer creates it (consumer/leases/dynamodb-lease-refresher.ts) and queries it. */
 export const LEASE_OWNER_INDEX_NAME = 'LeaseOwnerToLeaseKeyIndex';
 
 export interface ConsumerPolicyInput {

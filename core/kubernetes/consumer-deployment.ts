@@ -30,9 +30,9 @@ import {
  */
 export const SHUTDOWN_TIMEOUT = {
   variable: 'SHUTDOWN_TIMEOUT_MS',
-  defaultMs: 20000,
-  minMs: 1000,
-  maxMs: 300000,
+  defaultMs: 20_000,
+  minMs: 1_000,
+  maxMs: 300_000,
   graceMarginSeconds: 10,
 } as const;
 

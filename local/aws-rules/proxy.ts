@@ -23,7 +23,18 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ControlTarget, handleControl, isControlPath } from './control.js';
-import { type AwsErrorReply, errorHeaders } from './errors.js';
+import {
+  forwardHeaders,
+  httpUrl,
+  joinPath,
+  nonNegative,
+  positiveInteger,
+  readBody,
+  relayHeaders,
+  sendReply,
+  settleAll,
+  Tail,
+} from './http-relay.js';
 import { IamRegistry } from './iam-registry.js';
 import { type ArnLocation, DYNAMODB_LOCAL_LOCATION } from './iam-requests.js';
 import { IamRule } from './iam-rule.js';
@@ -78,11 +89,12 @@ export const DEFAULT_TRANSACTION_COMMIT_LATENCY_MS = 20;
 
 /** Operations whose tables are only known from a parsed body (the keys of RequestItems). */
 const TABLES_FROM_REQUEST_ITEMS = new Set(['BatchGetItem', 'BatchWriteItem']);
+
 /** How much of a streamed-through request is looked at for table names. */
 const HEAD_BYTES = 4_096;
+
 /** How much of an answer a watching rule gets: all of a small one, the end of a large one. */
 const TAIL_BYTES = 8_192;
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 export class AwsRulesProxy implements ControlTarget {
   private boundPort = 0;
@@ -360,103 +372,4 @@ export class AwsRulesProxy implements ControlTarget {
       request.pipe(outgoing);
     }
   }
-}
-
-function settleAll(watches: readonly ResponseWatch[], outcome: UpstreamOutcome): void {
-  for (const watch of watches) {
-    try {
-      watch.settle(outcome);
-    } catch {
-      // A watch that throws must not keep the others from settling (or release their item locks).
-    }
-  }
-}
-
-function sendReply(response: ServerResponse, reply: AwsErrorReply): void {
-  response.writeHead(reply.status, errorHeaders(reply));
-  response.end(reply.body);
-}
-
-/** The last `limit` bytes of a stream, and whether that is all of it. */
-class Tail {
-  private chunks: Buffer[] = [];
-  private bytes = 0;
-  private dropped = false;
-
-  constructor(private readonly limit: number) {}
-
-  push(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.bytes += chunk.length;
-    while (this.chunks.length > 1 && this.bytes - (this.chunks[0]?.length ?? 0) >= this.limit) {
-      this.bytes -= this.chunks.shift()?.length ?? 0;
-      this.dropped = true;
-    }
-  }
-
-  get complete(): boolean {
-    return !this.dropped && this.bytes <= this.limit;
-  }
-
-  text(): string {
-    const all = this.chunks.length === 1 ? (this.chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(this.chunks);
-    return (all.length > this.limit ? all.subarray(all.length - this.limit) : all).toString('utf8');
-  }
-}
-
-async function readBody(request: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return chunks.length === 1 ? (chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(chunks);
-}
-
-/** The client's headers minus the hop-by-hop ones the agent sets for its own connection. */
-function forwardHeaders(request: IncomingMessage): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (value === undefined || name === 'connection' || name === 'keep-alive' || name === 'proxy-connection')
-      continue;
-    headers[name] = value;
-  }
-  return headers;
-}
-
-/** Upstream's headers as they came (names' case and order kept), minus hop-by-hop ones. */
-function relayHeaders(raw: readonly string[]): string[] {
-  const headers: string[] = [];
-  for (let index = 0; index + 1 < raw.length; index += 2) {
-    const name = raw[index] ?? '';
-    if (HOP_BY_HOP.has(name.toLowerCase())) continue;
-    headers.push(name, raw[index + 1] ?? '');
-  }
-  return headers;
-}
-
-function joinPath(base: string, path: string): string {
-  if (base === '' || base === '/') return path;
-  return `${base.replace(/\/$/, '')}${path}`;
-}
-
-function httpUrl(name: string, text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new RangeError(`${name} must be an http:// URL, got ${JSON.stringify(text)}`);
-  }
-  if (url.protocol !== 'http:')
-    throw new RangeError(`${name} must be an http:// URL, got ${JSON.stringify(text)}`);
-  return url;
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1)
-    throw new RangeError(`${name} must be a whole number ≥ 1, got ${value}`);
-  return value;
-}
-
-function nonNegative(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0)
-    throw new RangeError(`${name} must be a number of milliseconds ≥ 0, got ${value}`);
-  return value;
 }

@@ -12,5 +12,6 @@ export {
   ProcessLauncher,
   type WorkerLauncher,
 } from './launcher.js';
-export { LocalCluster, type LocalClusterOptions, startLocalCluster } from './local-cluster.js';
+export { LocalCluster, startLocalCluster } from './local-cluster.js';
+export type { LocalClusterOptions } from './local-cluster-options.js';
 export type { ClusterSnapshot, PodSnapshot } from './state-file.js';

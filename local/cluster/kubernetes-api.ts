@@ -25,7 +25,6 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { parse } from 'yaml';
 import {
-  failureStatus,
   KEDA_API_VERSION,
   type ManifestObject,
   type ObjectRef,
@@ -44,6 +43,22 @@ import {
 import { ApiCredentials, kubeconfigYaml } from './api-credentials.js';
 import { type OpenApiResource, openApiDocument, openApiRoot } from './api-openapi.js';
 import { asTable } from './api-tables.js';
+import {
+  ACCESS_REVIEWS,
+  bodyOf,
+  condition,
+  HPA_PREFIX,
+  methodNotAllowed,
+  objectNotFound,
+  type ParsedPath,
+  parsePath,
+  qualified,
+  READ_VERBS,
+  RESOURCES,
+  type Resource,
+  status,
+  verbOf,
+} from './kubernetes-api-paths.js';
 import { parseLabelSelector } from './label-selector.js';
 import { merge } from './object-store.js';
 import type { PodFeed, PodJson, PodWatchEvent } from './pod-feed.js';
@@ -68,155 +83,6 @@ export interface LocalApiBackend {
   rbac(): { bindings: RoleBindingLike[]; roles: RoleSource };
   /** When a stored object was created (metadata.creationTimestamp). */
   createdAt(ref: ObjectRef): string | undefined;
-}
-
-interface Resource {
-  groupVersion: string;
-  kind: string;
-  namespaced: boolean;
-  shortNames?: string[];
-  /** Served as an empty list (kubectl describe asks; nothing here makes them). */
-  alwaysEmpty?: boolean;
-}
-
-const RBAC = 'rbac.authorization.k8s.io/v1';
-
-const RESOURCES: Record<string, Resource> = {
-  namespaces: { groupVersion: 'v1', kind: 'Namespace', namespaced: false, shortNames: ['ns'] },
-  serviceaccounts: { groupVersion: 'v1', kind: 'ServiceAccount', namespaced: true, shortNames: ['sa'] },
-  pods: { groupVersion: 'v1', kind: 'Pod', namespaced: true, shortNames: ['po'] },
-  events: { groupVersion: 'v1', kind: 'Event', namespaced: true, shortNames: ['ev'], alwaysEmpty: true },
-  deployments: { groupVersion: 'apps/v1', kind: 'Deployment', namespaced: true, shortNames: ['deploy'] },
-  replicasets: {
-    groupVersion: 'apps/v1',
-    kind: 'ReplicaSet',
-    namespaced: true,
-    shortNames: ['rs'],
-    alwaysEmpty: true,
-  },
-  horizontalpodautoscalers: {
-    groupVersion: 'autoscaling/v2',
-    kind: 'HorizontalPodAutoscaler',
-    namespaced: true,
-    shortNames: ['hpa'],
-  },
-  poddisruptionbudgets: {
-    groupVersion: 'policy/v1',
-    kind: 'PodDisruptionBudget',
-    namespaced: true,
-    shortNames: ['pdb'],
-  },
-  roles: { groupVersion: RBAC, kind: 'Role', namespaced: true },
-  rolebindings: { groupVersion: RBAC, kind: 'RoleBinding', namespaced: true },
-  clusterroles: { groupVersion: RBAC, kind: 'ClusterRole', namespaced: false },
-  clusterrolebindings: { groupVersion: RBAC, kind: 'ClusterRoleBinding', namespaced: false },
-  scaledobjects: {
-    groupVersion: KEDA_API_VERSION,
-    kind: 'ScaledObject',
-    namespaced: true,
-    shortNames: ['so'],
-  },
-  triggerauthentications: {
-    groupVersion: KEDA_API_VERSION,
-    kind: 'TriggerAuthentication',
-    namespaced: true,
-    shortNames: ['ta'],
-  },
-};
-
-const READ_VERBS = ['get', 'list', 'watch'];
-const ACCESS_REVIEWS = '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews';
-const HPA_PREFIX = 'keda-hpa-';
-
-const status = failureStatus;
-
-/** `pods`, `deployments.apps`: how the API server names a resource in its messages. */
-function qualified(path: { plural?: string; apiGroup: string }): string {
-  return `${path.plural}${path.apiGroup ? `.${path.apiGroup}` : ''}`;
-}
-
-/** The API server's 404 for a named object. */
-function objectNotFound(path: { plural?: string; apiGroup: string }, name: string | undefined) {
-  return status(404, 'NotFound', `${qualified(path)} "${name}" not found`, {
-    name,
-    ...(path.apiGroup ? { group: path.apiGroup } : {}),
-    kind: path.plural,
-  });
-}
-
-/** A request's body, whole. */
-async function bodyOf(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** The 405 for a write this API does not make. */
-function methodNotAllowed(message: string) {
-  return status(405, 'MethodNotAllowed', message);
-}
-
-function condition(type: string, value: boolean, message?: string) {
-  return { type, status: value ? 'True' : 'False', ...(message ? { message } : {}) };
-}
-
-/** A resource request as the URL says it (before the method picks the verb). */
-interface ParsedPath {
-  groupVersion: string;
-  apiGroup: string;
-  plural: string | undefined;
-  namespace: string | undefined;
-  name: string | undefined;
-  subresource: string | undefined;
-}
-
-function parsePath(pathname: string): ParsedPath | undefined {
-  const parts = pathname
-    .split('/')
-    .filter((p) => p.length > 0)
-    .map(decodeURIComponent);
-  const core = parts[0] === 'api';
-  if (!core && parts[0] !== 'apis') return undefined;
-  const groupVersion = core ? parts[1] : parts[1] && parts[2] ? `${parts[1]}/${parts[2]}` : undefined;
-  if (!groupVersion) return undefined;
-  const rest = parts.slice(core ? 2 : 3);
-  const apiGroup = core ? '' : (parts[1] as string);
-  if (rest[0] === 'namespaces' && rest.length >= 3) {
-    return {
-      groupVersion,
-      apiGroup,
-      namespace: rest[1],
-      plural: rest[2],
-      name: rest[3],
-      subresource: rest[4],
-    };
-  }
-  return {
-    groupVersion,
-    apiGroup,
-    namespace: undefined,
-    plural: rest[0],
-    name: rest[1],
-    subresource: rest[2],
-  };
-}
-
-function verbOf(method: string, named: boolean, watch: boolean): string {
-  switch (method) {
-    case 'GET':
-    case 'HEAD':
-      return named ? 'get' : watch ? 'watch' : 'list';
-    case 'POST':
-      return 'create';
-    case 'PUT':
-      return 'update';
-    case 'PATCH':
-      return 'patch';
-    case 'DELETE':
-      return named ? 'delete' : 'deletecollection';
-    default:
-      return method.toLowerCase();
-  }
 }
 
 /** One line of `usage()`: what a user asked for, and how often it was allowed and refused. */

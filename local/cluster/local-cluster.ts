@@ -24,7 +24,6 @@
  * the `Cluster` port.
  */
 
-import type { LocalIam } from '../../core/iam/iam.js';
 import {
   type Cluster,
   type ClusterInfo,
@@ -40,55 +39,23 @@ import {
 import { IRSA_ROLE_ANNOTATION } from '../../core/kubernetes/manifests.js';
 import type { PolicyRule, RoleBindingLike, RoleSource } from '../../core/kubernetes/rbac.js';
 import { localServices } from '../../core/ports.js';
-import type { LocalMetricsSink } from '../../core/verification/fleet-metrics.js';
 import { KubernetesApiError, PreconditionError } from '../../core/vocabulary/errors.js';
 import { LocalRoleSessions } from '../identities/role-sessions.js';
-import { type LocalSts, localStsAt } from '../identities/sts.js';
+import { localStsAt } from '../identities/sts.js';
 import { DeploymentController } from './deployment-controller.js';
 import { type ClusterEventListener, ClusterEvents } from './events.js';
 import { KedaIdentity, type StsUsage } from './keda-identity.js';
 import { isKedaOperator, kedaInstallManifests } from './keda-install.js';
 import { KedaTriggers } from './keda-triggers.js';
 import { type LocalApiBackend, LocalKubernetesApi } from './kubernetes-api.js';
-import { ProcessLauncher, type WorkerLauncher } from './launcher.js';
+import { ProcessLauncher } from './launcher.js';
+import type { LocalClusterOptions } from './local-cluster-options.js';
 import { LocalKeda } from './local-keda.js';
 import { keyOf, notFound, ObjectStore } from './object-store.js';
 import { PodFeed, type PodJson, podJson } from './pod-feed.js';
 import { PodRunner } from './pods.js';
 import { type ClusterSnapshot, workloadSnapshot, writeStateFile } from './state-file.js';
 import { podStatuses, type Workload, workloadRollout } from './workload.js';
-
-export interface LocalClusterOptions {
-  name: string;
-  /** DynamoDB Local, which the workers and the local KEDA use. */
-  dynamodbEndpoint: string;
-  /** The SDK region for the local KEDA. Default us-east-1. */
-  region?: string;
-  /** Whether KEDA is installed (its CRDs served, its operator present). Default true. */
-  keda?: boolean;
-  /** Overrides every ScaledObject's pollingInterval (seconds) with this many milliseconds. */
-  pollingIntervalMs?: number;
-  /** How often pods are probed for readiness. Default 500 ms. */
-  readinessIntervalMs?: number;
-  /** Pause before a crashed worker is started again. Default 1 s. */
-  restartBackoffMs?: number;
-  /** Variables added to every worker after the Deployment's own (like a node's injected settings). */
-  workerEnv?: Record<string, string>;
-  /** Where to write a JSON snapshot of the cluster after each change, for people and tools to read. */
-  stateFile?: string;
-  launcher?: WorkerLauncher;
-  iam?: LocalIam;
-  /**
-   * Hands out role-session credentials to pods and the local KEDA. Default: registered with the strict layer
-   * at `dynamodbEndpoint` when one answers there, else the unchecked dummy credentials.
-   */
-  sts?: LocalSts;
-  metrics?: LocalMetricsSink;
-  /** Register under `name` for the handlers (default true). */
-  register?: boolean;
-  /** Where the cluster's own events go (scaling decisions, crashes). */
-  log?: (line: string) => void;
-}
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 

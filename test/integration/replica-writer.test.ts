@@ -6,8 +6,8 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { _Record as StreamRecord } from '@aws-sdk/client-dynamodb-streams';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { DynamoDBLeaseRefresher } from '../../consumer/leases/dynamodb-lease-refresher.js';
 import { LeaseItemGate } from '../../consumer/leases/lease-item-gate.js';
-import { DynamoDBLeaseRefresher } from '../../consumer/leases/lease-refresher.js';
 import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import { IndividualWriter } from '../../consumer/processor/individual-writer.js';

@@ -18,9 +18,9 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { DynamoDBLeaseRefresher } from '../../consumer/leases/dynamodb-lease-refresher.js';
 import { LeaseCoordinator } from '../../consumer/leases/lease-coordinator.js';
 import { LeaseItemGate } from '../../consumer/leases/lease-item-gate.js';
-import { DynamoDBLeaseRefresher } from '../../consumer/leases/lease-refresher.js';
 import { silentEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import { TransactionCommitter } from '../../consumer/processor/transaction-committer.js';
