@@ -68,13 +68,13 @@ export const CONSUMER_NEEDS: readonly Need[] = [
     action: 'dynamodb:CreateTable',
     on: FleetResource.LeaseTable,
     why: 'create the lease table (with its owner index) on first start',
-    code: `${LEASES} createLeaseTableIfNotExists`,
+    code: 'consumer/leases/lease-table.ts createLeaseTableIfNotExists',
   },
   {
     action: 'dynamodb:DescribeTable',
     on: FleetResource.LeaseTable,
     why: 'wait until the lease table and its index are ACTIVE',
-    code: `${LEASES} createLeaseTableIfNotExists, consumer/leases/owner-index.ts`,
+    code: 'consumer/leases/lease-table.ts createLeaseTableIfNotExists, consumer/leases/owner-index.ts',
   },
   {
     action: 'dynamodb:UpdateTable',

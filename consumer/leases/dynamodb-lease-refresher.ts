@@ -6,9 +6,7 @@ import {
   type AttributeValue,
   BatchGetItemCommand,
   type BatchGetItemCommandOutput,
-  CreateTableCommand,
   DeleteItemCommand,
-  DescribeTableCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -17,24 +15,14 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { Clock } from '../../core/vocabulary/clock.js';
-import {
-  errorName,
-  isConditionalCheckFailure,
-  isTransactionConflict,
-  ResourceError,
-} from '../../core/vocabulary/errors.js';
+import { isConditionalCheckFailure, isTransactionConflict } from '../../core/vocabulary/errors.js';
 import {
   type Lease,
   type LeaseProgress,
   leaseFromItem,
   MALFORMED_COUNTER,
 } from '../../core/vocabulary/lease.js';
-import {
-  LEASE_OWNER_INDEX,
-  LEASE_OWNER_INDEX_KEY,
-  LEASE_TABLE_ATTRIBUTES,
-  ownerIndexState,
-} from '../../core/vocabulary/lease-owner-index.js';
+import { LEASE_OWNER_INDEX } from '../../core/vocabulary/lease-owner-index.js';
 import {
   backoffDelay,
   type RetryPolicy,
@@ -43,6 +31,7 @@ import {
 } from '../../core/vocabulary/retry.js';
 import { GatePriority, LeaseItemGate } from './lease-item-gate.js';
 import type { LeaseReadOptions, LeaseRefresher, RenewedLease } from './lease-refresher.js';
+import { createLeaseTableIfNotExists } from './lease-table.js';
 import { checkpointUpdate, N, progressClauses, S } from './lease-updates.js';
 
 /** A conflict lasts as long as the other transaction: tens of milliseconds on AWS. */
@@ -73,39 +62,8 @@ export class DynamoDBLeaseRefresher implements LeaseRefresher {
     this.renewalMaxWaitMs = options.renewalMaxWaitMs ?? 1_000;
   }
 
-  async createLeaseTableIfNotExists(): Promise<{ ownerIndex: boolean }> {
-    try {
-      await this.client.send(
-        new CreateTableCommand({
-          TableName: this.tableName,
-          AttributeDefinitions: LEASE_TABLE_ATTRIBUTES.map((a) => ({ ...a })),
-          KeySchema: [{ AttributeName: 'leaseKey', KeyType: 'HASH' }],
-          GlobalSecondaryIndexes: [
-            {
-              IndexName: LEASE_OWNER_INDEX,
-              KeySchema: LEASE_OWNER_INDEX_KEY.map((k) => ({ ...k })),
-              Projection: { ProjectionType: 'ALL' },
-            },
-          ],
-          BillingMode: 'PAY_PER_REQUEST',
-        }),
-      );
-    } catch (error) {
-      // Another worker created it first: fine.
-      if (errorName(error) !== 'ResourceInUseException') throw error;
-    }
-    const deadline = this.clock.now() + 120_000;
-    for (;;) {
-      const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
-      // An index still CREATING (being added to a table KCL 1.x left) is not waited for: the table works meanwhile.
-      if (Table?.TableStatus === 'ACTIVE') return { ownerIndex: ownerIndexState(Table) === 'ACTIVE' };
-      if (this.clock.now() > deadline) {
-        throw new ResourceError(
-          `Lease table ${this.tableName} did not become ACTIVE within 120 s (status ${Table?.TableStatus}).`,
-        );
-      }
-      await this.clock.sleep(1_000);
-    }
+  createLeaseTableIfNotExists(): Promise<{ ownerIndex: boolean }> {
+    return createLeaseTableIfNotExists(this.client, this.tableName, this.clock);
   }
 
   async listLeases(options: LeaseReadOptions = {}): Promise<Lease[]> {
