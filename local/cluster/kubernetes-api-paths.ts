@@ -1,6 +1,10 @@
-/** What the local Kubernetes API serves: its resources, the resource a path and method name, its error bodies. */
-import type { IncomingMessage } from 'node:http';
+/**
+ * What the local Kubernetes API serves: its resources; what a request names (resource, verb, the user it acts
+ * as); the API server's error bodies and JSON answers.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { failureStatus, KEDA_API_VERSION } from '../../core/kubernetes/cluster.js';
+import { MASTERS_GROUP, serviceAccountUser, type UserInfo } from '../../core/kubernetes/rbac.js';
 
 export interface Resource {
   groupVersion: string;
@@ -142,4 +146,26 @@ export function verbOf(method: string, named: boolean, watch: boolean): string {
     default:
       return method.toLowerCase();
   }
+}
+
+/** Sends `body` as the API server's JSON answer. */
+export function sendJson(res: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/**
+ * The user a request acts as: the caller, or whom it impersonates (`Impersonate-User`, `Impersonate-Group`:
+ * kubectl --as / --as-group), which only the cluster's admins may; undefined when the caller may not.
+ */
+export function impersonated(caller: UserInfo, req: IncomingMessage): UserInfo | undefined {
+  const as = req.headers['impersonate-user'];
+  if (as === undefined) return caller;
+  if (!caller.groups.includes(MASTERS_GROUP)) return undefined;
+  const username = String(as);
+  const groups = [req.headers['impersonate-group'] ?? []].flat().map(String);
+  const account = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(username);
+  if (account && groups.length === 0) return serviceAccountUser(account[1] as string, account[2] as string);
+  return { username, groups: [...groups, 'system:authenticated'] };
 }
