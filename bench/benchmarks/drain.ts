@@ -192,9 +192,12 @@ export async function runDrain(ctx: BenchContext, options: DrainOptions): Promis
 
   let profile: ProfileSummary | undefined;
   if (options.profile) {
-    ctx.log('  profiling one more fenced drain (CPU profile via node:inspector)...');
-    const file = join(ctx.profileDir, `drain-worker-${Date.now()}.cpuprofile`);
-    const drained = await drainWithWorker(ctx, source, records, 'worker-fenced', {
+    // BENCH_PROFILE_VARIANT=worker-conditional profiles the conditional mode's drain instead.
+    const variant =
+      process.env.BENCH_PROFILE_VARIANT === 'worker-conditional' ? 'worker-conditional' : 'worker-fenced';
+    ctx.log(`  profiling one more ${variant} drain (CPU profile via node:inspector)...`);
+    const file = join(ctx.profileDir, `drain-${variant}-${Date.now()}.cpuprofile`);
+    const drained = await drainWithWorker(ctx, source, records, variant, {
       NODE_OPTIONS: `--require ${ctx.loops['profiler-preload']}`,
       BENCH_CPU_PROFILE: file,
     });
