@@ -79,13 +79,19 @@ describe('consumer/Dockerfile', () => {
     expect(firstCopy).toBe('package.json package-lock.json ./');
   });
 
-  it('copies only the bundle (and its source map) into the runtime stage', () => {
+  it('copies only the bundle (its source map and the chunks it loads) into the runtime stage', () => {
     const copies = of(runtime, 'COPY');
-    expect(copies).toHaveLength(1);
+    expect(copies).toHaveLength(2);
     const parts = copies[0]?.args.split(/\s+/) ?? [];
     expect(parts[0]).toBe('--from=build');
     expect(parts.slice(1, -1)).toEqual(['/src/dist/consumer.js', '/src/dist/consumer.js.map']);
     expect(parts.at(-1)).toBe('./dist/');
+    // The chunks the bundle imports (esbuild.config.mjs splits what it loads only when asked).
+    expect(copies[1]?.args.split(/\s+/)).toEqual([
+      '--from=build',
+      '/src/dist/consumer-chunks/',
+      './dist/consumer-chunks/',
+    ]);
     expect(of(runtime, 'RUN')).toHaveLength(0);
   });
 
