@@ -18,13 +18,10 @@
  *      from a full scan.
  *
  * Evidence-based takeover: when the orchestrator reports a peer gone (its pod deleted, its worker container not
- * running), passes come every FAST_PASS_MS and, once IN_FLIGHT_GRACE_MS has passed, a strongly consistent scan
- * takes that peer's leases as if they had expired; they are read at once. The grace lets a write the dead
- * process had already sent land (and move the checkpoint) before the take, so the new owner starts after it and
- * sends nothing twice. It is safe because every replica write is fenced by `leaseOwner = me`: a process the
- * orchestrator wrongly reported gone can neither write nor checkpoint after the take, and notices the loss at
- * its next renewal. The evidence counts for one lease duration after it arrived, and only while the watch is
- * current; after that the lease duration has run out anyway.
+ * running), passes come every FAST_PASS_MS and, once the in-flight grace has passed (gone-peers.ts), a strongly
+ * consistent scan takes that peer's leases as if they had expired; they are read at once. It is safe because
+ * every replica write is fenced by `leaseOwner = me`: a process wrongly reported gone can neither write nor
+ * checkpoint after the take, and notices the loss at its next renewal.
  *
  * The latest full snapshot is shared with the rest of the worker (parent checks, peers to hand off to).
  */
@@ -34,7 +31,8 @@ import { errorName } from '../../core/vocabulary/errors.js';
 import { answersHandoffs, isFinished, type Lease } from '../../core/vocabulary/lease.js';
 import type { WorkerEvents } from '../observability/events.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
-import { type GoneReason, NO_PEER_EVIDENCE, type PeerEvidence, PeerState } from '../peers/peer-evidence.js';
+import { NO_PEER_EVIDENCE, type PeerEvidence, PeerState } from '../peers/peer-evidence.js';
+import { GonePeers } from './gone-peers.js';
 import { type HandoffNegotiator, STOLEN_LEASE_MARGIN_MS } from './handoff-negotiator.js';
 import type { HeldLeases } from './held-leases.js';
 import { LeaseExpiryTracker } from './lease-expiry.js';
@@ -78,16 +76,6 @@ const OWNER_INDEX_GRACE_MS = 3_000;
 /** How often passes run while a peer's hand-off is expected or an evidence take has to be tried again. */
 export const FAST_PASS_MS = 200;
 
-/** How long a peer whose pod is being deleted is watched closely (a pod stuck terminating is not for ever). */
-const LEAVING_WATCH_MS = 30_000;
-
-/**
- * A gone peer's leases are taken this long after the news, not at once: a transaction the dead process had
- * sent is then no longer on its way (a request still in the network lands within milliseconds; a lost packet is
- * sent again within a few hundred), so it has landed and moved the checkpoint, and nothing is written twice.
- */
-export const IN_FLIGHT_GRACE_MS = 1_000;
-
 export class LeaseTaker {
   private readonly tracker: LeaseExpiryTracker;
   private readonly evidence: PeerEvidence;
@@ -101,13 +89,8 @@ export class LeaseTaker {
   private lastOwnCheckAt = Number.NEGATIVE_INFINITY;
   /** When the lease table last answered one of this taker's reads (readiness needs one every so often). */
   private lastReadAt = Number.NEGATIVE_INFINITY;
-  /**
-   * Peers the orchestrator reported gone: when, why, and whether a scan after the grace has acted on it
-   * (evidence counts for one lease duration).
-   */
-  private readonly gone = new Map<string, { at: number; reason: GoneReason | undefined; acted: boolean }>();
-  /** Peers whose pod is being deleted: since when. */
-  private readonly leaving = new Map<string, number>();
+  /** What the orchestrator said about the peers, and when. */
+  private readonly peers: GonePeers;
   /** An evidence take failed (a race, or the dead owner's last transaction held the item): try again soon. */
   private evidenceRetry = false;
 
@@ -118,21 +101,7 @@ export class LeaseTaker {
     // Whoever has a lost lease now is not among our sentinels (we chose none for our own leases): read the
     // table at the next pass, or we would learn that the new owner died or released it only at the next scan.
     deps.held.onLost(() => this.requestScan());
-    this.evidence.onChange((change) => {
-      if (change.kind !== 'state') return;
-      const now = deps.clock.now();
-      this.leaving.delete(change.owner);
-      if (change.state === PeerState.Gone) {
-        this.gone.set(change.owner, { at: now, reason: change.reason, acted: false });
-        deps.wake?.();
-      } else {
-        this.gone.delete(change.owner);
-        if (change.state === PeerState.Leaving) {
-          this.leaving.set(change.owner, now);
-          deps.wake?.();
-        }
-      }
-    });
+    this.peers = new GonePeers(this.evidence, deps.clock, deps.options.leaseDurationMs, deps.wake);
   }
 
   /** The next pass reads the whole table. */
@@ -159,12 +128,7 @@ export class LeaseTaker {
 
   /** Whether passes should come every FAST_PASS_MS for now (a hand-off expected, an evidence take due). */
   fastPasses(): boolean {
-    if (this.evidenceRetry || this.evidencePending(false)) return true;
-    const now = this.deps.clock.now();
-    for (const [owner, since] of this.leaving) {
-      if (now - since <= LEAVING_WATCH_MS && this.evidence.stateOf(owner) === PeerState.Leaving) return true;
-    }
-    return false;
+    return this.evidenceRetry || this.peers.pending(false) || this.peers.leavingWatched();
   }
 
   /** Other workers seen alive in the last snapshot, least loaded first; none the orchestrator says are leaving. */
@@ -208,7 +172,7 @@ export class LeaseTaker {
       this.scanWanted ||
       this.converging ||
       this.evidenceRetry ||
-      this.evidencePending(true) ||
+      this.peers.pending(true) ||
       deadWorkers.size > 0;
     const periodic = clock.now() - this.snapshotAt >= this.deps.options.scanIntervalMs;
     if (wanted || periodic) await this.scanAndTake(deadWorkers, wanted);
@@ -320,36 +284,6 @@ export class LeaseTaker {
     });
   }
 
-  /**
-   * Gone peers that no scan after their grace has acted on yet, reported within the last lease duration on a
-   * current watch: `due` only those whose grace is over.
-   */
-  private evidencePending(due: boolean): boolean {
-    if (!this.evidence.isCurrent()) return false;
-    const now = this.deps.clock.now();
-    return [...this.gone.values()].some(
-      (gone) =>
-        !gone.acted &&
-        now - gone.at <= this.deps.options.leaseDurationMs &&
-        (!due || now - gone.at >= IN_FLIGHT_GRACE_MS),
-    );
-  }
-
-  /**
-   * Whether the orchestrator said, on a current watch, at least the in-flight grace and at most a lease duration
-   * ago, that `owner` is gone.
-   */
-  private goneByEvidence(owner: string | undefined, now: number): GoneReason | 'gone' | undefined {
-    if (owner === undefined || !this.evidence.isCurrent()) return undefined;
-    const gone = this.gone.get(owner);
-    if (!gone || now - gone.at < IN_FLIGHT_GRACE_MS) return undefined;
-    if (now - gone.at > this.deps.options.leaseDurationMs) {
-      this.gone.delete(owner);
-      return undefined;
-    }
-    return this.evidence.stateOf(owner) === PeerState.Gone ? (gone.reason ?? 'gone') : undefined;
-  }
-
   private async scanAndTake(deadWorkers: ReadonlySet<string>, consistent: boolean): Promise<void> {
     const { refresher, held, clock, options, negotiator } = this.deps;
     const startedAt = clock.now();
@@ -360,9 +294,7 @@ export class LeaseTaker {
     this.snapshotAt = startedAt;
     this.scanWanted = false;
     this.evidenceRetry = false;
-    if (consistent) {
-      for (const gone of this.gone.values()) if (startedAt - gone.at >= IN_FLIGHT_GRACE_MS) gone.acted = true;
-    }
+    if (consistent) this.peers.scanned(startedAt);
     this.tracker.observe(leases, now);
     this.sentinels = chooseSentinels(leases, options.workerId);
 
@@ -377,11 +309,11 @@ export class LeaseTaker {
     const early = (lease: Lease) =>
       !this.tracker.isExpired(lease, now) &&
       !(lease.leaseOwner !== undefined && deadWorkers.has(lease.leaseOwner)) &&
-      this.goneByEvidence(lease.leaseOwner, now) !== undefined;
+      this.peers.reason(lease.leaseOwner, now) !== undefined;
     const isExpired = (lease: Lease) =>
       this.tracker.isExpired(lease, now) ||
       (lease.leaseOwner !== undefined && deadWorkers.has(lease.leaseOwner)) ||
-      this.goneByEvidence(lease.leaseOwner, now) !== undefined;
+      this.peers.reason(lease.leaseOwner, now) !== undefined;
     const pending = negotiator.pending(leases, isExpired, now);
     const plan = planLeaseTaking({
       leases: pending.leases,
@@ -421,7 +353,7 @@ export class LeaseTaker {
   private async take(lease: Lease, how: TakeHow): Promise<void> {
     const { refresher, held, clock, options, metrics, events, negotiator } = this.deps;
     if (!this.taking || isFinished(lease) || held.isFinishedHere(lease.leaseKey)) return;
-    const evidence = how === 'evidence' ? this.goneByEvidence(lease.leaseOwner, clock.now()) : undefined;
+    const evidence = how === 'evidence' ? this.peers.reason(lease.leaseOwner, clock.now()) : undefined;
     const sentAt = clock.now();
     const taken = await refresher.takeLease(lease, options.workerId);
     negotiator.settle(lease.leaseKey);

@@ -6,8 +6,9 @@
  */
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { IN_FLIGHT_GRACE_MS } from '../../consumer/leases/gone-peers.js';
 import { LeaseCoordinator, type LeaseCoordinatorOptions } from '../../consumer/leases/lease-coordinator.js';
-import { FAST_PASS_MS, IN_FLIGHT_GRACE_MS } from '../../consumer/leases/lease-taker.js';
+import { FAST_PASS_MS } from '../../consumer/leases/lease-taker.js';
 import { type WorkerEvent, WorkerEvents } from '../../consumer/observability/events.js';
 import { WorkerMetrics } from '../../consumer/observability/metrics.js';
 import {
