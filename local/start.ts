@@ -9,7 +9,8 @@
  */
 import { HELP, parseStartOptions, UsageError } from './start/options.js';
 import { MissingPrerequisiteError } from './start/prerequisites.js';
-import { ExitCode, LocalRun } from './start/run.js';
+import { LocalRun } from './start/run.js';
+import { describeInterruption, ExitCode } from './start/run-output.js';
 import { describeStopOutcome } from './start/services.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -53,7 +54,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     );
     const said = finished
       ? run.stop(6_000).then((stopped) => [`stopped ${describeStopOutcome(stopped)}.`])
-      : run.interrupt(signal, 6_000).then((result) => LocalRun.describeInterruption(result));
+      : run.interrupt(signal, 6_000).then((result) => describeInterruption(result));
     void said
       .then((lines) => process.stderr.write(`${lines.join('\n')}\n`))
       .finally(() => process.exit(verdictCode ?? ExitCode.Interrupted));

@@ -11,88 +11,40 @@
  * Ctrl-C: `interrupt` writes a partial report marked interrupted, stops everything and says what it stopped.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
-import type { Writable } from 'node:stream';
+import { join, resolve } from 'node:path';
 import type { ControlPlaneConfig } from '../../core/control-plane-config.js';
-import { DEFAULT_READ_BUDGET } from '../../core/fleet/fleet.js';
 import { KEDA_API_VERSION } from '../../core/kubernetes/cluster.js';
 import { type ScalingConfig, scalingConfig } from '../../core/kubernetes/keda.js';
 import type { ClusterEvent } from '../cluster/index.js';
 import type { BrowserCheck } from '../report/browser.js';
-import { defaultReportDir, writeReport } from '../report/report.js';
-import type { RunReport, RunSummary } from '../report/run-report.js';
+import { defaultReportDir } from '../report/report.js';
+import type { RunReport } from '../report/run-report.js';
 import { LocalStepFunctions } from '../stepfunctions/index.js';
-import { digestAwsRules } from './aws-rules.js';
 import { clusterRunEvent } from './cluster-events.js';
 import { FaultDrill } from './drill.js';
 import { createExampleTables, type ExampleProcessor, loadExampleProcessor } from './example-processor.js';
 import { shortPod } from './figures.js';
 import { LoadProgress } from './load-progress.js';
-import { OutputMode, planLoad, type StartOptions } from './options.js';
+import { FLEET_NAME, localFleet, NAMESPACE } from './local-fleet.js';
+import { planLoad, type StartOptions } from './options.js';
 import { checkConsumerBundle, checkJava } from './prerequisites.js';
 import { describePodEvent, type PodEvent, ProcessLog } from './processes.js';
-import { buildRunReport, type RunRecord, summariseRun } from './run-record.js';
+import {
+  displayPath,
+  ExitCode,
+  makeReporter,
+  operatorHint,
+  printRunSummary,
+  type RunIo,
+  type RunOutput,
+  type RunResult,
+  writeRunReport,
+} from './run-output.js';
 import { SamplingLoop } from './sampling.js';
-import { describeStopOutcome, RunServices, type StopOutcome } from './services.js';
-import { renderSummary } from './summary.js';
+import { RunServices, type StopOutcome } from './services.js';
 import { RunEventKind, Timeline } from './timeline.js';
-import { LineReporter, type Reporter, SilentReporter, TerminalReporter } from './view.js';
+import type { Reporter } from './view.js';
 import { WorkflowObserver } from './workflow-observer.js';
-
-export const FLEET_NAME = 'users-replicator';
-const NAMESPACE = 'streamfleet';
-
-/** Worker timings for a demo that fits in minutes (each is a documented variable of consumer/config.ts). */
-export const DEMO_WORKER_ENV = {
-  LEASE_DURATION_MS: '6000',
-  LEASE_TAKER_INTERVAL_MS: '500',
-  SHARD_SYNC_INTERVAL_MS: '2000',
-  IDLE_TIME_BETWEEN_READS_MS: '200',
-  SHUTDOWN_TIMEOUT_MS: '5000',
-  LOG_LEVEL: 'warn',
-} as const;
-
-/** Exit codes (also in --help). */
-export const ExitCode = { Passed: 0, Failed: 1, Usage: 2, MissingPrerequisite: 3, Interrupted: 130 } as const;
-
-export interface RunIo {
-  stdout: Writable & { isTTY?: boolean; columns?: number };
-  stderr: Writable;
-}
-
-export interface RunResult {
-  exitCode: number;
-  summary: RunSummary;
-  reportPaths: { json: string; html: string };
-  browserCheck: BrowserCheck | { skipped: string } | undefined;
-}
-
-/**
- * What to type in another terminal (from this folder) to drive the run with the CLI: every line a whole
- * command that works as printed (test/local/operator-path.test.ts runs each one). The status and verify find
- * the fleet of npm start's own setup, an execution of the run's Step Functions endpoint.
- */
-export function operatorHint(envFile: string, setupInput: string): string[] {
-  return [
-    'streamfleet CLI: in another terminal, in this folder, run',
-    `  . ${envFile}`,
-    '  npx streamfleet status',
-    '  npx streamfleet verify',
-    `  npx streamfleet setup --input ${setupInput}`,
-  ];
-}
-
-/** Relative to the working directory when inside it, else absolute. */
-export function displayPath(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
-}
-
-function makeReporter(options: StartOptions, io: RunIo, now: () => number): Reporter {
-  if (options.output !== OutputMode.Live) return new SilentReporter(io.stdout);
-  return io.stdout.isTTY ? new TerminalReporter(io.stdout, now) : new LineReporter(io.stdout, 5_000);
-}
 
 export class LocalRun {
   private readonly timeline: Timeline;
@@ -142,33 +94,7 @@ export class LocalRun {
 
   /** The fleet input of both workflows, with the ScaledObject's numbers as they are now. */
   fleet() {
-    const example = this.example;
-    return {
-      name: FLEET_NAME,
-      clusterName: 'local',
-      namespace: NAMESPACE,
-      sourceTableName: 'users',
-      // An example processor replaces replication: no replica, its module and grants instead.
-      replicaTableName: example ? undefined : 'users_replica',
-      ...(example ? { processor: example.processor } : {}),
-      applicationName: FLEET_NAME,
-      image: 'streamfleet:local',
-      tables: { create: true },
-      scaling: {
-        mode: 'classic',
-        shardCount: this.scaling.shardCount,
-        maxReplicaCount: this.scaling.maxReplicaCount,
-        pollingIntervalSeconds: 1,
-      },
-      workerEnv: { ...DEMO_WORKER_ENV, ...example?.workerEnv },
-      // The summary says the replica equals the source: a read budget that pays for every item (a census).
-      checks: {
-        leaseSampleMs: 2_000,
-        maxLagMs: 60_000,
-        readBudget: Math.max(DEFAULT_READ_BUDGET, Math.ceil(this.load.plan.total * 1.2) + 1_000),
-        maxSampleSeconds: 600,
-      },
-    };
+    return localFleet({ example: this.example, scaling: this.scaling, itemsPlanned: this.load.plan.total });
   }
 
   private controlPlane(): ControlPlaneConfig {
@@ -247,7 +173,7 @@ export class LocalRun {
     // One last sample after everything, so the report ends where the fleet is.
     await this.sampling.once();
 
-    const { report, paths } = this.writeReport(null);
+    const { report, paths } = writeRunReport(this.output(), null);
     let browserCheck: RunResult['browserCheck'];
     if (this.options.browserCheck) {
       browserCheck = await this.checkInBrowser(paths.html);
@@ -256,7 +182,7 @@ export class LocalRun {
     }
     const exitCode = report.summary.passed ? ExitCode.Passed : ExitCode.Failed;
     if (!this.options.keepRunning) this.reporter.stop();
-    this.print(report.summary, paths, browserCheck, exitCode);
+    printRunSummary(this.output(), report.summary, paths, browserCheck, exitCode);
     return { exitCode, summary: report.summary, reportPaths: paths, browserCheck };
   }
 
@@ -350,69 +276,24 @@ export class LocalRun {
     }
   }
 
-  // --- Report and summary -------------------------------------------------------------------------------
-
-  private record(interrupted: RunSummary['interrupted']): RunRecord {
-    const services = this.services;
+  /** What the report and the summary are made of. */
+  private output(): RunOutput {
     return {
-      fleetName: FLEET_NAME,
-      processor: this.example ? { name: this.example.name, module: this.example.processor.module } : null,
-      startedAtMs: this.timeline.startedAtMs,
-      durationMs: this.timeline.now(),
-      timings: this.observer.timings,
-      load: {
-        target: this.load.plan.total,
-        written: this.load.itemsDone,
-        ratePerSecond: this.options.rate,
-        durationMs: this.load.durationMs,
-      },
-      samples: this.sampling?.samples ?? [],
-      workflows: this.observer.workflows,
-      verdicts: {
-        scaling: this.observer.verdict('verify-scaling'),
-        replication: this.observer.verdict('verify-replication'),
-      },
-      rollovers: services?.database?.rollovers() ?? 0,
-      awsRules: services?.layer ? digestAwsRules(services.layer.stats()) : null,
-      interrupted,
-    };
-  }
-
-  private writeReport(interrupted: RunSummary['interrupted']): {
-    report: RunReport;
-    paths: { json: string; html: string };
-  } {
-    const record = this.record(interrupted);
-    const summary = summariseRun(record);
-    const database = this.services?.database;
-    const report = buildRunReport({
-      record,
-      summary,
       options: this.options,
-      environment: {
-        node: process.version,
-        platform: `${process.platform} ${process.arch}`,
-        cpus: cpus().length,
-        java: this.java,
-        dynamodbLocal: database
-          ? {
-              endpoint: database.endpoint,
-              rolloverMs: this.services?.rolloverMs ?? 0,
-              rollovers: database.rollovers(),
-              dataDir: this.options.dataDir ?? null,
-            }
-          : null,
-        ...(this.services?.rolloverNote ? { rolloverNote: this.services.rolloverNote } : {}),
-      },
+      io: this.io,
+      reporter: this.reporter,
+      reportDir: this.reportDir,
+      timeline: this.timeline,
+      observer: this.observer,
+      load: this.load,
+      sampling: this.sampling,
+      services: this.services,
+      example: this.example,
+      java: this.java,
       fleet: this.fleet(),
-      loadPlan: this.load.plan,
-      tasks: this.observer.tasks,
-      drill: this.drill?.events ?? [],
-      events: this.timeline.events,
+      drill: this.drill,
       clusterEvents: this.clusterEvents,
-      finishedAtMs: Date.now(),
-    });
-    return { report, paths: writeReport(this.reportDir, report) };
+    };
   }
 
   private async checkInBrowser(html: string): Promise<BrowserCheck | { skipped: string }> {
@@ -421,42 +302,6 @@ export class LocalRun {
     const { result, line } = await checkOrSkip(html);
     this.say(line);
     return result;
-  }
-
-  private print(
-    summary: RunSummary,
-    paths: { json: string; html: string },
-    browserCheck: RunResult['browserCheck'],
-    exitCode: number,
-  ): void {
-    if (this.options.output === OutputMode.Json) {
-      this.reporter.print(
-        JSON.stringify(
-          {
-            passed: summary.passed,
-            exitCode,
-            summary,
-            report: paths,
-            drill: this.drill?.events ?? [],
-            browserCheck: browserCheck ?? null,
-          },
-          null,
-          2,
-        ),
-      );
-      return;
-    }
-    const tty = this.io.stdout.isTTY === true;
-    const lines = renderSummary({
-      summary,
-      drill: this.drill?.events ?? [],
-      reportPaths: { json: displayPath(paths.json), html: displayPath(paths.html) },
-      browserCheck,
-      width: tty ? Math.max(60, this.io.stdout.columns ?? 80) : 80,
-      color: tty && !process.env.NO_COLOR && this.options.output === OutputMode.Live,
-    });
-    // Through the reporter: with --keep-running the live block goes on below it and must not erase it.
-    this.reporter.print(`\n${lines.join('\n')}`);
   }
 
   // --- Keeping running and stopping ---------------------------------------------------------------------
@@ -517,7 +362,7 @@ export class LocalRun {
       this.reporter.stop();
       const interrupted = { signal, atMs: this.timeline.now(), phase: this.observer.phase, stopped: null };
       let report: { report: RunReport; paths: { json: string; html: string } } | undefined;
-      if (this.services) report = this.writeReport(interrupted);
+      if (this.services) report = writeRunReport(this.output(), interrupted);
       const stopped = await this.stop(graceMs);
       if (report) {
         report.report.summary.interrupted = { ...interrupted, stopped };
@@ -526,15 +371,5 @@ export class LocalRun {
       return { report: report ? displayPath(report.paths.html) : undefined, stopped };
     })();
     return this.interruption;
-  }
-
-  /** "stopped 3 workers (…), the strict layer and DynamoDB Local (pid 4242)" and the report's path. */
-  static describeInterruption(result: { report: string | undefined; stopped: StopOutcome }): string[] {
-    return [
-      `stopped ${describeStopOutcome(result.stopped)}.`,
-      result.report
-        ? `partial report (marked interrupted): ${result.report}`
-        : 'no report: the run had not started.',
-    ];
   }
 }
