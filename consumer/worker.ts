@@ -243,6 +243,18 @@ async function assemble(
   evidence: KubernetesPodEvidence | undefined;
 }> {
   const { events, log, processor, processorName } = parts;
+  // Peer evidence: the pods of this Deployment, when the worker is told which (PEER_POD_SELECTOR). Loaded
+  // before anything is written: a library user without @kubernetes/client-node learns it before a lease table exists.
+  const evidence =
+    settings.peerPodSelector === undefined
+      ? undefined
+      : await KubernetesPodEvidence.load({
+          instanceName: settings.instanceName,
+          selector: settings.peerPodSelector,
+          namespace: settings.podNamespace,
+          clock,
+          events,
+        });
   // One write at a time per lease item from this worker: transactions, renewals, checkpoints, hand-offs.
   const gate = new LeaseItemGate(clock);
   const progress = new PendingProgress();
@@ -282,17 +294,6 @@ async function assemble(
     events,
     metrics,
   });
-  // Peer evidence: the pods of this Deployment, when the worker is told which (PEER_POD_SELECTOR).
-  const evidence =
-    settings.peerPodSelector === undefined
-      ? undefined
-      : await KubernetesPodEvidence.load({
-          instanceName: settings.instanceName,
-          selector: settings.peerPodSelector,
-          namespace: settings.podNamespace,
-          clock,
-          events,
-        });
   evidence?.start();
   const coordinator = new LeaseCoordinator(
     refresher,
