@@ -167,6 +167,18 @@ export async function runWorker(settings: WorkerSettings, parts: WorkerParts): P
     streams.destroy();
   };
   try {
+    // Peer evidence: the pods of this Deployment, when the worker is told which (PEER_POD_SELECTOR). Loaded
+    // first: a library user without @kubernetes/client-node learns it before any AWS call.
+    const evidence =
+      settings.peerPodSelector === undefined
+        ? undefined
+        : await KubernetesPodEvidence.load({
+            instanceName: settings.instanceName,
+            selector: settings.peerPodSelector,
+            namespace: settings.podNamespace,
+            clock,
+            events,
+          });
     const streamArn = settings.streamArn ?? (await currentStreamArn(dynamodb, settings.tableName ?? ''));
     events.emit(
       'worker.starting',
@@ -191,7 +203,7 @@ export async function runWorker(settings: WorkerSettings, parts: WorkerParts): P
       { ...settings, streamArn, stream: settings.stream ?? parseStreamArn(streamArn) } as WorkerSettings & {
         streamArn: string;
       },
-      { dynamodb, streams, detector, metrics, clock, parts },
+      { dynamodb, streams, detector, metrics, clock, parts, evidence },
     );
     readiness = running.scheduler;
     await running.scheduler.start();
@@ -232,29 +244,18 @@ interface Plumbing {
   metrics: WorkerMetrics;
   clock: Clock;
   parts: WorkerParts;
+  evidence: KubernetesPodEvidence | undefined;
 }
 
 async function assemble(
   settings: WorkerSettings & { streamArn: string },
-  { dynamodb, streams, detector, metrics, clock, parts }: Plumbing,
+  { dynamodb, streams, detector, metrics, clock, parts, evidence }: Plumbing,
 ): Promise<{
   scheduler: Scheduler;
   ownerIndexAdoption: OwnerIndexAdoption;
   evidence: KubernetesPodEvidence | undefined;
 }> {
   const { events, log, processor, processorName } = parts;
-  // Peer evidence: the pods of this Deployment, when the worker is told which (PEER_POD_SELECTOR). Loaded
-  // before anything is written: a library user without @kubernetes/client-node learns it before a lease table exists.
-  const evidence =
-    settings.peerPodSelector === undefined
-      ? undefined
-      : await KubernetesPodEvidence.load({
-          instanceName: settings.instanceName,
-          selector: settings.peerPodSelector,
-          namespace: settings.podNamespace,
-          clock,
-          events,
-        });
   // One write at a time per lease item from this worker: transactions, renewals, checkpoints, hand-offs.
   const gate = new LeaseItemGate(clock);
   const progress = new PendingProgress();
