@@ -166,10 +166,11 @@ export async function runWorker(settings: WorkerSettings, parts: WorkerParts): P
     dynamodb.destroy();
     streams.destroy();
   };
+  // Peer evidence: the pods of this Deployment, when the worker is told which (PEER_POD_SELECTOR). Loaded
+  // first: a library user without @kubernetes/client-node learns it before any AWS call.
+  let evidence: KubernetesPodEvidence | undefined;
   try {
-    // Peer evidence: the pods of this Deployment, when the worker is told which (PEER_POD_SELECTOR). Loaded
-    // first: a library user without @kubernetes/client-node learns it before any AWS call.
-    const evidence =
+    evidence =
       settings.peerPodSelector === undefined
         ? undefined
         : await KubernetesPodEvidence.load({
@@ -232,6 +233,8 @@ export async function runWorker(settings: WorkerSettings, parts: WorkerParts): P
       },
     };
   } catch (error) {
+    // A start that fails after the pod watch began (the scheduler's start) leaves no watch running.
+    await evidence?.stop();
     await release();
     throw error;
   }
